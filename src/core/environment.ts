@@ -1,0 +1,43 @@
+import { Context, Data, type Effect } from "effect"
+import type { Verdict } from "./reward.ts"
+
+/** What a policy is shown at one step of one episode. */
+export interface Observation<Info> {
+  /** The packed RGB grid (height × width × 3), or null in language-only mode / after a forced end at stop(). */
+  readonly image: { readonly width: number; readonly height: number; readonly rgb: Uint8Array } | null
+  readonly info: Info
+}
+
+export interface Transition<Info> {
+  readonly observation: Observation<Info>
+  readonly reward: number
+  readonly terminated: boolean
+  readonly truncated: boolean
+  readonly verdict: Verdict
+}
+
+export interface ResetRequest {
+  /** Which route; drawn by the run's generator when absent. */
+  readonly routeIndex?: number
+}
+
+/**
+ * Episodes with Gymnasium semantics — reset / step → observation, reward, terminated,
+ * truncated, info — `numEnvs` of them at once, stepped in lock-step with one answer each.
+ * A slot whose episode ended stays ended until `reset` is called for it.
+ */
+export interface VectorEnvironment<Info> {
+  readonly numEnvs: number
+  readonly reset: (slot: number, request?: ResetRequest) => Effect.Effect<Observation<Info>, EnvironmentError>
+  readonly step: (outputs: ReadonlyArray<string | null>) => Effect.Effect<ReadonlyArray<Transition<Info> | null>, EnvironmentError>
+}
+
+export class EnvironmentError extends Data.TaggedError("EnvironmentError")<{
+  readonly slot: number
+  readonly message: string
+}> {}
+
+/** The info of a step, keyed as the environment's reference logs them. */
+export type StepInfoRecord = Readonly<Record<string, unknown>>
+
+export class Environment extends Context.Tag("virl/Environment")<Environment, VectorEnvironment<StepInfoRecord>>() {}

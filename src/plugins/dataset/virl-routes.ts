@@ -1,0 +1,156 @@
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Parser } from "pickleparser"
+import sharp from "sharp"
+import { Dataset, DatasetError, Route, type Panorama, type PanoramaMatch, type RouteDataset } from "../../core/dataset.ts"
+import { PanoramaIndex } from "./panorama-index.ts"
+
+export const ROUTES_FILE = "route_infos.json"
+export const MAPPING_FILE = "gps_pano_mapping.pkl"
+export const STREET_VIEWS_DIR = "street_views"
+
+const issueText = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`)
+    .join("; ")
+
+/** Every route decoded, or one error per route that is not of the expected shape. */
+export const decodeRoutes = (
+  file: string,
+  json: unknown
+): { readonly routes: Route[]; readonly indices: number[]; readonly errors: DatasetError[] } => {
+  if (!Array.isArray(json) || json.length < 1 || !Array.isArray(json[0])) {
+    return {
+      routes: [],
+      indices: [],
+      errors: [new DatasetError({ path: file, message: "expected a JSON array [routes, route_count]" })]
+    }
+  }
+  const routes: Route[] = []
+  const indices: number[] = []
+  const errors: DatasetError[] = []
+  const decode = Schema.decodeUnknownEither(Route)
+  ;(json[0] as unknown[]).forEach((raw, index) => {
+    const result = decode(raw)
+    if (Either.isRight(result)) {
+      routes.push(result.right)
+      indices.push(index)
+    } else errors.push(new DatasetError({ path: file, field: `route ${index}`, message: issueText(result.left) }))
+  })
+  if (json.length > 1 && json[1] !== (json[0] as unknown[]).length) {
+    errors.push(
+      new DatasetError({
+        path: file,
+        field: "route_count",
+        message: `says ${JSON.stringify(json[1])} but the file holds ${(json[0] as unknown[]).length} routes`
+      })
+    )
+  }
+  return { routes, indices, errors }
+}
+
+export const readRoutes = (file: string): Effect.Effect<Route[], DatasetError> =>
+  Effect.try({
+    try: () => JSON.parse(fs.readFileSync(file, "utf8")) as unknown,
+    catch: (e) => new DatasetError({ path: file, message: `cannot read JSON: ${(e as Error).message}` })
+  }).pipe(
+    Effect.flatMap((json) => {
+      const { routes, errors } = decodeRoutes(file, json)
+      return errors.length === 0 ? Effect.succeed(routes) : Effect.fail(errors[0])
+    })
+  )
+
+/** gps_pano_mapping.pkl: a pickled dict from (lat, lng) tuples to panorama ids. */
+export const readMapping = (file: string): Effect.Effect<PanoramaMatch[], DatasetError> =>
+  Effect.try({
+    try: () => {
+      const parsed = new Parser({ unpicklingTypeOfDictionary: "Map" }).parse<unknown>(fs.readFileSync(file))
+      if (!(parsed instanceof Map)) throw new Error("the pickle does not hold a dict")
+      const entries: PanoramaMatch[] = []
+      for (const [key, value] of parsed) {
+        if (!Array.isArray(key) || key.length !== 2 || typeof key[0] !== "number" || typeof key[1] !== "number") {
+          throw new Error(`key ${JSON.stringify(key)} is not a (lat, lng) tuple of floats`)
+        }
+        if (typeof value !== "string") throw new Error(`value for ${JSON.stringify(key)} is not a panorama id string`)
+        entries.push({ geocode: [key[0], key[1]], panoId: value })
+      }
+      return entries
+    },
+    catch: (e) => new DatasetError({ path: file, message: `unreadable pickle: ${(e as Error).message}` })
+  })
+
+export const readRotation = (file: string): Effect.Effect<number, DatasetError> =>
+  Effect.try({
+    try: () => JSON.parse(fs.readFileSync(file, "utf8")) as unknown,
+    catch: (e) => new DatasetError({ path: file, message: `cannot read metadata: ${(e as Error).message}` })
+  }).pipe(
+    Effect.flatMap((meta) =>
+      typeof meta === "object" && meta !== null && typeof (meta as { rotation?: unknown }).rotation === "number"
+        ? Effect.succeed((meta as { rotation: number }).rotation)
+        : Effect.fail(new DatasetError({ path: file, field: "rotation", message: "missing or not a number" }))
+    )
+  )
+
+export const decodePanorama = (file: string): Effect.Effect<{ width: number; height: number; rgb: Uint8Array }, DatasetError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const { data, info } = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true })
+      if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`)
+      return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
+    },
+    catch: (e) =>
+      new DatasetError({
+        path: file,
+        message: fs.existsSync(file) ? `cannot decode image: ${(e as Error).message}` : "missing panorama image"
+      })
+  })
+
+export interface LoadOptions {
+  /** Decoded panoramas kept in memory (routes and retries revisit them). */
+  readonly panoramaCacheSize?: number
+}
+
+/** A dataset folder in SFTvsRL_Data's VIRL_routes/<city>/ layout. */
+export const load = (root: string, options: LoadOptions = {}): Effect.Effect<RouteDataset, DatasetError> =>
+  Effect.gen(function* () {
+    if (!fs.existsSync(root)) return yield* new DatasetError({ path: root, message: "dataset folder not found" })
+    const routes = yield* readRoutes(path.join(root, ROUTES_FILE))
+    const index = new PanoramaIndex(yield* readMapping(path.join(root, MAPPING_FILE)))
+    const streetViews = path.join(root, STREET_VIEWS_DIR)
+    const capacity = options.panoramaCacheSize ?? 64
+    const cache = new Map<string, Effect.Effect<Panorama, DatasetError>>()
+    const panorama = (panoId: string): Effect.Effect<Panorama, DatasetError> => {
+      const hit = cache.get(panoId)
+      if (hit !== undefined) {
+        cache.delete(panoId)
+        cache.set(panoId, hit)
+        return hit
+      }
+      const decoded = Effect.all([
+        decodePanorama(path.join(streetViews, `${panoId}.jpg`)),
+        readRotation(path.join(streetViews, `${panoId}.metadata.json`))
+      ]).pipe(Effect.map(([image, rotation]): Panorama => ({ panoId, rotation, ...image })))
+      return Effect.cached(decoded).pipe(
+        Effect.flatMap((memo) =>
+          Effect.sync(() => {
+            cache.set(panoId, memo)
+            if (cache.size > capacity) cache.delete(cache.keys().next().value as string)
+            return memo
+          })
+        ),
+        Effect.flatten,
+        Effect.tapError(() => Effect.sync(() => cache.delete(panoId)))
+      )
+    }
+    return {
+      root,
+      routes,
+      exactPanorama: (geocode) => index.lookup(geocode),
+      nearestPanorama: (geocode, radius) => index.nearest(geocode, radius),
+      panorama
+    } satisfies RouteDataset
+  })
+
+export const layer = (root: string, options?: LoadOptions): Layer.Layer<Dataset, DatasetError> =>
+  Layer.effect(Dataset, load(root, options))
