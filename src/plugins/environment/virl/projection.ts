@@ -31,8 +31,8 @@ interface ViewGeometry {
   readonly panoHeight: number
   /** atan((u − cx) / f) per column, radians. */
   readonly columnLongitude: Float64Array
-  /** First source row (already wrapped) of the 4-tap window, per pixel. */
-  readonly rowIndex: Int32Array
+  /** Byte offsets of the 4 source rows (wrapped) of each pixel's window. */
+  readonly rowOffsets: Int32Array
   /** The 4 vertical weights per pixel. */
   readonly rowWeights: Float64Array
 }
@@ -48,7 +48,7 @@ const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: 
   const cy = (height - 1) / 2.0
   const columnLongitude = new Float64Array(width)
   for (let u = 0; u < width; u++) columnLongitude[u] = Math.atan((u - cx) / f)
-  const rowIndex = new Int32Array(width * height)
+  const rowOffsets = new Int32Array(width * height * 4)
   const rowWeights = new Float64Array(width * height * 4)
   for (let v = 0; v < height; v++) {
     const y = (v - cy) / f
@@ -58,11 +58,11 @@ const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: 
       const Y = (lat / Math.PI + 0.5) * (panoHeight - 1)
       const y0 = Math.floor(Y)
       const p = v * width + u
-      rowIndex[p] = y0 - 1
+      for (let i = 0; i < 4; i++) rowOffsets[p * 4 + i] = pyMod(y0 - 1 + i, panoHeight) * panoWidth * 3
       cubicWeights(Y - y0, rowWeights, p * 4)
     }
   }
-  const geometry = { width, height, panoWidth, panoHeight, columnLongitude, rowIndex, rowWeights }
+  const geometry = { width, height, panoWidth, panoHeight, columnLongitude, rowOffsets, rowWeights }
   geometries.set(key, geometry)
   return geometry
 }
@@ -98,40 +98,40 @@ export const perspectiveView = (pano: RgbImage, request: ViewRequest): RgbImage 
     cubicWeights(X - x0, columnWeights, u * 4)
   }
   const src = pano.rgb
-  const out = new Uint8Array(width * height * 3)
-  const rowStride = W * 3
-  const rowOffsets = new Int32Array(4)
-  for (let v = 0; v < height; v++) {
-    for (let u = 0; u < width; u++) {
-      const p = v * width + u
-      const r0 = g.rowIndex[p]
-      for (let i = 0; i < 4; i++) rowOffsets[i] = pyMod(r0 + i, H) * rowStride
+  // A clamped array rounds and clips on store, in native code.
+  const out = new Uint8ClampedArray(width * height * 3)
+  const rows = g.rowOffsets
+  const rowWeights = g.rowWeights
+  for (let p = 0, v = 0; v < height; v++) {
+    for (let u = 0; u < width; u++, p++) {
+      const cw = u * 4
+      const c0 = columns[cw]
+      const c1 = columns[cw + 1]
+      const c2 = columns[cw + 2]
+      const c3 = columns[cw + 3]
+      const w0 = columnWeights[cw]
+      const w1 = columnWeights[cw + 1]
+      const w2 = columnWeights[cw + 2]
+      const w3 = columnWeights[cw + 3]
       let r = 0
       let gr = 0
       let b = 0
-      const cw = u * 4
-      for (let i = 0; i < 4; i++) {
-        const wy = g.rowWeights[p * 4 + i]
-        const base = rowOffsets[i]
-        let hr = 0
-        let hg = 0
-        let hb = 0
-        for (let j = 0; j < 4; j++) {
-          const s = base + columns[cw + j]
-          const wx = columnWeights[cw + j]
-          hr += src[s] * wx
-          hg += src[s + 1] * wx
-          hb += src[s + 2] * wx
-        }
-        r += hr * wy
-        gr += hg * wy
-        b += hb * wy
+      for (let i = 0, t = p * 4; i < 4; i++, t++) {
+        const base = rows[t]
+        const wy = rowWeights[t]
+        const a0 = base + c0
+        const a1 = base + c1
+        const a2 = base + c2
+        const a3 = base + c3
+        r += (src[a0] * w0 + src[a1] * w1 + src[a2] * w2 + src[a3] * w3) * wy
+        gr += (src[a0 + 1] * w0 + src[a1 + 1] * w1 + src[a2 + 1] * w2 + src[a3 + 1] * w3) * wy
+        b += (src[a0 + 2] * w0 + src[a1 + 2] * w1 + src[a2 + 2] * w2 + src[a3 + 2] * w3) * wy
       }
       const o = p * 3
-      out[o] = r < 0 ? 0 : r > 255 ? 255 : Math.round(r)
-      out[o + 1] = gr < 0 ? 0 : gr > 255 ? 255 : Math.round(gr)
-      out[o + 2] = b < 0 ? 0 : b > 255 ? 255 : Math.round(b)
+      out[o] = r
+      out[o + 1] = gr
+      out[o + 2] = b
     }
   }
-  return { width, height, rgb: out }
+  return { width, height, rgb: new Uint8Array(out.buffer) }
 }

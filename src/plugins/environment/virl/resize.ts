@@ -49,8 +49,6 @@ const taps = (inSize: number, outSize: number): Taps => {
   return result
 }
 
-const clip8 = (v: number): number => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v))
-
 /**
  * `Image.resize((w, h))` with Pillow's default bicubic filter: a horizontal pass into an 8-bit
  * intermediate, then a vertical pass, each with antialiasing support when shrinking.
@@ -60,7 +58,8 @@ export const resizeBicubic = (image: RgbImage, width: number, height: number): R
   let current = image
   if (image.width !== width) {
     const t = taps(image.width, width)
-    const out = new Uint8Array(width * image.height * 3)
+    // A clamped array rounds and clips on store, in native code.
+    const out = new Uint8ClampedArray(width * image.height * 3)
     const src = image.rgb
     for (let y = 0; y < image.height; y++) {
       const row = y * image.width * 3
@@ -78,30 +77,31 @@ export const resizeBicubic = (image: RgbImage, width: number, height: number): R
           b += src[s + 2] * w
         }
         const o = (y * width + x) * 3
-        out[o] = clip8(r)
-        out[o + 1] = clip8(g)
-        out[o + 2] = clip8(b)
+        out[o] = r
+        out[o + 1] = g
+        out[o + 2] = b
       }
     }
-    current = { width, height: image.height, rgb: out }
+    current = { width, height: image.height, rgb: new Uint8Array(out.buffer) }
   }
   if (current.height !== height) {
     const t = taps(current.height, height)
-    const out = new Uint8Array(width * height * 3)
+    const out = new Uint8ClampedArray(width * height * 3)
     const src = current.rgb
     const stride = width * 3
+    const acc = new Float64Array(stride)
     for (let y = 0; y < height; y++) {
-      const s0 = t.start[y]
+      acc.fill(0)
       const wBase = y * t.maxTaps
-      const n = t.count[y]
-      const o = y * stride
-      for (let c = 0; c < stride; c++) {
-        let acc = 0
-        for (let i = 0; i < n; i++) acc += src[(s0 + i) * stride + c] * t.weights[wBase + i]
-        out[o + c] = clip8(acc)
+      for (let i = 0; i < t.count[y]; i++) {
+        const w = t.weights[wBase + i]
+        const row = (t.start[y] + i) * stride
+        for (let c = 0; c < stride; c++) acc[c] += src[row + c] * w
       }
+      const o = y * stride
+      out.set(acc, o)
     }
-    current = { width, height, rgb: out }
+    current = { width, height, rgb: new Uint8Array(out.buffer) }
   }
   return current
 }
