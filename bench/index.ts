@@ -122,7 +122,7 @@ const main = async () => {
         `  ${BATCH} episodes at once      ${batchMs.toFixed(1)} ms/step  (${(1000 / batchMs).toFixed(1)} steps/s)`,
         referenceMs === undefined
           ? "  reference pipeline        skipped (/usr/bin/python3 lacks numpy, OpenCV or Pillow: apt-get install python3-opencv python3-pil)"
-          : `  reference pipeline        ${referenceMs.toFixed(1)} ms/step  → virl is ${(referenceMs / coldMs).toFixed(2)}× faster uncached, ${(referenceMs / cachedMs).toFixed(2)}× as run`
+          : `  reference pipeline        ${referenceMs.toFixed(1)} ms/step  → virl/reference speed ${(referenceMs / coldMs).toFixed(2)}× uncached, ${(referenceMs / cachedMs).toFixed(2)}× as run`
       ].join("\n")
     )
     console.log(rows.at(-1))
