@@ -66,7 +66,6 @@ const main = async () => {
   console.log(`bench: ${os.cpus().length} cores, node ${process.version}, panoramas ${PANO_WIDTH}×${PANO_HEIGHT}`)
   const hasReference =
     spawnSync("/usr/bin/python3", ["-c", "import numpy, cv2, PIL"], { stdio: "ignore" }).status === 0
-  const rows: string[] = []
   for (const resolution of RESOLUTIONS) {
     const config = defaultConfig({ resolution, language_only: false })
     const env = new NavigationEnv(dataset, config, new PythonRandom(12), processReward)
@@ -101,11 +100,14 @@ const main = async () => {
 
     let referenceMs: number | undefined
     if (hasReference) {
-      const steps = poses.map((pose) => {
-        const match = dataset.exactPanorama(pose.geocode) ?? dataset.nearestPanorama(pose.geocode, config.mapping_radius)!
-        const meta = JSON.parse(fs.readFileSync(path.join(root, "street_views", `${match.panoId}.metadata.json`), "utf8"))
-        return { jpg: path.join(root, "street_views", `${match.panoId}.jpg`), rotation: meta.rotation, heading: pose.heading }
-      })
+      const steps = await Effect.runPromise(
+        Effect.forEach(poses, (pose) =>
+          renderer.panoramaAt(pose).pipe(
+            Effect.flatMap((panoId) => cachedDataset.panorama(panoId)),
+            Effect.map((pano) => ({ jpg: path.join(root, "street_views", `${pano.panoId}.jpg`), rotation: pano.rotation, heading: pose.heading }))
+          )
+        )
+      )
       const out = execFileSync("/usr/bin/python3", [path.join(import.meta.dirname, "reference_pipeline.py")], {
         input: JSON.stringify({ resolution, steps }),
         maxBuffer: 1 << 26,
@@ -114,7 +116,7 @@ const main = async () => {
       referenceMs = median(JSON.parse(out.toString()).ms_per_step)
     }
     const coldMs = median(cold)
-    rows.push(
+    console.log(
       [
         `resolution ${resolution}: ${poses.length} steps`,
         `  one episode, no cache     ${coldMs.toFixed(1)} ms/step  (${(1000 / coldMs).toFixed(1)} steps/s)`,
@@ -125,7 +127,6 @@ const main = async () => {
           : `  reference pipeline        ${referenceMs.toFixed(1)} ms/step  → virl/reference speed ${(referenceMs / coldMs).toFixed(2)}× uncached, ${(referenceMs / cachedMs).toFixed(2)}× as run`
       ].join("\n")
     )
-    console.log(rows.at(-1))
   }
 }
 
