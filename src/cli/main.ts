@@ -1,8 +1,16 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
+import * as path from "node:path"
+import { DatasetError } from "../core/dataset.ts"
 import { runConformance } from "../conformance/run.ts"
 import { checkDataset } from "../plugins/dataset/check.ts"
+import { ensureDefault } from "../plugins/dataset/synth/default.ts"
+import { DEFAULT_PANORAMA, synthesize } from "../plugins/dataset/synth/generate.ts"
+import { contactSheet } from "../plugins/dataset/synth/preview.ts"
+import { STYLE_NAMES } from "../plugins/dataset/synth/styles.ts"
+import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
+import { writeFileAtomic } from "../core/files.ts"
 import { progressBar } from "./progress.ts"
 
 const fail = (message: string) =>
@@ -41,7 +49,66 @@ const check = Command.make(
     })
 ).pipe(Command.withDescription("Validate a dataset in the VIRL_routes layout; report every problem with its file and field."))
 
-const data = Command.make("data").pipe(Command.withSubcommands([check]), Command.withDescription("Dataset tools."))
+const synth = Command.make(
+  "synth",
+  {
+    city: Options.choice("city", STYLE_NAMES as [string, ...string[]]).pipe(Options.withDescription("visual style and street layout")),
+    routes: Options.integer("routes").pipe(Options.withDefault(64), Options.withDescription("number of routes")),
+    seed: Options.integer("seed").pipe(Options.withDefault(0)),
+    out: Options.directory("out").pipe(Options.withDescription("folder to write (replaced if it exists)")),
+    width: Options.integer("panorama-width").pipe(
+      Options.withDefault(DEFAULT_PANORAMA.width),
+      Options.withDescription("panorama width in pixels (height is half); the real data's is about 2048")
+    )
+  },
+  ({ city, routes, seed, out, width }) =>
+    Effect.gen(function* () {
+      if (routes < 1) return yield* fail("--routes must be at least 1")
+      if (width < 64 || width % 2 !== 0) return yield* fail("--panorama-width must be an even number of at least 64")
+      const report = yield* synthesize({
+        city,
+        seed,
+        splits: [{ dir: out, routes }],
+        panorama: { width, height: width / 2 },
+        onProgress: progressBar("rendering panoramas")
+      })
+      const seconds = report.seconds.layout + report.seconds.render
+      console.log(
+        `${out}: ${report.routes} routes, ${report.panoramas} panoramas, ${(report.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s ` +
+          `(${(report.panoramas / report.seconds.render).toFixed(1)} panoramas/s)`
+      )
+    }).pipe(Effect.catchTag("DatasetError", (e) => fail(e.toString())))
+).pipe(Command.withDescription("Generate a synthetic city in the VIRL_routes layout (route_infos.json, gps_pano_mapping.pkl, street_views/)."))
+
+const preview = Command.make(
+  "preview",
+  {
+    dir: Args.directory({ name: "DIR", exists: "yes" }),
+    out: Options.file("out").pipe(Options.optional, Options.withDescription("PNG to write (default: DIR/preview.png)")),
+    routes: Options.integer("routes").pipe(Options.withDefault(4)),
+    resolution: Options.integer("resolution").pipe(Options.withDefault(160), Options.withDescription("side of each view in the 2×2 grid"))
+  },
+  ({ dir, out, routes, resolution }) =>
+    Effect.gen(function* () {
+      const dataset = yield* VirlRoutes.load(dir)
+      const png = yield* contactSheet(dataset, { routes, resolution })
+      const file = Option.getOrElse(out, () => path.join(dir, "preview.png"))
+      yield* Effect.try({
+        try: () => writeFileAtomic(file, png),
+        catch: (e) => new DatasetError({ path: file, message: `cannot write: ${String(e)}` })
+      })
+      console.log(`wrote ${file}`)
+    }).pipe(Effect.catchTag("DatasetError", (e) => fail(e.toString())))
+).pipe(Command.withDescription("Write a contact sheet (PNG) of 2×2 observations at the start, an intersection and the destination of a few routes."))
+
+const defaults = Command.make("default", {}, () =>
+  Effect.gen(function* () {
+    const paths = yield* ensureDefault({ onProgress: progressBar("rendering panoramas"), log: (line) => console.error(line) })
+    console.log(`train (nyc):        ${paths.train}\neval (nyc):         ${paths.eval}\nvisual-ood (sf):    ${paths.visualOod}`)
+  }).pipe(Effect.catchTag("DatasetError", (e) => fail(e.toString())))
+).pipe(Command.withDescription("Generate the embedded default datasets if the cache lacks them (VIRL_CACHE, default ~/.cache/virl) and print where they are."))
+
+const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
   Command.withSubcommands([conformance, data]),
@@ -50,4 +117,9 @@ const virl = Command.make("virl").pipe(
 
 const cli = Command.run(virl, { name: "virl", version: "0.1.0" })
 
-cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+cli(process.argv).pipe(
+  // a bad flag or argument: @effect/cli has already printed what is wrong; exit non-zero quietly
+  Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => (process.exitCode = 2))),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain
+)
