@@ -11,7 +11,9 @@ import { contactSheet } from "../plugins/dataset/synth/preview.ts"
 import { STYLE_NAMES } from "../plugins/dataset/synth/styles.ts"
 import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { writeFileAtomic } from "../core/files.ts"
+import { splitOverrides } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
+import { commandLine, evaluate, train } from "./train.ts"
 
 const fail = (message: string) =>
   Effect.sync(() => {
@@ -111,13 +113,16 @@ const defaults = Command.make("default", {}, () =>
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
-  Command.withSubcommands([conformance, data]),
+  Command.withSubcommands([conformance, data, train, evaluate]),
   Command.withDescription("Post-train vision-language agents with SFT and RL on V-IRL navigation.")
 )
 
 const cli = Command.run(virl, { name: "virl", version: "0.1.0" })
 
-cli(process.argv).pipe(
+const { argv, overrides } = splitOverrides(process.argv)
+commandLine.overrides = overrides
+
+cli(argv).pipe(
   // a bad flag or argument: @effect/cli has already printed what is wrong; exit non-zero quietly
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => (process.exitCode = 2))),
   Effect.provide(NodeContext.layer),

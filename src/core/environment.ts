@@ -1,8 +1,18 @@
 import { Context, Data, type Effect } from "effect"
 import type { Verdict } from "./reward.ts"
 
+export type ContentPart = { readonly type: "text"; readonly text: string } | { readonly type: "image" }
+
+/** One turn of the conversation a policy answers; `{type: "image"}` marks where the picture goes. */
+export interface ChatTurn {
+  readonly role: "user" | "assistant"
+  readonly content: ReadonlyArray<ContentPart>
+}
+
 /** What a policy is shown at one step of one episode. */
 export interface Observation<Info> {
+  /** The conversation to answer: the question, and after a failed verification the answer and the feedback. */
+  readonly chat: ReadonlyArray<ChatTurn>
   /** The packed RGB grid (height × width × 3), or null in language-only mode / after a forced end at stop(). */
   readonly image: { readonly width: number; readonly height: number; readonly rgb: Uint8Array } | null
   readonly info: Info

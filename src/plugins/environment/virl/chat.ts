@@ -1,12 +1,8 @@
+import type { ChatTurn } from "../../../core/environment.ts"
 import type { StepInfo } from "./episode.ts"
 import { question, type PromptTemplate } from "./prompt.ts"
 
-export type ContentPart = { readonly type: "text"; readonly text: string } | { readonly type: "image" }
-
-export interface ChatTurn {
-  readonly role: "user" | "assistant"
-  readonly content: ReadonlyArray<ContentPart>
-}
+export type { ChatTurn, ContentPart } from "../../../core/environment.ts"
 
 /**
  * The conversation a policy sees, as the reference's evaluator builds it (spec §8): after a

@@ -6,7 +6,9 @@ import { Random } from "../../../core/random.ts"
 import { Reward } from "../../../core/reward.ts"
 import type { VirlEnvConfig } from "./config.ts"
 import type { StepInfo, ViewPose } from "./episode.ts"
+import { Chat } from "./chat.ts"
 import { NavigationEnv } from "./navigation.ts"
+import { templateFor } from "./prompt.ts"
 import { StreetViewRenderer } from "./street-view.ts"
 
 /**
@@ -21,17 +23,21 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     const actionSpace = yield* ActionSpace
     const renderer = new StreetViewRenderer(dataset, config)
     const envs = Array.from({ length: numEnvs }, () => new NavigationEnv(dataset, config, rng, reward, actionSpace))
+    const newChat = () => new Chat(templateFor(config.language_only), actionSpace.promptText, !config.language_only)
+    const chats = Array.from({ length: numEnvs }, newChat)
     const live = new Array<boolean>(numEnvs).fill(false)
 
     const fail = (slot: number) => (e: unknown) =>
       new EnvironmentError({ slot, message: e instanceof Error ? e.toString() : String(e) })
-    const observe = (slot: number, pose: ViewPose | null, info: StepInfo): Effect.Effect<Observation<StepInfo>, EnvironmentError> =>
-      pose === null
-        ? Effect.succeed({ image: null, info })
+    const observe = (slot: number, pose: ViewPose | null, info: StepInfo): Effect.Effect<Observation<StepInfo>, EnvironmentError> => {
+      const chat = chats[slot].prepare(info)
+      return pose === null
+        ? Effect.succeed({ chat, image: null, info })
         : renderer.render(pose).pipe(
-            Effect.map((image) => ({ image, info })),
+            Effect.map((image) => ({ chat, image, info })),
             Effect.mapError(fail(slot))
           )
+    }
 
     const environment: VectorEnvironment<StepInfo> = {
       numEnvs,
@@ -40,12 +46,18 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
           try: () => envs[slot].reset(request?.routeIndex === undefined ? undefined : { route_idx: request.routeIndex }),
           catch: fail(slot)
         }).pipe(
-          Effect.tap(() => Effect.sync(() => (live[slot] = true))),
+          Effect.tap(() =>
+            Effect.sync(() => {
+              live[slot] = true
+              chats[slot] = newChat()
+            })
+          ),
           Effect.flatMap((r) => observe(slot, r.pose, r.info))
         ),
       step: (outputs) =>
         Effect.forEach(outputs, (output, slot): Effect.Effect<Transition<StepInfo> | null, EnvironmentError> => {
           if (output === null || !live[slot]) return Effect.succeed(null)
+          chats[slot].record(output)
           return Effect.try({ try: () => envs[slot].step(output), catch: fail(slot) }).pipe(
             Effect.tap((s) => Effect.sync(() => (live[slot] = !(s.terminated || s.truncated)))),
             Effect.flatMap((s) =>

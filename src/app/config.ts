@@ -1,0 +1,218 @@
+import { Data, Either, ParseResult, Schema } from "effect"
+import * as fs from "node:fs"
+import YAML from "yaml"
+
+/**
+ * A run's whole configuration, with the reference's key names (rl/configs/llama_virl_vl.yaml)
+ * where it has them. `small` (the default) is what the small TensorFlow.js policy needs to learn
+ * on a laptop CPU; `paper` carries the paper's values for a 11B-parameter VLM (spec §10).
+ */
+export const RunConfig = Schema.Struct({
+  seed: Schema.Number,
+  /** Environments stepped in lock-step (the reference's num_processes is 1). */
+  num_processes: Schema.Number,
+  num_steps: Schema.Number,
+  num_updates: Schema.Number,
+  grad_accum_steps: Schema.Number,
+  save_every: Schema.Number,
+  backend: Schema.Literal("auto", "wasm", "cpu", "native"),
+  optimizer_config: Schema.Struct({
+    init_lr: Schema.Number,
+    end_lr: Schema.Number,
+    lr_max_steps: Schema.Number,
+    eps: Schema.Number,
+    weight_decay: Schema.Number
+  }),
+  ppo_config: Schema.Struct({
+    clip_param: Schema.Number,
+    ppo_epoch: Schema.Number,
+    mini_batch_size: Schema.Number,
+    value_loss_coef: Schema.Number,
+    entropy_coef: Schema.Number,
+    /** The reference configures entropy_coef but adds a zero entropy term; true adds the real one. */
+    entropy_bonus: Schema.Boolean,
+    max_grad_norm: Schema.Number
+  }),
+  compute_return_kwargs: Schema.Struct({
+    gamma: Schema.Number,
+    gae_lambda: Schema.Number,
+    use_proper_time_limits: Schema.Boolean
+  }),
+  generation_config: Schema.Struct({
+    temperature: Schema.Number,
+    thought_prob_coef: Schema.Number
+  }),
+  env_config: Schema.Struct({
+    resolution: Schema.Number,
+    verify_iter: Schema.Number,
+    relocation: Schema.Boolean,
+    drop_rate: Schema.Number,
+    straight_line_length: Schema.Number,
+    /** Side of each perspective view before it is resized to `resolution` (the reference's 640). */
+    view_size: Schema.Number,
+    fov: Schema.Number,
+    mapping_radius: Schema.Number,
+    max_episode_steps: Schema.Number,
+    wrap_turns: Schema.Boolean
+  }),
+  policy_config: Schema.Struct({
+    embedding: Schema.Number,
+    hidden: Schema.Number,
+    patch: Schema.Number,
+    patch_features: Schema.Number
+  }),
+  sft_config: Schema.Struct({
+    epochs: Schema.Number,
+    batch_size: Schema.Number,
+    passes: Schema.Number,
+    /** Training routes used for demonstrations (0: all of them). */
+    routes: Schema.Number,
+    init_lr: Schema.Number,
+    end_lr: Schema.Number,
+    max_grad_norm: Schema.Number,
+    temperature: Schema.Number
+  }),
+  eval_config: Schema.Struct({
+    /** Episodes of the in-distribution and rule-OOD suites (the scripts' 48). */
+    num_traj: Schema.Number,
+    /** Episodes of the visual-OOD suite (the 18 SF routes). */
+    num_traj_visual: Schema.Number,
+    /** true: route i for episode i; false: routes drawn by the generator, as the scripts run. */
+    order: Schema.Boolean,
+    greedy: Schema.Boolean,
+    seed: Schema.Number
+  })
+})
+export type RunConfig = typeof RunConfig.Type
+
+const small: RunConfig = {
+  seed: 42,
+  num_processes: 8,
+  num_steps: 256,
+  num_updates: 15,
+  grad_accum_steps: 1,
+  save_every: 5,
+  backend: "auto",
+  optimizer_config: { init_lr: 3e-4, end_lr: 3e-5, lr_max_steps: 400, eps: 1e-7, weight_decay: 0 },
+  ppo_config: { clip_param: 0.1, ppo_epoch: 4, mini_batch_size: 32, value_loss_coef: 0.5, entropy_coef: 0.01, entropy_bonus: false, max_grad_norm: 1 },
+  compute_return_kwargs: { gamma: 0.9, gae_lambda: 0.95, use_proper_time_limits: false },
+  generation_config: { temperature: 1, thought_prob_coef: 0.5 },
+  env_config: {
+    resolution: 32,
+    verify_iter: 2,
+    relocation: true,
+    drop_rate: 0.5,
+    straight_line_length: 5,
+    view_size: 96,
+    fov: 90,
+    mapping_radius: 20,
+    max_episode_steps: 300,
+    wrap_turns: false
+  },
+  policy_config: { embedding: 64, hidden: 128, patch: 8, patch_features: 32 },
+  sft_config: { epochs: 15, batch_size: 32, passes: 1, routes: 128, init_lr: 3e-3, end_lr: 3e-4, max_grad_norm: 1, temperature: 1 },
+  eval_config: { num_traj: 48, num_traj_visual: 18, order: true, greedy: true, seed: 12 }
+}
+
+const paper: RunConfig = {
+  ...small,
+  num_processes: 1,
+  num_steps: 256,
+  num_updates: 15,
+  grad_accum_steps: 128,
+  save_every: 1,
+  optimizer_config: { init_lr: 1e-7, end_lr: 1e-9, lr_max_steps: 100, eps: 1e-7, weight_decay: 0 },
+  ppo_config: { ...small.ppo_config, mini_batch_size: 1, max_grad_norm: 0.01 },
+  generation_config: { temperature: 0.2, thought_prob_coef: 0.5 },
+  env_config: { ...small.env_config, resolution: 1200, view_size: 640 }
+}
+
+export const PRESETS: Readonly<Record<string, RunConfig>> = { small, paper }
+
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly source: string; readonly message: string }> {
+  override toString(): string {
+    return `${this.source}: ${this.message}`
+  }
+}
+
+/** Every dotted key of a config, e.g. `ppo_config.clip_param`. */
+export const dottedKeys = (value: unknown, prefix = ""): string[] =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+    ? Object.entries(value).flatMap(([k, v]) => dottedKeys(v, prefix === "" ? k : `${prefix}.${k}`))
+    : [prefix]
+
+const editDistance = (a: string, b: string): number => {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+  }
+  return d[a.length][b.length]
+}
+
+/** The valid keys closest to an unknown one, for the error message. */
+export const nearestKeys = (key: string, valid: ReadonlyArray<string>, count = 3): string[] => {
+  const leaf = key.split(".").pop() ?? key
+  return [...valid]
+    .map((k) => ({ k, d: Math.min(editDistance(key, k), editDistance(leaf, k.split(".").pop() ?? k) + 1) }))
+    .sort((a, b) => a.d - b.d || a.k.localeCompare(b.k))
+    .slice(0, count)
+    .map((x) => x.k)
+}
+
+const parseValue = (text: string): unknown => {
+  if (text === "true" || text === "false") return text === "true"
+  if (text !== "" && !Number.isNaN(Number(text))) return Number(text)
+  return text
+}
+
+const setDotted = (target: Record<string, unknown>, key: string, value: unknown): void => {
+  const parts = key.split(".")
+  let node = target
+  for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>
+  node[parts[parts.length - 1]] = value
+}
+
+const structuredCloneConfig = (c: RunConfig): Record<string, unknown> => JSON.parse(JSON.stringify(c)) as Record<string, unknown>
+
+/**
+ * Applies overrides (`{ "ppo_config.clip_param": "0.2" }` or nested objects from YAML) to a
+ * base, checking every key against the schema: an unknown key names the nearest valid ones.
+ */
+export const resolveConfig = (
+  base: RunConfig,
+  overrides: ReadonlyArray<{ readonly source: string; readonly values: Readonly<Record<string, unknown>> }>
+): Either.Either<RunConfig, ConfigError> => {
+  const valid = dottedKeys(base)
+  const out = structuredCloneConfig(base)
+  for (const { source, values } of overrides) {
+    for (const [key, raw] of Object.entries(values)) {
+      const nested = typeof raw === "object" && raw !== null && !Array.isArray(raw)
+      const pairs = nested ? dottedKeys(raw, key).map((k) => [k, k.split(".").slice(key.split(".").length).reduce((o: any, p) => o[p], raw)] as const) : [[key, raw] as const]
+      for (const [k, v] of pairs) {
+        if (!valid.includes(k)) {
+          return Either.left(new ConfigError({ source, message: `unknown key ${JSON.stringify(k)}; did you mean ${nearestKeys(k, valid).join(", ")}?` }))
+        }
+        setDotted(out, k, typeof v === "string" ? parseValue(v) : v)
+      }
+    }
+  }
+  const decoded = Schema.decodeUnknownEither(RunConfig)(out)
+  return Either.mapLeft(decoded, (e) => new ConfigError({ source: overrides.map((o) => o.source).join(" + ") || "config", message: ParseResult.TreeFormatter.formatErrorSync(e) }))
+}
+
+/** A YAML config file: a preset name under `preset:` (default small) and any keys to change. */
+export const readConfigFile = (file: string): Either.Either<{ preset: string; values: Record<string, unknown> }, ConfigError> => {
+  let parsed: unknown
+  try {
+    parsed = YAML.parse(fs.readFileSync(file, "utf8"))
+  } catch (e) {
+    return Either.left(new ConfigError({ source: file, message: `cannot read YAML: ${(e as Error).message}` }))
+  }
+  if (typeof parsed !== "object" || parsed === null) return Either.left(new ConfigError({ source: file, message: "expected a mapping of config keys" }))
+  const { preset, ...values } = parsed as Record<string, unknown>
+  if (preset !== undefined && (typeof preset !== "string" || PRESETS[preset] === undefined)) {
+    return Either.left(new ConfigError({ source: file, message: `preset must be one of ${Object.keys(PRESETS).join(", ")}` }))
+  }
+  return Either.right({ preset: (preset as string | undefined) ?? "small", values })
+}

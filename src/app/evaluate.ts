@@ -1,0 +1,71 @@
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { loadCheckpoint } from "../core/checkpoint.ts"
+import { Environment } from "../core/environment.ts"
+import { runSuite, type SuiteMetrics } from "../core/evaluation.ts"
+import type { PolicyService } from "../core/policy.ts"
+import { oracle } from "../plugins/policy/oracle.ts"
+import * as RandomPolicy from "../plugins/policy/random.ts"
+import { PythonRandom } from "../plugins/random/python-random.ts"
+import type { RunConfig } from "./config.ts"
+import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import { environmentLayer, type ActionRules } from "./layers.ts"
+import { buildPolicy } from "./train.ts"
+
+export const SUITES = ["indist", "rule-ood", "visual-ood"] as const
+export type SuiteName = (typeof SUITES)[number]
+
+/** The paper's three settings: NYC absolute, NYC relative (rule-OOD), SF absolute (visual-OOD). */
+export const suiteSetup = (suite: SuiteName, config: RunConfig, datasets: DefaultDatasets, data?: string): { dir: string; rules: ActionRules; numTraj: number } => {
+  switch (suite) {
+    case "indist":
+      return { dir: data ?? datasets.eval, rules: "absolute", numTraj: config.eval_config.num_traj }
+    case "rule-ood":
+      return { dir: data ?? datasets.eval, rules: "relative", numTraj: config.eval_config.num_traj }
+    case "visual-ood":
+      return { dir: data ?? datasets.visualOod, rules: "absolute", numTraj: config.eval_config.num_traj_visual }
+  }
+}
+
+/** `oracle`, `random`, or a checkpoint folder. */
+export const loadPolicy = (spec: string, config: RunConfig) =>
+  Effect.gen(function* () {
+    if (spec === "oracle") return oracle as PolicyService
+    if (spec === "random") return RandomPolicy.make(new PythonRandom(config.seed))
+    const checkpoint = yield* loadCheckpoint(spec)
+    const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), checkpoint.parameters)
+    return policy
+  })
+
+export const evaluateSuite = (
+  config: RunConfig,
+  policy: PolicyService,
+  suite: SuiteName,
+  datasets: DefaultDatasets,
+  options: { readonly data?: string; readonly logFile?: string; readonly onEpisode?: (done: number, total: number) => void } = {}
+): Effect.Effect<SuiteMetrics, unknown> =>
+  Effect.gen(function* () {
+    const setup = suiteSetup(suite, config, datasets, options.data)
+    const lines: string[] = []
+    const routes = JSON.parse(fs.readFileSync(path.join(setup.dir, "route_infos.json"), "utf8"))[0].length as number
+    const numTraj = config.eval_config.order ? Math.min(setup.numTraj, routes) : setup.numTraj
+    const metrics = yield* Effect.provide(
+      Effect.flatMap(Environment, (env) =>
+        runSuite(env, policy, {
+          numTraj,
+          order: config.eval_config.order,
+          act: { temperature: config.generation_config.temperature, greedy: config.eval_config.greedy },
+          ...(options.logFile === undefined ? {} : { log: (line: unknown) => lines.push(JSON.stringify(line)) }),
+          ...(options.onEpisode === undefined ? {} : { onEpisode: options.onEpisode })
+        })
+      ),
+      environmentLayer(config, setup.dir, setup.rules, { seed: config.eval_config.seed })
+    )
+    if (options.logFile !== undefined) {
+      fs.mkdirSync(path.dirname(options.logFile), { recursive: true })
+      fs.writeFileSync(`${options.logFile}.tmp-${process.pid}`, lines.join("\n") + "\n")
+      fs.renameSync(`${options.logFile}.tmp-${process.pid}`, options.logFile)
+    }
+    return metrics
+  })

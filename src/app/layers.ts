@@ -1,0 +1,86 @@
+import { Effect, Layer } from "effect"
+import { Environment } from "../core/environment.ts"
+import type { Reward } from "../core/reward.ts"
+import * as Absolute from "../plugins/action-space/absolute.ts"
+import * as Relative from "../plugins/action-space/relative.ts"
+import { defaultPaths, ensureDefault, type DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
+import { defaultConfig } from "../plugins/environment/virl/config.ts"
+import * as Virl from "../plugins/environment/virl/layer.ts"
+import * as AdamW from "../plugins/optimizer/adamw.ts"
+import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
+import * as PythonRandom from "../plugins/random/python-random.ts"
+import * as Process from "../plugins/reward/process.ts"
+import type { RunConfig } from "./config.ts"
+
+export type ActionRules = "absolute" | "relative"
+
+/** The V-IRL environment of a run: dataset, action rules, reward and its own seeded generator. */
+export const environmentLayer = (
+  config: RunConfig,
+  dataDir: string,
+  rules: ActionRules,
+  options: { readonly numEnvs?: number; readonly seed?: number; readonly reward?: Layer.Layer<Reward> } = {}
+): Layer.Layer<Environment, unknown> => {
+  const e = config.env_config
+  const env = defaultConfig({
+    relocation: e.relocation,
+    drop_rate: e.drop_rate,
+    straight_line_length: e.straight_line_length,
+    absolute_action: rules === "absolute",
+    verify_iter: e.verify_iter,
+    resolution: e.resolution,
+    language_only: false,
+    max_episode_steps: e.max_episode_steps,
+    mapping_radius: e.mapping_radius,
+    view_size: e.view_size,
+    fov: e.fov,
+    wrap_turns: e.wrap_turns
+  })
+  return Virl.layer(env, options.numEnvs ?? config.num_processes).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        VirlRoutes.layer(dataDir),
+        rules === "absolute" ? Absolute.layer : Relative.layer,
+        options.reward ?? Process.layer,
+        PythonRandom.layer(options.seed ?? config.seed)
+      )
+    )
+  )
+}
+
+export const policyConfig = (config: RunConfig): TfPolicy.TfPolicyConfig =>
+  TfPolicy.defaultPolicyConfig({
+    embedding: config.policy_config.embedding,
+    hidden: config.policy_config.hidden,
+    patch: config.policy_config.patch,
+    patchFeatures: config.policy_config.patch_features
+  })
+
+export const ppoOptimizer = (config: RunConfig) =>
+  AdamW.make({
+    ...config.optimizer_config,
+    beta1: 0.9,
+    beta2: 0.999,
+    max_grad_norm: config.ppo_config.max_grad_norm,
+    grad_accum_steps: config.grad_accum_steps
+  })
+
+export const sftOptimizer = (config: RunConfig, steps: number) =>
+  AdamW.make({
+    init_lr: config.sft_config.init_lr,
+    end_lr: config.sft_config.end_lr,
+    lr_max_steps: steps,
+    eps: 1e-7,
+    beta1: 0.9,
+    beta2: 0.999,
+    weight_decay: 0,
+    max_grad_norm: config.sft_config.max_grad_norm,
+    grad_accum_steps: 1
+  })
+
+/** The default synthetic datasets, generated on first use (with a progress bar on stderr). */
+export const defaultDatasets = (onProgress?: (done: number, total: number) => void): Effect.Effect<DefaultDatasets, unknown> =>
+  ensureDefault({ ...(onProgress === undefined ? {} : { onProgress }), log: (line) => process.stderr.write(`${line}\n`) })
+
+export { defaultPaths }

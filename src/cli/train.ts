@@ -1,0 +1,90 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Either, Option } from "effect"
+import { buildConfig } from "./overrides.ts"
+import { PRESETS } from "../app/config.ts"
+import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
+import { defaultDatasets } from "../app/layers.ts"
+import { trainPpo, trainSft, type Progress } from "../app/train.ts"
+import { progressBar } from "./progress.ts"
+
+/** Dotted config overrides found on the command line (set by main before parsing). */
+export const commandLine = { overrides: {} as Record<string, string> }
+
+export const cliProgress: Progress = { bar: progressBar, log: (line) => process.stderr.write(`${line}\n`) }
+
+const fail = (message: string) =>
+  Effect.sync(() => {
+    process.exitCode = 1
+  }).pipe(Effect.zipRight(Console.error(message)))
+
+const presetOption = Options.choice("preset", Object.keys(PRESETS) as [string, ...string[]]).pipe(
+  Options.withDefault("small"),
+  Options.withDescription("hyperparameters: small (the tfjs policy on a CPU) or paper (the reference's values)")
+)
+const configOption = Options.file("config", { exists: "yes" }).pipe(Options.optional, Options.withDescription("YAML config (configs/*.yaml)"))
+const dataOption = Options.directory("data", { exists: "yes" }).pipe(Options.optional, Options.withDescription("dataset folder (default: the embedded synthetic cities)"))
+
+const config = (preset: string, file: Option.Option<string>) =>
+  Effect.suspend(() => {
+    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides: commandLine.overrides })
+    return Either.isLeft(resolved) ? Effect.fail(resolved.left) : Effect.succeed(resolved.right)
+  })
+
+const report = (e: unknown) => fail(`error: ${e instanceof Error || (typeof e === "object" && e !== null && "toString" in e) ? String(e) : JSON.stringify(e)}`)
+
+const sft = Command.make(
+  "sft",
+  { data: dataOption, out: Options.directory("out"), preset: presetOption, file: configOption },
+  ({ data, out, preset, file }) =>
+    Effect.gen(function* () {
+      const cfg = yield* config(preset, file)
+      const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
+      const ckpt = yield* trainSft(cfg, dir, out, cliProgress)
+      console.log(ckpt)
+    }).pipe(Effect.catchAll(report))
+).pipe(Command.withDescription("Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys."))
+
+const ppo = Command.make(
+  "ppo",
+  { init: Options.directory("init", { exists: "yes" }), data: dataOption, out: Options.directory("out"), preset: presetOption, file: configOption },
+  ({ init, data, out, preset, file }) =>
+    Effect.gen(function* () {
+      const cfg = yield* config(preset, file)
+      const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
+      const ckpt = yield* trainPpo(cfg, init, dir, out, cliProgress)
+      console.log(ckpt)
+    }).pipe(Effect.catchAll(report))
+).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys."))
+
+export const train = Command.make("train").pipe(Command.withSubcommands([sft, ppo]), Command.withDescription("Train a policy."))
+
+export const evaluate = Command.make(
+  "eval",
+  {
+    policy: Options.text("policy").pipe(Options.withDescription("oracle, random, or a checkpoint folder")),
+    suite: Options.choice("suite", SUITES),
+    data: dataOption,
+    json: Options.boolean("json").pipe(Options.withDescription("print the metrics as one JSON object on the last line")),
+    log: Options.file("log").pipe(Options.optional, Options.withDescription("write the per-step JSONL log (the reference's format) here")),
+    preset: presetOption,
+    file: configOption
+  },
+  ({ policy, suite, data, json, log, preset, file }) =>
+    Effect.gen(function* () {
+      const cfg = yield* config(preset, file)
+      const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
+      const p = yield* loadPolicy(policy, cfg)
+      const metrics = yield* evaluateSuite(cfg, p, suite as SuiteName, datasets, {
+        ...(Option.isSome(data) ? { data: data.value } : {}),
+        ...(Option.isSome(log) ? { logFile: log.value } : {}),
+        onEpisode: progressBar(`eval ${suite}`)
+      })
+      const { rates, ...numbers } = metrics
+      if (!json) {
+        console.log(`${suite} — ${policy}`)
+        for (const [k, v] of Object.entries(numbers)) console.log(`  ${k.padEnd(24)} ${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : v}`)
+        console.log(`  rates                    ${JSON.stringify(rates)}`)
+      } else console.log(JSON.stringify(numbers))
+    }).pipe(Effect.catchAll(report))
+).pipe(Command.withDescription("Evaluate a policy on a suite (indist, rule-ood, visual-ood): per-step accuracy, success rate, rewards, steps."))
+

@@ -1,0 +1,123 @@
+import { Effect } from "effect"
+import type { StepInfoRecord, VectorEnvironment } from "./environment.ts"
+import type { ActOptions, PolicyService } from "./policy.ts"
+import type { Verdict } from "./reward.ts"
+
+/** The suite's numbers, computed as the reference's StatLogger does (spec §9). */
+export interface SuiteMetrics {
+  readonly per_step_accuracy: number
+  readonly success_rate: number
+  readonly mean_reward: number
+  readonly std_reward: number
+  /** Environment steps (answers) per episode, retries included. */
+  readonly mean_steps: number
+  /** Answers per episode that failed verification (retries and the exhausting one). */
+  readonly mean_verification_steps: number
+  readonly num_traj: number
+  /** Share of steps per verdict class, keyed as the reference's REWARD_FN_VIRL. */
+  readonly rates: Readonly<Record<string, number>>
+}
+
+/** The reference's name for the class of a verdict (REWARD_FN_VIRL; an exhausted retry scores −1). */
+export const verdictClass = (verdict: Verdict): string => {
+  switch (verdict._tag) {
+    case "Correct":
+      return "CORRECT_ACTION"
+    case "WrongObservation":
+      return "INCORRECT_OBS"
+    case "WrongInstruction":
+      return "INCORRECT_INSTRUCTION"
+    default:
+      return "INCORRECT_ACTION"
+  }
+}
+
+export interface SuiteOptions {
+  readonly numTraj: number
+  /** true: route i for episode i (the `order` option); false: routes drawn by the run's generator. */
+  readonly order: boolean
+  readonly act: ActOptions
+  /** One JSON value per line in the reference's evaluation log format. */
+  readonly log?: (line: unknown) => void
+  readonly onEpisode?: (done: number, total: number) => void
+}
+
+/**
+ * Runs `numTraj` episodes, as many at once as the environment has slots, and reports the
+ * reference's metrics. The log keeps the reference's line order per episode, episodes in order.
+ */
+export const runSuite = (env: VectorEnvironment<StepInfoRecord>, policy: PolicyService, options: SuiteOptions) =>
+  Effect.gen(function* () {
+    const counts: Record<string, number> = {}
+    let steps = 0
+    let successes = 0
+    let failedChecks = 0
+    const episodeRewards: number[] = []
+    const logs: unknown[][] = Array.from({ length: options.numTraj }, () => [])
+    let next = 0
+    let done = 0
+    const slots = Array.from({ length: Math.min(env.numEnvs, options.numTraj) }, (_, slot) => slot)
+    const state = new Map<number, { episode: number; reward: number; veri: number; obs: Parameters<typeof policy.act>[0][number] }>()
+    const begin = (slot: number) =>
+      Effect.gen(function* () {
+        if (next >= options.numTraj) {
+          state.delete(slot)
+          return
+        }
+        const episode = next++
+        const o = yield* env.reset(slot, options.order ? { routeIndex: episode } : undefined)
+        state.set(slot, { episode, reward: 0, veri: 0, obs: { chat: o.chat, image: o.image, info: o.info } })
+      })
+    for (const slot of slots) yield* begin(slot)
+    while (state.size > 0) {
+      const active = slots.filter((s) => state.has(s))
+      const outputs = yield* policy.act(active.map((s) => state.get(s)!.obs), options.act)
+      const answers: Array<string | null> = Array.from({ length: env.numEnvs }, () => null)
+      active.forEach((s, k) => (answers[s] = outputs[k].text))
+      const transitions = yield* env.step(answers)
+      for (const [k, slot] of active.entries()) {
+        const tr = transitions[slot]
+        const st = state.get(slot)!
+        if (tr === null) continue
+        steps++
+        const cls = verdictClass(tr.verdict)
+        counts[cls] = (counts[cls] ?? 0) + 1
+        if (tr.verdict._tag !== "Correct") failedChecks++
+        st.reward += tr.reward
+        const log = logs[st.episode]
+        log.push({ sample_id: st.episode, veri_step: st.veri, output: outputs[k].text, reward: tr.reward, info: tr.observation.info })
+        st.veri++
+        if (tr.terminated || tr.truncated) {
+          const success = tr.observation.info["is_success"] === true
+          if (success) successes++
+          episodeRewards.push(st.reward)
+          log.push({ Success: success })
+          log.push({ sample_id: st.episode, output: outputs[k].text, reward: st.reward, info: tr.observation.info })
+          log.push({ Split: "====================" })
+          options.onEpisode?.(++done, options.numTraj)
+          yield* begin(slot)
+        } else st.obs = { chat: tr.observation.chat, image: tr.observation.image, info: tr.observation.info }
+      }
+    }
+    const n = episodeRewards.length
+    const mean = episodeRewards.reduce((s, r) => s + r, 0) / Math.max(1, n)
+    const std = Math.sqrt(episodeRewards.reduce((s, r) => s + (r - mean) ** 2, 0) / Math.max(1, n))
+    const rates: Record<string, number> = {}
+    for (const [k, v] of Object.entries(counts)) rates[k] = Math.round((v / Math.max(1, steps)) * 1e4) / 1e4
+    rates["CORRECT_SOLUTION"] = Math.round((successes / Math.max(1, n)) * 1e4) / 1e4
+    const metrics: SuiteMetrics = {
+      per_step_accuracy: (counts["CORRECT_ACTION"] ?? 0) / Math.max(1, steps),
+      success_rate: successes / Math.max(1, n),
+      mean_reward: mean,
+      std_reward: std,
+      mean_steps: steps / Math.max(1, n),
+      mean_verification_steps: failedChecks / Math.max(1, n),
+      num_traj: n,
+      rates
+    }
+    if (options.log !== undefined) {
+      for (const lines of logs) for (const line of lines) options.log(line)
+      options.log({ "Step Number": steps, "Trajectory Number": n, Rates: rates })
+    }
+    return metrics
+  })

@@ -1,0 +1,90 @@
+import { Context, Data, type Effect } from "effect"
+import type { ChatTurn, StepInfoRecord } from "./environment.ts"
+
+/** What a policy answers: the conversation and the picture, as a VLM receives them. */
+export interface PolicyInput {
+  readonly chat: ReadonlyArray<ChatTurn>
+  readonly image: { readonly width: number; readonly height: number; readonly rgb: Uint8Array } | null
+  /** The environment's info. Privileged: only the `oracle` policy reads it. */
+  readonly info: StepInfoRecord
+}
+
+/**
+ * A policy's own record of one output, enough to re-evaluate it with gradients later (its
+ * features and choices). Opaque to the algorithms.
+ */
+export interface Sample {
+  readonly policy: string
+}
+
+export interface PolicyOutput {
+  readonly text: string
+  /** log-probability of the text; non-action parts weighted by `thought_prob_coef` (spec §10). */
+  readonly logProb: number
+  readonly value: number
+  /** Present for trainable policies. */
+  readonly sample?: Sample
+}
+
+export interface ActOptions {
+  readonly temperature: number
+  /** Take the most likely output instead of sampling (evaluation). */
+  readonly greedy: boolean
+}
+
+/** Per-sample derivatives of the loss with respect to what the policy computes. */
+export interface LossCoefficients {
+  readonly logProb: ReadonlyArray<number>
+  readonly value: ReadonlyArray<number>
+  readonly entropy: ReadonlyArray<number>
+}
+
+export interface Evaluation {
+  readonly logProbs: ReadonlyArray<number>
+  readonly values: ReadonlyArray<number>
+  readonly entropies: ReadonlyArray<number>
+}
+
+/** Named parameter arrays; an optimizer updates them in place. */
+export type Parameters = Map<string, Float32Array>
+
+/**
+ * The trainable side of a policy. Algorithms in core never see tensors: they ask for a
+ * re-evaluation, return dLoss/dlogProb, dLoss/dvalue and dLoss/dentropy per sample (all
+ * plain numbers, from the math of their loss), and get the gradient of that loss with respect
+ * to every parameter.
+ */
+export interface Learner {
+  readonly parameters: () => Parameters
+  /** Push parameters changed in place by an optimizer back into the model. */
+  readonly commit: () => void
+  /** The sample for a given output text (teacher forcing), or undefined if this policy cannot write it. */
+  readonly teacher: (input: PolicyInput, text: string) => Sample | undefined
+  readonly gradients: (
+    samples: ReadonlyArray<Sample>,
+    options: { readonly thoughtWeight: number; readonly temperature: number },
+    coefficients: (evaluation: Evaluation) => LossCoefficients
+  ) => Effect.Effect<{ readonly gradients: Parameters; readonly evaluation: Evaluation }, PolicyError>
+}
+
+export interface PolicyService {
+  readonly name: string
+  readonly act: (inputs: ReadonlyArray<PolicyInput>, options: ActOptions) => Effect.Effect<ReadonlyArray<PolicyOutput>, PolicyError>
+  readonly learner?: Learner
+  /** The policy's own configuration, stored in checkpoints. */
+  readonly config?: unknown
+}
+
+export class PolicyError extends Data.TaggedError("PolicyError")<{ readonly message: string }> {
+  override toString(): string {
+    return `policy: ${this.message}`
+  }
+}
+
+export class Policy extends Context.Tag("virl/Policy")<Policy, PolicyService>() {}
+
+/** The text of the question in a chat (its first user turn). */
+export const questionText = (chat: ReadonlyArray<ChatTurn>): string => {
+  const first = chat.find((t) => t.role === "user")
+  return first?.content.map((p) => (p.type === "text" ? p.text : "")).join("") ?? ""
+}

@@ -1,0 +1,105 @@
+import { Effect } from "effect"
+import type { Observation, StepInfoRecord, VectorEnvironment } from "./environment.ts"
+import type { ActOptions, PolicyInput, PolicyService, Sample } from "./policy.ts"
+
+/** `num_steps` transitions across episode boundaries, as PPO consumes them. */
+export interface Rollout {
+  readonly samples: ReadonlyArray<Sample>
+  readonly logProbs: ReadonlyArray<number>
+  readonly values: ReadonlyArray<number>
+  readonly rewards: ReadonlyArray<number>
+  /** 0 where an episode ended at this step (see `use_proper_time_limits`). */
+  readonly masks: ReadonlyArray<number>
+  /** The steps of each environment slot, laid end to end: [start, end) and the value after the end. */
+  readonly segments: ReadonlyArray<{ readonly start: number; readonly end: number; readonly nextValue: number }>
+  readonly episodes: ReadonlyArray<EpisodeSummary>
+  /** Share of steps whose verdict was correct (reward 1 under the process reward). */
+  readonly correctSteps: number
+}
+
+export interface EpisodeSummary {
+  readonly reward: number
+  readonly steps: number
+  readonly success: boolean
+}
+
+const toInput = (o: Observation<StepInfoRecord>): PolicyInput => ({ chat: o.chat, image: o.image, info: o.info })
+
+/**
+ * Keeps N episodes running in lock-step: one batched policy call per step, a finished slot
+ * restarts at once on a route the environment draws. The state survives between rollouts, as
+ * in the reference, so episodes span updates.
+ */
+export class RolloutCollector {
+  private current: Array<Observation<StepInfoRecord>> = []
+  private running: Array<{ reward: number; steps: number }> = []
+
+  constructor(
+    private readonly env: VectorEnvironment<StepInfoRecord>,
+    private readonly policy: PolicyService,
+    private readonly options: { readonly properTimeLimits: boolean; readonly act: ActOptions }
+  ) {}
+
+  private start = Effect.suspend(() =>
+    this.current.length > 0
+      ? Effect.void
+      : Effect.forEach(Array.from({ length: this.env.numEnvs }, (_, slot) => slot), (slot) => this.env.reset(slot)).pipe(
+          Effect.map((observations) => {
+            this.current = [...observations]
+            this.running = observations.map(() => ({ reward: 0, steps: 0 }))
+          })
+        )
+  )
+
+  /** Collects `numSteps` transitions (rounded up to a multiple of the number of environments). */
+  collect(numSteps: number) {
+    return Effect.gen(this, function* () {
+      yield* this.start
+      const n = this.env.numEnvs
+      const per = Array.from({ length: n }, () => ({ samples: [] as Sample[], logProbs: [] as number[], values: [] as number[], rewards: [] as number[], masks: [] as number[] }))
+      const episodes: EpisodeSummary[] = []
+      let correct = 0
+      let total = 0
+      for (let t = 0; t < Math.ceil(numSteps / n); t++) {
+        const outputs = yield* this.policy.act(this.current.map(toInput), this.options.act)
+        const transitions = yield* this.env.step(outputs.map((o) => o.text))
+        for (let slot = 0; slot < n; slot++) {
+          const out = outputs[slot]
+          const tr = transitions[slot]
+          if (tr === null || out.sample === undefined) continue
+          const ended = tr.terminated || tr.truncated
+          per[slot].samples.push(out.sample)
+          per[slot].logProbs.push(out.logProb)
+          per[slot].values.push(out.value)
+          per[slot].rewards.push(tr.reward)
+          per[slot].masks.push(tr.terminated || (this.options.properTimeLimits && tr.truncated) ? 0 : 1)
+          total++
+          if (tr.verdict._tag === "Correct") correct++
+          this.running[slot].reward += tr.reward
+          this.running[slot].steps += 1
+          if (ended) {
+            episodes.push({ ...this.running[slot], success: tr.observation.info["is_success"] === true })
+            this.running[slot] = { reward: 0, steps: 0 }
+            this.current[slot] = yield* this.env.reset(slot)
+          } else this.current[slot] = tr.observation
+        }
+      }
+      const bootstrap = yield* this.policy.act(this.current.map(toInput), this.options.act)
+      const samples: Sample[] = []
+      const logProbs: number[] = []
+      const values: number[] = []
+      const rewards: number[] = []
+      const masks: number[] = []
+      const segments: Array<{ start: number; end: number; nextValue: number }> = []
+      per.forEach((p, slot) => {
+        segments.push({ start: samples.length, end: samples.length + p.samples.length, nextValue: bootstrap[slot].value })
+        samples.push(...p.samples)
+        logProbs.push(...p.logProbs)
+        values.push(...p.values)
+        rewards.push(...p.rewards)
+        masks.push(...p.masks)
+      })
+      return { samples, logProbs, values, rewards, masks, segments, episodes, correctSteps: total === 0 ? 0 : correct / total } satisfies Rollout
+    })
+  }
+}

@@ -1,0 +1,86 @@
+import { Layer } from "effect"
+import { Optimizer, type OptimizerConfig, type OptimizerService, type OptimizerState, type OptimizerStep } from "../../core/optimizer.ts"
+import type { Parameters } from "../../core/policy.ts"
+
+/**
+ * AdamW over plain Float32Arrays, so any policy whose learner exposes its parameters can use
+ * it: gradients averaged over `grad_accum_steps` micro-batches, clipped to `max_grad_norm` by
+ * global norm, learning rate linear from `init_lr` to `end_lr` over `lr_max_steps` steps.
+ */
+export const make = (config: OptimizerConfig): OptimizerService => {
+  let step = 0
+  let pending = 0
+  const sums = new Map<string, Float32Array>()
+  const moments = new Map<string, { m: Float32Array; v: Float32Array }>()
+
+  const learningRate = (s: number): number => {
+    const t = Math.min(1, s / Math.max(1, config.lr_max_steps))
+    return config.init_lr + (config.end_lr - config.init_lr) * t
+  }
+
+  const apply = (parameters: Parameters): OptimizerStep | undefined => {
+    if (pending === 0) return undefined
+    let sq = 0
+    for (const g of sums.values()) {
+      for (let i = 0; i < g.length; i++) {
+        g[i] /= pending
+        sq += g[i] * g[i]
+      }
+    }
+    const gradNorm = Math.sqrt(sq)
+    const scale = config.max_grad_norm > 0 && gradNorm > config.max_grad_norm ? config.max_grad_norm / (gradNorm + 1e-6) : 1
+    step += 1
+    const lr = learningRate(step - 1)
+    const b1 = config.beta1
+    const b2 = config.beta2
+    const c1 = 1 - b1 ** step
+    const c2 = 1 - b2 ** step
+    for (const [name, g] of sums) {
+      const p = parameters.get(name)
+      if (p === undefined) throw new Error(`gradient for unknown parameter ${name}`)
+      let mo = moments.get(name)
+      if (mo === undefined) {
+        mo = { m: new Float32Array(p.length), v: new Float32Array(p.length) }
+        moments.set(name, mo)
+      }
+      const { m, v } = mo
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i] * scale
+        m[i] = b1 * m[i] + (1 - b1) * gi
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi
+        p[i] -= lr * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + config.eps) + config.weight_decay * p[i])
+      }
+      g.fill(0)
+    }
+    pending = 0
+    return { learningRate: lr, gradNorm, step }
+  }
+
+  return {
+    config,
+    learningRate,
+    accumulate: (parameters, gradients) => {
+      for (const [name, g] of gradients) {
+        let sum = sums.get(name)
+        if (sum === undefined) {
+          sum = new Float32Array(g.length)
+          sums.set(name, sum)
+        }
+        for (let i = 0; i < g.length; i++) sum[i] += g[i]
+      }
+      pending += 1
+      return pending >= config.grad_accum_steps ? apply(parameters) : undefined
+    },
+    flush: apply,
+    state: (): OptimizerState => ({ step, pending: 0, moments: new Map([...moments].map(([k, v]) => [k, { m: v.m.slice(), v: v.v.slice() }])) }),
+    restore: (state) => {
+      step = state.step
+      pending = 0
+      sums.clear()
+      moments.clear()
+      for (const [k, v] of state.moments) moments.set(k, { m: v.m.slice(), v: v.v.slice() })
+    }
+  }
+}
+
+export const layer = (config: OptimizerConfig) => Layer.sync(Optimizer, () => make(config))
