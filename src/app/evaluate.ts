@@ -6,6 +6,8 @@ import { Environment } from "../core/environment.ts"
 import { runSuite, type SuiteMetrics } from "../core/evaluation.ts"
 import type { PolicyService } from "../core/policy.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
+import * as OpenAi from "../plugins/policy/openai.ts"
+import { defaultOpenAiOptions } from "../plugins/policy/openai.ts"
 import * as RandomPolicy from "../plugins/policy/random.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
 import type { RunConfig } from "./config.ts"
@@ -28,11 +30,12 @@ export const suiteSetup = (suite: SuiteName, config: RunConfig, datasets: Defaul
   }
 }
 
-/** `oracle`, `random`, or a checkpoint folder. */
-export const loadPolicy = (spec: string, config: RunConfig) =>
+/** `oracle`, `random`, `openai:MODEL` (endpoint: `endpoint` or OPENAI_BASE_URL), or a checkpoint folder. */
+export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =>
   Effect.gen(function* () {
     if (spec === "oracle") return oracle as PolicyService
     if (spec === "random") return RandomPolicy.make(new PythonRandom(config.seed))
+    if (spec.startsWith("openai:")) return OpenAi.make(defaultOpenAiOptions(spec.slice("openai:".length), endpoint))
     const checkpoint = yield* loadCheckpoint(spec)
     const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), checkpoint.parameters)
     return policy

@@ -181,6 +181,7 @@ export const trainPpo = (
           const done = update + 1
           if (done % Math.max(1, config.save_every) === 0 || done === config.num_updates) {
             yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, "ppo", done, { config, data: dataDir, init }, optimizer.state()))
+            progress.log(`saved checkpoint at update ${done}`)
           }
         }
       }),

@@ -61,7 +61,8 @@ export const train = Command.make("train").pipe(Command.withSubcommands([sft, pp
 export const evaluate = Command.make(
   "eval",
   {
-    policy: Options.text("policy").pipe(Options.withDescription("oracle, random, or a checkpoint folder")),
+    policy: Options.text("policy").pipe(Options.withDescription("oracle, random, openai:MODEL, or a checkpoint folder")),
+    endpoint: Options.text("endpoint").pipe(Options.optional, Options.withDescription("OpenAI-compatible base URL for openai:MODEL (default OPENAI_BASE_URL)")),
     suite: Options.choice("suite", SUITES),
     data: dataOption,
     json: Options.boolean("json").pipe(Options.withDescription("print the metrics as one JSON object on the last line")),
@@ -69,11 +70,14 @@ export const evaluate = Command.make(
     preset: presetOption,
     file: configOption
   },
-  ({ policy, suite, data, json, log, preset, file }) =>
+  ({ policy, endpoint, suite, data, json, log, preset, file }) =>
     Effect.gen(function* () {
       const cfg = yield* config(preset, file)
-      const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
-      const p = yield* loadPolicy(policy, cfg)
+      // with --data the suite runs there; the default cities are made only when needed
+      const datasets = Option.isSome(data)
+        ? { root: data.value, train: data.value, eval: data.value, visualOod: data.value }
+        : yield* defaultDatasets(progressBar("rendering panoramas"))
+      const p = yield* loadPolicy(policy, cfg, Option.getOrUndefined(endpoint))
       const metrics = yield* evaluateSuite(cfg, p, suite as SuiteName, datasets, {
         ...(Option.isSome(data) ? { data: data.value } : {}),
         ...(Option.isSome(log) ? { logFile: log.value } : {}),

@@ -1,5 +1,9 @@
 import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
 import { createRequire } from "node:module"
+import * as path from "node:path"
+import { writeFileAtomic } from "../../../core/files.ts"
+import { cacheRoot } from "../../dataset/synth/default.ts"
 import { PolicyError } from "../../../core/policy.ts"
 
 /**
@@ -19,13 +23,31 @@ export interface TensorBackend {
 
 export class Backend extends Context.Tag("virl/TensorBackend")<Backend, TensorBackend>() {}
 
+/**
+ * tfjs-core ships its gradient registry only as ES modules with extensionless imports, which
+ * Node cannot load by itself. Bundle it once to CommonJS with esbuild (kept in the cache);
+ * tfjs keeps its engine and registries on a global, so the bundle registers into the engine
+ * every backend uses.
+ */
+const registerGradients = (): void => {
+  const entry = require.resolve("@tensorflow/tfjs-core/dist/register_all_gradients.js")
+  const version = (require("@tensorflow/tfjs-core/package.json") as { version: string }).version
+  const file = path.join(cacheRoot(), "tfjs", `register_all_gradients-${version}.cjs`)
+  if (!fs.existsSync(file)) {
+    const esbuild = require("esbuild") as typeof import("esbuild")
+    const result = esbuild.buildSync({ entryPoints: [entry], bundle: true, format: "cjs", platform: "node", write: false, logLevel: "silent" })
+    writeFileAtomic(file, result.outputFiles[0].contents)
+  }
+  require(file)
+}
+
 let tfModule: Tf | undefined
 const loadTf = (): Tf => {
   if (tfModule === undefined) {
     tfModule = require("@tensorflow/tfjs-core") as Tf
-    require("@tensorflow/tfjs-core/dist/register_all_gradients")
     require("@tensorflow/tfjs-backend-cpu")
     require("@tensorflow/tfjs-backend-wasm")
+    registerGradients()
   }
   return tfModule
 }

@@ -56,6 +56,8 @@ const sampleIndex = (logits: Float32Array, offset: number, n: number, temperatur
   return { index, logProb: logits[offset + index] / t - logZ }
 }
 
+let instances = 0
+
 export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<string, Float32Array>): PolicyService => {
   const specs = parameterSpecs(config.model)
   const values = initial ?? initialParameters(specs, rng)
@@ -65,7 +67,9 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
     if (v === undefined || v.length !== n) throw new PolicyError({ message: `parameter ${spec.name}: expected ${n} values, got ${v?.length ?? "none"}` })
   }
   const variables: Record<string, Variable> = {}
-  for (const spec of specs) variables[spec.name] = tf.variable(tf.tensor(values.get(spec.name)!, [...spec.shape]), true, `${POLICY_NAME}/${spec.name}`)
+  // tfjs variable names are global to its engine: each policy instance gets its own prefix
+  const prefix = `${POLICY_NAME}#${++instances}`
+  for (const spec of specs) variables[spec.name] = tf.variable(tf.tensor(values.get(spec.name)!, [...spec.shape]), true, `${prefix}/${spec.name}`)
   const { shape } = config.model
 
   const act = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number; greedy: boolean }): PolicyOutput[] => {

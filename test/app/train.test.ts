@@ -1,0 +1,97 @@
+import { Effect, Either } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { PRESETS, resolveConfig, type RunConfig } from "../../src/app/config.ts"
+import { evaluateSuite, loadPolicy } from "../../src/app/evaluate.ts"
+import { silent, trainPpo, trainSft } from "../../src/app/train.ts"
+import { loadCheckpoint } from "../../src/core/checkpoint.ts"
+import { removeCity, tinyCity } from "../support/tiny-city.ts"
+
+let city = ""
+const out = fs.mkdtempSync(path.join(os.tmpdir(), "virl-train-"))
+beforeAll(async () => {
+  city = await tinyCity("nyc", 6)
+})
+afterAll(() => {
+  removeCity(city)
+  fs.rmSync(out, { recursive: true, force: true })
+})
+
+const configWith = (values: Record<string, unknown>): RunConfig =>
+  Either.getOrThrow(
+    resolveConfig(PRESETS.small, [
+      {
+        source: "test",
+        values: { "sft_config.routes": 6, "sft_config.passes": 3, "sft_config.batch_size": 16, num_processes: 4, "eval_config.num_traj": 6, ...values }
+      }
+    ])
+  )
+
+const indist = (config: RunConfig, checkpoint: string) =>
+  Effect.runPromise(
+    Effect.flatMap(loadPolicy(checkpoint, config), (p) => evaluateSuite(config, p, "indist", { root: city, train: city, eval: city, visualOod: city }))
+  )
+
+const metricLines = (dir: string) =>
+  fs
+    .readFileSync(path.join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+
+describe("training", () => {
+  it("SFT drives the small policy to at least 95% per-step accuracy on its training routes", async () => {
+    const config = configWith({ "sft_config.epochs": 20 })
+    const ckpt = await Effect.runPromise(trainSft(config, city, path.join(out, "sft"), silent))
+    const metrics = await indist(config, ckpt)
+    expect(metrics.per_step_accuracy).toBeGreaterThanOrEqual(0.95)
+    expect(metricLines(path.join(out, "sft")).map((l) => l["epoch"])).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+  }, 120_000)
+
+  it("PPO from a weak start raises the mean reward, saving a checkpoint every save_every updates", async () => {
+    const config = configWith({
+      "sft_config.epochs": 3,
+      num_steps: 128,
+      num_updates: 10,
+      save_every: 5,
+      "optimizer_config.init_lr": 1e-3,
+      "optimizer_config.end_lr": 1e-3
+    })
+    const weak = await Effect.runPromise(trainSft(config, city, path.join(out, "weak"), silent))
+    const before = await indist(config, weak)
+    const saved: string[] = []
+    const rl = path.join(out, "rl")
+    const ckpt = await Effect.runPromise(trainPpo(config, weak, city, rl, { ...silent, log: (line) => saved.push(line) }))
+    const after = await indist(config, ckpt)
+    expect(after.mean_reward).toBeGreaterThan(before.mean_reward)
+    expect((await Effect.runPromise(loadCheckpoint(ckpt))).progress).toEqual({ phase: "ppo", done: 10 })
+    expect(saved.filter((l) => l.startsWith("saved"))).toEqual(["saved checkpoint at update 5", "saved checkpoint at update 10"])
+    expect(metricLines(rl).map((l) => l["update"])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+  }, 180_000)
+
+  it("resumes an interrupted PPO run from its last saved update", async () => {
+    const config = configWith({ num_steps: 32, num_updates: 2, save_every: 1 })
+    const init = path.join(out, "weak", "checkpoint")
+    const dir = path.join(out, "resume")
+    await Effect.runPromise(trainPpo(config, init, city, dir, silent))
+    const longer = { ...config, num_updates: 3 }
+    await Effect.runPromise(trainPpo(longer, init, city, dir, silent))
+    expect(metricLines(dir).map((l) => l["update"])).toEqual([1, 2, 3])
+    expect((await Effect.runPromise(loadCheckpoint(path.join(dir, "checkpoint")))).progress.done).toBe(3)
+    await Effect.runPromise(trainPpo(longer, init, city, dir, silent))
+    expect(metricLines(dir).length).toBe(3)
+  }, 120_000)
+
+  it("names the file of a corrupt checkpoint", async () => {
+    const copy = path.join(out, "corrupt")
+    fs.cpSync(path.join(out, "weak", "checkpoint"), copy, { recursive: true })
+    const weights = path.join(copy, "weights.bin")
+    fs.truncateSync(weights, 100)
+    const error = await Effect.runPromise(Effect.flip(loadCheckpoint(copy)))
+    expect(String(error)).toMatch(/weights\.bin holds 100 bytes/)
+    fs.writeFileSync(path.join(copy, "checkpoint.json"), "{ not json")
+    expect(String(await Effect.runPromise(Effect.flip(loadCheckpoint(copy))))).toMatch(/checkpoint\.json: corrupt manifest/)
+  })
+})

@@ -1,0 +1,34 @@
+import { spawnSync } from "node:child_process"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { removeCity, tinyCity } from "../support/tiny-city.ts"
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
+const virl = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" })
+
+let city = ""
+beforeAll(async () => {
+  city = await tinyCity("sf", 3)
+})
+afterAll(() => removeCity(city))
+
+describe("virl eval", () => {
+  it("scores the oracle 1.0 and prints the metrics as JSON on the last line", () => {
+    const run = virl("eval", "--policy", "oracle", "--suite", "visual-ood", "--data", city, "--json")
+    expect(run.status).toBe(0)
+    const metrics = JSON.parse(run.stdout.trim().split("\n").pop()!)
+    expect(Object.keys(metrics).sort()).toEqual(
+      ["mean_reward", "mean_steps", "mean_verification_steps", "num_traj", "per_step_accuracy", "std_reward", "success_rate"].sort()
+    )
+    expect([metrics.per_step_accuracy, metrics.success_rate, metrics.num_traj]).toEqual([1, 1, 3])
+  })
+
+  it("rejects an unknown config key and a missing checkpoint with clear errors", () => {
+    const bad = virl("eval", "--policy", "oracle", "--suite", "indist", "--data", city, "--eval_config.num_trajs=3")
+    expect(bad.status).not.toBe(0)
+    expect(bad.stderr).toMatch(/unknown key "eval_config.num_trajs"; did you mean eval_config.num_traj/)
+    const missing = virl("eval", "--policy", path.join(city, "nope"), "--suite", "indist", "--data", city)
+    expect(missing.status).not.toBe(0)
+    expect(missing.stderr).toMatch(/not a checkpoint: checkpoint.json is missing/)
+  })
+})

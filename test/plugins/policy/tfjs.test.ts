@@ -1,0 +1,87 @@
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Environment } from "../../../src/core/environment.ts"
+import type { PolicyInput } from "../../../src/core/policy.ts"
+import { PRESETS } from "../../../src/app/config.ts"
+import { environmentLayer, policyConfig } from "../../../src/app/layers.ts"
+import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
+import { oracleText } from "../../../src/plugins/policy/oracle.ts"
+import * as Backend from "../../../src/plugins/policy/tfjs/backend.ts"
+import * as TfPolicy from "../../../src/plugins/policy/tfjs/layer.ts"
+import { PythonRandom } from "../../../src/plugins/random/python-random.ts"
+import { removeCity, tinyCity } from "../../support/tiny-city.ts"
+
+let dir = ""
+let inputs: PolicyInput[] = []
+beforeAll(async () => {
+  dir = await tinyCity("nyc", 3)
+  inputs = await Effect.runPromise(
+    Effect.provide(
+      Effect.gen(function* () {
+        const env = yield* Environment
+        const out: PolicyInput[] = []
+        let o = yield* env.reset(0, { routeIndex: 0 })
+        for (let k = 0; k < 6; k++) {
+          out.push({ chat: o.chat, image: o.image, info: o.info })
+          const [t] = yield* env.step([oracleText(o.info)])
+          o = t!.observation
+        }
+        return out
+      }),
+      environmentLayer(PRESETS.small, dir, "absolute", { numEnvs: 1 })
+    )
+  )
+})
+afterAll(() => removeCity(dir))
+
+const build = async (backend: "wasm" | "cpu") => {
+  const { tf } = await Effect.runPromise(Backend.make(backend))
+  return TfPolicy.make(tf, policyConfig(PRESETS.small), new PythonRandom(5))
+}
+
+describe("the tfjs vision-language policy", () => {
+  it("writes the reference's output JSON with an action the prompt lists", async () => {
+    const policy = await build("wasm")
+    const outputs = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))
+    for (const [i, out] of outputs.entries()) {
+      const parsed = JSON.parse(out.text)
+      expect(Object.keys(parsed)).toEqual(["current observation", "current instruction", "action"])
+      expect(parsed.action).toMatch(/^(forward\(\)|stop\(\)|turn_direction\((north|northeast|east|southeast|south|southwest|west|northwest)\))$/)
+      expect(verify(out.text, String(inputs[i].info["gt_action"]), String(inputs[i].info["current_obs"]))._tag).toMatch(/Correct|Wrong/)
+      expect(out.logProb).toBeLessThan(0)
+    }
+  })
+
+  it("computes the same gradients on wasm as on the pure-JS cpu backend", async () => {
+    const grads = async (backend: "wasm" | "cpu") => {
+      const policy = await build(backend)
+      const samples = inputs.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
+      const { gradients, evaluation } = await Effect.runPromise(
+        policy.learner!.gradients(samples, { thoughtWeight: 0.5, temperature: 1 }, (ev) => ({
+          logProb: ev.logProbs.map((_, k) => (k % 2 === 0 ? -1 : 0.5)),
+          value: ev.values.map(() => 0.3),
+          entropy: ev.entropies.map(() => -0.01)
+        }))
+      )
+      return { gradients, evaluation }
+    }
+    const wasm = await grads("wasm")
+    const cpu = await grads("cpu")
+    for (let k = 0; k < wasm.evaluation.logProbs.length; k++) expect(wasm.evaluation.logProbs[k]).toBeCloseTo(cpu.evaluation.logProbs[k], 4)
+    let checked = 0
+    for (const [name, g] of wasm.gradients) {
+      const c = cpu.gradients.get(name)!
+      const scale = Math.max(1e-3, ...Array.from(c, Math.abs))
+      for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - c[i]) / scale).toBeLessThan(2e-3)
+      if (c.some((x) => x !== 0)) checked++
+    }
+    expect(checked).toBeGreaterThan(15)
+  })
+
+  it("turns the expert's answer into a sample and refuses one it cannot write", async () => {
+    const policy = await build("wasm")
+    expect(policy.learner!.teacher(inputs[0], oracleText(inputs[0].info))).toBeDefined()
+    expect(policy.learner!.teacher(inputs[0], '{"action": "fly()"}')).toBeUndefined()
+    expect(policy.learner!.teacher(inputs[0], "not json at all")).toBeUndefined()
+  })
+})
