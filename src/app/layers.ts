@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
 import { Environment } from "../core/environment.ts"
 import type { Reward } from "../core/reward.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
@@ -79,8 +80,21 @@ export const sftOptimizer = (config: RunConfig, steps: number) =>
     grad_accum_steps: 1
   })
 
-/** The default synthetic datasets, generated on first use (with a progress bar on stderr). */
-export const defaultDatasets = (onProgress?: (done: number, total: number) => void): Effect.Effect<DefaultDatasets, unknown> =>
-  ensureDefault({ ...(onProgress === undefined ? {} : { onProgress }), log: (line) => process.stderr.write(`${line}\n`) })
+/**
+ * The datasets experiments run on: VIRL_DATASETS=DIR when set (DIR/nyc-train, DIR/nyc-eval,
+ * DIR/sf — e.g. the real SFTvsRL_Data routes arranged so), else the default synthetic cities,
+ * generated on first use (with a progress bar on stderr).
+ */
+export const defaultDatasets = (onProgress?: (done: number, total: number) => void): Effect.Effect<DefaultDatasets, unknown> => {
+  const root = process.env["VIRL_DATASETS"]
+  if (root !== undefined && root !== "") {
+    const paths = defaultPaths(root)
+    const missing = [paths.train, paths.eval, paths.visualOod].filter((p) => !fs.existsSync(p))
+    return missing.length === 0
+      ? Effect.succeed(paths)
+      : Effect.fail(new Error(`VIRL_DATASETS=${root}: missing ${missing.join(", ")} (expected nyc-train, nyc-eval and sf folders)`))
+  }
+  return ensureDefault({ ...(onProgress === undefined ? {} : { onProgress }), log: (line) => process.stderr.write(`${line}\n`) })
+}
 
 export { defaultPaths }

@@ -25,6 +25,9 @@ export interface Progress {
 
 export const silent: Progress = { bar: () => () => {}, log: () => {} }
 
+/** Called after each SFT epoch / PPO update with the live policy (e.g. to evaluate it). */
+export type AfterStep = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, unknown>
+
 /** One JSON object per line, appended as training goes. */
 export const metricsLog = (file: string) => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
@@ -58,7 +61,13 @@ const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: "sft" | "
  * a checkpoint after every epoch. Re-run with the same out folder, it resumes after the last
  * finished epoch (demonstrations are re-collected; they are deterministic).
  */
-export const trainSft = (config: RunConfig, dataDir: string, out: string, progress: Progress = silent) =>
+export const trainSft = (
+  config: RunConfig,
+  dataDir: string,
+  out: string,
+  progress: Progress = silent,
+  options: { readonly init?: string; readonly afterEpoch?: AfterStep } = {}
+) =>
   Effect.gen(function* () {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
@@ -73,7 +82,9 @@ export const trainSft = (config: RunConfig, dataDir: string, out: string, progre
       return ckptDir
     }
     if (resumed !== undefined) rng.restore(resumed.rng)
-    const { policy, backend } = yield* buildPolicy(config, rng, resumed?.parameters)
+    const start = resumed?.progress.done ?? 0
+    const initial = resumed?.parameters ?? (options.init === undefined ? undefined : (yield* loadCheckpoint(options.init)).parameters)
+    const { policy, backend } = yield* buildPolicy(config, rng, initial)
     const learner = policy.learner!
     const routes = (yield* readRoutes(path.join(dataDir, ROUTES_FILE))).length
     const use = config.sft_config.routes > 0 ? Math.min(config.sft_config.routes, routes) : routes
@@ -88,7 +99,6 @@ export const trainSft = (config: RunConfig, dataDir: string, out: string, progre
     const batches = Math.ceil(samples.length / config.sft_config.batch_size)
     const optimizer = sftOptimizer(config, batches * config.sft_config.epochs)
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
-    const start = resumed?.progress.done ?? 0
     progress.log(`${samples.length} expert steps in ${((performance.now() - t0) / 1000).toFixed(1)} s; training epochs ${start + 1}..${config.sft_config.epochs}`)
     const t1 = performance.now()
     const bar = progress.bar("SFT")
@@ -99,8 +109,9 @@ export const trainSft = (config: RunConfig, dataDir: string, out: string, progre
         onBatch: (done) => bar(epoch * batches + done, config.sft_config.epochs * batches)
       })
       const seconds = (performance.now() - e0) / 1000
-      log({ phase: "sft", epoch: epoch + 1, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
-      yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, "sft", epoch + 1, { config, data: dataDir }, optimizer.state()))
+      log({ phase: "sft", epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
+      yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, "sft", epoch + 1, { config, data: dataDir, ...(options.init === undefined ? {} : { init: options.init }) }, optimizer.state()))
+      if (options.afterEpoch !== undefined) yield* options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) })
     }
     progress.log(`SFT done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
@@ -117,7 +128,8 @@ export const trainPpo = (
   dataDir: string,
   out: string,
   progress: Progress = silent,
-  reward?: Layer.Layer<Reward>
+  reward?: Layer.Layer<Reward>,
+  options: { readonly afterUpdate?: AfterStep; readonly beforeStart?: AfterStep } = {}
 ) =>
   Effect.gen(function* () {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
@@ -150,6 +162,7 @@ export const trainPpo = (
         })
         const bar = progress.bar("PPO updates")
         bar(start, config.num_updates)
+        if (start === 0 && options.beforeStart !== undefined) yield* options.beforeStart(0, policy, { samples: 0 })
         for (let update = start; update < config.num_updates; update++) {
           const u0 = performance.now()
           const rollout = yield* collector.collect(config.num_steps)
@@ -161,6 +174,7 @@ export const trainPpo = (
           log({
             phase: "ppo",
             update: update + 1,
+            samples: rollout.samples.length,
             mean_step_reward: mean([...rollout.rewards]),
             correct_step_rate: rollout.correctSteps,
             episodes: episodes.length,
@@ -183,6 +197,7 @@ export const trainPpo = (
             yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, "ppo", done, { config, data: dataDir, init }, optimizer.state()))
             progress.log(`saved checkpoint at update ${done}`)
           }
+          if (options.afterUpdate !== undefined) yield* options.afterUpdate(done, policy, { samples: done * rollout.samples.length })
         }
       }),
       environmentLayer(config, dataDir, "absolute", { seed: config.seed + start, ...(reward === undefined ? {} : { reward }) })

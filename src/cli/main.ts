@@ -13,6 +13,8 @@ import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { splitOverrides } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
+import { report, run, sync } from "./run.ts"
+import { sweepCommand } from "./sweep.ts"
 import { commandLine, evaluate, train } from "./train.ts"
 
 const fail = (message: string) =>
@@ -113,7 +115,7 @@ const defaults = Command.make("default", {}, () =>
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
-  Command.withSubcommands([conformance, data, train, evaluate]),
+  Command.withSubcommands([run, sweepCommand, report, sync, train, evaluate, data, conformance]),
   Command.withDescription("Post-train vision-language agents with SFT and RL on V-IRL navigation.")
 )
 

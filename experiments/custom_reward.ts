@@ -1,0 +1,31 @@
+/**
+ * A reward written by the user, in a few lines: the paper's process reward, plus a bonus for
+ * reaching the destination and a sharper penalty for claiming an intersection that is not there.
+ *
+ *   npx virl run experiments/custom_reward.ts --quick
+ */
+import { Layer } from "effect"
+import { experiment } from "../src/core/experiment.ts"
+import { Reward, Verdict } from "../src/core/reward.ts"
+import { processReward } from "../src/plugins/reward/process.ts"
+
+const shaped = Layer.succeed(Reward, {
+  name: "shaped",
+  step: (verdict: Verdict) => (Verdict.$is("WrongObservation")(verdict) ? -2 : processReward.step(verdict)),
+  episodeEnd: ({ success }) => (success ? 5 : 0)
+})
+
+export default experiment({
+  name: "custom_reward",
+  description: "RL with a user-written reward next to RL with the paper's process reward",
+  seeds: [1],
+  suites: ["indist", "rule-ood", "visual-ood"],
+  evaluations: 2,
+  arms: [
+    { name: "init", recipe: { kind: "sft" }, hidden: true },
+    { name: "rl_process", recipe: { kind: "ppo", from: "init" } },
+    { name: "rl_shaped", recipe: { kind: "ppo", from: "init" }, reward: shaped }
+  ],
+  config: { "sft_config.routes": 64, "sft_config.epochs": 10, num_updates: 8, "eval_config.num_traj": 24 },
+  quick: { "sft_config.routes": 32, "sft_config.epochs": 6, num_updates: 3, "eval_config.num_traj": 8, "eval_config.num_traj_visual": 6 }
+})

@@ -1,0 +1,35 @@
+/**
+ * The same RL arm trained with the paper's per-step verification reward (process) and with a
+ * reward paid only at the episode's end (outcome).
+ *
+ *   npx virl sweep experiments/process_vs_outcome.ts
+ */
+import { experiment, sweep } from "../src/core/experiment.ts"
+import * as Outcome from "../src/plugins/reward/outcome.ts"
+import * as Process from "../src/plugins/reward/process.ts"
+
+const base = experiment({
+  name: "rl",
+  seeds: [1],
+  suites: ["indist", "rule-ood", "visual-ood"],
+  evaluations: 2,
+  arms: [
+    { name: "init", recipe: { kind: "sft" }, hidden: true },
+    { name: "rl", recipe: { kind: "ppo", from: "init" } }
+  ],
+  config: { "sft_config.routes": 64, "sft_config.epochs": 10, num_updates: 8, "eval_config.num_traj": 24, "eval_config.num_traj_visual": 18 },
+  quick: { "sft_config.routes": 32, "sft_config.epochs": 6, num_updates: 3, "eval_config.num_traj": 8, "eval_config.num_traj_visual": 6 }
+})
+
+export default sweep({
+  name: "process_vs_outcome",
+  description: "per-step verification reward vs reward at the episode's end",
+  base,
+  compare: "rl",
+  grid: {
+    reward: [
+      { label: "process", reward: Process.layer },
+      { label: "outcome", reward: Outcome.layer }
+    ]
+  }
+})

@@ -1,0 +1,111 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { isSweep, trials, type Experiment } from "../core/experiment.ts"
+import { writeFileAtomic } from "../core/files.ts"
+import { loadExperimentFile } from "../app/experiment-file.ts"
+import { defaultDatasets } from "../app/layers.ts"
+import { writeReport } from "../app/report.ts"
+import { runExperiment } from "../app/run.ts"
+import * as Jsonl from "../plugins/tracker/jsonl.ts"
+import * as Wandb from "../plugins/tracker/wandb.ts"
+import { progressBar } from "./progress.ts"
+import { cliProgress, commandLine } from "./train.ts"
+
+const fail = (message: string) =>
+  Effect.sync(() => {
+    process.exitCode = 1
+  }).pipe(Effect.zipRight(Console.error(message)))
+
+export const EXPERIMENT_FILE = "experiment.json"
+
+const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).map((a) => a.name)
+const parentsOf = (e: Experiment): Record<string, string> =>
+  Object.fromEntries(e.arms.flatMap((a) => (a.recipe.from === undefined ? [] : [[a.name, a.recipe.from]])))
+
+/** Runs one experiment into `out` and writes its report; returns the Markdown table. */
+export const runAndReport = (experiment: Experiment, out: string, options: { seeds?: number[]; quick: boolean; wandb: boolean }) =>
+  Effect.gen(function* () {
+    const t0 = performance.now()
+    const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
+    fs.mkdirSync(out, { recursive: true })
+    writeFileAtomic(
+      path.join(out, EXPERIMENT_FILE),
+      JSON.stringify({ name: experiment.name, arms: visibleArms(experiment), plotted: experiment.arms.map((a) => a.name), parents: parentsOf(experiment), suites: experiment.suites }, null, 2)
+    )
+    const tracker = options.wandb
+      ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`))
+      : Jsonl.make(out)
+    yield* runExperiment(experiment, {
+      out,
+      tracker,
+      datasets,
+      quick: options.quick,
+      overrides: commandLine.overrides,
+      progress: cliProgress,
+      ...(options.seeds === undefined ? {} : { seeds: options.seeds })
+    })
+    const table = yield* Effect.promise(() =>
+      writeReport(out, experiment.name, visibleArms(experiment), experiment.suites, experiment.arms.map((a) => a.name), parentsOf(experiment))
+    )
+    const seconds = (performance.now() - t0) / 1000
+    yield* tracker.summary({ experiment: experiment.name, seconds, results: JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) })
+    yield* tracker.close
+    return { table, seconds }
+  })
+
+export const run = Command.make(
+  "run",
+  {
+    file: Args.file({ name: "FILE", exists: "yes" }),
+    seeds: Options.integer("seeds").pipe(Options.optional, Options.withDescription("run seeds 1..K instead of the experiment's own")),
+    quick: Options.boolean("quick").pipe(Options.withDescription("the experiment's quick settings: one seed, fewer routes, epochs and updates")),
+    out: Options.directory("out").pipe(Options.optional, Options.withDescription("run folder (default runs/<experiment>); re-running resumes it")),
+    trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
+    wandb: Options.boolean("wandb").pipe(Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run"))
+  },
+  ({ file, seeds, quick, out, trial, wandb }) =>
+    Effect.gen(function* () {
+      const loaded = yield* loadExperimentFile(file)
+      let experiment: Experiment
+      if (isSweep(loaded)) {
+        const all = trials(loaded)
+        const chosen = all.find((t) => Option.isSome(trial) && t.label === trial.value)
+        if (chosen === undefined) {
+          return yield* fail(`${file} declares a sweep; run it with virl sweep ${file} (or --trial one of: ${all.map((t) => t.label).join(", ")})`)
+        }
+        experiment = chosen.experiment
+      } else experiment = loaded
+      const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
+      const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [experiment.seeds[0]] : undefined
+      const { table, seconds } = yield* runAndReport(experiment, dir, { ...(chosen === undefined ? {} : { seeds: chosen }), quick, wandb })
+      console.log(`\n${table}`)
+      console.log(`run folder: ${dir}  (results.json, results.md, plots/, evals.jsonl, seed-*/<arm>/checkpoint)`)
+      console.log(`wall time: ${(seconds / 60).toFixed(1)} min`)
+    }).pipe(Effect.catchAll((e) => fail(`error: ${String(e)}`)))
+).pipe(Command.withDescription("Run an experiment file (experiments/*.ts): train every arm, evaluate every suite, write the table and plots. Dotted flags override config keys."))
+
+export const report = Command.make("report", { dir: Args.directory({ name: "RUN_DIR", exists: "yes" }) }, ({ dir }) =>
+  Effect.gen(function* () {
+    const file = path.join(dir, EXPERIMENT_FILE)
+    if (!fs.existsSync(file)) return yield* fail(`${dir}: not a run folder (${EXPERIMENT_FILE} is missing)`)
+    const meta = JSON.parse(fs.readFileSync(file, "utf8")) as { name: string; arms: string[]; plotted?: string[]; parents?: Record<string, string>; suites: Experiment["suites"] }
+    const table = yield* Effect.promise(() => writeReport(dir, meta.name, meta.arms, meta.suites, meta.plotted ?? meta.arms, meta.parents ?? {}))
+    console.log(table)
+  }).pipe(Effect.catchAll((e) => fail(`error: ${String(e)}`)))
+).pipe(Command.withDescription("Re-render the results table and plots of a finished or interrupted run folder."))
+
+export const sync = Command.make(
+  "sync",
+  {
+    dir: Args.directory({ name: "RUN_DIR", exists: "yes" }),
+    project: Options.text("project").pipe(Options.withDefault(process.env["WANDB_PROJECT"] ?? "virl"))
+  },
+  ({ dir, project }) =>
+    Effect.gen(function* () {
+      const result = yield* Wandb.uploadRun(dir, { ...Wandb.optionsFromEnv(project), project })
+      if (result.ok) console.log(result.message)
+      else yield* fail(result.message)
+    })
+).pipe(Command.withDescription("Upload a finished or offline run folder to Weights & Biases (WANDB_API_KEY); resumes where a previous upload stopped."))

@@ -1,0 +1,118 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { isSweep, trials, type Sweep } from "../core/experiment.ts"
+import { writeFileAtomic } from "../core/files.ts"
+import { loadExperimentFile } from "../app/experiment-file.ts"
+import { defaultDatasets } from "../app/layers.ts"
+import { PALETTE, renderPlot } from "../app/plot.ts"
+import { SUITE_KEYS, type Results } from "../app/report.ts"
+import { progressBar } from "./progress.ts"
+import { commandLine } from "./train.ts"
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
+
+const fail = (message: string) =>
+  Effect.sync(() => {
+    process.exitCode = 1
+  }).pipe(Effect.zipRight(Console.error(message)))
+
+export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")
+
+/** Runs one trial as a child `virl run FILE --trial LABEL`, its output in the trial's run.log. */
+const runTrial = (file: string, label: string, dir: string, quick: boolean): Promise<number> =>
+  new Promise((resolve) => {
+    fs.mkdirSync(dir, { recursive: true })
+    const logFile = fs.openSync(path.join(dir, "run.log"), "a")
+    const args = [BIN, "run", file, "--trial", label, "--out", dir, ...(quick ? ["--quick"] : []), ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)]
+    const child = spawn(process.execPath, args, { stdio: ["ignore", logFile, logFile] })
+    child.on("exit", (code) => {
+      fs.closeSync(logFile)
+      resolve(code ?? 1)
+    })
+  })
+
+const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<string>) => {
+  const rows: Array<{ label: string; results: Results | undefined }> = labels.map((label) => {
+    const f = path.join(out, "trials", trialFolder(label), "results.json")
+    return { label, results: fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as Results) : undefined }
+  })
+  const suites = sweep.base.suites
+  const cell = (r: Results | undefined, suite: string, metric: string) => {
+    const s = r?.arms[sweep.compare]?.[suite]?.[metric]
+    return s === undefined ? "—" : `${(100 * s.mean).toFixed(1)} ± ${(100 * s.std).toFixed(1)}`
+  }
+  const md = [
+    `# ${sweep.name}`,
+    "",
+    `${sweep.description ?? ""} — arm \`${sweep.compare}\`, percent, mean ± std over seeds.`,
+    "",
+    `| trial | ${suites.map((s) => `${s} per-step acc. | ${s} success`).join(" | ")} |`,
+    `|---|${suites.map(() => "---:|---:").join("|")}|`,
+    ...rows.map((r) => `| ${r.label} | ${suites.map((s) => `${cell(r.results, SUITE_KEYS[s], "per_step_accuracy")} | ${cell(r.results, SUITE_KEYS[s], "success_rate")}`).join(" | ")} |`),
+    "",
+    ...rows.map((r, i) => `trial ${i + 1}: ${r.label}`),
+    ""
+  ].join("\n")
+  writeFileAtomic(path.join(out, "sweep.md"), md)
+  writeFileAtomic(path.join(out, "sweep.json"), JSON.stringify({ sweep: sweep.name, compare: sweep.compare, trials: rows }, null, 2))
+  const png = await renderPlot([
+    {
+      title: `${sweep.name.toUpperCase()}: ${sweep.compare.toUpperCase()}`,
+      xLabel: "TRIAL (SEE SWEEP.MD)",
+      yLabel: "PER-STEP ACCURACY",
+      yRange: [0, 1],
+      series: suites.map((s, k) => ({
+        label: s.toUpperCase(),
+        colour: PALETTE[k],
+        points: rows.flatMap((r, i) => {
+          const v = r.results?.arms[sweep.compare]?.[SUITE_KEYS[s]]?.["per_step_accuracy"]
+          return v === undefined ? [] : [[i + 1, v.mean] as const]
+        })
+      }))
+    }
+  ], 640, 360)
+  fs.mkdirSync(path.join(out, "plots"), { recursive: true })
+  writeFileAtomic(path.join(out, "plots", "sweep.png"), png)
+  return md
+}
+
+export const sweepCommand = Command.make(
+  "sweep",
+  {
+    file: Args.file({ name: "FILE", exists: "yes" }),
+    parallel: Options.integer("parallel").pipe(Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))), Options.withDescription("trials run at once")),
+    quick: Options.boolean("quick"),
+    out: Options.directory("out").pipe(Options.optional)
+  },
+  ({ file, parallel, quick, out }) =>
+    Effect.gen(function* () {
+      const loaded = yield* loadExperimentFile(file)
+      if (!isSweep(loaded)) return yield* fail(`${file} declares an experiment, not a sweep; run it with virl run ${file}`)
+      const dir = Option.getOrElse(out, () => path.join("runs", loaded.name + (quick ? "-quick" : "")))
+      // the datasets are made once here, not by every trial at the same time
+      yield* defaultDatasets(progressBar("rendering panoramas"))
+      const all = trials(loaded)
+      const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
+      console.error(`${all.length} trials, ${all.length - todo.length} already finished, ${todo.length} to run (${parallel} at a time) in ${dir}`)
+      const bar = progressBar("trials")
+      let finished = 0
+      const failures: string[] = []
+      yield* Effect.forEach(
+        todo,
+        (t) =>
+          Effect.promise(async () => {
+            const code = await runTrial(file, t.label, path.join(dir, "trials", trialFolder(t.label)), quick)
+            if (code !== 0) failures.push(`${t.label} (exit ${code}; see ${path.join(dir, "trials", trialFolder(t.label), "run.log")})`)
+            bar(++finished, todo.length)
+          }),
+        { concurrency: parallel }
+      )
+      const md = yield* Effect.promise(() => comparison(loaded, dir, all.map((t) => t.label)))
+      console.log(md)
+      if (failures.length > 0) return yield* fail(`failed trials: ${failures.join("; ")}`)
+    }).pipe(Effect.catchAll((e) => fail(`error: ${String(e)}`)))
+).pipe(Command.withDescription("Run a sweep's trials in parallel processes, skip finished ones, and write a comparison table and plot."))

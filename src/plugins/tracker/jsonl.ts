@@ -1,0 +1,18 @@
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { writeFileAtomic } from "../../core/files.ts"
+import { Tracker, type TrackerService } from "../../core/tracker.ts"
+
+/** Metrics as JSON lines in RUN_DIR/metrics.jsonl, the summary in RUN_DIR/summary.json. Always on. */
+export const make = (runDir: string): TrackerService => {
+  fs.mkdirSync(runDir, { recursive: true })
+  const file = path.join(runDir, "metrics.jsonl")
+  return {
+    log: (record) => Effect.sync(() => fs.appendFileSync(file, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`)),
+    summary: (record) => Effect.sync(() => writeFileAtomic(path.join(runDir, "summary.json"), JSON.stringify(record, null, 2))),
+    close: Effect.void
+  }
+}
+
+export const layer = (runDir: string) => Layer.sync(Tracker, () => make(runDir))
