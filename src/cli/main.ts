@@ -1,6 +1,7 @@
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
+import { fail } from "./fail.ts"
 import * as path from "node:path"
 import { DatasetError } from "../core/dataset.ts"
 import { runConformance } from "../conformance/run.ts"
@@ -16,11 +17,6 @@ import { progressBar } from "./progress.ts"
 import { report, run, sync } from "./run.ts"
 import { sweepCommand } from "./sweep.ts"
 import { commandLine, evaluate, train } from "./train.ts"
-
-const fail = (message: string) =>
-  Effect.sync(() => {
-    process.exitCode = 1
-  }).pipe(Effect.zipRight(Console.error(message)))
 
 const conformance = Command.make(
   "conformance",

@@ -1,5 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
+import { fail } from "./fail.ts"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isSweep, trials, type Experiment } from "../core/experiment.ts"
@@ -12,11 +13,6 @@ import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import * as Wandb from "../plugins/tracker/wandb.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress, commandLine } from "./train.ts"
-
-const fail = (message: string) =>
-  Effect.sync(() => {
-    process.exitCode = 1
-  }).pipe(Effect.zipRight(Console.error(message)))
 
 export const EXPERIMENT_FILE = "experiment.json"
 

@@ -1,5 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
+import { fail } from "./fail.ts"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -14,11 +15,6 @@ import { progressBar } from "./progress.ts"
 import { commandLine } from "./train.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
-
-const fail = (message: string) =>
-  Effect.sync(() => {
-    process.exitCode = 1
-  }).pipe(Effect.zipRight(Console.error(message)))
 
 export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")
 

@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Either, Option } from "effect"
+import { Effect, Either, Option } from "effect"
+import { fail } from "./fail.ts"
 import { buildConfig } from "./overrides.ts"
 import { PRESETS } from "../app/config.ts"
 import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
@@ -11,11 +12,6 @@ import { progressBar } from "./progress.ts"
 export const commandLine = { overrides: {} as Record<string, string> }
 
 export const cliProgress: Progress = { bar: progressBar, log: (line) => process.stderr.write(`${line}\n`) }
-
-const fail = (message: string) =>
-  Effect.sync(() => {
-    process.exitCode = 1
-  }).pipe(Effect.zipRight(Console.error(message)))
 
 const presetOption = Options.choice("preset", Object.keys(PRESETS) as [string, ...string[]]).pipe(
   Options.withDefault("small"),
