@@ -55,7 +55,7 @@ const synth = Command.make(
     city: Options.choice("city", STYLE_NAMES as [string, ...string[]]).pipe(Options.withDescription("visual style and street layout")),
     routes: Options.integer("routes").pipe(Options.withDefault(64), Options.withDescription("number of routes")),
     seed: Options.integer("seed").pipe(Options.withDefault(0)),
-    out: Options.directory("out").pipe(Options.withDescription("folder to write (replaced if it exists)")),
+    out: Options.directory("out").pipe(Options.withDescription("folder to write (a dataset this command wrote before is replaced; any other folder is refused)")),
     width: Options.integer("panorama-width").pipe(
       Options.withDefault(DEFAULT_PANORAMA.width),
       Options.withDescription("panorama width in pixels (height is half); the real data's is about 2048")

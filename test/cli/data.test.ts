@@ -24,6 +24,16 @@ describe("virl data synth / check / preview", () => {
     expect(fs.readFileSync(path.join(dir, "preview.png")).subarray(1, 4).toString()).toBe("PNG")
   })
 
+  it("refuses to replace a folder it did not write", () => {
+    const dir = path.join(scratch, "precious")
+    fs.mkdirSync(dir)
+    fs.writeFileSync(path.join(dir, "thesis.tex"), "keep me")
+    const run = virl("data", "synth", "--city", "nyc", "--routes", "1", "--panorama-width", "128", "--out", dir)
+    expect(run.status).not.toBe(0)
+    expect(run.stderr).toMatch(/exists and is not a generated dataset/)
+    expect(fs.readFileSync(path.join(dir, "thesis.tex"), "utf8")).toBe("keep me")
+  })
+
   it("rejects an unknown city naming the valid ones", () => {
     const run = virl("data", "synth", "--city", "paris", "--out", path.join(scratch, "x"))
     expect(run.status).not.toBe(0)

@@ -176,6 +176,12 @@ const renderInWorkers = async (
 export const synthesize = (request: SynthRequest): Effect.Effect<SynthReport, DatasetError> =>
   Effect.tryPromise({
     try: async () => {
+      for (const { dir } of request.splits) {
+        // never replace a folder this generator did not write
+        if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0 && !fs.existsSync(path.join(dir, SYNTH_FILE))) {
+          throw new Error(`${dir} exists and is not a generated dataset (no ${SYNTH_FILE}); choose another --out or remove it`)
+        }
+      }
       const t0 = performance.now()
       const { onProgress, ...recipe } = request
       const plan = planCity(recipe)
