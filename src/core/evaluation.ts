@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { StepInfoRecord, VectorEnvironment } from "./environment.ts"
-import type { ActOptions, PolicyService } from "./policy.ts"
+import type { ActOptions, PolicyInput, PolicyService } from "./policy.ts"
 import type { Verdict } from "./reward.ts"
 
 /** The suite's numbers, computed as the reference's StatLogger does (spec §9). */
@@ -57,7 +57,7 @@ export const runSuite = (env: VectorEnvironment<StepInfoRecord>, policy: PolicyS
     let next = 0
     let done = 0
     const slots = Array.from({ length: Math.min(env.numEnvs, options.numTraj) }, (_, slot) => slot)
-    const state = new Map<number, { episode: number; reward: number; veri: number; obs: Parameters<typeof policy.act>[0][number] }>()
+    const state = new Map<number, { episode: number; reward: number; veri: number; obs: PolicyInput }>()
     const begin = (slot: number) =>
       Effect.gen(function* () {
         if (next >= options.numTraj) {

@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import type { StepInfoRecord, VectorEnvironment } from "./environment.ts"
 import type { OptimizerService } from "./optimizer.ts"
-import { PolicyError, type Learner, type PolicyService, type Sample } from "./policy.ts"
+import { PolicyError, type Learner, type PolicyInput, type PolicyService, type Sample } from "./policy.ts"
 import type { Rng } from "./random.ts"
 
 export const SftConfig = Schema.Struct({
@@ -28,7 +28,7 @@ export const collectDemonstrations = (
     const samples: Sample[] = []
     let next = 0
     let done = 0
-    const current = new Map<number, Parameters<PolicyService["act"]>[0][number]>()
+    const current = new Map<number, PolicyInput>()
     const begin = (slot: number) =>
       Effect.gen(function* () {
         if (next >= total) {

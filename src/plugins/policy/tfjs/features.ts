@@ -28,7 +28,7 @@ export interface Features {
   readonly actionWords: Uint8Array
   /** [4 × vocab]: current observation, past answers, past observations, feedback. */
   readonly contextWords: Uint8Array
-  /** [3 × (maxCount + 1)] one-hot: answers so far, and answers starting with the first two action names... */
+  /** [4 × (maxCount + 1)] one-hot counts: answers so far, then answers naming each of the first three listed action names. */
   readonly counts: Uint8Array
   /** [imageSide² × 3], 0 where there is no image. */
   readonly image: Uint8Array
