@@ -97,7 +97,10 @@ export const decodePanorama = (file: string): Effect.Effect<{ width: number; hei
     try: async () => {
       const { data, info } = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true })
       if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`)
-      return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
+      // shared memory, so that tile workers read the pixels without a copy
+      const rgb = new Uint8Array(new SharedArrayBuffer(data.byteLength))
+      rgb.set(data)
+      return { width: info.width, height: info.height, rgb }
     },
     catch: (e) =>
       new DatasetError({

@@ -4,8 +4,12 @@ import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
 import { perspectiveView, type RgbImage } from "./projection.ts"
 import { resizeBicubic } from "./resize.ts"
+import { sharedTilePool, type TilePool } from "./tile-pool.ts"
 
 export const SEPARATOR = 5
+/** Memory the caches may hold: tiles, and finished grids. */
+const TILE_CACHE_BYTES = 256 * 2 ** 20
+const GRID_CACHE_BYTES = 160 * 2 ** 20
 
 export interface StreetViewConfig {
   readonly resolution: number
@@ -36,12 +40,20 @@ export const composeGrid = (tiles: ReadonlyArray<RgbImage>, resolution: number):
  */
 export class StreetViewRenderer {
   private readonly tiles = new Map<string, RgbImage>()
+  /** Finished grids of the last few poses: a retry at the same point costs nothing. */
+  private readonly grids = new Map<string, RgbImage>()
+  private readonly gridCacheSize: number
 
   constructor(
     private readonly dataset: RouteDataset,
     private readonly config: StreetViewConfig,
-    private readonly tileCacheSize = 256
-  ) {}
+    private readonly tileCacheSize = Math.max(8, Math.floor(TILE_CACHE_BYTES / (config.resolution * config.resolution * 3))),
+    /** Worker threads for the tiles; undefined renders on this thread. */
+    private readonly pool: TilePool | undefined = sharedTilePool()
+  ) {
+    const side = 2 * config.resolution + SEPARATOR
+    this.gridCacheSize = this.tileCacheSize === 0 ? 0 : Math.max(8, Math.floor(GRID_CACHE_BYTES / (side * side * 3)))
+  }
 
   panoramaAt(pose: ViewPose): Effect.Effect<string, DatasetError> {
     const match = this.dataset.exactPanorama(pose.geocode) ?? this.dataset.nearestPanorama(pose.geocode, this.config.mapping_radius)
@@ -61,21 +73,41 @@ export class StreetViewRenderer {
     const key = `${panoId}@${heading}:${resolution}`
     const hit = this.tiles.get(key)
     if (hit !== undefined) return Effect.succeed(hit)
+    const remember = (tile: RgbImage) => {
+      this.tiles.set(key, tile)
+      if (this.tiles.size > this.tileCacheSize) this.tiles.delete(this.tiles.keys().next().value as string)
+      return tile
+    }
+    const pool = this.pool
     return this.dataset.panorama(panoId).pipe(
-      Effect.map((pano) => {
-        const view = perspectiveView(pano, { heading, fov, width: view_size, height: view_size, northRotation: pano.rotation })
-        const tile = resizeBicubic(view, resolution, resolution)
-        this.tiles.set(key, tile)
-        if (this.tiles.size > this.tileCacheSize) this.tiles.delete(this.tiles.keys().next().value as string)
-        return tile
-      })
+      Effect.flatMap((pano) =>
+        pool !== undefined && pano.rgb.buffer instanceof SharedArrayBuffer
+          ? Effect.promise(() =>
+              pool.render({ pano: { width: pano.width, height: pano.height, rgb: pano.rgb }, rotation: pano.rotation, heading, fov, viewSize: view_size, resolution })
+            )
+          : Effect.sync(() =>
+              resizeBicubic(perspectiveView(pano, { heading, fov, width: view_size, height: view_size, northRotation: pano.rotation }), resolution, resolution)
+            )
+      ),
+      Effect.map(remember)
     )
   }
 
   render(pose: ViewPose): Effect.Effect<RgbImage, DatasetError> {
     return this.panoramaAt(pose).pipe(
-      Effect.flatMap((panoId) => Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h))),
-      Effect.map((tiles) => composeGrid(tiles, this.config.resolution))
+      Effect.flatMap((panoId) => {
+        const key = `${panoId}@${pose.heading}:${this.config.resolution}`
+        const hit = this.grids.get(key)
+        if (hit !== undefined) return Effect.succeed(hit)
+        return Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h), { concurrency: 4 }).pipe(
+          Effect.map((tiles) => {
+            const grid = composeGrid(tiles, this.config.resolution)
+            this.grids.set(key, grid)
+            if (this.grids.size > this.gridCacheSize) this.grids.delete(this.grids.keys().next().value as string)
+            return grid
+          })
+        )
+      })
     )
   }
 }

@@ -1,0 +1,87 @@
+import * as os from "node:os"
+import { Worker } from "node:worker_threads"
+import type { RgbImage } from "./projection.ts"
+
+export interface TileJob {
+  readonly id: number
+  /** Panorama pixels in a SharedArrayBuffer: workers read them without a copy. */
+  readonly pano: RgbImage
+  readonly rotation: number
+  readonly heading: number
+  readonly fov: number
+  readonly viewSize: number
+  readonly resolution: number
+}
+
+/**
+ * Worker threads that cut and resize street-view tiles, so the four tiles of an observation
+ * (and the tiles of N environments in lock-step) use every core. Idle workers do not keep the
+ * process alive.
+ */
+export class TilePool {
+  private readonly workers: Worker[] = []
+  private readonly idle: Worker[] = []
+  private readonly queue: Array<{ job: TileJob; resolve: (t: RgbImage) => void; reject: (e: Error) => void }> = []
+  private readonly pending = new Map<number, { worker: Worker; resolve: (t: RgbImage) => void; reject: (e: Error) => void }>()
+  private nextId = 0
+
+  constructor(readonly size: number) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL("./tile-worker.mjs", import.meta.url))
+      worker.on("message", (m: { id: number; width: number; height: number; rgb: Uint8Array }) => {
+        const task = this.pending.get(m.id)
+        if (task === undefined) return
+        this.pending.delete(m.id)
+        task.resolve({ width: m.width, height: m.height, rgb: m.rgb })
+        this.release(worker)
+      })
+      worker.on("error", (e) => {
+        for (const [id, task] of this.pending) {
+          if (task.worker !== worker) continue
+          this.pending.delete(id)
+          task.reject(e)
+        }
+      })
+      worker.unref()
+      this.workers.push(worker)
+      this.idle.push(worker)
+    }
+  }
+
+  private release(worker: Worker): void {
+    const next = this.queue.shift()
+    if (next === undefined) {
+      worker.unref()
+      this.idle.push(worker)
+    } else this.start(worker, next.job, next.resolve, next.reject)
+  }
+
+  private start(worker: Worker, job: TileJob, resolve: (t: RgbImage) => void, reject: (e: Error) => void): void {
+    worker.ref()
+    this.pending.set(job.id, { worker, resolve, reject })
+    worker.postMessage(job)
+  }
+
+  render(job: Omit<TileJob, "id">): Promise<RgbImage> {
+    return new Promise((resolve, reject) => {
+      const full = { ...job, id: this.nextId++ }
+      const worker = this.idle.pop()
+      if (worker === undefined) this.queue.push({ job: full, resolve, reject })
+      else this.start(worker, full, resolve, reject)
+    })
+  }
+
+  close(): Promise<void> {
+    return Promise.all(this.workers.map((w) => w.terminate())).then(() => undefined)
+  }
+}
+
+let shared: TilePool | undefined
+
+/** One pool per process, sized to the cores (none on a single core). */
+export const sharedTilePool = (): TilePool | undefined => {
+  const size = Math.min(4, os.availableParallelism())
+  if (size < 2) return undefined
+  shared ??= new TilePool(size)
+  return shared
+}
