@@ -95,6 +95,12 @@ export class Episode {
     return { geocode: this.geocode, heading: this.heading }
   }
 
+  /** Where the camera will stand after a correct answer, or null at the end of the rail. */
+  nextPose(): ViewPose | null {
+    const next = this.rail.waypoints[this.index + 1]
+    return this.finished || this.config.language_only || next === undefined ? null : { geocode: next.geocode, heading: next.heading }
+  }
+
   step(output: string): EpisodeStep {
     if (this.finished) throw new Error("step() called on a finished episode; reset first")
     this.elapsed += 1

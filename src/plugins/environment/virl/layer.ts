@@ -31,12 +31,13 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
       new EnvironmentError({ slot, message: e instanceof Error ? e.toString() : String(e) })
     const observe = (slot: number, pose: ViewPose | null, info: StepInfo): Effect.Effect<Observation<StepInfo>, EnvironmentError> => {
       const chat = chats[slot].prepare(info)
-      return pose === null
-        ? Effect.succeed({ chat, image: null, info })
-        : renderer.render(pose).pipe(
-            Effect.map((image) => ({ chat, image, info })),
-            Effect.mapError(fail(slot))
-          )
+      if (pose === null) return Effect.succeed({ chat, image: null, info })
+      const next = envs[slot].episode.nextPose()
+      return renderer.render(pose).pipe(
+        Effect.tap(() => (next === null ? Effect.void : renderer.prefetch(next))),
+        Effect.map((image) => ({ chat, image, info })),
+        Effect.mapError(fail(slot))
+      )
     }
 
     const environment: VectorEnvironment<StepInfo> = {

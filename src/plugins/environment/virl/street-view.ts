@@ -43,6 +43,8 @@ export class StreetViewRenderer {
   /** Finished grids of the last few poses: a retry at the same point costs nothing. */
   private readonly grids = new Map<string, RgbImage>()
   private readonly gridCacheSize: number
+  /** Renders under way, so that a prefetch and a render of one pose share the work. */
+  private readonly inflight = new Map<string, Effect.Effect<RgbImage, DatasetError>>()
 
   constructor(
     private readonly dataset: RouteDataset,
@@ -99,15 +101,30 @@ export class StreetViewRenderer {
         const key = `${panoId}@${pose.heading}:${this.config.resolution}`
         const hit = this.grids.get(key)
         if (hit !== undefined) return Effect.succeed(hit)
-        return Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h), { concurrency: 4 }).pipe(
+        const running = this.inflight.get(key)
+        if (running !== undefined) return running
+        const build = Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h), { concurrency: 4 }).pipe(
           Effect.map((tiles) => {
             const grid = composeGrid(tiles, this.config.resolution)
             this.grids.set(key, grid)
             if (this.grids.size > this.gridCacheSize) this.grids.delete(this.grids.keys().next().value as string)
             return grid
-          })
+          }),
+          Effect.ensuring(Effect.sync(() => this.inflight.delete(key)))
+        )
+        return Effect.cached(build).pipe(
+          Effect.tap((memo) => Effect.sync(() => this.inflight.set(key, memo))),
+          Effect.flatten
         )
       })
     )
+  }
+
+  /**
+   * Starts rendering a pose in the background (the environment asks for the next rail point
+   * while the policy thinks); a later `render` of it waits for this work instead of redoing it.
+   */
+  prefetch(pose: ViewPose): Effect.Effect<void> {
+    return this.gridCacheSize === 0 ? Effect.void : Effect.asVoid(Effect.forkDaemon(Effect.ignore(this.render(pose))))
   }
 }
