@@ -35,9 +35,17 @@ interface ViewGeometry {
   readonly rowOffsets: Int32Array
   /** The 4 vertical weights per pixel. */
   readonly rowWeights: Float64Array
+  /** Per pixel, the first of its 4 source rows (unwrapped), for the separable path. */
+  readonly firstRow: Int32Array
+  /** The span of source rows all windows read, and whether it needs no vertical wrap. */
+  readonly rowMin: number
+  readonly rowMax: number
+  readonly separable: boolean
 }
 
 const geometries = new Map<string, ViewGeometry>()
+/** The horizontally filtered rows of the separable path, reused between views. */
+let scratch = new Float64Array(0)
 
 const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: number, panoHeight: number): ViewGeometry => {
   const key = `${width}x${height}@${fovDeg}:${panoWidth}x${panoHeight}`
@@ -50,6 +58,9 @@ const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: 
   for (let u = 0; u < width; u++) columnLongitude[u] = Math.atan((u - cx) / f)
   const rowOffsets = new Int32Array(width * height * 4)
   const rowWeights = new Float64Array(width * height * 4)
+  const firstRow = new Int32Array(width * height)
+  let rowMin = Number.MAX_SAFE_INTEGER
+  let rowMax = Number.MIN_SAFE_INTEGER
   for (let v = 0; v < height; v++) {
     const y = (v - cy) / f
     for (let u = 0; u < width; u++) {
@@ -60,9 +71,13 @@ const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: 
       const p = v * width + u
       for (let i = 0; i < 4; i++) rowOffsets[p * 4 + i] = pyMod(y0 - 1 + i, panoHeight) * panoWidth * 3
       cubicWeights(Y - y0, rowWeights, p * 4)
+      firstRow[p] = y0 - 1
+      rowMin = Math.min(rowMin, y0 - 1)
+      rowMax = Math.max(rowMax, y0 + 2)
     }
   }
-  const geometry = { width, height, panoWidth, panoHeight, columnLongitude, rowOffsets, rowWeights }
+  const separable = rowMin >= 0 && rowMax < panoHeight
+  const geometry = { width, height, panoWidth, panoHeight, columnLongitude, rowOffsets, rowWeights, firstRow, rowMin, rowMax, separable }
   geometries.set(key, geometry)
   return geometry
 }
@@ -100,6 +115,49 @@ export const perspectiveView = (pano: RgbImage, request: ViewRequest): RgbImage 
   const src = pano.rgb
   // A clamped array rounds and clips on store, in native code.
   const out = new Uint8ClampedArray(width * height * 3)
+  if (g.separable) {
+    // At pitch 0 every pixel of a view column reads the same 4 panorama columns, so filter
+    // horizontally once per (source row, view column), then 4 vertical taps per pixel.
+    const rows = g.rowMax - g.rowMin + 1
+    const stride = width * 3
+    if (scratch.length < rows * stride) scratch = new Float64Array(rows * stride)
+    const h = scratch
+    for (let r = 0; r < rows; r++) {
+      const base = (g.rowMin + r) * W * 3
+      const o = r * stride
+      for (let u = 0; u < width; u++) {
+        const cw = u * 4
+        const a0 = base + columns[cw]
+        const a1 = base + columns[cw + 1]
+        const a2 = base + columns[cw + 2]
+        const a3 = base + columns[cw + 3]
+        const w0 = columnWeights[cw]
+        const w1 = columnWeights[cw + 1]
+        const w2 = columnWeights[cw + 2]
+        const w3 = columnWeights[cw + 3]
+        const k = o + u * 3
+        h[k] = src[a0] * w0 + src[a1] * w1 + src[a2] * w2 + src[a3] * w3
+        h[k + 1] = src[a0 + 1] * w0 + src[a1 + 1] * w1 + src[a2 + 1] * w2 + src[a3 + 1] * w3
+        h[k + 2] = src[a0 + 2] * w0 + src[a1 + 2] * w1 + src[a2 + 2] * w2 + src[a3 + 2] * w3
+      }
+    }
+    const first = g.firstRow
+    const wy = g.rowWeights
+    for (let p = 0, v = 0; v < height; v++) {
+      for (let u = 0; u < width; u++, p++) {
+        const k = (first[p] - g.rowMin) * stride + u * 3
+        const y0 = wy[p * 4]
+        const y1 = wy[p * 4 + 1]
+        const y2 = wy[p * 4 + 2]
+        const y3 = wy[p * 4 + 3]
+        const o = p * 3
+        out[o] = h[k] * y0 + h[k + stride] * y1 + h[k + 2 * stride] * y2 + h[k + 3 * stride] * y3
+        out[o + 1] = h[k + 1] * y0 + h[k + 1 + stride] * y1 + h[k + 1 + 2 * stride] * y2 + h[k + 1 + 3 * stride] * y3
+        out[o + 2] = h[k + 2] * y0 + h[k + 2 + stride] * y1 + h[k + 2 + 2 * stride] * y2 + h[k + 2 + 3 * stride] * y3
+      }
+    }
+    return { width, height, rgb: new Uint8Array(out.buffer) }
+  }
   const rows = g.rowOffsets
   const rowWeights = g.rowWeights
   for (let p = 0, v = 0; v < height; v++) {
