@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { DatasetError, type RouteDataset } from "../../../core/dataset.ts"
+import { DatasetError, type Panorama, type RouteDataset } from "../../../core/dataset.ts"
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
 import { perspectiveView, type RgbImage } from "./projection.ts"
@@ -70,7 +70,8 @@ export class StreetViewRenderer {
       : Effect.succeed(match.panoId)
   }
 
-  tile(panoId: string, heading: number): Effect.Effect<RgbImage, DatasetError> {
+  /** One view of a panorama; `source` lets the four views of a grid share one decode. */
+  tile(panoId: string, heading: number, source: Effect.Effect<Panorama, DatasetError> = this.dataset.panorama(panoId)): Effect.Effect<RgbImage, DatasetError> {
     const { resolution, view_size, fov } = this.config
     const key = `${panoId}@${heading}:${resolution}`
     const hit = this.tiles.get(key)
@@ -81,7 +82,7 @@ export class StreetViewRenderer {
       return tile
     }
     const pool = this.pool
-    return this.dataset.panorama(panoId).pipe(
+    return source.pipe(
       Effect.flatMap((pano) =>
         pool !== undefined && pano.rgb.buffer instanceof SharedArrayBuffer
           ? Effect.promise(() =>
@@ -103,7 +104,8 @@ export class StreetViewRenderer {
         if (hit !== undefined) return Effect.succeed(hit)
         const running = this.inflight.get(key)
         if (running !== undefined) return running
-        const build = Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h), { concurrency: 4 }).pipe(
+        const build = Effect.cached(this.dataset.panorama(panoId)).pipe(
+          Effect.flatMap((source) => Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h, source), { concurrency: 4 })),
           Effect.map((tiles) => {
             const grid = composeGrid(tiles, this.config.resolution)
             this.grids.set(key, grid)
