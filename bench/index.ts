@@ -86,8 +86,9 @@ const main = async () => {
     const cachedStart = performance.now()
     for (const [i, pose] of poses.entries()) {
       await Effect.runPromise(renderer.render(pose))
-      // as the environment does: the next rail point starts rendering while the answer is checked
-      if (i + 1 < poses.length) await Effect.runPromise(renderer.prefetch(poses[i + 1]))
+      // as the environment does: the next rail point starts rendering, and the one after it
+      // decoding, while the answer is checked
+      await Effect.runPromise(renderer.prefetch(poses.slice(i + 1, i + 3)))
       await Effect.runPromise(renderer.render(pose))
     }
     const cachedMs = (performance.now() - cachedStart) / (2 * poses.length)

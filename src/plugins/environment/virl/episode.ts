@@ -95,10 +95,10 @@ export class Episode {
     return { geocode: this.geocode, heading: this.heading }
   }
 
-  /** Where the camera will stand after a correct answer, or null at the end of the rail. */
-  nextPose(): ViewPose | null {
-    const next = this.rail.waypoints[this.index + 1]
-    return this.finished || this.config.language_only || next === undefined ? null : { geocode: next.geocode, heading: next.heading }
+  /** Where the camera will stand after the next `count` correct answers (fewer near the end). */
+  nextPoses(count: number): ViewPose[] {
+    if (this.finished || this.config.language_only) return []
+    return this.rail.waypoints.slice(this.index + 1, this.index + 1 + count).map((w) => ({ geocode: w.geocode, heading: w.heading }))
   }
 
   step(output: string): EpisodeStep {

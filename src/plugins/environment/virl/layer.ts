@@ -32,9 +32,9 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     const observe = (slot: number, pose: ViewPose | null, info: StepInfo): Effect.Effect<Observation<StepInfo>, EnvironmentError> => {
       const chat = chats[slot].prepare(info)
       if (pose === null) return Effect.succeed({ chat, image: null, info })
-      const next = envs[slot].episode.nextPose()
+      const ahead = envs[slot].episode.nextPoses(2)
       return renderer.render(pose).pipe(
-        Effect.tap(() => (next === null ? Effect.void : renderer.prefetch(next))),
+        Effect.tap(() => renderer.prefetch(ahead)),
         Effect.map((image) => ({ chat, image, info })),
         Effect.mapError(fail(slot))
       )

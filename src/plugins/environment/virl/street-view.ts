@@ -123,10 +123,14 @@ export class StreetViewRenderer {
   }
 
   /**
-   * Starts rendering a pose in the background (the environment asks for the next rail point
-   * while the policy thinks); a later `render` of it waits for this work instead of redoing it.
+   * Starts work in the background while the policy thinks: the grid of the first pose (the next
+   * rail point) and the panorama decode of the ones after it. A later `render` of them waits
+   * for this work instead of redoing it.
    */
-  prefetch(pose: ViewPose): Effect.Effect<void> {
-    return this.gridCacheSize === 0 ? Effect.void : Effect.asVoid(Effect.forkDaemon(Effect.ignore(this.render(pose))))
+  prefetch(poses: ReadonlyArray<ViewPose>): Effect.Effect<void> {
+    if (this.gridCacheSize === 0 || poses.length === 0) return Effect.void
+    const [first, ...rest] = poses
+    const decodes = rest.map((pose) => this.panoramaAt(pose).pipe(Effect.flatMap((id) => this.dataset.panorama(id))))
+    return Effect.asVoid(Effect.forkDaemon(Effect.ignore(Effect.all([this.render(first), ...decodes], { concurrency: "unbounded" }))))
   }
 }
