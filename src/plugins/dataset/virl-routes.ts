@@ -95,7 +95,7 @@ export const readRotation = (file: string): Effect.Effect<number, DatasetError> 
 export const decodePanorama = (file: string): Effect.Effect<{ width: number; height: number; rgb: Uint8Array }, DatasetError> =>
   Effect.tryPromise({
     try: async () => {
-      const { data, info } = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true })
+      const { data, info } = await sharp(file, { sequentialRead: true }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true })
       if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`)
       // shared memory, so that tile workers read the pixels without a copy
       const rgb = new Uint8Array(new SharedArrayBuffer(data.byteLength))

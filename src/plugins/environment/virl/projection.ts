@@ -37,6 +37,8 @@ interface ViewGeometry {
   readonly rowWeights: Float64Array
   /** Per pixel, the first of its 4 source rows (unwrapped), for the separable path. */
   readonly firstRow: Int32Array
+  /** The vertical weights in single precision, for the separable path (half the memory traffic). */
+  readonly rowWeights32: Float32Array
   /** The span of source rows all windows read, and whether it needs no vertical wrap. */
   readonly rowMin: number
   readonly rowMax: number
@@ -77,7 +79,8 @@ const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: 
     }
   }
   const separable = rowMin >= 0 && rowMax < panoHeight
-  const geometry = { width, height, panoWidth, panoHeight, columnLongitude, rowOffsets, rowWeights, firstRow, rowMin, rowMax, separable }
+  const rowWeights32 = Float32Array.from(rowWeights)
+  const geometry = { width, height, panoWidth, panoHeight, columnLongitude, rowOffsets, rowWeights, firstRow, rowWeights32, rowMin, rowMax, separable }
   geometries.set(key, geometry)
   return geometry
 }
@@ -142,7 +145,7 @@ export const perspectiveView = (pano: RgbImage, request: ViewRequest): RgbImage 
       }
     }
     const first = g.firstRow
-    const wy = g.rowWeights
+    const wy = g.rowWeights32
     for (let p = 0, v = 0; v < height; v++) {
       for (let u = 0; u < width; u++, p++) {
         const k = (first[p] - g.rowMin) * stride + u * 3
