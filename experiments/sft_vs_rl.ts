@@ -3,7 +3,7 @@
  * PPO, both evaluated in-distribution (NYC, absolute directions), rule-OOD (NYC, relative
  * directions) and visual-OOD (San Francisco) — the paper's Figure and table.
  *
- *   npx virl run experiments/sft_vs_rl.ts            # 2 seeds, about 10 minutes on 2 cores
+ *   npx virl run experiments/sft_vs_rl.ts            # 2 seeds, about 6 minutes on 2 cores
  *   npx virl run experiments/sft_vs_rl.ts --quick    # 1 seed, fewer routes, epochs and updates
  */
 import { experiment } from "../src/core/experiment.ts"
