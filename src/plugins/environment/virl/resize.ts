@@ -12,13 +12,24 @@ const bicubic = (x: number): number => {
 interface Taps {
   readonly start: Int32Array
   readonly count: Int32Array
-  readonly weights: Float64Array
+  /** Pillow's fixed-point coefficients: the normalised weights × 2^22, rounded away from 0. */
+  readonly weights: Int32Array
   readonly maxTaps: number
 }
 
+/** Pillow's 8-bit resampling works in fixed point with this many fractional bits. */
+const PRECISION_BITS = 32 - 8 - 2
+const HALF = 1 << (PRECISION_BITS - 1)
+const CLIP_HIGH = (1 << PRECISION_BITS) * 256
+
+const clip8 = (v: number): number => (v >= CLIP_HIGH ? 255 : v <= 0 ? 0 : v >> PRECISION_BITS)
+
 const tapCache = new Map<string, Taps>()
 
-/** Pillow's `precompute_coeffs`: support widened by the scale when shrinking (antialiasing). */
+/**
+ * Pillow's `precompute_coeffs` (support widened by the scale when shrinking: antialiasing),
+ * then `normalize_coeffs_8bpc`.
+ */
 const taps = (inSize: number, outSize: number): Taps => {
   const key = `${inSize}>${outSize}`
   const hit = tapCache.get(key)
@@ -29,18 +40,21 @@ const taps = (inSize: number, outSize: number): Taps => {
   const maxTaps = Math.ceil(support) * 2 + 1
   const start = new Int32Array(outSize)
   const count = new Int32Array(outSize)
-  const weights = new Float64Array(outSize * maxTaps)
+  const weights = new Int32Array(outSize * maxTaps)
+  const k = new Float64Array(maxTaps)
   for (let x = 0; x < outSize; x++) {
     const center = (x + 0.5) * scale
     const xmin = Math.max(Math.trunc(center - support + 0.5), 0)
     const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin
     let total = 0
     for (let i = 0; i < xmax; i++) {
-      const w = bicubic((i + xmin - center + 0.5) / filterScale)
-      weights[x * maxTaps + i] = w
-      total += w
+      k[i] = bicubic((i + xmin - center + 0.5) / filterScale)
+      total += k[i]
     }
-    for (let i = 0; i < xmax; i++) if (total !== 0) weights[x * maxTaps + i] /= total
+    for (let i = 0; i < xmax; i++) {
+      const w = total !== 0 ? k[i] / total : k[i]
+      weights[x * maxTaps + i] = Math.trunc(w < 0 ? -0.5 + w * (1 << PRECISION_BITS) : 0.5 + w * (1 << PRECISION_BITS))
+    }
     start[x] = xmin
     count[x] = xmax
   }
@@ -50,92 +64,75 @@ const taps = (inSize: number, outSize: number): Taps => {
 }
 
 /**
- * `Image.resize((w, h))` with Pillow's default bicubic filter: a horizontal pass into an 8-bit
- * intermediate, then a vertical pass, each with antialiasing support when shrinking.
+ * `Image.resize((w, h))` with Pillow's default bicubic filter, in Pillow's fixed point: a
+ * horizontal pass into an 8-bit intermediate, then a vertical pass, each with antialiasing
+ * support when shrinking.
  */
 export const resizeBicubic = (image: RgbImage, width: number, height: number): RgbImage => {
   if (image.width === width && image.height === height) return image
   let current = image
   if (image.width !== width) {
     const t = taps(image.width, width)
-    // A clamped array rounds and clips on store, in native code.
-    const out = new Uint8ClampedArray(width * image.height * 3)
+    const out = new Uint8Array(width * image.height * 3)
     const src = image.rgb
+    const kk = t.weights
     for (let y = 0; y < image.height; y++) {
       const row = y * image.width * 3
       for (let x = 0; x < width; x++) {
-        let r = 0
-        let g = 0
-        let b = 0
-        const s0 = t.start[x]
+        let r = HALF
+        let g = HALF
+        let b = HALF
         const wBase = x * t.maxTaps
         const n = t.count[x]
-        if (n === 4 || n === 5) {
-          // the common windows when enlarging, unrolled (same order of additions)
-          const s = row + s0 * 3
-          const w0 = t.weights[wBase]
-          const w1 = t.weights[wBase + 1]
-          const w2 = t.weights[wBase + 2]
-          const w3 = t.weights[wBase + 3]
-          const w4 = n === 5 ? t.weights[wBase + 4] : 0
-          const s4 = n === 5 ? s + 12 : s + 9
-          const o = (y * width + x) * 3
-          out[o] = src[s] * w0 + src[s + 3] * w1 + src[s + 6] * w2 + src[s + 9] * w3 + src[s4] * w4
-          out[o + 1] = src[s + 1] * w0 + src[s + 4] * w1 + src[s + 7] * w2 + src[s + 10] * w3 + src[s4 + 1] * w4
-          out[o + 2] = src[s + 2] * w0 + src[s + 5] * w1 + src[s + 8] * w2 + src[s + 11] * w3 + src[s4 + 2] * w4
-          continue
-        }
-        for (let i = 0; i < n; i++) {
-          const w = t.weights[wBase + i]
-          const s = row + (s0 + i) * 3
-          r += src[s] * w
-          g += src[s + 1] * w
-          b += src[s + 2] * w
-        }
+        let s = row + t.start[x] * 3
         const o = (y * width + x) * 3
-        out[o] = r
-        out[o + 1] = g
-        out[o + 2] = b
+        for (let i = 0; i < n; i++, s += 3) {
+          const w = kk[wBase + i]
+          r = (r + src[s] * w) | 0
+          g = (g + src[s + 1] * w) | 0
+          b = (b + src[s + 2] * w) | 0
+        }
+        out[o] = clip8(r)
+        out[o + 1] = clip8(g)
+        out[o + 2] = clip8(b)
       }
     }
-    current = { width, height: image.height, rgb: new Uint8Array(out.buffer) }
+    current = { width, height: image.height, rgb: out }
   }
   if (current.height !== height) {
     const t = taps(current.height, height)
-    const out = new Uint8ClampedArray(width * height * 3)
+    const out = new Uint8Array(width * height * 3)
     const src = current.rgb
     const stride = width * 3
-    const acc = new Float64Array(stride)
+    const kk = t.weights
     for (let y = 0; y < height; y++) {
       const wBase = y * t.maxTaps
       const o = y * stride
       const n = t.count[y]
       const r0 = t.start[y] * stride
       if (n === 4 || n === 5) {
-        // the common windows when enlarging, unrolled: one pass over the row, no accumulator
-        const w0 = t.weights[wBase]
-        const w1 = t.weights[wBase + 1]
-        const w2 = t.weights[wBase + 2]
-        const w3 = t.weights[wBase + 3]
-        const w4 = n === 5 ? t.weights[wBase + 4] : 0
+        // the common windows when enlarging, unrolled
+        const w0 = kk[wBase]
+        const w1 = kk[wBase + 1]
+        const w2 = kk[wBase + 2]
+        const w3 = kk[wBase + 3]
+        const w4 = n === 5 ? kk[wBase + 4] : 0
         const r1 = r0 + stride
         const r2 = r1 + stride
         const r3 = r2 + stride
         const r4 = n === 5 ? r3 + stride : r3
         for (let c = 0; c < stride; c++) {
-          out[o + c] = src[r0 + c] * w0 + src[r1 + c] * w1 + src[r2 + c] * w2 + src[r3 + c] * w3 + src[r4 + c] * w4
+          out[o + c] = clip8((HALF + src[r0 + c] * w0 + src[r1 + c] * w1 + src[r2 + c] * w2 + src[r3 + c] * w3 + src[r4 + c] * w4) | 0)
         }
         continue
       }
-      acc.fill(0)
-      for (let i = 0; i < n; i++) {
-        const w = t.weights[wBase + i]
-        const row = r0 + i * stride
-        for (let c = 0; c < stride; c++) acc[c] += src[row + c] * w
+      for (let c = 0; c < stride; c++) {
+        let acc = HALF
+        for (let i = 0, row = r0 + c; i < n; i++, row += stride) acc = (acc + src[row] * kk[wBase + i]) | 0
+        out[o + c] = clip8(acc)
       }
-      out.set(acc, o)
     }
-    current = { width, height, rgb: new Uint8Array(out.buffer) }
+    current = { width, height, rgb: out }
   }
   return current
 }
