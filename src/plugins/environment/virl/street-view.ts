@@ -105,9 +105,8 @@ export class StreetViewRenderer {
         const running = this.inflight.get(key)
         if (running !== undefined) return running
         const build = Effect.cached(this.dataset.panorama(panoId)).pipe(
-          Effect.flatMap((source) => Effect.forEach(viewHeadings(pose.heading, this.config.fov), (h) => this.tile(panoId, h, source), { concurrency: 4 })),
-          Effect.map((tiles) => {
-            const grid = composeGrid(tiles, this.config.resolution)
+          Effect.flatMap((source) => this.grid(panoId, pose.heading, source)),
+          Effect.map((grid) => {
             this.grids.set(key, grid)
             if (this.grids.size > this.gridCacheSize) this.grids.delete(this.grids.keys().next().value as string)
             return grid
@@ -118,6 +117,42 @@ export class StreetViewRenderer {
           Effect.tap((memo) => Effect.sync(() => this.inflight.set(key, memo))),
           Effect.flatten
         )
+      })
+    )
+  }
+
+  /**
+   * The four views in their 2×2 cells: on the pool, each worker writes its view straight into a
+   * grid in shared memory; otherwise tiles (cached) are composed here.
+   */
+  private grid(panoId: string, heading: number, source: Effect.Effect<Panorama, DatasetError>): Effect.Effect<RgbImage, DatasetError> {
+    const { resolution, view_size, fov } = this.config
+    const headings = viewHeadings(heading, fov)
+    const pool = this.pool
+    return source.pipe(
+      Effect.flatMap((pano) => {
+        if (pool === undefined || !(pano.rgb.buffer instanceof SharedArrayBuffer)) {
+          return Effect.forEach(headings, (h) => this.tile(panoId, h, source), { concurrency: 4 }).pipe(Effect.map((tiles) => composeGrid(tiles, resolution)))
+        }
+        const side = 2 * resolution + SEPARATOR
+        const grid = new Uint8Array(new SharedArrayBuffer(side * side * 3))
+        const image = { width: pano.width, height: pano.height, rgb: pano.rgb }
+        return Effect.forEach(
+          headings,
+          (h, i) =>
+            Effect.promise(() =>
+              pool.render({
+                pano: image,
+                rotation: pano.rotation,
+                heading: h,
+                fov,
+                viewSize: view_size,
+                resolution,
+                target: { grid, gridWidth: side, left: (i % 2) * (resolution + SEPARATOR), top: Math.floor(i / 2) * (resolution + SEPARATOR) }
+              })
+            ),
+          { concurrency: 4 }
+        ).pipe(Effect.as({ width: side, height: side, rgb: grid }))
       })
     )
   }

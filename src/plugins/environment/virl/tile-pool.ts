@@ -11,6 +11,8 @@ export interface TileJob {
   readonly fov: number
   readonly viewSize: number
   readonly resolution: number
+  /** Where to write the tile instead of returning it: a grid in shared memory and the cell's corner. */
+  readonly target?: { readonly grid: Uint8Array; readonly gridWidth: number; readonly left: number; readonly top: number }
 }
 
 /**
@@ -28,11 +30,11 @@ export class TilePool {
   constructor(readonly size: number) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL("./tile-worker.mjs", import.meta.url))
-      worker.on("message", (m: { id: number; width: number; height: number; rgb: Uint8Array }) => {
+      worker.on("message", (m: { id: number; width: number; height: number; rgb: Uint8Array | null }) => {
         const task = this.pending.get(m.id)
         if (task === undefined) return
         this.pending.delete(m.id)
-        task.resolve({ width: m.width, height: m.height, rgb: m.rgb })
+        task.resolve({ width: m.width, height: m.height, rgb: m.rgb ?? new Uint8Array(0) })
         this.release(worker)
       })
       worker.on("error", (e) => {
