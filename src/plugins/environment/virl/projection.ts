@@ -95,10 +95,11 @@ export interface ViewRequest {
 }
 
 /**
- * A pinhole view (pitch 0) cut from an equirectangular panorama, sampled bicubically with
+ * A pinhole view (pitch 0) cut from an equirectangular panorama (written into `into` when it
+ * has the right size, e.g. a worker's reused buffer), sampled bicubically with
  * horizontal and vertical wrap-around, as the reference's `get_perspective_from_panorama`.
  */
-export const perspectiveView = (pano: RgbImage, request: ViewRequest): RgbImage => {
+export const perspectiveView = (pano: RgbImage, request: ViewRequest, into?: Uint8ClampedArray): RgbImage => {
   const { width, height } = request
   const W = pano.width
   const H = pano.height
@@ -117,7 +118,7 @@ export const perspectiveView = (pano: RgbImage, request: ViewRequest): RgbImage 
   }
   const src = pano.rgb
   // A clamped array rounds and clips on store, in native code.
-  const out = new Uint8ClampedArray(width * height * 3)
+  const out = into !== undefined && into.length === width * height * 3 ? into : new Uint8ClampedArray(width * height * 3)
   if (g.separable) {
     // At pitch 0 every pixel of a view column reads the same 4 panorama columns, so filter
     // horizontally once per (source row, view column), then 4 vertical taps per pixel.

@@ -68,12 +68,30 @@ const taps = (inSize: number, outSize: number): Taps => {
  * horizontal pass into an 8-bit intermediate, then a vertical pass, each with antialiasing
  * support when shrinking.
  */
-export const resizeBicubic = (image: RgbImage, width: number, height: number): RgbImage => {
-  if (image.width === width && image.height === height) return image
+/** Where the last pass writes: rows of `stride` bytes in `rgb` from byte `offset` on. */
+export interface ResizeTarget {
+  readonly rgb: Uint8Array
+  readonly stride: number
+  readonly offset: number
+}
+
+/** The horizontal pass's output when a vertical pass follows, reused between calls. */
+let intermediate = new Uint8Array(0)
+
+export const resizeBicubic = (image: RgbImage, width: number, height: number, target?: ResizeTarget): RgbImage => {
+  if (image.width === width && image.height === height) {
+    if (target !== undefined) {
+      for (let y = 0; y < height; y++) target.rgb.set(image.rgb.subarray(y * width * 3, (y + 1) * width * 3), target.offset + y * target.stride)
+    }
+    return image
+  }
   let current = image
   if (image.width !== width) {
     const t = taps(image.width, width)
-    const out = new Uint8Array(width * image.height * 3)
+    const last = image.height === height
+    const size = width * image.height * 3
+    if (!last && intermediate.length < size) intermediate = new Uint8Array(size)
+    const out = last ? new Uint8Array(size) : intermediate.subarray(0, size)
     const src = image.rgb
     const kk = t.weights
     for (let y = 0; y < image.height; y++) {
@@ -98,16 +116,20 @@ export const resizeBicubic = (image: RgbImage, width: number, height: number): R
       }
     }
     current = { width, height: image.height, rgb: out }
+    if (last && target !== undefined) return resizeBicubic(current, width, height, target)
   }
   if (current.height !== height) {
     const t = taps(current.height, height)
-    const out = new Uint8Array(width * height * 3)
     const src = current.rgb
     const stride = width * 3
+    // into the target (its rows `outStride` apart from `base`), or a fresh image
+    const out = target?.rgb ?? new Uint8Array(width * height * 3)
+    const outStride = target?.stride ?? stride
+    const base = target?.offset ?? 0
     const kk = t.weights
     for (let y = 0; y < height; y++) {
       const wBase = y * t.maxTaps
-      const o = y * stride
+      const o = base + y * outStride
       const n = t.count[y]
       const r0 = t.start[y] * stride
       if (n === 4 || n === 5) {
@@ -132,7 +154,7 @@ export const resizeBicubic = (image: RgbImage, width: number, height: number): R
         out[o + c] = clip8(acc)
       }
     }
-    current = { width, height, rgb: out }
+    current = target === undefined ? { width, height, rgb: out } : { width, height, rgb: new Uint8Array(0) }
   }
   return current
 }

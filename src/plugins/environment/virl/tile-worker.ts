@@ -3,16 +3,19 @@ import { perspectiveView } from "./projection.ts"
 import { resizeBicubic } from "./resize.ts"
 import type { TileJob } from "./tile-pool.ts"
 
+/** The 640² view, reused from one job to the next. */
+let view = new Uint8ClampedArray(0)
+
 parentPort?.on("message", (job: TileJob) => {
-  const view = perspectiveView(job.pano, { heading: job.heading, fov: job.fov, width: job.viewSize, height: job.viewSize, northRotation: job.rotation })
-  const tile = resizeBicubic(view, job.resolution, job.resolution)
+  if (view.length !== job.viewSize * job.viewSize * 3) view = new Uint8ClampedArray(job.viewSize * job.viewSize * 3)
+  const request = { heading: job.heading, fov: job.fov, width: job.viewSize, height: job.viewSize, northRotation: job.rotation }
   if (job.target !== undefined) {
     const { grid, gridWidth, left, top } = job.target
-    const rowBytes = tile.width * 3
-    for (let y = 0; y < tile.height; y++) grid.set(tile.rgb.subarray(y * rowBytes, (y + 1) * rowBytes), ((top + y) * gridWidth + left) * 3)
-    parentPort?.postMessage({ id: job.id, width: tile.width, height: tile.height, rgb: null })
+    resizeBicubic(perspectiveView(job.pano, request, view), job.resolution, job.resolution, { rgb: grid, stride: gridWidth * 3, offset: (top * gridWidth + left) * 3 })
+    parentPort?.postMessage({ id: job.id, width: job.resolution, height: job.resolution, rgb: null })
     return
   }
+  const tile = resizeBicubic(perspectiveView(job.pano, request), job.resolution, job.resolution)
   const rgb = tile.rgb.byteOffset === 0 && tile.rgb.byteLength === tile.rgb.buffer.byteLength ? tile.rgb : tile.rgb.slice()
   parentPort?.postMessage({ id: job.id, width: tile.width, height: tile.height, rgb }, [rgb.buffer as ArrayBuffer])
 })
