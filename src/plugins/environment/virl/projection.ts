@@ -47,7 +47,7 @@ interface ViewGeometry {
 
 const geometries = new Map<string, ViewGeometry>()
 /** The horizontally filtered rows of the separable path, reused between views. */
-let scratch = new Float64Array(0)
+let scratch = new Float32Array(0)
 
 const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: number, panoHeight: number): ViewGeometry => {
   const key = `${width}x${height}@${fovDeg}:${panoWidth}x${panoHeight}`
@@ -124,7 +124,7 @@ export const perspectiveView = (pano: RgbImage, request: ViewRequest, into?: Uin
     // horizontally once per (source row, view column), then 4 vertical taps per pixel.
     const rows = g.rowMax - g.rowMin + 1
     const stride = width * 3
-    if (scratch.length < rows * stride) scratch = new Float64Array(rows * stride)
+    if (scratch.length < rows * stride) scratch = new Float32Array(rows * stride)
     const h = scratch
     for (let r = 0; r < rows; r++) {
       const base = (g.rowMin + r) * W * 3

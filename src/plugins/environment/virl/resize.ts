@@ -51,12 +51,19 @@ const taps = (inSize: number, outSize: number): Taps => {
       k[i] = bicubic((i + xmin - center + 0.5) / filterScale)
       total += k[i]
     }
-    for (let i = 0; i < xmax; i++) {
+    const fixed = Array.from({ length: xmax }, (_, i) => {
       const w = total !== 0 ? k[i] / total : k[i]
-      weights[x * maxTaps + i] = Math.trunc(w < 0 ? -0.5 + w * (1 << PRECISION_BITS) : 0.5 + w * (1 << PRECISION_BITS))
-    }
-    start[x] = xmin
-    count[x] = xmax
+      return Math.trunc(w < 0 ? -0.5 + w * (1 << PRECISION_BITS) : 0.5 + w * (1 << PRECISION_BITS))
+    })
+    // taps whose fixed-point weight is 0 add nothing: drop them at both ends (a 5-sample window
+    // when enlarging always has one)
+    let first = 0
+    let last = xmax
+    while (first < last && fixed[first] === 0) first++
+    while (last > first && fixed[last - 1] === 0) last--
+    for (let i = first; i < last; i++) weights[x * maxTaps + i - first] = fixed[i]
+    start[x] = xmin + first
+    count[x] = last - first
   }
   const result = { start, count, weights, maxTaps }
   tapCache.set(key, result)
@@ -132,19 +139,17 @@ export const resizeBicubic = (image: RgbImage, width: number, height: number, ta
       const o = base + y * outStride
       const n = t.count[y]
       const r0 = t.start[y] * stride
-      if (n === 4 || n === 5) {
-        // the common windows when enlarging, unrolled
+      if (n === 4) {
+        // the window of enlarging (zero-weight taps dropped), unrolled
         const w0 = kk[wBase]
         const w1 = kk[wBase + 1]
         const w2 = kk[wBase + 2]
         const w3 = kk[wBase + 3]
-        const w4 = n === 5 ? kk[wBase + 4] : 0
         const r1 = r0 + stride
         const r2 = r1 + stride
         const r3 = r2 + stride
-        const r4 = n === 5 ? r3 + stride : r3
         for (let c = 0; c < stride; c++) {
-          out[o + c] = clip8((HALF + src[r0 + c] * w0 + src[r1 + c] * w1 + src[r2 + c] * w2 + src[r3 + c] * w3 + src[r4 + c] * w4) | 0)
+          out[o + c] = clip8((HALF + src[r0 + c] * w0 + src[r1 + c] * w1 + src[r2 + c] * w2 + src[r3 + c] * w3) | 0)
         }
         continue
       }
