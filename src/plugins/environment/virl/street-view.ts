@@ -18,13 +18,18 @@ export interface StreetViewConfig {
   readonly mapping_radius: number
 }
 
+/** The top-left corner of tile i's cell, (i % 2, i // 2), in a grid with 5-pixel separators. */
+export const cellOrigin = (i: number, resolution: number): { readonly left: number; readonly top: number } => ({
+  left: (i % 2) * (resolution + SEPARATOR),
+  top: Math.floor(i / 2) * (resolution + SEPARATOR)
+})
+
 /** Places four tiles at cells (i % 2, i // 2) of a black canvas with 5-pixel separators. */
 export const composeGrid = (tiles: ReadonlyArray<RgbImage>, resolution: number): RgbImage => {
   const side = 2 * resolution + SEPARATOR
   const rgb = new Uint8Array(side * side * 3)
   tiles.forEach((tile, i) => {
-    const left = (i % 2) * (resolution + SEPARATOR)
-    const top = Math.floor(i / 2) * (resolution + SEPARATOR)
+    const { left, top } = cellOrigin(i, resolution)
     const rowBytes = resolution * 3
     for (let y = 0; y < resolution; y++) {
       rgb.set(tile.rgb.subarray(y * rowBytes, (y + 1) * rowBytes), ((top + y) * side + left) * 3)
@@ -35,8 +40,8 @@ export const composeGrid = (tiles: ReadonlyArray<RgbImage>, resolution: number):
 
 /**
  * The visual observation (spec §5): four perspective views at h−135, h−45, h+45, h+135, each
- * resized to `resolution`, in a 2×2 grid. Finished tiles are cached by panorama, heading and
- * size: retries and revisits of a point cost nothing.
+ * resized to `resolution`, in a 2×2 grid. Finished grids (and, on this thread, tiles) are
+ * cached by panorama, heading and size: retries and revisits of a point cost nothing.
  */
 export class StreetViewRenderer {
   private readonly tiles = new Map<string, RgbImage>()
@@ -70,29 +75,19 @@ export class StreetViewRenderer {
       : Effect.succeed(match.panoId)
   }
 
-  /** One view of a panorama; `source` lets the four views of a grid share one decode. */
+  /** One view of a panorama, on this thread (cached); `source` lets the four views of a grid share one decode. */
   tile(panoId: string, heading: number, source: Effect.Effect<Panorama, DatasetError> = this.dataset.panorama(panoId)): Effect.Effect<RgbImage, DatasetError> {
     const { resolution, view_size, fov } = this.config
     const key = `${panoId}@${heading}:${resolution}`
     const hit = this.tiles.get(key)
     if (hit !== undefined) return Effect.succeed(hit)
-    const remember = (tile: RgbImage) => {
-      this.tiles.set(key, tile)
-      if (this.tiles.size > this.tileCacheSize) this.tiles.delete(this.tiles.keys().next().value as string)
-      return tile
-    }
-    const pool = this.pool
     return source.pipe(
-      Effect.flatMap((pano) =>
-        pool !== undefined && pano.rgb.buffer instanceof SharedArrayBuffer
-          ? Effect.promise(() =>
-              pool.render({ pano: { width: pano.width, height: pano.height, rgb: pano.rgb }, rotation: pano.rotation, heading, fov, viewSize: view_size, resolution })
-            )
-          : Effect.sync(() =>
-              resizeBicubic(perspectiveView(pano, { heading, fov, width: view_size, height: view_size, northRotation: pano.rotation }), resolution, resolution)
-            )
-      ),
-      Effect.map(remember)
+      Effect.map((pano) => {
+        const tile = resizeBicubic(perspectiveView(pano, { heading, fov, width: view_size, height: view_size, northRotation: pano.rotation }), resolution, resolution)
+        this.tiles.set(key, tile)
+        if (this.tiles.size > this.tileCacheSize) this.tiles.delete(this.tiles.keys().next().value as string)
+        return tile
+      })
     )
   }
 
@@ -148,7 +143,7 @@ export class StreetViewRenderer {
                 fov,
                 viewSize: view_size,
                 resolution,
-                target: { grid, gridWidth: side, left: (i % 2) * (resolution + SEPARATOR), top: Math.floor(i / 2) * (resolution + SEPARATOR) }
+                target: { grid, gridWidth: side, ...cellOrigin(i, resolution) }
               })
             ),
           { concurrency: 4 }

@@ -11,8 +11,8 @@ export interface TileJob {
   readonly fov: number
   readonly viewSize: number
   readonly resolution: number
-  /** Where to write the tile instead of returning it: a grid in shared memory and the cell's corner. */
-  readonly target?: { readonly grid: Uint8Array; readonly gridWidth: number; readonly left: number; readonly top: number }
+  /** Where the tile goes: a grid in shared memory and the corner of the tile's cell. */
+  readonly target: { readonly grid: Uint8Array; readonly gridWidth: number; readonly left: number; readonly top: number }
 }
 
 /**
@@ -23,18 +23,18 @@ export interface TileJob {
 export class TilePool {
   private readonly workers: Worker[] = []
   private readonly idle: Worker[] = []
-  private readonly queue: Array<{ job: TileJob; resolve: (t: RgbImage) => void; reject: (e: Error) => void }> = []
-  private readonly pending = new Map<number, { worker: Worker; resolve: (t: RgbImage) => void; reject: (e: Error) => void }>()
+  private readonly queue: Array<{ job: TileJob; resolve: () => void; reject: (e: Error) => void }> = []
+  private readonly pending = new Map<number, { worker: Worker; resolve: () => void; reject: (e: Error) => void }>()
   private nextId = 0
 
   constructor(readonly size: number) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL("./tile-worker.mjs", import.meta.url))
-      worker.on("message", (m: { id: number; width: number; height: number; rgb: Uint8Array | null }) => {
-        const task = this.pending.get(m.id)
+      worker.on("message", (id: number) => {
+        const task = this.pending.get(id)
         if (task === undefined) return
-        this.pending.delete(m.id)
-        task.resolve({ width: m.width, height: m.height, rgb: m.rgb ?? new Uint8Array(0) })
+        this.pending.delete(id)
+        task.resolve()
         this.release(worker)
       })
       worker.on("error", (e) => {
@@ -58,13 +58,14 @@ export class TilePool {
     } else this.start(worker, next.job, next.resolve, next.reject)
   }
 
-  private start(worker: Worker, job: TileJob, resolve: (t: RgbImage) => void, reject: (e: Error) => void): void {
+  private start(worker: Worker, job: TileJob, resolve: () => void, reject: (e: Error) => void): void {
     worker.ref()
     this.pending.set(job.id, { worker, resolve, reject })
     worker.postMessage(job)
   }
 
-  render(job: Omit<TileJob, "id">): Promise<RgbImage> {
+  /** Cuts and resizes one view into its cell of `job.target`; resolves when it is written. */
+  render(job: Omit<TileJob, "id">): Promise<void> {
     return new Promise((resolve, reject) => {
       const full = { ...job, id: this.nextId++ }
       const worker = this.idle.pop()

@@ -9,13 +9,7 @@ let view = new Uint8ClampedArray(0)
 parentPort?.on("message", (job: TileJob) => {
   if (view.length !== job.viewSize * job.viewSize * 3) view = new Uint8ClampedArray(job.viewSize * job.viewSize * 3)
   const request = { heading: job.heading, fov: job.fov, width: job.viewSize, height: job.viewSize, northRotation: job.rotation }
-  if (job.target !== undefined) {
-    const { grid, gridWidth, left, top } = job.target
-    resizeBicubic(perspectiveView(job.pano, request, view), job.resolution, job.resolution, { rgb: grid, stride: gridWidth * 3, offset: (top * gridWidth + left) * 3 })
-    parentPort?.postMessage({ id: job.id, width: job.resolution, height: job.resolution, rgb: null })
-    return
-  }
-  const tile = resizeBicubic(perspectiveView(job.pano, request), job.resolution, job.resolution)
-  const rgb = tile.rgb.byteOffset === 0 && tile.rgb.byteLength === tile.rgb.buffer.byteLength ? tile.rgb : tile.rgb.slice()
-  parentPort?.postMessage({ id: job.id, width: tile.width, height: tile.height, rgb }, [rgb.buffer as ArrayBuffer])
+  const { grid, gridWidth, left, top } = job.target
+  resizeBicubic(perspectiveView(job.pano, request, view), job.resolution, job.resolution, { rgb: grid, stride: gridWidth * 3, offset: (top * gridWidth + left) * 3 })
+  parentPort?.postMessage(job.id)
 })
