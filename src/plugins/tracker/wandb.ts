@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { writeFileAtomic } from "../../core/files.ts"
@@ -54,7 +55,8 @@ const post = async (url: string, apiKey: string, body: unknown, timeoutMs: numbe
   return response.json()
 }
 
-const randomRunId = (): string => Array.from({ length: 8 }, () => "abcdefghijklmnopqrstuvwxyz0123456789"[Math.floor(Math.random() * 36)]).join("")
+/** A run folder's W&B id: derived from its absolute path, so one folder is always one W&B run. */
+const runIdOf = (runDir: string): string => createHash("sha256").update(path.resolve(runDir)).digest("hex").slice(0, 12)
 
 /** Uploads what RUN_DIR holds and W&B has not seen yet. Never fails: returns what happened. */
 export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<{ readonly ok: boolean; readonly message: string }> =>
@@ -64,7 +66,7 @@ export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<
       const statePath = path.join(runDir, STATE)
       const previous = fs.existsSync(statePath) ? (JSON.parse(fs.readFileSync(statePath, "utf8")) as SyncState) : undefined
       const config = fs.existsSync(path.join(runDir, "config.json")) ? fs.readFileSync(path.join(runDir, "config.json"), "utf8") : "{}"
-      const runId = previous?.runId ?? randomRunId()
+      const runId = previous?.runId ?? runIdOf(runDir)
       const reply = (await post(
         `${options.baseUrl}/graphql`,
         options.apiKey,
