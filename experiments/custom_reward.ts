@@ -8,6 +8,7 @@ import { Layer } from "effect"
 import { experiment } from "../src/core/experiment.ts"
 import { Reward, Verdict } from "../src/core/reward.ts"
 import { processReward } from "../src/plugins/reward/process.ts"
+import { SHORT_RL } from "./short-rl.ts"
 
 const shaped = Layer.succeed(Reward, {
   name: "shaped",
@@ -26,6 +27,5 @@ export default experiment({
     { name: "rl_process", recipe: { kind: "ppo", from: "init" } },
     { name: "rl_shaped", recipe: { kind: "ppo", from: "init" }, reward: shaped }
   ],
-  config: { "sft_config.routes": 64, "sft_config.epochs": 10, num_updates: 8, "eval_config.num_traj": 24 },
-  quick: { "sft_config.routes": 32, "sft_config.epochs": 6, num_updates: 3, "eval_config.num_traj": 8, "eval_config.num_traj_visual": 6 }
+  ...SHORT_RL
 })

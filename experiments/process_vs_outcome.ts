@@ -7,6 +7,7 @@
 import { experiment, sweep } from "../src/core/experiment.ts"
 import * as Outcome from "../src/plugins/reward/outcome.ts"
 import * as Process from "../src/plugins/reward/process.ts"
+import { SHORT_RL } from "./short-rl.ts"
 
 const base = experiment({
   name: "rl",
@@ -17,8 +18,7 @@ const base = experiment({
     { name: "init", recipe: { kind: "sft" }, hidden: true },
     { name: "rl", recipe: { kind: "ppo", from: "init" } }
   ],
-  config: { "sft_config.routes": 64, "sft_config.epochs": 10, num_updates: 8, "eval_config.num_traj": 24, "eval_config.num_traj_visual": 18 },
-  quick: { "sft_config.routes": 32, "sft_config.epochs": 6, num_updates: 3, "eval_config.num_traj": 8, "eval_config.num_traj_visual": 6 }
+  ...SHORT_RL
 })
 
 export default sweep({

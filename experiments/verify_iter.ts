@@ -5,6 +5,7 @@
  *   npx virl sweep experiments/verify_iter.ts
  */
 import { experiment, sweep } from "../src/core/experiment.ts"
+import { SHORT_RL } from "./short-rl.ts"
 
 const base = experiment({
   name: "verify_iter",
@@ -15,8 +16,7 @@ const base = experiment({
     { name: "init", recipe: { kind: "sft" } },
     { name: "rl", recipe: { kind: "ppo", from: "init" } }
   ],
-  config: { "sft_config.routes": 64, "sft_config.epochs": 10, num_updates: 8, "eval_config.num_traj": 24, "eval_config.num_traj_visual": 18 },
-  quick: { "sft_config.routes": 32, "sft_config.epochs": 6, num_updates: 3, "eval_config.num_traj": 8, "eval_config.num_traj_visual": 6 }
+  ...SHORT_RL
 })
 
 export default sweep({

@@ -1,10 +1,11 @@
 import { Effect } from "effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { loadCheckpoint } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
+import { writeFileAtomic } from "../core/files.ts"
 import { runSuite, type SuiteMetrics } from "../core/evaluation.ts"
 import type { PolicyService } from "../core/policy.ts"
+import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import * as OpenAi from "../plugins/policy/openai.ts"
 import { defaultOpenAiOptions } from "../plugins/policy/openai.ts"
@@ -51,7 +52,7 @@ export const evaluateSuite = (
   Effect.gen(function* () {
     const setup = suiteSetup(suite, config, datasets, options.data)
     const lines: string[] = []
-    const routes = JSON.parse(fs.readFileSync(path.join(setup.dir, "route_infos.json"), "utf8"))[0].length as number
+    const routes = (yield* readRoutes(path.join(setup.dir, ROUTES_FILE))).length
     const numTraj = config.eval_config.order ? Math.min(setup.numTraj, routes) : setup.numTraj
     const metrics = yield* Effect.provide(
       Effect.flatMap(Environment, (env) =>
@@ -65,10 +66,6 @@ export const evaluateSuite = (
       ),
       environmentLayer(config, setup.dir, setup.rules, { seed: config.eval_config.seed })
     )
-    if (options.logFile !== undefined) {
-      fs.mkdirSync(path.dirname(options.logFile), { recursive: true })
-      fs.writeFileSync(`${options.logFile}.tmp-${process.pid}`, lines.join("\n") + "\n")
-      fs.renameSync(`${options.logFile}.tmp-${process.pid}`, options.logFile)
-    }
+    if (options.logFile !== undefined) writeFileAtomic(options.logFile, lines.join("\n") + "\n")
     return metrics
   })

@@ -12,6 +12,7 @@ import { writeFileAtomic } from "../core/files.ts"
 import type { Layer } from "effect"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
+import { appendRecord } from "../plugins/tracker/jsonl.ts"
 import * as Backend from "../plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
@@ -31,7 +32,7 @@ export type AfterStep = (done: number, policy: PolicyService, info: { readonly s
 /** One JSON object per line, appended as training goes. */
 export const metricsLog = (file: string) => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
-  return (record: Record<string, unknown>) => fs.appendFileSync(file, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`)
+  return (record: Record<string, unknown>) => appendRecord(file, record)
 }
 
 export const CHECKPOINT_DIR = "checkpoint"

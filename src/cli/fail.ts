@@ -5,3 +5,6 @@ export const fail = (message: string) =>
   Effect.sync(() => {
     process.exitCode = 1
   }).pipe(Effect.zipRight(Console.error(message)))
+
+/** Any failure of a command, printed as `error: ...` (tagged errors say which file, field or flag). */
+export const reportError = (e: unknown) => fail(`error: ${String(e)}`)

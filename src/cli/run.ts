@@ -1,6 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { fail } from "./fail.ts"
+import { fail, reportError } from "./fail.ts"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isSweep, trials, type Experiment } from "../core/experiment.ts"
@@ -79,7 +79,7 @@ export const run = Command.make(
       console.log(`\n${table}`)
       console.log(`run folder: ${dir}  (results.json, results.md, plots/, evals.jsonl, seed-*/<arm>/checkpoint)`)
       console.log(`wall time: ${(seconds / 60).toFixed(1)} min`)
-    }).pipe(Effect.catchAll((e) => fail(`error: ${String(e)}`)))
+    }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run an experiment file (experiments/*.ts): train every arm, evaluate every suite, write the table and plots. Dotted flags override config keys."))
 
 export const report = Command.make("report", { dir: Args.directory({ name: "RUN_DIR", exists: "yes" }) }, ({ dir }) =>
@@ -89,7 +89,7 @@ export const report = Command.make("report", { dir: Args.directory({ name: "RUN_
     const meta = JSON.parse(fs.readFileSync(file, "utf8")) as { name: string; arms: string[]; plotted?: string[]; parents?: Record<string, string>; suites: Experiment["suites"] }
     const table = yield* Effect.promise(() => writeReport(dir, meta.name, meta.arms, meta.suites, meta.plotted ?? meta.arms, meta.parents ?? {}))
     console.log(table)
-  }).pipe(Effect.catchAll((e) => fail(`error: ${String(e)}`)))
+  }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Re-render the results table and plots of a finished or interrupted run folder."))
 
 export const sync = Command.make(

@@ -1,6 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { fail } from "./fail.ts"
+import { fail, reportError } from "./fail.ts"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -110,5 +110,5 @@ export const sweepCommand = Command.make(
       const md = yield* Effect.promise(() => comparison(loaded, dir, all.map((t) => t.label)))
       console.log(md)
       if (failures.length > 0) return yield* fail(`failed trials: ${failures.join("; ")}`)
-    }).pipe(Effect.catchAll((e) => fail(`error: ${String(e)}`)))
+    }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run a sweep's trials in parallel processes, skip finished ones, and write a comparison table and plot."))

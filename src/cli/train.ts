@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
-import { fail } from "./fail.ts"
+import { reportError } from "./fail.ts"
 import { buildConfig } from "./overrides.ts"
 import { PRESETS } from "../app/config.ts"
 import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
@@ -26,8 +26,6 @@ const config = (preset: string, file: Option.Option<string>) =>
     return Either.isLeft(resolved) ? Effect.fail(resolved.left) : Effect.succeed(resolved.right)
   })
 
-const report = (e: unknown) => fail(`error: ${e instanceof Error || (typeof e === "object" && e !== null && "toString" in e) ? String(e) : JSON.stringify(e)}`)
-
 const sft = Command.make(
   "sft",
   { data: dataOption, out: Options.directory("out"), preset: presetOption, file: configOption },
@@ -37,7 +35,7 @@ const sft = Command.make(
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
       const ckpt = yield* trainSft(cfg, dir, out, cliProgress)
       console.log(ckpt)
-    }).pipe(Effect.catchAll(report))
+    }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys."))
 
 const ppo = Command.make(
@@ -49,7 +47,7 @@ const ppo = Command.make(
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
       const ckpt = yield* trainPpo(cfg, init, dir, out, cliProgress)
       console.log(ckpt)
-    }).pipe(Effect.catchAll(report))
+    }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys."))
 
 export const train = Command.make("train").pipe(Command.withSubcommands([sft, ppo]), Command.withDescription("Train a policy."))
@@ -85,6 +83,6 @@ export const evaluate = Command.make(
         for (const [k, v] of Object.entries(numbers)) console.log(`  ${k.padEnd(24)} ${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : v}`)
         console.log(`  rates                    ${JSON.stringify(rates)}`)
       } else console.log(JSON.stringify(numbers))
-    }).pipe(Effect.catchAll(report))
+    }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Evaluate a policy on a suite (indist, rule-ood, visual-ood): per-step accuracy, success rate, rewards, steps."))
 
