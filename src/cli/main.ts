@@ -10,6 +10,7 @@ import { ensureDefault } from "../plugins/dataset/synth/default.ts"
 import { DEFAULT_PANORAMA, synthesize } from "../plugins/dataset/synth/generate.ts"
 import { contactSheet } from "../plugins/dataset/synth/preview.ts"
 import { STYLE_NAMES } from "../plugins/dataset/synth/styles.ts"
+import { styleByName, VARIED_PREFIX } from "../plugins/dataset/synth/varied.ts"
 import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { splitOverrides } from "./overrides.ts"
@@ -52,7 +53,9 @@ const check = Command.make(
 const synth = Command.make(
   "synth",
   {
-    city: Options.choice("city", STYLE_NAMES as [string, ...string[]]).pipe(Options.withDescription("visual style and street layout")),
+    city: Options.text("city").pipe(
+      Options.withDescription(`visual style and street layout: ${STYLE_NAMES.join(", ")}, or ${VARIED_PREFIX}N for the style drawn from seed N (as the base model's pretraining mixture uses)`)
+    ),
     routes: Options.integer("routes").pipe(Options.withDefault(64), Options.withDescription("number of routes")),
     seed: Options.integer("seed").pipe(Options.withDefault(0)),
     out: Options.directory("out").pipe(Options.withDescription("folder to write (a dataset this command wrote before is replaced; any other folder is refused)")),
@@ -64,6 +67,7 @@ const synth = Command.make(
   ({ city, routes, seed, out, width }) =>
     Effect.gen(function* () {
       if (routes < 1) return yield* fail("--routes must be at least 1")
+      if (styleByName(city) === undefined) return yield* fail(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N`)
       if (width < 64 || width % 2 !== 0) return yield* fail("--panorama-width must be an even number of at least 64")
       const report = yield* synthesize({
         city,

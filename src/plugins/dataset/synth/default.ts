@@ -3,7 +3,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { DatasetError } from "../../../core/dataset.ts"
+import { buildOnce } from "../../../core/files.ts"
 import { RECIPE_VERSION, synthesize } from "./generate.ts"
+import { VARIED_PREFIX } from "./varied.ts"
 
 /**
  * The embedded default: the paper's three evaluation settings on synthetic cities, generated
@@ -47,53 +49,77 @@ export const isReady = (paths: DefaultDatasets): boolean => {
   }
 }
 
+type Progress = { readonly onProgress?: (done: number, total: number) => void; readonly log?: (line: string) => void }
+
+const withProgress = (options: Progress) => (options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+
 /**
- * The default datasets, generated if the cache lacks them or holds another recipe. Built in a
- * staging folder and renamed into place, so an interrupted or concurrent build never leaves a
- * half dataset where a run would read it.
+ * The default datasets, generated if the cache lacks them or holds another recipe (built in a
+ * staging folder and renamed into place: see `buildOnce`).
  */
-export const ensureDefault = (
-  options: { readonly root?: string; readonly onProgress?: (done: number, total: number) => void; readonly log?: (line: string) => void } = {}
-): Effect.Effect<DefaultDatasets, DatasetError> =>
-  Effect.gen(function* () {
-    const paths = defaultPaths(options.root)
-    if (isReady(paths)) return paths
-    const staging = defaultPaths(`${paths.root}.partial-${process.pid}`)
-    yield* Effect.sync(() => {
-      fs.rmSync(staging.root, { recursive: true, force: true })
-      fs.mkdirSync(staging.root, { recursive: true })
-      options.log?.(`generating the default synthetic cities into ${paths.root} (once)`)
-    })
-    const nyc = DEFAULT_SPLITS.train
-    yield* synthesize({
-      city: nyc.city,
-      seed: nyc.seed,
-      splits: [
-        { dir: staging.train, routes: nyc.routes },
-        { dir: staging.eval, routes: DEFAULT_SPLITS.eval.routes }
-      ],
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
-    })
-    const sf = DEFAULT_SPLITS.visualOod
-    yield* synthesize({
-      city: sf.city,
-      seed: sf.seed,
-      splits: [{ dir: staging.visualOod, routes: sf.routes }],
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
-    })
-    yield* Effect.try({
-      try: () => {
-        fs.writeFileSync(path.join(staging.root, MARKER), recipe())
-        fs.rmSync(paths.root, { recursive: true, force: true })
-        try {
-          fs.renameSync(staging.root, paths.root)
-        } catch (e) {
-          // another process finished first: keep its copy
-          if (!isReady(paths)) throw e
-          fs.rmSync(staging.root, { recursive: true, force: true })
+export const ensureDefault = (options: { readonly root?: string } & Progress = {}): Effect.Effect<DefaultDatasets, DatasetError> => {
+  const paths = defaultPaths(options.root)
+  return Effect.tryPromise({
+    try: () =>
+      buildOnce(paths.root, MARKER, recipe(), async (staging) => {
+        options.log?.(`generating the default synthetic cities into ${paths.root} (once)`)
+        const at = defaultPaths(staging)
+        const nyc = DEFAULT_SPLITS.train
+        const splits = [
+          { dir: at.train, routes: nyc.routes },
+          { dir: at.eval, routes: DEFAULT_SPLITS.eval.routes }
+        ]
+        await Effect.runPromise(synthesize({ city: nyc.city, seed: nyc.seed, splits, ...withProgress(options) }))
+        const sf = DEFAULT_SPLITS.visualOod
+        await Effect.runPromise(synthesize({ city: sf.city, seed: sf.seed, splits: [{ dir: at.visualOod, routes: sf.routes }], ...withProgress(options) }))
+      }),
+    catch: (e) => (e instanceof DatasetError ? e : new DatasetError({ path: paths.root, message: `cannot build the default datasets: ${String(e)}` }))
+  }).pipe(Effect.as(paths))
+}
+
+/**
+ * The broad mixture a base model is pretrained on: `styles` cities, each in its own style drawn
+ * from a style seed (`varied:N`, never the held-out nyc or sf look), `routes` routes each.
+ */
+export interface MixtureRecipe {
+  readonly styles: number
+  readonly routes: number
+  /** Style seeds are firstStyle, firstStyle + 1, ... */
+  readonly firstStyle: number
+}
+
+/**
+ * The mixture's panoramas are half the default size: the policy sees 96-pixel views shrunk to 32
+ * (a 90° view of a 512-wide panorama is 128 pixels, still more than it keeps), and small cities
+ * of few routes cost many panoramas per route.
+ */
+export const MIXTURE_PANORAMA = { width: 512, height: 256 } as const
+
+export const mixturePaths = (m: MixtureRecipe, root = cacheRoot()): { readonly root: string; readonly dirs: string[] } => {
+  const dir = path.join(root, `mixture-r${RECIPE_VERSION}-${m.styles}x${m.routes}-s${m.firstStyle}-${MIXTURE_PANORAMA.width}`)
+  return { root: dir, dirs: Array.from({ length: m.styles }, (_, k) => path.join(dir, `varied-${m.firstStyle + k}`)) }
+}
+
+export const ensureMixture = (m: MixtureRecipe, options: Progress = {}): Effect.Effect<string[], DatasetError> => {
+  const paths = mixturePaths(m)
+  return Effect.tryPromise({
+    try: () =>
+      buildOnce(paths.root, MARKER, JSON.stringify({ recipe: RECIPE_VERSION, mixture: m }, null, 2), async (staging) => {
+        options.log?.(`generating the pretraining mixture (${m.styles} city styles × ${m.routes} routes) into ${paths.root} (once)`)
+        for (let k = 0; k < m.styles; k++) {
+          const seed = m.firstStyle + k
+          await Effect.runPromise(
+            synthesize({
+              city: `${VARIED_PREFIX}${seed}`,
+              seed,
+              splits: [{ dir: path.join(staging, `varied-${seed}`), routes: m.routes }],
+              panorama: MIXTURE_PANORAMA,
+              threads: Math.min(os.availableParallelism(), 8),
+              ...withProgress(options)
+            })
+          )
         }
-      },
-      catch: (e) => new DatasetError({ path: paths.root, message: `cannot move the generated datasets into place: ${String(e)}` })
-    })
-    return paths
-  })
+      }),
+    catch: (e) => (e instanceof DatasetError ? e : new DatasetError({ path: paths.root, message: `cannot build the pretraining mixture: ${String(e)}` }))
+  }).pipe(Effect.as(paths.dirs))
+}

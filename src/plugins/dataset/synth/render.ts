@@ -60,6 +60,45 @@ export const segmentDistance = (px: number, py: number, ax: number, ay: number, 
 const mix = (c: Rgb, d: Rgb, t: number): [number, number, number] => [c[0] + (d[0] - c[0]) * t, c[1] + (d[1] - c[1]) * t, c[2] + (d[2] - c[2]) * t]
 
 /** Cabs parked or stopped on the site's street, drawn from the site's own generator. */
+/** Trees and lamp posts along both pavements of the streets near a site, at fixed spacing. */
+interface Prop {
+  readonly x: number
+  readonly y: number
+  readonly tree: boolean
+}
+
+const PROP_RADIUS = 70
+
+const placeProps = (city: City, site: PanoramaSite): Prop[] => {
+  const style = city.style
+  if (style.trees === undefined && style.lampPosts !== true) return []
+  const props: Prop[] = []
+  const lateral = style.streetHalfWidth - style.sidewalk * 0.35
+  const spacing = style.trees !== undefined && style.lampPosts === true ? 12 : 18
+  for (const edge of city.edges) {
+    const a = city.nodes[edge.a]
+    const b = city.nodes[edge.b]
+    if (segmentDistance(site.x, site.y, a.x, a.y, b.x, b.y) > PROP_RADIUS) continue
+    const [trimA, trimB] = city.trims[edge.id]
+    for (let u = trimA + 4, k = 0; u < edge.length - trimB - 4; u += spacing, k++) {
+      for (const side of [1, -1]) {
+        const x = a.x + edge.dx * u + edge.dy * side * lateral
+        const y = a.y + edge.dy * u - edge.dx * side * lateral
+        if (Math.hypot(x - site.x, y - site.y) > PROP_RADIUS || Math.hypot(x - site.x, y - site.y) < 2) continue
+        const tree = style.trees !== undefined && (style.lampPosts !== true || k % 2 === 0)
+        props.push({ x, y, tree })
+      }
+    }
+  }
+  return props
+}
+
+const TREE_CROWN = 1.8
+const TREE_CROWN_CENTRE = 4.3
+const TRUNK: Rgb = [85, 60, 40]
+const LAMP: Rgb = [45, 48, 52]
+const LAMP_HEIGHT = 5.6
+
 const drawCars = (city: City, site: PanoramaSite, rng: Rng): Car[] => {
   if (!city.style.cabs) return []
   const edgeIds = site.edge !== undefined ? [site.edge] : city.nodes[site.node as number].edges
@@ -112,6 +151,10 @@ export const renderPanorama = (city: City, ground: GroundMap, site: PanoramaSite
         )
     : []
   const cars = drawCars(city, site, rng)
+  const props = placeProps(city, site)
+  const sun = style.lighting?.sun ?? SUN
+  const carBody = style.carColour ?? CAB_BODY
+  const signFrame = style.signFrame ?? SIGN_FRAME
 
   const tanElevation = new Float64Array(H)
   const elevationDeg = new Float64Array(H)
@@ -167,7 +210,7 @@ export const renderPanorama = (city: City, ground: GroundMap, site: PanoramaSite
       bld = f.buildings.find((b) => u >= b.start && u < b.end) ?? f.buildings[f.buildings.length - 1]
       zBase = terrainHeight(style, site.x + dx * t, site.y + dy * t) - h0 - CAMERA_HEIGHT
       zTop = zBase + (bld?.height ?? 0)
-      shade = 0.78 + 0.22 * (f.nx * SUN[0] + f.ny * SUN[1])
+      shade = 0.78 + 0.22 * (f.nx * sun[0] + f.ny * sun[1])
       fog = 1 - Math.exp(-t / FOG_DISTANCE)
       slope = (zBase + CAMERA_HEIGHT) / t
       sign = hit.signs.find((sg) => Math.abs(u - sg.place.u) < SIGN_WIDTH / 2)
@@ -205,12 +248,44 @@ export const renderPanorama = (city: City, ground: GroundMap, site: PanoramaSite
       }
     }
 
+    // the nearest tree or lamp post in this column, in front of the facade
+    let prop: Prop | undefined
+    let propDistance = Infinity
+    let propOffset = 0
+    for (const p of props) {
+      const px = p.x - site.x
+      const py = p.y - site.y
+      const along = px * dx + py * dy
+      if (along <= 0.5 || along >= t || along >= propDistance) continue
+      const off = Math.abs(px * dy - py * dx)
+      if (off < (p.tree ? TREE_CROWN : 0.45)) {
+        prop = p
+        propDistance = along
+        propOffset = off
+      }
+    }
+    const propBase = -CAMERA_HEIGHT + slope * propDistance
+
     for (let y = 0; y < H; y++) {
       const e = tanElevation[y]
       const o = (y * W + x) * 3
+      if (prop !== undefined) {
+        const zp = e * propDistance - propBase
+        let c: Rgb | undefined
+        if (prop.tree) {
+          if ((zp - TREE_CROWN_CENTRE) ** 2 + propOffset ** 2 < TREE_CROWN ** 2) c = style.trees as Rgb
+          else if (zp >= 0 && zp < TREE_CROWN_CENTRE && propOffset < 0.18) c = TRUNK
+        } else if ((zp >= 0 && zp < LAMP_HEIGHT && propOffset < 0.09) || (zp >= LAMP_HEIGHT - 0.35 && zp < LAMP_HEIGHT && propOffset < 0.45)) c = LAMP
+        if (c !== undefined) {
+          out[o] = c[0]
+          out[o + 1] = c[1]
+          out[o + 2] = c[2]
+          continue
+        }
+      }
       if (e <= carTop && e >= carBottom) {
         const zc = (e - carBottom) / (carTop - carBottom)
-        const c = zc > 0.62 && zc < 0.9 ? CAB_WINDOW : zc < 0.22 ? CAB_WHEEL : CAB_BODY
+        const c = zc > 0.62 && zc < 0.9 ? CAB_WINDOW : zc < 0.22 ? CAB_WHEEL : carBody
         out[o] = c[0]
         out[o + 1] = c[1]
         out[o + 2] = c[2]
@@ -230,7 +305,7 @@ export const renderPanorama = (city: City, ground: GroundMap, site: PanoramaSite
         let c: Rgb = bld.wall
         if (sign !== undefined && zh >= SIGN_BOTTOM && zh <= SIGN_TOP) {
           const su = u - (sign.place.u - SIGN_WIDTH / 2)
-          c = signPixel(sign, sign.mirrored ? SIGN_WIDTH - su : su, (SIGN_TOP - zh) / (SIGN_TOP - SIGN_BOTTOM))
+          c = signPixel(sign, sign.mirrored ? SIGN_WIDTH - su : su, (SIGN_TOP - zh) / (SIGN_TOP - SIGN_BOTTOM), signFrame)
           out[o] = c[0]
           out[o + 1] = c[1]
           out[o + 2] = c[2]
@@ -271,21 +346,27 @@ export const renderPanorama = (city: City, ground: GroundMap, site: PanoramaSite
       }
     }
   }
+  if (style.lighting !== undefined) {
+    const { brightness, tint } = style.lighting
+    const gain = [0, 1, 2].map((k) => (brightness * tint[k]) / 255)
+    for (let i = 0; i < out.length; i++) out[i] = out[i] * gain[i % 3]
+  }
   return new Uint8Array(out.buffer)
 }
 
 const NADIR_RADIUS = 1.8
 const CAMERA_CAR: Rgb = [38, 38, 42]
 const CAB_BODY: Rgb = [250, 200, 20]
+const SIGN_FRAME: Rgb = [30, 30, 30]
 const CAB_WINDOW: Rgb = [40, 45, 50]
 const CAB_WHEEL: Rgb = [25, 25, 25]
 
 /** A sign board: the logo on the left, the name on the right. `su` in metres, `sv` 0 at the top. */
-const signPixel = (sign: Sign, su: number, sv: number): Rgb => {
+const signPixel = (sign: Sign, su: number, sv: number, frame: Rgb): Rgb => {
   const brand = sign.place.brand
   const height = SIGN_TOP - SIGN_BOTTOM
   const margin = 0.12
-  if (su < margin || su > SIGN_WIDTH - margin || sv < margin / height || sv > 1 - margin / height) return [30, 30, 30]
+  if (su < margin || su > SIGN_WIDTH - margin || sv < margin / height || sv > 1 - margin / height) return frame
   if (su < height) return logoInk(brand.logo, su / height, sv) ? brand.logoColour : brand.background
   const areaW = SIGN_WIDTH - height - 0.25
   const areaH = height * 0.6

@@ -48,6 +48,15 @@ export interface CityStyle {
   readonly cableCars: boolean
   /** Bay windows on the facades (sf Victorians). */
   readonly bayWindows: boolean
+  /** Body colour of the parked cars (default: the yellow of NYC's cabs). */
+  readonly carColour?: Rgb
+  /** Frame of the shop signs (default near-black). */
+  readonly signFrame?: Rgb
+  /** Street furniture along the pavement: trees (with this crown colour) and lamp posts. */
+  readonly trees?: Rgb
+  readonly lampPosts?: boolean
+  /** Light: overall brightness, a colour cast (255 = none) and the sun's direction (x east, y north). */
+  readonly lighting?: { readonly brightness: number; readonly tint: Rgb; readonly sun: readonly [number, number] }
 }
 
 const nyc: CityStyle = {
