@@ -19,7 +19,12 @@ export const VirlEnvConfig = Schema.Struct({
   view_size: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 640 }),
   fov: Schema.optionalWith(Schema.Number.pipe(Schema.between(10, 120)), { default: () => 90 }),
   /** Fix: classify turns on the heading difference wrapped to ±180 (the reference does not wrap). */
-  wrap_turns: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  wrap_turns: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
+   * Not the reference: word each episode's instructions in one of several phrasings (drawn from a
+   * generator of its own, so the reference's draws are untouched). For pretraining a base model.
+   */
+  instruction_variants: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }).annotations({ identifier: "VirlEnvConfig" })
 export type VirlEnvConfig = typeof VirlEnvConfig.Type
 

@@ -101,14 +101,20 @@ export class Episode {
     return this.rail.waypoints.slice(this.index + 1, this.index + 1 + count).map((w) => ({ geocode: w.geocode, heading: w.heading }))
   }
 
+  /**
+   * One answer. After a truncation the episode can be stepped on, as the reference's can: a
+   * forced end away from stop() advances the rail without resetting the attempt counter, so the
+   * next answers are verified normally (the counter goes on below −1) until one is correct; and
+   * Gymnasium's TimeLimit keeps reporting truncation. Only a terminated episode refuses a step.
+   */
   step(output: string): EpisodeStep {
-    if (this.finished) throw new Error("step() called on a finished episode; reset first")
+    if (this.finished) throw new Error("step() called on a terminated episode; reset first")
     this.elapsed += 1
     this.remaining -= 1
     const stepped = this.remaining === -1 ? this.exhaust() : this.answer(output)
     // Gymnasium's TimeLimit marks truncation whatever else happened at that step.
     const result = this.elapsed >= this.config.max_episode_steps ? { ...stepped, truncated: true } : stepped
-    if (result.terminated || result.truncated) this.finished = true
+    if (result.terminated) this.finished = true
     return result
   }
 

@@ -1,5 +1,6 @@
 import { Data } from "effect"
 import type { Milestone } from "./milestones.ts"
+import type { Rng } from "../../../core/random.ts"
 import { strip } from "./python-text.ts"
 
 export class RouteError extends Data.TaggedError("RouteError")<{
@@ -89,3 +90,34 @@ export const instructionSentences = (turns: ReadonlyArray<Turn>): string[] =>
 
 export const globalInstruction = (sentences: ReadonlyArray<string>): string =>
   sentences.map((sentence, i) => `${i + 1}. ${sentence}\n`).join("")
+
+/**
+ * Other wordings of the same instructions, for pretraining a base model on varied phrasing
+ * (`instruction_variants`; the benchmark's own wording is variant 0). Every variant keeps the
+ * turn class and the compass word as words of the sentence and a landmark after "where".
+ */
+const TURN_VARIANTS: ReadonlyArray<(first: boolean, turnClass: string, compass: string) => string> = [
+  (first, c, d) => `${first ? "First, turn" : "Turn"} ${c} to face ${d}.`,
+  (first, c, d) => `${first ? "First, make a" : "Make a"} ${c} turn to face ${d}.`,
+  (first, c, d) => `${first ? "First, go" : "Go"} ${c} so that you face ${d}.`,
+  (first, c, d) => `${first ? "First, head" : "Head"} ${d} by turning ${c}.`,
+  (first, c, d) => `${first ? "To start, turn" : "Now turn"} ${c}, toward the ${d}.`
+]
+
+const MOVE_VARIANTS: ReadonlyArray<{ readonly next: string; readonly last: string; readonly where: string }> = [
+  { next: "Move forward until you reach next intersection", last: "Move forward until you reach destination", where: " where" },
+  { next: "Walk straight on to the next intersection", last: "Walk straight on to the destination", where: ", where" },
+  { next: "Keep going until the next intersection", last: "Keep going until you arrive at the destination", where: ", where" },
+  { next: "Go ahead as far as the next intersection", last: "Go ahead as far as the destination", where: ", where" }
+]
+
+/** The sentences of a route in one drawn wording (two draws: the turn and the move wording). */
+export const variedSentences = (turns: ReadonlyArray<Turn>, rng: Rng): string[] => {
+  const turn = TURN_VARIANTS[rng.choiceIndex(TURN_VARIANTS.length)]
+  const move = MOVE_VARIANTS[rng.choiceIndex(MOVE_VARIANTS.length)]
+  return turns.flatMap((t, idx) => {
+    const last = idx === turns.length - 1
+    const landmark = last || t.landmark !== DEFAULT_LANDMARK ? `${move.where} ${t.landmark}` : ""
+    return [turn(idx === 0 && !last, t.turnClass, t.compass), `${last ? move.last : move.next}${landmark}.`]
+  })
+}

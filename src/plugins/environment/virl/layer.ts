@@ -3,6 +3,7 @@ import { ActionSpace } from "../../../core/action-space.ts"
 import { Dataset } from "../../../core/dataset.ts"
 import { Environment, EnvironmentError, type Observation, type Transition, type VectorEnvironment } from "../../../core/environment.ts"
 import { Random } from "../../../core/random.ts"
+import { PythonRandom } from "../../random/python-random.ts"
 import { Reward } from "../../../core/reward.ts"
 import type { VirlEnvConfig } from "./config.ts"
 import type { StepInfo, ViewPose } from "./episode.ts"
@@ -22,7 +23,9 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     const reward = yield* Reward
     const actionSpace = yield* ActionSpace
     const renderer = new StreetViewRenderer(dataset, config)
-    const envs = Array.from({ length: numEnvs }, () => new NavigationEnv(dataset, config, rng, reward, actionSpace))
+    // the wording of varied instructions has a generator of its own, seeded from the run's
+    const wording = config.instruction_variants ? new PythonRandom(BigInt(rng.snapshot().seed.replace(/[^0-9-]/g, "") || "0") * 1009n + 17n) : undefined
+    const envs = Array.from({ length: numEnvs }, () => new NavigationEnv(dataset, config, rng, reward, actionSpace, wording))
     const newChat = () => new Chat(templateFor(config.language_only), actionSpace.promptText, !config.language_only)
     const chats = Array.from({ length: numEnvs }, newChat)
     const live = new Array<boolean>(numEnvs).fill(false)

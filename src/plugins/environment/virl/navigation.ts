@@ -6,7 +6,7 @@ import { absolute } from "../../action-space/absolute.ts"
 import { relative } from "../../action-space/relative.ts"
 import type { VirlEnvConfig } from "./config.ts"
 import { Episode, type StepInfo, type ViewPose } from "./episode.ts"
-import { RouteError } from "./instructions.ts"
+import { RouteError, variedSentences } from "./instructions.ts"
 import { buildRail, initialHeading } from "./rail.ts"
 
 export interface ResetOptions {
@@ -40,7 +40,9 @@ export class NavigationEnv {
     readonly config: VirlEnvConfig,
     private readonly rng: Rng,
     private readonly reward: RewardFunction,
-    actionSpace?: ActionSpaceDefinition
+    actionSpace?: ActionSpaceDefinition,
+    /** Draws the wording of each episode's instructions when `instruction_variants` is on. */
+    private readonly wording?: Rng
   ) {
     this.actionSpace = actionSpace ?? (config.absolute_action ? absolute : relative)
   }
@@ -61,7 +63,8 @@ export class NavigationEnv {
     const relocate = (geocode: readonly [number, number], radius: number) => this.dataset.nearestPanorama(geocode, radius)
     // The reference relocates the start before drawing the heading; neither draws from the RNG.
     const heading = initialHeading(route, this.rng)
-    const rail = buildRail(route, routeIndex, heading, this.config, this.rng, relocate)
+    const wording = this.config.instruction_variants && this.wording !== undefined ? this.wording : undefined
+    const rail = buildRail(route, routeIndex, heading, this.config, this.rng, relocate, wording === undefined ? undefined : (turns) => variedSentences(turns, wording))
     this.current = new Episode(rail, this.actionSpace, this.config)
     return { pose: this.config.language_only ? null : this.current.pose(), info: this.current.resetInfo() }
   }

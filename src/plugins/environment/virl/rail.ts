@@ -2,7 +2,7 @@ import type { PanoramaMatch, Route } from "../../../core/dataset.ts"
 import type { Rail, Waypoint } from "../../../core/rail.ts"
 import type { Rng } from "../../../core/random.ts"
 import { geodesicDistance, interpolate, type Geocode } from "./geo.ts"
-import { globalInstruction, instructionSentences, parseTurns, RouteError } from "./instructions.ts"
+import { globalInstruction, instructionSentences, parseTurns, RouteError, type Turn } from "./instructions.ts"
 import { parseMilestones } from "./milestones.ts"
 
 export interface RailConfig {
@@ -41,7 +41,9 @@ export const buildRail = (
   startHeading: number,
   config: RailConfig,
   rng: Rng,
-  relocate: Relocate
+  relocate: Relocate,
+  /** Other wording of the sentences (pretraining); the reference's own when absent. */
+  wording?: (turns: ReadonlyArray<Turn>) => string[]
 ): Rail => {
   const relocateKeyPoint = (geocode: Geocode, field: string): Geocode => {
     const match = relocate(geocode, config.mapping_radius)
@@ -68,7 +70,7 @@ export const buildRail = (
     })
   }
   const turns = parseTurns(routeIndex, milestones, startHeading, config.wrap_turns)
-  const sentences = instructionSentences(turns)
+  const sentences = wording?.(turns) ?? instructionSentences(turns)
   const legHeadings = [startHeading, ...turns.map((t) => t.heading)]
   const landmarks = ["No landmarks nearby", ...turns.map((t) => t.landmark)]
   const absoluteActions = [...turns.map((t) => `turn_direction(${t.compass})`), "stop()"]

@@ -46,13 +46,29 @@ describe("Episode", () => {
     episode.step(answer("forward()"))
     const last = episode.step(answer("stop()"))
     expect([last.terminated, last.truncated, last.info.is_success]).toEqual([true, false, true])
-    expect(() => episode.step(answer("stop()"))).toThrow(/finished episode/)
+    expect(() => episode.step(answer("stop()"))).toThrow(/terminated episode/)
   })
 
   it("ends at the first answer with verify_iter 0", () => {
     const first = new Episode(rail, absolute, { ...config, verify_iter: 0 }).step(answer("turn_direction(east)"))
     expect(first.verdict._tag).toBe("Exhausted")
     expect(first.truncated).toBe(true)
+  })
+
+  it("can be stepped on after a forced end, as the reference: the counter is not reset, so answers are verified until one is right", () => {
+    const episode = new Episode(rail, absolute, { ...config, verify_iter: 0 })
+    expect(episode.step(answer("turn_direction(east)")).verdict._tag).toBe("Exhausted")
+    expect(episode.railIndex).toBe(1)
+    // the counter is at −1 and goes on down: −2, −3 ... each answer is verified
+    const wrong = episode.step(answer("stop()"))
+    expect([wrong.verdict._tag, wrong.terminated, wrong.truncated]).toEqual(["WrongAction", false, false])
+    expect(episode.step(answer("turn_direction(east)")).verdict._tag).toBe("WrongAction")
+    const right = episode.step(answer("forward()"))
+    expect([right.verdict._tag, right.truncated, right.info.is_success]).toEqual(["Correct", false, false])
+    // a correct answer resets the counter to verify_iter (0): the next answer is forced again, at stop()
+    const forced = episode.step(answer("stop()"))
+    expect([forced.verdict._tag, forced.terminated, forced.truncated]).toEqual(["Exhausted", true, true])
+    expect(() => episode.step(answer("stop()"))).toThrow(/terminated episode/)
   })
 
   it("judges against the relative action in the relative space", () => {
