@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import { Effect } from "effect"
 import * as path from "node:path"
 import sharp from "sharp"
@@ -217,6 +218,15 @@ const labelOf = (c: Case, index: number): string =>
     .filter((x) => x !== undefined)
     .join(", ") || `#${index}`
 
+/** `episodes.forced-end.json` holds cases of the kind `episodes.json` does. */
+export const kindOf = (file: string): string => `${file.split(".")[0]}.json`
+
+/** The case files of a folder that the given checks replay, each kind's main file first. */
+const caseFiles = (dir: string, checks: Record<string, unknown>): string[] => {
+  const present = fs.existsSync(path.join(dir, "cases")) ? fs.readdirSync(path.join(dir, "cases")).filter((f) => f.endsWith(".json")) : []
+  return Object.keys(checks).flatMap((kind) => present.filter((f) => kindOf(f) === kind).sort((a, b) => (a === kind ? -1 : b === kind ? 1 : a.localeCompare(b))))
+}
+
 /** Replays every case file of a folder in the fixtures' layout (cases/ beside dataset/). */
 export const runConformance = (
   dir: string,
@@ -229,17 +239,17 @@ export const runConformance = (
       results.push(r)
       onResult(r)
     }
-    for (const name of Object.keys(SYNC_CHECKS)) {
+    for (const name of caseFiles(dir, SYNC_CHECKS)) {
       const file = readCaseFile(dir, name)
       if (file === undefined) continue
-      const check = SYNC_CHECKS[name](dataset)
+      const check = SYNC_CHECKS[kindOf(name)](dataset)
       file.cases.forEach((c, i) => record(guard(name, i, labelOf(c, i), () => check(c))))
     }
-    for (const name of Object.keys(ASYNC_CHECKS)) {
+    for (const name of caseFiles(dir, ASYNC_CHECKS)) {
       const file = readCaseFile(dir, name)
       if (file === undefined) continue
       for (const [i, c] of file.cases.entries()) {
-        const detail = yield* Effect.tryPromise({ try: () => ASYNC_CHECKS[name](dir, dataset, c), catch: (e) => e as Error }).pipe(
+        const detail = yield* Effect.tryPromise({ try: () => ASYNC_CHECKS[kindOf(name)](dir, dataset, c), catch: (e) => e as Error }).pipe(
           Effect.catchAll((e) => Effect.succeed(`threw: ${e.message ?? String(e)}`))
         )
         record(outcome(name, i, labelOf(c, i), detail))

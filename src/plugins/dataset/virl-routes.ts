@@ -1,7 +1,7 @@
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Parser } from "pickleparser"
+import { NameRegistry, Parser } from "pickleparser"
 import sharp from "sharp"
 import { Dataset, DatasetError, Route, type Panorama, type PanoramaMatch, type RouteDataset } from "../../core/dataset.ts"
 import { PanoramaIndex } from "./panorama-index.ts"
@@ -61,11 +61,47 @@ export const readRoutes = (file: string): Effect.Effect<Route[], DatasetError> =
     })
   )
 
-/** gps_pano_mapping.pkl: a pickled dict from (lat, lng) tuples to panorama ids. */
+/** numpy's dtype as a pickle rebuilds it: only its type code matters here ("f8", "<f4", "i8", ...). */
+class NumpyDtype {
+  constructor(readonly code: string) {}
+  __setstate__(): void {}
+}
+
+/** A numpy scalar (`numpy.float64(40.7)` as a dict key) from its dtype and raw little-endian bytes. */
+const numpyScalar = (dtype: unknown, raw: unknown): number => {
+  if (!(dtype instanceof NumpyDtype)) throw new Error("a numpy scalar without a dtype")
+  const bytes = raw instanceof Uint8Array ? raw : typeof raw === "string" ? Uint8Array.from(raw, (c) => c.charCodeAt(0)) : undefined
+  if (bytes === undefined) throw new Error(`numpy scalar of ${dtype.code}: its bytes are missing`)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const code = dtype.code.replace(/^[<=|]/, "")
+  if (dtype.code.startsWith(">")) throw new Error(`big-endian numpy scalar (${dtype.code}) is not supported`)
+  if (code === "f8" && bytes.length === 8) return view.getFloat64(0, true)
+  if (code === "f4" && bytes.length === 4) return view.getFloat32(0, true)
+  if (code === "i8" && bytes.length === 8) return Number(view.getBigInt64(0, true))
+  if (code === "i4" && bytes.length === 4) return view.getInt32(0, true)
+  throw new Error(`numpy scalar of dtype ${dtype.code} is not a supported number type`)
+}
+
+/** Names a dataset's pickle may use beyond Python's own types: numpy float scalars (numpy 1 and 2). */
+const pickleNames = () =>
+  new NameRegistry()
+    .register("numpy", "dtype", (code: string) => new NumpyDtype(code))
+    .register("numpy.core.multiarray", "scalar", numpyScalar)
+    .register("numpy._core.multiarray", "scalar", numpyScalar)
+    // protocol 2 pickles bytes as _codecs.encode(latin-1 text, "latin1")
+    .register("_codecs", "encode", (text: string, encoding: string) => {
+      if (encoding !== "latin1" && encoding !== "latin-1") throw new Error(`_codecs.encode with ${encoding}`)
+      return Uint8Array.from(text, (c) => c.charCodeAt(0))
+    })
+
+/**
+ * gps_pano_mapping.pkl: a pickled dict from (lat, lng) tuples to panorama ids. The coordinates may
+ * be Python floats or numpy float64 scalars (as a dataset built with numpy writes them).
+ */
 export const readMapping = (file: string): Effect.Effect<PanoramaMatch[], DatasetError> =>
   Effect.try({
     try: () => {
-      const parsed = new Parser({ unpicklingTypeOfDictionary: "Map" }).parse<unknown>(fs.readFileSync(file))
+      const parsed = new Parser({ unpicklingTypeOfDictionary: "Map", nameResolver: pickleNames() }).parse<unknown>(fs.readFileSync(file))
       if (!(parsed instanceof Map)) throw new Error("the pickle does not hold a dict")
       const entries: PanoramaMatch[] = []
       for (const [key, value] of parsed) {
