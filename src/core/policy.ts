@@ -67,9 +67,20 @@ export interface Learner {
   ) => Effect.Effect<{ readonly gradients: Parameters; readonly evaluation: Evaluation }, PolicyError>
 }
 
+/**
+ * A policy's whole output distribution for one input, as independent parts (action, observation
+ * description, instruction, ...): each part's log-probabilities over its options. Two inputs' parts
+ * line up when the same policy reads the same input.
+ */
+export interface OutputDistribution {
+  readonly parts: Readonly<Record<string, ReadonlyArray<number>>>
+}
+
 export interface PolicyService {
   readonly name: string
   readonly act: (inputs: ReadonlyArray<PolicyInput>, options: ActOptions) => Effect.Effect<ReadonlyArray<PolicyOutput>, PolicyError>
+  /** The output distribution at a sampling temperature (policies whose outputs can be enumerated part by part). */
+  readonly distributions?: (inputs: ReadonlyArray<PolicyInput>, options: { readonly temperature: number }) => Effect.Effect<ReadonlyArray<OutputDistribution>, PolicyError>
   readonly learner?: Learner
   /** The policy's own configuration, stored in checkpoints. */
   readonly config?: unknown

@@ -56,3 +56,38 @@ export const history = (question: string): History => {
   }
   return { actions, observations }
 }
+
+/** The landmark of each sentence that names one (`... where <landmark>.`), in order, without repeats. */
+export const landmarkClauses = (sentences: ReadonlyArray<string>): string[] => [
+  ...new Set(sentences.flatMap((s) => /\bwhere (.+?)\.\s*$/.exec(s)?.[1] ?? []))
+]
+
+/**
+ * Ways to describe the current observation that a trainable policy chooses from. The reference's
+ * verifier reads a description as claiming an intersection exactly when it contains the word
+ * "intersection", so every description here either claims one in those words or avoids the word.
+ * The first ones are the environment's own texts (what the oracle writes): "No landmarks
+ * nearby; " between intersections, "<landmark>; You observe an intersection" at one, "<landmark>; "
+ * at the destination. The rest are other correct phrasings.
+ */
+export const AT_INTERSECTION = "You observe an intersection"
+export const OTHER_DESCRIPTIONS: { readonly intersection: ReadonlyArray<string>; readonly none: ReadonlyArray<string> } = {
+  intersection: [AT_INTERSECTION, "An intersection is in view", "I am standing at an intersection"],
+  none: ["The street continues ahead", "Walking along the block", "Nothing notable in view"]
+}
+
+export const observationCandidates = (sentences: ReadonlyArray<string>): string[] => {
+  const landmarks = landmarkClauses(sentences)
+  return [
+    ...new Set([
+      "No landmarks nearby; ",
+      `No landmark nearby; ${AT_INTERSECTION}`,
+      ...landmarks.flatMap((l) => [`${l}; ${AT_INTERSECTION}`, `${l}; `]),
+      ...OTHER_DESCRIPTIONS.intersection,
+      ...OTHER_DESCRIPTIONS.none
+    ])
+  ]
+}
+
+/** Whether the reference's verifier reads a description as claiming an intersection. */
+export const claimsIntersection = (description: string): boolean => description.includes("intersection")

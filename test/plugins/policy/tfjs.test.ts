@@ -71,11 +71,33 @@ describe("the tfjs vision-language policy", () => {
     let checked = 0
     for (const [name, g] of wasm.gradients) {
       const c = cpu.gradients.get(name)!
-      const scale = Math.max(1e-3, ...Array.from(c, Math.abs))
+      const scale = c.reduce((m, x) => Math.max(m, Math.abs(x)), 1e-3)
       for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - c[i]) / scale).toBeLessThan(2e-3)
       if (c.some((x) => x !== 0)) checked++
     }
     expect(checked).toBeGreaterThan(15)
+  })
+
+  it("holds no more tensor memory after training steps, commits and acting than before", async () => {
+    const { tf } = await Effect.runPromise(Backend.make("wasm"))
+    const policy = TfPolicy.make(tf, policyConfig(PRESETS.small), new PythonRandom(5))
+    const samples = inputs.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
+    const step = async () => {
+      await Effect.runPromise(
+        policy.learner!.gradients(samples, { thoughtWeight: 1, temperature: 1 }, (ev) => ({
+          logProb: ev.logProbs.map(() => -1),
+          value: ev.values.map(() => 0),
+          entropy: ev.entropies.map(() => 0)
+        }))
+      )
+      policy.learner!.commit()
+      await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))
+      await Effect.runPromise(policy.distributions!(inputs, { temperature: 1 }))
+    }
+    await step()
+    const before = tf.memory().numBytes
+    for (let k = 0; k < 5; k++) await step()
+    expect(tf.memory().numBytes).toBe(before)
   })
 
   it("turns the expert's answer into a sample and refuses one it cannot write", async () => {

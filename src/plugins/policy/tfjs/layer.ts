@@ -1,26 +1,32 @@
-import { Effect, Layer } from "effect"
-import { Policy, PolicyError, type Evaluation, type Learner, type PolicyInput, type PolicyOutput, type PolicyService, type Sample } from "../../../core/policy.ts"
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import {
+  Policy,
+  PolicyError,
+  type Evaluation,
+  type Learner,
+  type OutputDistribution,
+  type PolicyInput,
+  type PolicyOutput,
+  type PolicyService,
+  type Sample
+} from "../../../core/policy.ts"
 import { Random, type Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
 import { Backend, type Tf } from "./backend.ts"
-import { DEFAULT_SHAPE, readFeatures, type Features } from "./features.ts"
-import { batchTensors, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, type ModelConfig } from "./model.ts"
+import { DEFAULT_SHAPE, readFeatures, slotCount, type Features } from "./features.ts"
+import { bagsOfWords, batchInputs, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, tableGradient, WORD_TABLE, type ModelConfig } from "./model.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 type Variable = import("@tensorflow/tfjs-core").Variable
 
 export const POLICY_NAME = "tfjs-vl"
 
-/** What the policy writes in "current observation": whether it believes it stands at an intersection. */
-const AT_INTERSECTION = "You observe an intersection"
-const NOT_AT_INTERSECTION = "No intersection in sight"
-
+/** One output as its three choices: the indices of the action, the sentence and the description (−1: none). */
 interface TfSample extends Sample {
   readonly features: Features
   readonly action: number
-  /** The sentence chosen as "current instruction"; −1 when the text names none of them. */
   readonly instruction: number
-  readonly observation: 0 | 1
+  readonly observation: number
 }
 
 export interface TfPolicyConfig {
@@ -29,31 +35,59 @@ export interface TfPolicyConfig {
   readonly thought_prob_coef: number
 }
 
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** A TfPolicyConfig as checkpoints store it. */
+export const TfPolicyConfigSchema = Schema.Struct({
+  model: Schema.Struct({
+    shape: Schema.Struct({
+      vocab: PositiveInt,
+      maxSentences: PositiveInt,
+      maxActions: PositiveInt,
+      maxObservations: PositiveInt,
+      maxContextWords: PositiveInt,
+      maxCount: PositiveInt,
+      imageSide: PositiveInt
+    }),
+    embedding: PositiveInt,
+    hidden: PositiveInt,
+    patch: PositiveInt,
+    patchFeatures: PositiveInt
+  }),
+  thought_prob_coef: Schema.Number
+})
+
+/** The configuration a checkpoint of this policy stores, or why it cannot be read as one. */
+export const storedConfig = (policy: { readonly name: string; readonly config: unknown }): Either.Either<TfPolicyConfig, string> =>
+  policy.name !== POLICY_NAME
+    ? Either.left(`it holds a "${policy.name}" policy, not ${POLICY_NAME}`)
+    : Either.mapLeft(Schema.decodeUnknownEither(TfPolicyConfigSchema)(policy.config), (e) => `its policy config is not this version's: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
+
 export const defaultPolicyConfig = (overrides: Partial<Omit<ModelConfig, "shape">> = {}): TfPolicyConfig => ({
   model: { shape: DEFAULT_SHAPE, ...DEFAULT_MODEL, ...overrides },
   thought_prob_coef: 0.5
 })
 
-const logSigmoid = (z: number) => (z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z)))
-
-const sampleIndex = (logits: Float32Array, offset: number, n: number, temperature: number, greedy: boolean, rng: Rng): { index: number; logProb: number } => {
+/** log-softmax of logits[offset .. offset+n) / temperature. */
+const logSoftmax = (logits: Float32Array, offset: number, n: number, temperature: number): number[] => {
   const t = Math.max(temperature, 1e-6)
   let max = -Infinity
   for (let k = 0; k < n; k++) max = Math.max(max, logits[offset + k] / t)
   let sum = 0
   for (let k = 0; k < n; k++) sum += Math.exp(logits[offset + k] / t - max)
   const logZ = max + Math.log(sum)
-  let index = 0
-  if (greedy) {
-    for (let k = 1; k < n; k++) if (logits[offset + k] > logits[offset + index]) index = k
-  } else {
-    let u = rng.random()
-    for (index = 0; index < n - 1; index++) {
-      u -= Math.exp(logits[offset + index] / t - logZ)
-      if (u < 0) break
-    }
+  return Array.from({ length: n }, (_, k) => logits[offset + k] / t - logZ)
+}
+
+const choose = (logProbs: ReadonlyArray<number>, greedy: boolean, rng: Rng): number => {
+  if (logProbs.length === 0) return -1
+  if (greedy) return logProbs.reduce((best, lp, k) => (lp > logProbs[best] ? k : best), 0)
+  let u = rng.random()
+  for (let k = 0; k < logProbs.length - 1; k++) {
+    u -= Math.exp(logProbs[k])
+    if (u < 0) return k
   }
-  return { index, logProb: logits[offset + index] / t - logZ }
+  return logProbs.length - 1
 }
 
 let instances = 0
@@ -64,55 +98,81 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   for (const spec of specs) {
     const v = values.get(spec.name)
     const n = spec.shape.reduce((a, b) => a * b, 1)
-    if (v === undefined || v.length !== n) throw new PolicyError({ message: `parameter ${spec.name}: expected ${n} values, got ${v?.length ?? "none"}` })
+    if (v === undefined || v.length !== n) {
+      throw new PolicyError({ message: `parameter ${spec.name}: expected ${n} values (shape ${spec.shape.join("×")}), got ${v?.length ?? "none"}` })
+    }
   }
+  const shape = config.model.shape
+  const D = config.model.embedding
+  const slots = slotCount(shape)
   const variables: Record<string, Variable> = {}
   // tfjs variable names are global to its engine: each policy instance gets its own prefix
   const prefix = `${POLICY_NAME}#${++instances}`
-  for (const spec of specs) variables[spec.name] = tf.variable(tf.tensor(values.get(spec.name)!, [...spec.shape]), true, `${prefix}/${spec.name}`)
-  const { shape } = config.model
+  // tf.variable and assign keep their argument's memory alive: each temporary is disposed after
+  const variable = (name: string, value: Float32Array, shape: ReadonlyArray<number>) => {
+    const t = tf.tensor(value, [...shape])
+    const v = tf.variable(t, true, name)
+    t.dispose()
+    return v
+  }
+  for (const spec of specs) {
+    if (spec.name !== WORD_TABLE) variables[spec.name] = variable(`${prefix}/${spec.name}`, values.get(spec.name)!, spec.shape)
+  }
+
+  const outputs = (features: ReadonlyArray<Features>) => {
+    const [a, s, o, v] = tf.tidy(() => {
+      const bags = tf.tensor(bagsOfWords(features, values.get(WORD_TABLE)!, D, slots), [features.length, slots, D])
+      const out = forward(tf, config.model, variables, batchInputs(tf, config.model, features, bags))
+      return [out.actionLogits, out.sentenceLogits, out.observationLogits, out.value]
+    })
+    const read = [a, s, o, v].map((t) => t.dataSync() as Float32Array)
+    tf.dispose([a, s, o, v])
+    return { actions: read[0], sentences: read[1], observations: read[2], values: read[3] }
+  }
+
+  const partsOf = (f: Features, i: number, out: ReturnType<typeof outputs>, temperature: number) => ({
+    action: logSoftmax(out.actions, i * shape.maxActions, f.actions.length, temperature),
+    instruction: logSoftmax(out.sentences, i * shape.maxSentences, f.sentences.length, temperature),
+    observation: logSoftmax(out.observations, i * shape.maxObservations, f.observations.length, temperature)
+  })
 
   const act = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number; greedy: boolean }): PolicyOutput[] => {
     if (inputs.length === 0) return []
     const features = inputs.map((i) => readFeatures(i, shape))
-    const [actionLogits, sentenceLogits, obsLogit, value] = tf.tidy(() => {
-      const out = forward(tf, config.model, variables, batchTensors(tf, config.model, features))
-      return [out.actionLogits, out.sentenceLogits, out.observationLogit, out.value]
-    })
-    const a = actionLogits.dataSync() as Float32Array
-    const s = sentenceLogits.dataSync() as Float32Array
-    const o = obsLogit.dataSync() as Float32Array
-    const v = value.dataSync() as Float32Array
-    tf.dispose([actionLogits, sentenceLogits, obsLogit, value])
-    const C = shape.maxActions
-    const S = shape.maxSentences
+    const out = outputs(features)
     return features.map((f, i) => {
-      if (f.actions.length === 0) return { text: "{}", logProb: 0, value: v[i] }
-      const action = sampleIndex(a, i * C, f.actions.length, options.temperature, options.greedy, rng)
-      const instruction =
-        f.sentences.length > 0 ? sampleIndex(s, i * S, f.sentences.length, options.temperature, options.greedy, rng) : { index: -1, logProb: 0 }
-      const pAt = 1 / (1 + Math.exp(-o[i] / Math.max(options.temperature, 1e-6)))
-      const atIntersection = options.greedy ? pAt >= 0.5 : rng.random() < pAt
-      const obsLogProb = logSigmoid((atIntersection ? 1 : -1) * (o[i] / Math.max(options.temperature, 1e-6)))
+      if (f.actions.length === 0) return { text: "{}", logProb: 0, value: out.values[i] }
+      const parts = partsOf(f, i, out, options.temperature)
+      const action = choose(parts.action, options.greedy, rng)
+      const instruction = choose(parts.instruction, options.greedy, rng)
+      const observation = choose(parts.observation, options.greedy, rng)
       const text = JSON.stringify({
-        "current observation": atIntersection ? AT_INTERSECTION : NOT_AT_INTERSECTION,
-        "current instruction": instruction.index >= 0 ? f.sentences[instruction.index] : "",
-        action: f.actions[action.index]
+        "current observation": observation >= 0 ? f.observations[observation] : "",
+        "current instruction": instruction >= 0 ? f.sentences[instruction] : "",
+        action: f.actions[action]
       })
-      const sample: TfSample = { policy: POLICY_NAME, features: f, action: action.index, instruction: instruction.index, observation: atIntersection ? 1 : 0 }
-      return {
-        text,
-        logProb: action.logProb + config.thought_prob_coef * (instruction.logProb + obsLogProb),
-        value: v[i],
-        sample
-      }
+      const thought = (instruction >= 0 ? parts.instruction[instruction] : 0) + (observation >= 0 ? parts.observation[observation] : 0)
+      const sample: TfSample = { policy: POLICY_NAME, features: f, action, instruction, observation }
+      return { text, logProb: parts.action[action] + config.thought_prob_coef * thought, value: out.values[i], sample }
     })
+  }
+
+  const distributions = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number }): OutputDistribution[] => {
+    if (inputs.length === 0) return []
+    const features = inputs.map((i) => readFeatures(i, shape))
+    const out = outputs(features)
+    return features.map((f, i) => ({ parts: partsOf(f, i, out, options.temperature) }))
   }
 
   const learner: Learner = {
     parameters: () => values,
     commit: () => {
-      for (const spec of specs) variables[spec.name].assign(tf.tensor(values.get(spec.name)!, [...spec.shape]))
+      for (const spec of specs) {
+        if (spec.name === WORD_TABLE) continue
+        const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
+        variables[spec.name].assign(t)
+        t.dispose()
+      }
     },
     teacher: (input, text) => {
       const features = readFeatures(input, shape)
@@ -120,13 +180,12 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
       if (typeof parsed.action !== "string" || parsed.action === NOT_FOUND) return undefined
       const action = features.actions.indexOf(parsed.action)
       if (action < 0) return undefined
-      const observation = typeof parsed.observation === "string" && parsed.observation.includes("intersection") ? 1 : 0
       const sample: TfSample = {
         policy: POLICY_NAME,
         features,
         action,
         instruction: typeof parsed.instruction === "string" ? features.sentences.indexOf(parsed.instruction) : -1,
-        observation
+        observation: typeof parsed.observation === "string" ? features.observations.indexOf(parsed.observation) : -1
       }
       return sample
     },
@@ -134,30 +193,30 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
       Effect.try({
         try: () => {
           const batch = samples as ReadonlyArray<TfSample>
-          if (batch.some((s) => s.policy !== POLICY_NAME)) throw new Error(`samples from another policy cannot train ${POLICY_NAME}`)
+          if (batch.some((s) => s.policy !== POLICY_NAME)) throw new PolicyError({ message: `samples from another policy cannot train ${POLICY_NAME}` })
           const B = batch.length
-          const C = shape.maxActions
-          const S = shape.maxSentences
+          const features = batch.map((s) => s.features)
           const oneHot = (n: number, pick: (s: TfSample) => number) => {
             const out = new Float32Array(B * n)
             batch.forEach((s, i) => {
               const k = pick(s)
               if (k >= 0) out[i * n + k] = 1
             })
-            return out
+            return tf.tensor(out, [B, n])
           }
+          const bags = variable(`${prefix}/bags`, bagsOfWords(features, values.get(WORD_TABLE)!, D, slots), [B, slots, D])
           let evaluation: Evaluation | undefined
           const { grads, value } = tf.variableGrads(() => {
-            const x = batchTensors(tf, config.model, batch.map((s) => s.features))
-            const out = forward(tf, config.model, variables, x)
+            const out = forward(tf, config.model, variables, batchInputs(tf, config.model, features, bags))
             const t = Math.max(options.temperature, 1e-6)
             const logP = tf.logSoftmax(tf.div(out.actionLogits, t))
-            const lpAction = tf.sum(tf.mul(logP, tf.tensor(oneHot(C, (s) => s.action), [B, C])), 1)
-            const lpInstruction = tf.sum(tf.mul(tf.logSoftmax(tf.div(out.sentenceLogits, t)), tf.tensor(oneHot(S, (s) => s.instruction), [B, S])), 1)
-            const sign = tf.tensor(Float32Array.from(batch, (s) => (s.observation === 1 ? 1 : -1)), [B])
-            // log σ(z) = −softplus(−z); tf.logSigmoid's own gradient reads a disposed tensor on wasm
-            const lpObservation = tf.neg(tf.softplus(tf.neg(tf.mul(sign, tf.div(out.observationLogit, t)))))
-            const logProb = tf.add(lpAction, tf.mul(options.thoughtWeight, tf.add(lpInstruction, lpObservation)))
+            const chosen = (logits: Tensor, n: number, pick: (s: TfSample) => number) => tf.sum(tf.mul(tf.logSoftmax(tf.div(logits, t)), oneHot(n, pick)), 1)
+            const lpAction = tf.sum(tf.mul(logP, oneHot(shape.maxActions, (s) => s.action)), 1)
+            const lpThought = tf.add(
+              chosen(out.sentenceLogits, shape.maxSentences, (s) => s.instruction),
+              chosen(out.observationLogits, shape.maxObservations, (s) => s.observation)
+            )
+            const logProb = tf.add(lpAction, tf.mul(options.thoughtWeight, lpThought))
             const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 1))
             evaluation = {
               logProbs: Array.from(logProb.dataSync()),
@@ -170,13 +229,19 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
               tf.sum(tf.mul(entropy, tf.tensor(c.entropy as number[], [B])))
             )
             return surrogate as import("@tensorflow/tfjs-core").Scalar
-          }, Object.values(variables))
+          }, [bags, ...Object.values(variables)])
           const gradients = new Map<string, Float32Array>()
           for (const spec of specs) {
+            if (spec.name === WORD_TABLE) continue
             const g = grads[variables[spec.name].name]
             gradients.set(spec.name, g === undefined ? new Float32Array(values.get(spec.name)!.length) : Float32Array.from(g.dataSync()))
           }
-          tf.dispose([...Object.values(grads), value])
+          const dBags = grads[bags.name]
+          gradients.set(
+            WORD_TABLE,
+            dBags === undefined ? new Float32Array(values.get(WORD_TABLE)!.length) : tableGradient(features, dBags.dataSync() as Float32Array, D, slots, shape.vocab)
+          )
+          tf.dispose([...Object.values(grads), value, bags])
           return { gradients, evaluation: evaluation! }
         },
         catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: `gradients: ${(e as Error).stack}` }))
@@ -186,8 +251,9 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   return {
     name: POLICY_NAME,
     config,
-    act: (inputs, options) =>
-      Effect.try({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
+    act: (inputs, options) => Effect.try({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
+    distributions: (inputs, options) =>
+      Effect.try({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
     learner
   }
 }
