@@ -72,6 +72,28 @@ export const RunConfig = Schema.Struct({
     max_grad_norm: Schema.Number,
     temperature: Schema.Number
   }),
+  /** The base model (`pretrain` arms): behaviour cloning on a broad mixture the study holds out of post-training. */
+  pretrain_config: Schema.Struct({
+    /** City styles in the mixture (`varied:N`, never the nyc or sf look) and routes of each. */
+    styles: Schema.Number,
+    routes: Schema.Number,
+    first_style: Schema.Number,
+    /** Episodes per route under each rule set (absolute and relative directions). */
+    passes: Schema.Number,
+    /** Word the instructions in several phrasings. */
+    instruction_variants: Schema.Boolean,
+    /** "varied": describe observations in several correct ways (a pretrained model's own words); "oracle": the environment's one text. */
+    descriptions: Schema.Literal("varied", "oracle"),
+    epochs: Schema.Number,
+    batch_size: Schema.Number,
+    init_lr: Schema.Number,
+    end_lr: Schema.Number,
+    max_grad_norm: Schema.Number,
+    /** The base's own seed: one base serves every seed of a run, as one pretrained model would. */
+    seed: Schema.Number
+  }),
+  /** KL(base ‖ policy) at each evaluation point, on states of this many NYC training routes (oracle trajectories). */
+  kl_config: Schema.Struct({ routes: Schema.Number }),
   eval_config: Schema.Struct({
     /** Episodes of the in-distribution and rule-OOD suites (the scripts' 48). */
     num_traj: Schema.Number,
@@ -109,8 +131,23 @@ const small: RunConfig = {
     max_episode_steps: 300,
     wrap_turns: false
   },
-  policy_config: { embedding: 64, hidden: 128, patch: 8, patch_features: 32 },
+  policy_config: { embedding: 96, hidden: 192, patch: 8, patch_features: 48 },
   sft_config: { epochs: 15, batch_size: 32, passes: 1, routes: 128, init_lr: 3e-3, end_lr: 3e-4, max_grad_norm: 1, temperature: 1 },
+  pretrain_config: {
+    styles: 12,
+    routes: 24,
+    first_style: 1000,
+    passes: 1,
+    instruction_variants: true,
+    descriptions: "varied",
+    epochs: 8,
+    batch_size: 128,
+    init_lr: 2e-3,
+    end_lr: 2e-4,
+    max_grad_norm: 1,
+    seed: 0
+  },
+  kl_config: { routes: 24 },
   eval_config: { num_traj: 48, num_traj_visual: 18, order: true, greedy: true, seed: 12 }
 }
 

@@ -38,7 +38,7 @@ export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =
     if (spec === "random") return RandomPolicy.make(new PythonRandom(config.seed))
     if (spec.startsWith("openai:")) return OpenAi.make(defaultOpenAiOptions(spec.slice("openai:".length), endpoint))
     const checkpoint = yield* loadCheckpoint(spec)
-    const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), checkpoint.parameters)
+    const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), { checkpoint, path: spec })
     return policy
   })
 

@@ -21,7 +21,7 @@ export const environmentLayer = (
   config: RunConfig,
   dataDir: string,
   rules: ActionRules,
-  options: { readonly numEnvs?: number; readonly seed?: number; readonly reward?: Layer.Layer<Reward> } = {}
+  options: { readonly numEnvs?: number; readonly seed?: number; readonly reward?: Layer.Layer<Reward>; readonly instructionVariants?: boolean } = {}
 ): Layer.Layer<Environment, unknown> => {
   const e = config.env_config
   const env = defaultConfig({
@@ -36,7 +36,8 @@ export const environmentLayer = (
     mapping_radius: e.mapping_radius,
     view_size: e.view_size,
     fov: e.fov,
-    wrap_turns: e.wrap_turns
+    wrap_turns: e.wrap_turns,
+    instruction_variants: options.instructionVariants ?? false
   })
   return Virl.layer(env, options.numEnvs ?? config.num_processes).pipe(
     Layer.provide(
@@ -50,13 +51,16 @@ export const environmentLayer = (
   )
 }
 
-export const policyConfig = (config: RunConfig): TfPolicy.TfPolicyConfig =>
-  TfPolicy.defaultPolicyConfig({
+/** The tfjs policy of a run's settings; its log-probabilities weight the thought parts as PPO does. */
+export const policyConfig = (config: RunConfig): TfPolicy.TfPolicyConfig => ({
+  ...TfPolicy.defaultPolicyConfig({
     embedding: config.policy_config.embedding,
     hidden: config.policy_config.hidden,
     patch: config.policy_config.patch,
     patchFeatures: config.policy_config.patch_features
-  })
+  }),
+  thought_prob_coef: config.generation_config.thought_prob_coef
+})
 
 export const ppoOptimizer = (config: RunConfig) =>
   AdamW.make({
@@ -67,16 +71,17 @@ export const ppoOptimizer = (config: RunConfig) =>
     grad_accum_steps: config.grad_accum_steps
   })
 
-export const sftOptimizer = (config: RunConfig, steps: number) =>
+/** Behaviour cloning's optimizer: AdamW with a linear decay from init_lr to end_lr over the whole fit. */
+export const sftOptimizer = (settings: { readonly init_lr: number; readonly end_lr: number; readonly max_grad_norm: number }, steps: number) =>
   AdamW.make({
-    init_lr: config.sft_config.init_lr,
-    end_lr: config.sft_config.end_lr,
+    init_lr: settings.init_lr,
+    end_lr: settings.end_lr,
     lr_max_steps: steps,
     eps: 1e-7,
     beta1: 0.9,
     beta2: 0.999,
     weight_decay: 0,
-    max_grad_norm: config.sft_config.max_grad_norm,
+    max_grad_norm: settings.max_grad_norm,
     grad_accum_steps: 1
   })
 

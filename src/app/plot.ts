@@ -19,6 +19,8 @@ export interface Panel {
   readonly yLabel: string
   readonly series: ReadonlyArray<Series>
   readonly yRange?: readonly [number, number]
+  /** Default: from 0 (or below) to the largest x. */
+  readonly xRange?: readonly [number, number]
 }
 
 export const PALETTE: ReadonlyArray<readonly [number, number, number]> = [
@@ -86,8 +88,7 @@ const drawPanel = (canvas: Canvas, left: number, top: number, width: number, hei
   canvas.text(left + Math.max(0, (width - textWidth(panel.title, 2)) / 2), top + 6, panel.title, [0, 0, 0], 2)
   const xs = panel.series.flatMap((s) => s.points.map((p) => p[0]))
   const ys = panel.series.flatMap((s) => s.points.map((p) => p[1]))
-  const xLo = Math.min(0, ...xs)
-  const xHi = Math.max(1, ...xs)
+  const [xLo, xHi] = panel.xRange ?? [Math.min(0, ...xs), Math.max(1, ...xs)]
   const [yLo, yHi] = panel.yRange ?? [Math.min(0, ...ys), Math.max(1, ...ys)]
   const px = (x: number) => x0 + ((x - xLo) / (xHi - xLo || 1)) * w
   const py = (y: number) => y0 + h - ((y - yLo) / (yHi - yLo || 1)) * h

@@ -4,7 +4,7 @@ import type { Suite } from "../core/experiment.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { PALETTE, renderPlot, type Series } from "./plot.ts"
-import { readEvals, type EvalRecord } from "./run.ts"
+import { EVALS_FILE, KL_FILE, readEvals, readKl, type EvalRecord, type KlRecord } from "./run.ts"
 
 export const SUITE_KEYS: Readonly<Record<Suite, string>> = { indist: "indist", "rule-ood": "rule_ood", "visual-ood": "visual_ood" }
 const SUITE_TITLES: Readonly<Record<Suite, string>> = { indist: "In-distribution", "rule-ood": "Rule OOD", "visual-ood": "Visual OOD" }
@@ -22,50 +22,133 @@ const stat = (xs: number[]): Stat => {
   return { mean, std, per_seed: xs }
 }
 
+/** One point of an arm's KL curve: mean ± std over seeds at one step of its training. */
+export interface KlPoint {
+  readonly step: number
+  readonly samples: number
+  readonly kl: Stat
+  readonly parts: Record<string, Stat>
+}
+
 export interface Results {
   readonly experiment: string
   readonly seeds: number[]
+  /** Per arm and suite (and `kl`: KL to the reference at the final checkpoint), mean ± std over seeds. */
   readonly arms: Record<string, Record<string, Record<string, Stat>>>
+  /** Per arm: how many seeds its final numbers average, and the seeds that have not finished it. */
+  readonly finished: Record<string, { readonly seeds: number[]; readonly missing: number[] }>
+  /** Per arm: KL(reference ‖ policy) along training. */
+  readonly kl: Record<string, KlPoint[]>
+  readonly klReference?: string
 }
 
-/** Each arm's final evaluation per suite, mean ± sample standard deviation over seeds. */
-export const aggregate = (experiment: string, evals: ReadonlyArray<EvalRecord>, arms: ReadonlyArray<string>, suites: ReadonlyArray<Suite>): Results => {
-  const seeds = [...new Set(evals.map((e) => e.seed))].sort((a, b) => a - b)
+const finalsOf = <R extends { seed: number; step: number; total: number }>(records: ReadonlyArray<R>, seeds: ReadonlyArray<number>): R[] =>
+  seeds.flatMap((seed) => {
+    const mine = records.filter((e) => e.seed === seed && e.step === e.total)
+    return mine.length === 0 ? [] : [mine[mine.length - 1]]
+  })
+
+/**
+ * Each arm's final evaluation per suite, mean ± sample standard deviation over the seeds that
+ * finished it (named in `finished`), and its KL to the reference along training.
+ */
+export const aggregate = (
+  experiment: string,
+  evals: ReadonlyArray<EvalRecord>,
+  arms: ReadonlyArray<string>,
+  suites: ReadonlyArray<Suite>,
+  kls: ReadonlyArray<KlRecord> = [],
+  seedsRun?: ReadonlyArray<number>
+): Results => {
+  const seeds = seedsRun !== undefined ? [...seedsRun] : [...new Set(evals.map((e) => e.seed))].sort((a, b) => a - b)
   const out: Results["arms"] = {}
+  const finished: Results["finished"] = {}
+  const klSeries: Results["kl"] = {}
   for (const arm of arms) {
     const bySuite: Record<string, Record<string, Stat>> = {}
+    const complete = seeds.filter((seed) => suites.every((suite) => evals.some((e) => e.arm === arm && e.suite === suite && e.seed === seed && e.step === e.total)))
+    finished[arm] = { seeds: complete, missing: seeds.filter((s) => !complete.includes(s)) }
     for (const suite of suites) {
-      const finals = seeds.flatMap((seed) => {
-        const mine = evals.filter((e) => e.arm === arm && e.suite === suite && e.seed === seed && e.step === e.total)
-        return mine.length === 0 ? [] : [mine[mine.length - 1].metrics]
-      })
+      const finals = finalsOf(evals.filter((e) => e.arm === arm && e.suite === suite), complete).map((e) => e.metrics)
       if (finals.length === 0) continue
       bySuite[SUITE_KEYS[suite]] = Object.fromEntries(METRICS.map((m) => [m, stat(finals.map((f: SuiteMetrics) => f[m]))]))
     }
+    const mine = kls.filter((k) => k.arm === arm && complete.includes(k.seed))
+    const finalKl = finalsOf(mine, complete)
+    if (finalKl.length > 0) bySuite["kl"] = { total: stat(finalKl.map((k) => k.kl)), ...partStats(finalKl) }
     out[arm] = bySuite
+    const steps = [...new Set(mine.map((k) => k.step))].sort((a, b) => a - b)
+    if (steps.length > 0) {
+      klSeries[arm] = steps.map((step) => {
+        const at = mine.filter((k) => k.step === step)
+        return { step, samples: at.reduce((s, k) => s + k.samples, 0) / at.length, kl: stat(at.map((k) => k.kl)), parts: partStats(at) }
+      })
+    }
   }
-  return { experiment, seeds, arms: out }
+  const reference = kls[0]?.reference
+  return { experiment, seeds, arms: out, finished, kl: klSeries, ...(reference === undefined ? {} : { klReference: reference }) }
+}
+
+const partStats = (records: ReadonlyArray<KlRecord>): Record<string, Stat> => {
+  const names = [...new Set(records.flatMap((r) => Object.keys(r.parts)))]
+  return Object.fromEntries(names.map((n) => [n, stat(records.map((r) => r.parts[n] ?? 0))]))
 }
 
 const pct = (s: Stat | undefined) => (s === undefined ? "—" : `${(100 * s.mean).toFixed(1)} ± ${(100 * s.std).toFixed(1)}`)
 
+const nats = (s: Stat | undefined) => (s === undefined ? "—" : `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}`)
+
 export const markdownTable = (results: Results, suites: ReadonlyArray<Suite>): string => {
-  const head = `| arm | ${suites.map((s) => `${SUITE_TITLES[s]} per-step acc. | ${SUITE_TITLES[s]} success`).join(" | ")} |`
-  const rule = `|---|${suites.map(() => "---:|---:").join("|")}|`
-  const rows = Object.entries(results.arms).map(
-    ([arm, m]) => `| ${arm} | ${suites.map((s) => `${pct(m[SUITE_KEYS[s]]?.["per_step_accuracy"])} | ${pct(m[SUITE_KEYS[s]]?.["success_rate"])}`).join(" | ")} |`
-  )
+  const withKl = results.klReference !== undefined
+  const head = `| arm | seeds | ${suites.map((s) => `${SUITE_TITLES[s]} per-step acc. | ${SUITE_TITLES[s]} success`).join(" | ")} |${withKl ? ` KL(${results.klReference} ‖ arm), nats |` : ""}`
+  const rule = `|---|---:|${suites.map(() => "---:|---:").join("|")}|${withKl ? "---:|" : ""}`
+  const rows = Object.entries(results.arms).map(([arm, m]) => {
+    const f = results.finished[arm]
+    const cells = suites.map((s) => `${pct(m[SUITE_KEYS[s]]?.["per_step_accuracy"])} | ${pct(m[SUITE_KEYS[s]]?.["success_rate"])}`).join(" | ")
+    return `| ${arm} | ${f?.seeds.length ?? 0} | ${cells} |${withKl ? ` ${arm === results.klReference ? "0" : nats(m["kl"]?.["total"])} |` : ""}`
+  })
+  const unfinished = Object.entries(results.finished).filter(([, f]) => f.missing.length > 0)
   return [
     `# ${results.experiment}`,
     "",
-    `Percent, mean ± standard deviation over seeds ${results.seeds.join(", ")} (final checkpoint of each arm).`,
+    `Percent, mean ± standard deviation over the seeds that finished each arm (of ${results.seeds.join(", ")}; final checkpoint of each arm).` +
+      (withKl ? ` KL: forward KL from ${results.klReference} to the arm's final policy on in-distribution training inputs, mean over inputs.` : ""),
     "",
     head,
     rule,
     ...rows,
+    ...(unfinished.length === 0 ? [] : ["", ...unfinished.map(([arm, f]) => `Not finished: arm ${arm}, seed(s) ${f.missing.join(", ")}.`)]),
     ""
   ].join("\n")
 }
+
+/** Accuracy on an OOD suite against in-distribution accuracy (or KL) along training, one curve per arm. */
+export const tradeoffCurves = (
+  evals: ReadonlyArray<EvalRecord>,
+  kls: ReadonlyArray<KlRecord>,
+  arms: ReadonlyArray<string>,
+  suite: Suite,
+  x: "indist" | "kl",
+  parents: Readonly<Record<string, string>> = {}
+): Series[] =>
+  arms.flatMap((arm, i) => {
+    const parent = parents[arm]
+    const xAt = (a: string, seed: number, step: number): number | undefined =>
+      x === "kl"
+        ? kls.find((k) => k.arm === a && k.seed === seed && k.step === step)?.kl ?? (a === kls[0]?.reference ? 0 : undefined)
+        : evals.find((e) => e.arm === a && e.seed === seed && e.step === step && e.suite === "indist")?.metrics.per_step_accuracy
+    const own = evals.filter((e) => e.arm === arm && e.suite === suite)
+    const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite && e.step === e.total)
+    const pairs = [...start.map((e) => ({ key: -1, at: xAt(parent!, e.seed, e.step), y: e.metrics.per_step_accuracy })), ...own.map((e) => ({ key: e.step, at: xAt(arm, e.seed, e.step), y: e.metrics.per_step_accuracy }))]
+    const keys = [...new Set(pairs.map((p) => p.key))].sort((a, b) => a - b)
+    const points: Array<[number, number]> = []
+    for (const key of keys) {
+      const at = pairs.filter((p) => p.key === key && p.at !== undefined)
+      if (at.length === 0) continue
+      points.push([at.reduce((s, p) => s + p.at!, 0) / at.length, at.reduce((s, p) => s + p.y, 0) / at.length])
+    }
+    return points.length === 0 ? [] : [{ label: arm.toUpperCase(), colour: PALETTE[i % PALETTE.length], points }]
+  })
 
 /** Per-step accuracy along training for each arm (mean over seeds at each evaluation point). */
 export const curves = (evals: ReadonlyArray<EvalRecord>, arms: ReadonlyArray<string>, suite: Suite, parents: Readonly<Record<string, string>> = {}): Series[] =>
@@ -93,10 +176,12 @@ export const writeReport = async (
   arms: ReadonlyArray<string>,
   suites: ReadonlyArray<Suite>,
   plotted: ReadonlyArray<string> = arms,
-  parents: Readonly<Record<string, string>> = {}
+  parents: Readonly<Record<string, string>> = {},
+  seeds?: ReadonlyArray<number>
 ): Promise<string> => {
-  const evals = readEvals(path.join(runDir, "evals.jsonl"))
-  const results = aggregate(experiment, evals, arms, suites)
+  const evals = readEvals(path.join(runDir, EVALS_FILE))
+  const kls = readKl(path.join(runDir, KL_FILE))
+  const results = aggregate(experiment, evals, arms, suites, kls, seeds)
   const table = markdownTable(results, suites)
   writeFileAtomic(path.join(runDir, "results.json"), JSON.stringify(results, null, 2))
   writeFileAtomic(path.join(runDir, "results.md"), table)
@@ -110,5 +195,32 @@ export const writeReport = async (
   }))
   for (const [i, suite] of suites.entries()) writeFileAtomic(path.join(runDir, "plots", `${SUITE_KEYS[suite]}.png`), await renderPlot([panels[i]]))
   writeFileAtomic(path.join(runDir, "plots", "per_step_accuracy.png"), await renderPlot(panels))
+  const ood = suites.filter((s) => s !== "indist")
+  if (suites.includes("indist") && ood.length > 0) {
+    const pareto = ood.map((suite) => {
+      const series = tradeoffCurves(evals, kls, plotted, suite, "indist", parents)
+      const xs = series.flatMap((s) => s.points.map((p) => p[0]))
+      const pad = 0.02
+      return {
+        title: `${SUITE_TITLES[suite].toUpperCase()} VS IN-DISTRIBUTION`,
+        xLabel: "IN-DISTRIBUTION PER-STEP ACCURACY",
+        yLabel: `${SUITE_TITLES[suite].toUpperCase()} ACC.`,
+        series,
+        yRange: [0, 1] as const,
+        ...(xs.length === 0 ? {} : { xRange: [Math.max(0, Math.min(...xs) - pad), Math.min(1, Math.max(...xs) + pad)] as const })
+      }
+    })
+    writeFileAtomic(path.join(runDir, "plots", "pareto.png"), await renderPlot(pareto))
+  }
+  if (kls.length > 0 && ood.length > 0) {
+    const klPanels = ood.map((suite) => ({
+      title: `${SUITE_TITLES[suite].toUpperCase()} VS KL`,
+      xLabel: `KL FROM ${kls[0].reference.toUpperCase()} TO ARM, NATS`,
+      yLabel: `${SUITE_TITLES[suite].toUpperCase()} ACC.`,
+      series: tradeoffCurves(evals, kls, plotted, suite, "kl", parents),
+      yRange: [0, 1] as const
+    }))
+    writeFileAtomic(path.join(runDir, "plots", "ood_vs_kl.png"), await renderPlot(klPanels))
+  }
   return table
 }

@@ -4,13 +4,14 @@ import * as path from "node:path"
 import type { Arm, Experiment, Suite } from "../core/experiment.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import type { PolicyService } from "../core/policy.ts"
+import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
+import type { TrackerService } from "../core/tracker.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import { PRESETS, resolveConfig, type RunConfig } from "./config.ts"
 import { evaluateSuite, loadPolicy } from "./evaluate.ts"
-import type { TrackerService } from "../core/tracker.ts"
-import * as Jsonl from "../plugins/tracker/jsonl.ts"
-import { CHECKPOINT_DIR, silent, trainPpo, trainSft, type Progress } from "./train.ts"
+import { klInputs, measureKl, outputDistributions } from "./kl.ts"
+import { CHECKPOINT_DIR, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "./train.ts"
 
 export interface RunOptions {
   readonly out: string
@@ -28,7 +29,7 @@ export interface RunOptions {
 export interface EvalRecord {
   readonly seed: number
   readonly arm: string
-  /** Epochs (SFT) or updates (PPO) done. */
+  /** Epochs (SFT, pretraining) or updates (PPO, RFT) done. */
   readonly step: number
   readonly total: number
   /** Training samples seen since the start of the arm's lineage (the x axis of the curves). */
@@ -37,14 +38,33 @@ export interface EvalRecord {
   readonly metrics: SuiteMetrics
 }
 
+/** KL(reference ‖ policy) of one arm at one point of its training, on the post-training task's inputs. */
+export interface KlRecord {
+  readonly seed: number
+  readonly arm: string
+  readonly step: number
+  readonly total: number
+  readonly samples: number
+  readonly reference: string
+  /** Nats, mean over inputs, whole output. */
+  readonly kl: number
+  /** The same, part by part (action, instruction, observation). */
+  readonly parts: Readonly<Record<string, number>>
+  readonly inputs: number
+}
+
+export const EVALS_FILE = "evals.jsonl"
+export const KL_FILE = "kl.jsonl"
+
 export const armOrder = (arms: ReadonlyArray<Arm>): Arm[] => {
   const byName = new Map(arms.map((a) => [a.name, a]))
   const ordered: Arm[] = []
   const visit = (arm: Arm, trail: string[]) => {
     if (ordered.includes(arm)) return
     if (trail.includes(arm.name)) throw new Error(`arms ${[...trail, arm.name].join(" -> ")} form a cycle`)
-    const from = arm.recipe.from
-    if (from !== undefined) {
+    const needs = [arm.recipe.from, arm.recipe.kind === "rft" && arm.recipe.samples !== SELF ? arm.recipe.samples : undefined]
+    for (const from of needs) {
+      if (from === undefined) continue
       const parent = byName.get(from)
       if (parent === undefined) throw new Error(`arm ${arm.name} starts from unknown arm ${JSON.stringify(from)}; arms: ${[...byName.keys()].join(", ")}`)
       visit(parent, [...trail, arm.name])
@@ -53,6 +73,17 @@ export const armOrder = (arms: ReadonlyArray<Arm>): Arm[] => {
   }
   for (const arm of arms) visit(arm, [])
   return ordered
+}
+
+/** The arms an arm descends from, nearest first. */
+export const lineage = (arms: ReadonlyArray<Arm>, arm: Arm): string[] => {
+  const out: string[] = []
+  let from = arm.recipe.from
+  while (from !== undefined && !out.includes(from)) {
+    out.push(from)
+    from = arms.find((a) => a.name === from)?.recipe.from
+  }
+  return out
 }
 
 export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides">, seed: number): Either.Either<RunConfig, unknown> =>
@@ -64,39 +95,71 @@ export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOpt
     { source: "seed", values: { seed } }
   ])
 
+/** How many epochs or updates an arm's recipe runs. */
+export const recipeLength = (arm: Arm, config: RunConfig): number => {
+  switch (arm.recipe.kind) {
+    case "pretrain":
+      return config.pretrain_config.epochs
+    case "sft":
+      return config.sft_config.epochs
+    default:
+      return config.num_updates
+  }
+}
+
 const points = (total: number, count: number): number[] => [...new Set(Array.from({ length: count }, (_, k) => Math.max(1, Math.round(((k + 1) * total) / count))))]
 
-export const readEvals = (file: string): EvalRecord[] =>
-  fs.existsSync(file)
-    ? fs
-        .readFileSync(file, "utf8")
-        .split("\n")
-        .filter((l) => l.trim() !== "")
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as EvalRecord]
-          } catch {
-            return [] // a line cut by an interruption
-          }
-        })
-    : []
+/**
+ * The records of a JSONL file. A last line without its newline was cut by an interruption and
+ * is dropped (and removed from the file, so appends continue cleanly); any other line that does
+ * not parse is an error naming the file and line.
+ */
+export const readRecords = <A>(file: string): A[] => {
+  if (!fs.existsSync(file)) return []
+  const text = fs.readFileSync(file, "utf8")
+  const lines = text.split("\n")
+  const complete = lines.slice(0, -1)
+  const cut = !text.endsWith("\n") && text !== ""
+  const out: A[] = []
+  complete.forEach((line, i) => {
+    if (line.trim() === "") return
+    try {
+      out.push(JSON.parse(line) as A)
+    } catch {
+      throw new Error(`${file}, line ${i + 1}: not a JSON record (${JSON.stringify(line.slice(0, 60))}...); fix or delete the line`)
+    }
+  })
+  if (cut) fs.writeFileSync(file, complete.length === 0 ? "" : `${complete.join("\n")}\n`)
+  return out
+}
+
+export const readEvals = (file: string): EvalRecord[] => readRecords<EvalRecord>(file)
+export const readKl = (file: string): KlRecord[] => readRecords<KlRecord>(file)
 
 /**
  * Runs every arm of an experiment for every seed, in dependency order, into `out`:
- * out/seed-S/ARM/{checkpoint, metrics.jsonl, config.json, evals.jsonl, eval-logs/}. Arms and
- * evaluation points already done are skipped, so the same command resumes an interrupted run.
+ * out/seed-S/ARM/{checkpoint, metrics.jsonl, config.json, eval-logs/} and the run's evals.jsonl
+ * and kl.jsonl. Arms and evaluation points already done are skipped, so the same command
+ * resumes an interrupted run. A `pretrain` arm is the same cached base for every seed: it is
+ * evaluated once and its records are shared by the seeds.
  */
 export const runExperiment = (experiment: Experiment, options: RunOptions) =>
   Effect.gen(function* () {
     const progress = options.progress ?? silent
     const seeds = options.seeds ?? experiment.seeds
     const arms = yield* Effect.try({ try: () => armOrder(experiment.arms), catch: (e) => e })
+    if (experiment.klReference !== undefined && !arms.some((a) => a.name === experiment.klReference)) {
+      return yield* Effect.fail(new Error(`klReference ${JSON.stringify(experiment.klReference)} is not an arm; arms: ${arms.map((a) => a.name).join(", ")}`))
+    }
     fs.mkdirSync(options.out, { recursive: true })
-    const evalsFile = path.join(options.out, "evals.jsonl")
+    const evalsFile = path.join(options.out, EVALS_FILE)
+    const klFile = path.join(options.out, KL_FILE)
     const tracker = options.tracker ?? Jsonl.make(options.out)
-    const done = readEvals(evalsFile)
+    const done = yield* Effect.try({ try: () => readEvals(evalsFile), catch: (e) => e })
+    const klDone = yield* Effect.try({ try: () => readKl(klFile), catch: (e) => e })
     const count = experiment.evaluations ?? 3
     const resolved: Record<string, RunConfig> = {}
+    let probe: { inputs: PolicyInput[]; reference: Map<string, OutputDistribution[]> } | undefined
     for (const seed of seeds) {
       const finalSamples = new Map<string, number>()
       for (const arm of arms) {
@@ -104,46 +167,80 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         resolved[arm.name] = config
         const dir = path.join(options.out, `seed-${seed}`, arm.name)
         const offset = arm.recipe.from === undefined ? 0 : (finalSamples.get(arm.recipe.from) ?? 0)
-        const total = arm.recipe.kind === "sft" ? config.sft_config.epochs : config.num_updates
-        const wanted = points(total, count)
+        const total = recipeLength(arm, config)
+        const wanted = arm.recipe.kind === "pretrain" ? [total] : points(total, count)
+        const reference = experiment.klReference
+        const measuresKl = reference !== undefined && lineage(arms, arm).includes(reference)
+        const record = (r: EvalRecord) =>
+          Effect.gen(function* () {
+            fs.appendFileSync(evalsFile, `${JSON.stringify(r)}\n`)
+            done.push(r)
+            yield* tracker.log({
+              kind: "eval",
+              seed: r.seed,
+              arm: r.arm,
+              step: r.step,
+              samples: r.samples,
+              suite: r.suite,
+              per_step_accuracy: r.metrics.per_step_accuracy,
+              success_rate: r.metrics.success_rate,
+              mean_reward: r.metrics.mean_reward
+            })
+          })
         const evaluate = (step: number, policy: PolicyService, samples: number) =>
           Effect.gen(function* () {
             for (const suite of experiment.suites) {
               if (done.some((r) => r.seed === seed && r.arm === arm.name && r.step === step && r.suite === suite)) continue
-              const metrics = yield* evaluateSuite(config, policy, suite, options.datasets, {
-                logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
-                onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
-              })
-              const record: EvalRecord = { seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics }
-              fs.appendFileSync(evalsFile, `${JSON.stringify(record)}\n`)
-              done.push(record)
-              yield* tracker.log({
-                kind: "eval",
-                seed,
-                arm: arm.name,
-                step,
-                samples: offset + samples,
-                suite,
-                per_step_accuracy: metrics.per_step_accuracy,
-                success_rate: metrics.success_rate,
-                mean_reward: metrics.mean_reward
-              })
+              const shared = arm.recipe.kind === "pretrain" ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite) : undefined
+              const metrics =
+                shared?.metrics ??
+                (yield* evaluateSuite(config, policy, suite, options.datasets, {
+                  logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
+                  onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
+                }))
+              yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
+            }
+            if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
+              if (probe === undefined) probe = { inputs: yield* klInputs(config, options.datasets.train), reference: new Map() }
+              const refDir = path.join(options.out, `seed-${seed}`, reference!, CHECKPOINT_DIR)
+              let base = probe.reference.get(refDir)
+              if (base === undefined) {
+                base = yield* outputDistributions(yield* loadPolicy(refDir, config), probe.inputs, config.generation_config.temperature)
+                probe.reference.set(refDir, base)
+              }
+              const kl = yield* measureKl(base, policy, probe.inputs, config.generation_config.temperature)
+              const r: KlRecord = { seed, arm: arm.name, step, total, samples: offset + samples, reference: reference!, kl: kl.total, parts: kl.parts, inputs: kl.inputs }
+              fs.appendFileSync(klFile, `${JSON.stringify(r)}\n`)
+              klDone.push(r)
+              yield* tracker.log({ kind: "kl", seed, arm: arm.name, step, samples: r.samples, kl: r.kl, ...Object.fromEntries(Object.entries(r.parts).map(([k, v]) => [`kl_${k}`, v])) })
             }
           })
         const hook = (step: number, policy: PolicyService, info: { samples: number }) => (wanted.includes(step) ? evaluate(step, policy, info.samples) : Effect.void)
         const parent = arm.recipe.from === undefined ? undefined : path.join(options.out, `seed-${seed}`, arm.recipe.from, CHECKPOINT_DIR)
         progress.log(`— seed ${seed}, arm ${arm.name} (${arm.recipe.kind}${parent === undefined ? "" : ` from ${arm.recipe.from}`})`)
-        if (arm.recipe.kind === "sft") {
-          yield* trainSft(config, options.datasets.train, dir, progress, { ...(parent === undefined ? {} : { init: parent }), afterEpoch: hook })
-        } else {
-          yield* trainPpo(config, parent!, options.datasets.train, dir, progress, arm.reward, { afterUpdate: hook })
+        switch (arm.recipe.kind) {
+          case "pretrain":
+            yield* trainPretrain(config, dir, progress)
+            break
+          case "sft":
+            yield* trainSft(config, options.datasets.train, dir, progress, { ...(parent === undefined ? {} : { init: parent }), afterEpoch: hook })
+            break
+          case "ppo":
+            yield* trainPpo(config, parent!, options.datasets.train, dir, progress, arm.reward, { afterUpdate: hook })
+            break
+          case "rft": {
+            const sampler = arm.recipe.samples === SELF ? SELF : path.join(options.out, `seed-${seed}`, arm.recipe.samples, CHECKPOINT_DIR)
+            yield* trainRft(config, parent!, sampler, options.datasets.train, dir, progress, { afterUpdate: hook })
+          }
         }
-        // an interruption between the last checkpoint and its evaluation: evaluate from disk
-        const last = done.filter((r) => r.seed === seed && r.arm === arm.name && r.step === total)
-        if (last.length < experiment.suites.length) {
+        // the final point when training finished before (a resume, a cached base) or an
+        // interruption fell between the last checkpoint and its evaluation: evaluate from disk
+        const finished = () =>
+          done.filter((r) => r.seed === seed && r.arm === arm.name && r.step === total).length >= experiment.suites.length &&
+          (!measuresKl || klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === total))
+        if (!finished()) {
           const policy = yield* loadPolicy(path.join(dir, CHECKPOINT_DIR), config)
-          const lineage = readTrainingSamples(dir)
-          yield* evaluate(total, policy, lineage)
+          yield* evaluate(total, policy, readTrainingSamples(dir))
         }
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)
         finalSamples.set(arm.name, final?.samples ?? offset)
@@ -153,13 +250,9 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     return readEvals(evalsFile)
   })
 
-/** Training samples an arm has seen, from its metrics log (for an evaluation done after a resume). */
-const readTrainingSamples = (dir: string): number => {
-  const file = path.join(dir, "metrics.jsonl")
-  if (!fs.existsSync(file)) return 0
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .reduce((sum, l) => sum + (Number((JSON.parse(l) as Record<string, unknown>)["samples"]) || 0), 0)
-}
+/**
+ * Training samples an arm has seen, from its metrics log (for an evaluation done after a resume):
+ * behaviour cloning logs its data set's size each epoch, on-policy arms each rollout's.
+ */
+const readTrainingSamples = (dir: string): number =>
+  readRecords<Record<string, unknown>>(path.join(dir, "metrics.jsonl")).reduce((sum, r) => sum + (Number(r["samples"]) || 0), 0)

@@ -1,23 +1,26 @@
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
+import type { Layer } from "effect"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../core/checkpoint.ts"
+import { isCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type Phase } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
-import { PolicyError, type PolicyService } from "../core/policy.ts"
+import { writeFileAtomic } from "../core/files.ts"
+import type { OptimizerService } from "../core/optimizer.ts"
+import { PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import { ppoUpdate } from "../core/ppo.ts"
 import type { Reward } from "../core/reward.ts"
-import { RolloutCollector } from "../core/rollout.ts"
+import { RolloutCollector, type Rollout } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
-import { writeFileAtomic } from "../core/files.ts"
-import type { Layer } from "effect"
+import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
-import { oracle } from "../plugins/policy/oracle.ts"
-import { appendRecord } from "../plugins/tracker/jsonl.ts"
+import { describingOracle, oracle } from "../plugins/policy/oracle.ts"
 import * as Backend from "../plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
+import { appendRecord } from "../plugins/tracker/jsonl.ts"
 import type { RunConfig } from "./config.ts"
-import { environmentLayer, policyConfig, ppoOptimizer, sftOptimizer } from "./layers.ts"
+import { environmentLayer, policyConfig, ppoOptimizer, sftOptimizer, type ActionRules } from "./layers.ts"
 
 export interface Progress {
   readonly bar: (label: string) => (done: number, total: number) => void
@@ -37,18 +40,28 @@ export const metricsLog = (file: string) => {
 
 export const CHECKPOINT_DIR = "checkpoint"
 
-/** A small tfjs policy with a run's settings: fresh from `seed`, or with a checkpoint's weights. */
-export const buildPolicy = (config: RunConfig, rng: PythonRandom, parameters?: Map<string, Float32Array>) =>
+/**
+ * A small tfjs policy: fresh from the run's settings and `rng`, or a checkpoint's — built with the
+ * architecture the checkpoint stores, whatever this run's `policy_config` says.
+ */
+export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
   Effect.gen(function* () {
     const backend = yield* Backend.make(config.backend)
+    const architecture =
+      from === undefined
+        ? policyConfig(config)
+        : yield* Either.match(TfPolicy.storedConfig(from.checkpoint.policy), {
+            onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${from.path} cannot be loaded: ${why}` })),
+            onRight: (stored) => Effect.succeed({ ...stored, thought_prob_coef: config.generation_config.thought_prob_coef })
+          })
     const policy = yield* Effect.try({
-      try: () => TfPolicy.make(backend.tf, policyConfig(config), rng, parameters),
-      catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: String(e) }))
+      try: () => TfPolicy.make(backend.tf, architecture, rng, from?.checkpoint.parameters),
+      catch: (e) => new PolicyError({ message: `${from === undefined ? "" : `checkpoint ${from.path}: `}${e instanceof PolicyError ? e.message : String(e)}` })
     })
     return { policy, backend: backend.name }
   })
 
-const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: "sft" | "ppo", done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
+const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
   policy: { name: policy.name, config: policy.config },
   parameters: policy.learner!.parameters(),
   ...(optimizer === undefined ? {} : { optimizer }),
@@ -57,10 +70,116 @@ const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: "sft" | "
   meta
 })
 
+/** Expert episodes on the first `routes` routes of a dataset, under one rule set. */
+export interface DemonstrationSource {
+  readonly dir: string
+  readonly rules: ActionRules
+  readonly routes: number
+  readonly passes: number
+  readonly expert: PolicyService
+  readonly instructionVariants: boolean
+  /** The environment's generator seed (rails and wording). */
+  readonly seed: number
+}
+
+const collectSources = (config: RunConfig, policy: PolicyService, sources: ReadonlyArray<DemonstrationSource>, progress: Progress) =>
+  Effect.gen(function* () {
+    const samples: Sample[] = []
+    const bar = progress.bar("expert trajectories")
+    const total = sources.reduce((s, src) => s + src.routes * src.passes, 0)
+    let before = 0
+    for (const src of sources) {
+      const got = yield* Effect.provide(
+        Effect.flatMap(Environment, (env) =>
+          collectDemonstrations(env, src.expert, policy.learner!, { routes: src.routes, passes: src.passes, onEpisode: (done) => bar(before + done, total) })
+        ),
+        environmentLayer(config, src.dir, src.rules, { seed: src.seed, instructionVariants: src.instructionVariants })
+      )
+      before += src.routes * src.passes
+      samples.push(...got)
+    }
+    return samples
+  })
+
+/** What behaviour cloning needs beyond the data: the loop's length, batch and learning rate. */
+export interface FitSettings {
+  readonly epochs: number
+  readonly batch_size: number
+  readonly init_lr: number
+  readonly end_lr: number
+  readonly max_grad_norm: number
+  readonly temperature: number
+}
+
+/**
+ * Behaviour cloning on expert trajectories with a checkpoint after every epoch: re-run with the
+ * same `out`, it resumes after the last finished epoch (demonstrations are re-collected; they
+ * are deterministic). Starts from `init`'s weights, or fresh from `seed`.
+ */
+const behaviourCloning = (
+  config: RunConfig,
+  phase: "sft" | "pretrain",
+  settings: FitSettings,
+  sources: (policy: PolicyService) => Effect.Effect<ReadonlyArray<DemonstrationSource>, unknown>,
+  out: string,
+  progress: Progress,
+  options: { readonly init?: string; readonly seed: number; readonly meta: Record<string, unknown>; readonly afterEpoch?: AfterStep }
+) =>
+  Effect.gen(function* () {
+    const ckptDir = path.join(out, CHECKPOINT_DIR)
+    const log = metricsLog(path.join(out, "metrics.jsonl"))
+    writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, ...options.meta, config }, null, 2))
+    const rng = new PythonRandom(options.seed)
+    const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
+    if (resumed !== undefined && resumed.progress.phase !== phase) {
+      return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
+    }
+    if (resumed !== undefined && resumed.progress.done >= settings.epochs) {
+      progress.log(`${phase} already finished in ${ckptDir} (${resumed.progress.done} epochs)`)
+      return ckptDir
+    }
+    if (resumed !== undefined) rng.restore(resumed.rng)
+    const start = resumed?.progress.done ?? 0
+    const initial =
+      resumed !== undefined
+        ? { checkpoint: resumed, path: ckptDir }
+        : options.init === undefined
+          ? undefined
+          : { checkpoint: yield* loadCheckpoint(options.init), path: options.init }
+    const { policy, backend } = yield* buildPolicy(config, rng, initial)
+    const learner = policy.learner!
+    const t0 = performance.now()
+    const src = yield* sources(policy)
+    const samples = yield* collectSources(config, policy, src, progress)
+    const batches = Math.ceil(samples.length / settings.batch_size)
+    const optimizer = sftOptimizer(settings, batches * settings.epochs)
+    if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
+    progress.log(
+      `${phase}: ${samples.length} expert steps from ${src.length} source(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s (backend ${backend}); ` +
+        `epochs ${start + 1}..${settings.epochs}`
+    )
+    const t1 = performance.now()
+    const bar = progress.bar(phase === "pretrain" ? "pretraining" : "SFT")
+    for (let epoch = start; epoch < settings.epochs; epoch++) {
+      const e0 = performance.now()
+      const [stats] = yield* sftTrain(learner, optimizer, samples, { epochs: 1, batch_size: settings.batch_size, passes: 1 }, rng, {
+        temperature: settings.temperature,
+        onBatch: (done) => bar(epoch * batches + done, settings.epochs * batches)
+      })
+      const seconds = (performance.now() - e0) / 1000
+      log({ phase, epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
+      yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, epoch + 1, { config, ...options.meta }, optimizer.state()))
+      if (options.afterEpoch !== undefined) yield* options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) })
+    }
+    progress.log(`${phase} done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
+    return ckptDir
+  })
+
+const sftSettings = (config: RunConfig): FitSettings => ({ ...config.sft_config })
+
 /**
  * SFT: expert (oracle) trajectories on the training routes, cross-entropy on the expert output,
- * a checkpoint after every epoch. Re-run with the same out folder, it resumes after the last
- * finished epoch (demonstrations are re-collected; they are deterministic).
+ * a checkpoint after every epoch; resumable.
  */
 export const trainSft = (
   config: RunConfig,
@@ -69,111 +188,194 @@ export const trainSft = (
   progress: Progress = silent,
   options: { readonly init?: string; readonly afterEpoch?: AfterStep } = {}
 ) =>
+  behaviourCloning(
+    config,
+    "sft",
+    sftSettings(config),
+    () =>
+      Effect.gen(function* () {
+        const routes = (yield* readRoutes(path.join(dataDir, ROUTES_FILE))).length
+        const use = config.sft_config.routes > 0 ? Math.min(config.sft_config.routes, routes) : routes
+        progress.log(`SFT on ${use} routes of ${dataDir}`)
+        return [{ dir: dataDir, rules: "absolute", routes: use, passes: config.sft_config.passes, expert: oracle, instructionVariants: false, seed: config.seed }] as const
+      }),
+    out,
+    progress,
+    {
+      seed: config.seed,
+      meta: { data: dataDir, ...(options.init === undefined ? {} : { init: options.init }) },
+      ...(options.init === undefined ? {} : { init: options.init }),
+      ...(options.afterEpoch === undefined ? {} : { afterEpoch: options.afterEpoch })
+    }
+  )
+
+/** Bumped when the pretraining recipe or the policy's architecture changes: cached bases are rebuilt. */
+export const BASE_RECIPE = 2
+
+const baseKey = (config: RunConfig): string =>
+  createHash("sha256")
+    .update(JSON.stringify({ recipe: BASE_RECIPE, pretrain: config.pretrain_config, policy: config.policy_config, env: config.env_config, panorama: MIXTURE_PANORAMA }))
+    .digest("hex")
+    .slice(0, 12)
+
+export const baseDir = (config: RunConfig): string => path.join(cacheRoot(), `base-${baseKey(config)}`)
+
+const BASE_MARKER = "recipe.json"
+
+/**
+ * The base model: behaviour cloning on the pretraining mixture — `styles` procedurally varied
+ * cities (never the nyc or sf look), every route under both rule sets, instructions in varied
+ * wording, observations described in several correct ways — from `pretrain_config.seed`. Built
+ * once into the cache (`VIRL_CACHE`, keyed by the recipe: pretrain, policy and environment
+ * settings) and reused by every run and seed after; an interrupted build resumes from its last
+ * epoch. Returns the folder holding `checkpoint/` and `metrics.jsonl`.
+ */
+export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
   Effect.gen(function* () {
-    const ckptDir = path.join(out, CHECKPOINT_DIR)
-    const log = metricsLog(path.join(out, "metrics.jsonl"))
-    writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase: "sft", data: dataDir, config }, null, 2))
-    const rng = new PythonRandom(config.seed)
-    const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
-    if (resumed !== undefined && resumed.progress.phase !== "sft") {
-      return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for SFT` })
+    const dir = baseDir(config)
+    const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: config.pretrain_config, policy_config: config.policy_config }, null, 2)
+    const ready = () => {
+      try {
+        return fs.readFileSync(path.join(dir, BASE_MARKER), "utf8") === recipe && isCheckpoint(path.join(dir, CHECKPOINT_DIR))
+      } catch {
+        return false
+      }
     }
-    if (resumed !== undefined && resumed.progress.done >= config.sft_config.epochs) {
-      progress.log(`SFT already finished in ${ckptDir} (${resumed.progress.done} epochs)`)
-      return ckptDir
-    }
-    if (resumed !== undefined) rng.restore(resumed.rng)
-    const start = resumed?.progress.done ?? 0
-    const initial = resumed?.parameters ?? (options.init === undefined ? undefined : (yield* loadCheckpoint(options.init)).parameters)
-    const { policy, backend } = yield* buildPolicy(config, rng, initial)
-    const learner = policy.learner!
-    const routes = (yield* readRoutes(path.join(dataDir, ROUTES_FILE))).length
-    const use = config.sft_config.routes > 0 ? Math.min(config.sft_config.routes, routes) : routes
-    progress.log(`SFT on ${use} routes of ${dataDir} (backend ${backend})`)
-    const t0 = performance.now()
-    const samples = yield* Effect.provide(
-      Effect.flatMap(Environment, (env) =>
-        collectDemonstrations(env, oracle, learner, { routes: use, passes: config.sft_config.passes, onEpisode: progress.bar("expert trajectories") })
-      ),
-      environmentLayer(config, dataDir, "absolute")
+    if (ready()) return dir
+    const p = config.pretrain_config
+    const work = `${dir}.work`
+    progress.log(`building the base model into ${dir} (once; ${p.styles} city styles × ${p.routes} routes, both rule sets, ${p.epochs} epochs)`)
+    const datasets = yield* ensureMixture(
+      { styles: p.styles, routes: p.routes, firstStyle: p.first_style },
+      { onProgress: progress.bar("rendering the pretraining mixture"), log: progress.log }
     )
-    const batches = Math.ceil(samples.length / config.sft_config.batch_size)
-    const optimizer = sftOptimizer(config, batches * config.sft_config.epochs)
-    if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
-    progress.log(`${samples.length} expert steps in ${((performance.now() - t0) / 1000).toFixed(1)} s; training epochs ${start + 1}..${config.sft_config.epochs}`)
-    const t1 = performance.now()
-    const bar = progress.bar("SFT")
-    for (let epoch = start; epoch < config.sft_config.epochs; epoch++) {
-      const e0 = performance.now()
-      const [stats] = yield* sftTrain(learner, optimizer, samples, { ...config.sft_config, epochs: 1 }, rng, {
-        temperature: config.sft_config.temperature,
-        onBatch: (done) => bar(epoch * batches + done, config.sft_config.epochs * batches)
+    const describe = describingOracle(new PythonRandom(BigInt(p.seed) * 31n + 7n))
+    yield* behaviourCloning(
+      config,
+      "pretrain",
+      { ...p, temperature: 1 },
+      () =>
+        Effect.succeed(
+          datasets.flatMap((d, k) =>
+            (["absolute", "relative"] as const).map((rules, r) => ({
+              dir: d,
+              rules,
+              routes: p.routes,
+              passes: p.passes,
+              expert: p.descriptions === "varied" ? describe : oracle,
+              instructionVariants: p.instruction_variants,
+              seed: p.seed * 1000 + k * 2 + r
+            }))
+          )
+        ),
+      work,
+      progress,
+      { seed: p.seed, meta: { mixture: datasets } }
+    )
+    yield* Effect.try({
+      try: () => {
+        fs.writeFileSync(path.join(work, BASE_MARKER), recipe)
+        fs.rmSync(dir, { recursive: true, force: true })
+        fs.renameSync(work, dir)
+      },
+      catch: (e) => new PolicyError({ message: `cannot move the base model into ${dir}: ${String(e)}` })
+    })
+    return dir
+  })
+
+/** A `pretrain` arm: the cached base (built if missing), copied into the arm's folder. */
+export const trainPretrain = (config: RunConfig, out: string, progress: Progress = silent) =>
+  Effect.gen(function* () {
+    const source = yield* ensureBase(config, progress)
+    const ckptDir = path.join(out, CHECKPOINT_DIR)
+    if (!isCheckpoint(ckptDir)) {
+      yield* Effect.try({
+        try: () => {
+          fs.mkdirSync(out, { recursive: true })
+          fs.cpSync(path.join(source, "metrics.jsonl"), path.join(out, "metrics.jsonl"))
+          fs.cpSync(path.join(source, "config.json"), path.join(out, "config.json"))
+          fs.rmSync(`${ckptDir}.partial`, { recursive: true, force: true })
+          fs.cpSync(path.join(source, CHECKPOINT_DIR), `${ckptDir}.partial`, { recursive: true })
+          fs.renameSync(`${ckptDir}.partial`, ckptDir)
+        },
+        catch: (e) => new PolicyError({ message: `cannot copy the base model from ${source} into ${out}: ${String(e)}` })
       })
-      const seconds = (performance.now() - e0) / 1000
-      log({ phase: "sft", epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
-      yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, "sft", epoch + 1, { config, data: dataDir, ...(options.init === undefined ? {} : { init: options.init }) }, optimizer.state()))
-      if (options.afterEpoch !== undefined) yield* options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) })
     }
-    progress.log(`SFT done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
   })
 
+/** RFT's sampler when the policy being trained writes its own samples. */
+export const SELF = "self"
+
+/** One round of on-policy training: a rollout and an update of the policy from it. */
+type Round = (rollout: Rollout, policy: PolicyService, optimizer: OptimizerService, rng: PythonRandom) => Effect.Effect<Record<string, unknown>, PolicyError>
+
 /**
- * PPO from a checkpoint (spec §10): `num_updates` rounds of a `num_steps` rollout from
- * `num_processes` environments and a PPO update; a checkpoint every `save_every` updates and at
- * the end. Re-run with the same out folder, it resumes after the last saved update.
+ * On-policy training from a checkpoint: `num_updates` rounds of a `num_steps` rollout from
+ * `num_processes` environments and an update; a checkpoint every `save_every` rounds and at
+ * the end. Re-run with the same out folder, it resumes after the last saved round.
  */
-export const trainPpo = (
+const onPolicy = (
   config: RunConfig,
+  phase: "ppo" | "rft",
+  round: Round,
   init: string,
   dataDir: string,
   out: string,
-  progress: Progress = silent,
-  reward?: Layer.Layer<Reward>,
-  options: { readonly afterUpdate?: AfterStep; readonly beforeStart?: AfterStep } = {}
+  progress: Progress,
+  reward: Layer.Layer<Reward> | undefined,
+  options: { readonly afterUpdate?: AfterStep; readonly actor?: string }
 ) =>
   Effect.gen(function* () {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
-    writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase: "ppo", init, data: dataDir, config }, null, 2))
+    writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, init, data: dataDir, config }, null, 2))
     const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
-    if (resumed !== undefined && resumed.progress.phase !== "ppo") {
-      return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for PPO` })
+    if (resumed !== undefined && resumed.progress.phase !== phase) {
+      return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
     }
     const start = resumed?.progress.done ?? 0
     if (start >= config.num_updates) {
-      progress.log(`PPO already finished in ${ckptDir} (${start} updates)`)
+      progress.log(`${phase} already finished in ${ckptDir} (${start} updates)`)
       return ckptDir
     }
     const source = resumed ?? (yield* loadCheckpoint(init))
     const rng = new PythonRandom(config.seed)
     if (resumed !== undefined) rng.restore(resumed.rng)
-    const { policy, backend } = yield* buildPolicy(config, rng, source.parameters)
+    const { policy, backend } = yield* buildPolicy(config, rng, { checkpoint: source, path: resumed === undefined ? init : ckptDir })
+    // the policy that writes the rollouts: the one being trained, or another fixed one
+    const actor =
+      options.actor === undefined
+        ? policy
+        : (yield* buildPolicy(config, new PythonRandom(config.seed + 7919 * (start + 1)), { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
     const optimizer = ppoOptimizer(config)
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
-    progress.log(`PPO from ${resumed !== undefined ? `${ckptDir} (update ${start})` : init} on ${dataDir} (backend ${backend})`)
-    const ppo = { ...config.ppo_config, ...config.compute_return_kwargs, ...config.generation_config, num_steps: config.num_steps, num_updates: config.num_updates, save_every: config.save_every }
+    progress.log(
+      `${phase} from ${resumed !== undefined ? `${ckptDir} (update ${start})` : init} on ${dataDir} (backend ${backend})` +
+        (options.actor === undefined ? "" : `, rollouts by ${options.actor}`)
+    )
     const t0 = performance.now()
     yield* Effect.provide(
       Effect.gen(function* () {
         const env = yield* Environment
-        const collector = new RolloutCollector(env, policy, {
+        const collector = new RolloutCollector(env, actor, {
           properTimeLimits: config.compute_return_kwargs.use_proper_time_limits,
           act: { temperature: config.generation_config.temperature, greedy: false }
         })
-        const bar = progress.bar("PPO updates")
+        const bar = progress.bar(`${phase.toUpperCase()} updates`)
         bar(start, config.num_updates)
-        if (start === 0 && options.beforeStart !== undefined) yield* options.beforeStart(0, policy, { samples: 0 })
+        let samples = 0
         for (let update = start; update < config.num_updates; update++) {
           const u0 = performance.now()
           const rollout = yield* collector.collect(config.num_steps)
           const r1 = performance.now()
-          const stats = yield* ppoUpdate(ppo, rollout, policy.learner!, optimizer, rng)
+          const stats = yield* round(rollout, policy, optimizer, rng)
           const r2 = performance.now()
           const episodes = rollout.episodes
           const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((s, x) => s + x, 0) / xs.length)
+          samples += rollout.samples.length
           log({
-            phase: "ppo",
+            phase,
             update: update + 1,
             samples: rollout.samples.length,
             mean_step_reward: mean([...rollout.rewards]),
@@ -181,28 +383,95 @@ export const trainPpo = (
             episodes: episodes.length,
             episode_reward: mean(episodes.map((e) => e.reward)),
             success_rate: mean(episodes.map((e) => (e.success ? 1 : 0))),
-            action_loss: stats.actionLoss,
-            value_loss: stats.valueLoss,
-            entropy: stats.entropy,
-            clip_fraction: stats.clipFraction,
-            approx_kl: stats.approxKl,
-            learning_rate: stats.optimizerSteps.at(-1)?.learningRate ?? null,
-            grad_norm: stats.optimizerSteps.at(-1)?.gradNorm ?? null,
+            ...stats,
             rollout_seconds: (r1 - u0) / 1000,
-            update_seconds: (r2 - r1) / 1000,
-            samples_per_second: (rollout.samples.length * config.ppo_config.ppo_epoch) / ((r2 - r1) / 1000)
+            update_seconds: (r2 - r1) / 1000
           })
           bar(update + 1, config.num_updates)
           const done = update + 1
           if (done % Math.max(1, config.save_every) === 0 || done === config.num_updates) {
-            yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, "ppo", done, { config, data: dataDir, init }, optimizer.state()))
+            yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, done, { config, data: dataDir, init }, optimizer.state()))
             progress.log(`saved checkpoint at update ${done}`)
           }
           if (options.afterUpdate !== undefined) yield* options.afterUpdate(done, policy, { samples: done * rollout.samples.length })
         }
+        return samples
       }),
       environmentLayer(config, dataDir, "absolute", { seed: config.seed + start, ...(reward === undefined ? {} : { reward }) })
     )
-    progress.log(`PPO done in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${ckptDir}`)
+    progress.log(`${phase} done in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
   })
+
+/** PPO from a checkpoint (spec §10), resumable; see `onPolicy`. */
+export const trainPpo = (
+  config: RunConfig,
+  init: string,
+  dataDir: string,
+  out: string,
+  progress: Progress = silent,
+  reward?: Layer.Layer<Reward>,
+  options: { readonly afterUpdate?: AfterStep } = {}
+) => {
+  const ppo = { ...config.ppo_config, ...config.compute_return_kwargs, ...config.generation_config, num_steps: config.num_steps, num_updates: config.num_updates, save_every: config.save_every }
+  const round: Round = (rollout, policy, optimizer, rng) =>
+    Effect.gen(function* () {
+      const t = performance.now()
+      const stats = yield* ppoUpdate(ppo, rollout, policy.learner!, optimizer, rng)
+      return {
+        action_loss: stats.actionLoss,
+        value_loss: stats.valueLoss,
+        entropy: stats.entropy,
+        clip_fraction: stats.clipFraction,
+        approx_kl: stats.approxKl,
+        learning_rate: stats.optimizerSteps.at(-1)?.learningRate ?? null,
+        grad_norm: stats.optimizerSteps.at(-1)?.gradNorm ?? null,
+        samples_per_second: (rollout.samples.length * config.ppo_config.ppo_epoch) / ((performance.now() - t) / 1000)
+      }
+    })
+  return onPolicy(config, "ppo", round, init, dataDir, out, progress, reward, options)
+}
+
+/**
+ * Rejection-sampling fine-tuning: rollouts as PPO collects them, written by `sampler` (a fixed
+ * policy's checkpoint, e.g. the base model) or by the policy being trained (`"self"`); the update
+ * is SFT — cross-entropy on the whole output — on the outputs the environment verified as
+ * correct, for `ppo_epoch` passes in mini-batches of `mini_batch_size`. With the base as sampler
+ * this is the practical form of RL's Razor's "oracle SFT": labels from the base's own
+ * distribution restricted to correct answers, without RL's negative gradient.
+ */
+export const trainRft = (
+  config: RunConfig,
+  init: string,
+  sampler: string,
+  dataDir: string,
+  out: string,
+  progress: Progress = silent,
+  options: { readonly afterUpdate?: AfterStep } = {}
+) => {
+  const round: Round = (rollout, policy, optimizer, rng) =>
+    Effect.gen(function* () {
+      const kept = rollout.texts.flatMap((text, i) => {
+        if (!rollout.correct[i]) return []
+        const sample = policy.learner!.teacher(rollout.inputs[i], text)
+        return sample === undefined ? [] : [sample]
+      })
+      if (kept.length === 0) return { kept: 0 }
+      const t = performance.now()
+      const history = yield* sftTrain(
+        policy.learner!,
+        optimizer,
+        kept,
+        { epochs: config.ppo_config.ppo_epoch, batch_size: config.ppo_config.mini_batch_size, passes: 1 },
+        rng,
+        { temperature: config.generation_config.temperature }
+      )
+      return {
+        kept: kept.length,
+        loss: history.at(-1)?.loss ?? null,
+        learning_rate: history.at(-1)?.learningRate ?? null,
+        samples_per_second: (kept.length * config.ppo_config.ppo_epoch) / ((performance.now() - t) / 1000)
+      }
+    })
+  return onPolicy(config, "rft", round, init, dataDir, out, progress, undefined, { ...options, ...(sampler === SELF ? {} : { actor: sampler }) })
+}

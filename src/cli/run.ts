@@ -25,10 +25,15 @@ export const runAndReport = (experiment: Experiment, out: string, options: { see
   Effect.gen(function* () {
     const t0 = performance.now()
     const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
+    const seeds = options.seeds ?? [...experiment.seeds]
     fs.mkdirSync(out, { recursive: true })
     writeFileAtomic(
       path.join(out, EXPERIMENT_FILE),
-      JSON.stringify({ name: experiment.name, arms: visibleArms(experiment), plotted: experiment.arms.map((a) => a.name), parents: parentsOf(experiment), suites: experiment.suites }, null, 2)
+      JSON.stringify(
+        { name: experiment.name, arms: visibleArms(experiment), plotted: experiment.arms.map((a) => a.name), parents: parentsOf(experiment), suites: experiment.suites, seeds },
+        null,
+        2
+      )
     )
     const tracker = options.wandb
       ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`))
@@ -40,11 +45,12 @@ export const runAndReport = (experiment: Experiment, out: string, options: { see
       quick: options.quick,
       overrides: commandLine.overrides,
       progress: cliProgress,
-      ...(options.seeds === undefined ? {} : { seeds: options.seeds })
+      seeds
     })
-    const table = yield* Effect.promise(() =>
-      writeReport(out, experiment.name, visibleArms(experiment), experiment.suites, experiment.arms.map((a) => a.name), parentsOf(experiment))
-    )
+    const table = yield* Effect.tryPromise({
+      try: () => writeReport(out, experiment.name, visibleArms(experiment), experiment.suites, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds),
+      catch: (e) => e
+    })
     const seconds = (performance.now() - t0) / 1000
     yield* tracker.summary({ experiment: experiment.name, seconds, results: JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) })
     yield* tracker.close
@@ -86,8 +92,18 @@ export const report = Command.make("report", { dir: Args.directory({ name: "RUN_
   Effect.gen(function* () {
     const file = path.join(dir, EXPERIMENT_FILE)
     if (!fs.existsSync(file)) return yield* fail(`${dir}: not a run folder (${EXPERIMENT_FILE} is missing)`)
-    const meta = JSON.parse(fs.readFileSync(file, "utf8")) as { name: string; arms: string[]; plotted?: string[]; parents?: Record<string, string>; suites: Experiment["suites"] }
-    const table = yield* Effect.promise(() => writeReport(dir, meta.name, meta.arms, meta.suites, meta.plotted ?? meta.arms, meta.parents ?? {}))
+    const meta = JSON.parse(fs.readFileSync(file, "utf8")) as {
+      name: string
+      arms: string[]
+      plotted?: string[]
+      parents?: Record<string, string>
+      suites: Experiment["suites"]
+      seeds?: number[]
+    }
+    const table = yield* Effect.tryPromise({
+      try: () => writeReport(dir, meta.name, meta.arms, meta.suites, meta.plotted ?? meta.arms, meta.parents ?? {}, meta.seeds),
+      catch: (e) => e
+    })
     console.log(table)
   }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Re-render the results table and plots of a finished or interrupted run folder."))

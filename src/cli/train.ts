@@ -5,7 +5,7 @@ import { buildConfig } from "./overrides.ts"
 import { PRESETS } from "../app/config.ts"
 import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
 import { defaultDatasets } from "../app/layers.ts"
-import { trainPpo, trainSft, type Progress } from "../app/train.ts"
+import { ensureBase, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "../app/train.ts"
 import { progressBar } from "./progress.ts"
 
 /** Dotted config overrides found on the command line (set by main before parsing). */
@@ -50,7 +50,48 @@ const ppo = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys."))
 
-export const train = Command.make("train").pipe(Command.withSubcommands([sft, ppo]), Command.withDescription("Train a policy."))
+const rft = Command.make(
+  "rft",
+  {
+    init: Options.directory("init", { exists: "yes" }),
+    samples: Options.text("samples").pipe(
+      Options.withDefault("self"),
+      Options.withDescription("checkpoint folder of the policy that writes the samples (e.g. the base model), or self: the policy being trained")
+    ),
+    data: dataOption,
+    out: Options.directory("out"),
+    preset: presetOption,
+    file: configOption
+  },
+  ({ init, samples, data, out, preset, file }) =>
+    Effect.gen(function* () {
+      const cfg = yield* config(preset, file)
+      const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
+      const ckpt = yield* trainRft(cfg, init, samples, dir, out, cliProgress)
+      console.log(ckpt)
+    }).pipe(Effect.catchAll(reportError))
+).pipe(
+  Command.withDescription(
+    "Rejection-sampling fine-tuning from a checkpoint: rollouts written by --samples, SFT on the outputs the environment verified as correct; resumes when re-run."
+  )
+)
+
+const pretrain = Command.make(
+  "pretrain",
+  { out: Options.directory("out").pipe(Options.optional, Options.withDescription("also copy the base model here")), preset: presetOption, file: configOption },
+  ({ out, preset, file }) =>
+    Effect.gen(function* () {
+      const cfg = yield* config(preset, file)
+      const dir = Option.isSome(out) ? yield* trainPretrain(cfg, out.value, cliProgress) : `${yield* ensureBase(cfg, cliProgress)}/checkpoint`
+      console.log(dir)
+    }).pipe(Effect.catchAll(reportError))
+).pipe(
+  Command.withDescription(
+    "Build (once) the base model of pretrain_config — behaviour cloning on a mixture of procedurally varied cities and both rule sets — and print its checkpoint. Cached in VIRL_CACHE."
+  )
+)
+
+export const train = Command.make("train").pipe(Command.withSubcommands([pretrain, sft, ppo, rft]), Command.withDescription("Train a policy."))
 
 export const evaluate = Command.make(
   "eval",

@@ -11,6 +11,10 @@ export class CheckpointError extends Data.TaggedError("CheckpointError")<{ reado
   }
 }
 
+/** What produced a checkpoint: pretraining, SFT, PPO or rejection-sampling fine-tuning. */
+export const PHASES = ["pretrain", "sft", "ppo", "rft"] as const
+export type Phase = (typeof PHASES)[number]
+
 /** A run's state at one point: enough to evaluate the policy or to resume training exactly. */
 export interface Checkpoint {
   readonly policy: { readonly name: string; readonly config: unknown }
@@ -18,7 +22,7 @@ export interface Checkpoint {
   readonly optimizer?: OptimizerState
   readonly rng: RngSnapshot
   /** Where training stood: the phase and how many updates (PPO) or epochs (SFT) are done. */
-  readonly progress: { readonly phase: "sft" | "ppo"; readonly done: number }
+  readonly progress: { readonly phase: Phase; readonly done: number }
   /** The run's resolved configuration and anything else worth keeping. */
   readonly meta: Readonly<Record<string, unknown>>
 }
@@ -32,7 +36,7 @@ const Manifest = Schema.Struct({
   parameters: Table,
   optimizer: Schema.optional(Schema.Struct({ step: Schema.Number, moments: Table })),
   rng: Schema.Struct({ algorithm: Schema.String, seed: Schema.String, state: Schema.Array(Schema.Number) }),
-  progress: Schema.Struct({ phase: Schema.Literal("sft", "ppo"), done: Schema.Number }),
+  progress: Schema.Struct({ phase: Schema.Literal(...PHASES), done: Schema.Number }),
   meta: Schema.Record({ key: Schema.String, value: Schema.Unknown })
 })
 

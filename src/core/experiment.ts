@@ -6,10 +6,18 @@ import type { Reward } from "./reward.ts"
  * training recipe plus layer and config overrides, evaluated on suites over several seeds.
  */
 export type Recipe =
+  /** The base model: behaviour cloning on the broad pretraining mixture, built once and cached (`pretrain_config`). */
+  | { readonly kind: "pretrain"; readonly from?: undefined }
   /** Supervised fine-tuning on expert trajectories, from scratch or continuing another arm. */
   | { readonly kind: "sft"; readonly from?: string }
   /** PPO starting from another arm's final checkpoint. */
   | { readonly kind: "ppo"; readonly from: string }
+  /**
+   * Rejection-sampling fine-tuning from another arm's checkpoint: SFT on outputs the environment
+   * verified as correct, written by `samples` — another arm's final policy (e.g. the base: RL's
+   * Razor's "oracle SFT") or `"self"`, the policy being trained (expert iteration).
+   */
+  | { readonly kind: "rft"; readonly from: string; readonly samples: string }
 
 export interface Arm {
   readonly name: string
@@ -36,6 +44,12 @@ export interface Experiment {
   readonly quick?: Readonly<Record<string, unknown>>
   /** Evaluation points along each arm's training (epochs for SFT, updates for PPO), for the curves. */
   readonly evaluations?: number
+  /**
+   * Measure KL(π_ref ‖ π) against this arm's final policy at every evaluation point of the arms
+   * trained from it, on in-distribution training inputs (RL's Razor's measure of how far
+   * post-training moved); `kl_config.routes` sets how many training routes' states.
+   */
+  readonly klReference?: string
 }
 
 /** One value of a sweep axis: a label, and what it changes in the experiment. */

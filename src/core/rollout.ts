@@ -8,6 +8,11 @@ export interface Rollout {
   readonly logProbs: ReadonlyArray<number>
   readonly values: ReadonlyArray<number>
   readonly rewards: ReadonlyArray<number>
+  /** Whether the environment verified each output as correct. */
+  readonly correct: ReadonlyArray<boolean>
+  /** What the policy was shown and what it wrote at each step (to teach another learner the same output). */
+  readonly inputs: ReadonlyArray<PolicyInput>
+  readonly texts: ReadonlyArray<string>
   /** 0 where an episode ended at this step (see `use_proper_time_limits`). */
   readonly masks: ReadonlyArray<number>
   /** The steps of each environment slot, laid end to end: [start, end) and the value after the end. */
@@ -56,12 +61,22 @@ export class RolloutCollector {
     return Effect.gen(this, function* () {
       yield* this.start
       const n = this.env.numEnvs
-      const per = Array.from({ length: n }, () => ({ samples: [] as Sample[], logProbs: [] as number[], values: [] as number[], rewards: [] as number[], masks: [] as number[] }))
+      const per = Array.from({ length: n }, () => ({
+        samples: [] as Sample[],
+        logProbs: [] as number[],
+        values: [] as number[],
+        rewards: [] as number[],
+        correct: [] as boolean[],
+        inputs: [] as PolicyInput[],
+        texts: [] as string[],
+        masks: [] as number[]
+      }))
       const episodes: EpisodeSummary[] = []
-      let correct = 0
+      let correctCount = 0
       let total = 0
       for (let t = 0; t < Math.ceil(numSteps / n); t++) {
-        const outputs = yield* this.policy.act(this.current.map(toInput), this.options.act)
+        const inputs = this.current.map(toInput)
+        const outputs = yield* this.policy.act(inputs, this.options.act)
         const transitions = yield* this.env.step(outputs.map((o) => o.text))
         for (let slot = 0; slot < n; slot++) {
           const out = outputs[slot]
@@ -72,9 +87,12 @@ export class RolloutCollector {
           per[slot].logProbs.push(out.logProb)
           per[slot].values.push(out.value)
           per[slot].rewards.push(tr.reward)
+          per[slot].correct.push(tr.verdict._tag === "Correct")
+          per[slot].inputs.push(inputs[slot])
+          per[slot].texts.push(out.text)
           per[slot].masks.push(tr.terminated || (this.options.properTimeLimits && tr.truncated) ? 0 : 1)
           total++
-          if (tr.verdict._tag === "Correct") correct++
+          if (tr.verdict._tag === "Correct") correctCount++
           this.running[slot].reward += tr.reward
           this.running[slot].steps += 1
           if (ended) {
@@ -89,6 +107,9 @@ export class RolloutCollector {
       const logProbs: number[] = []
       const values: number[] = []
       const rewards: number[] = []
+      const correct: boolean[] = []
+      const inputs: PolicyInput[] = []
+      const texts: string[] = []
       const masks: number[] = []
       const segments: Array<{ start: number; end: number; nextValue: number }> = []
       per.forEach((p, slot) => {
@@ -97,9 +118,12 @@ export class RolloutCollector {
         logProbs.push(...p.logProbs)
         values.push(...p.values)
         rewards.push(...p.rewards)
+        correct.push(...p.correct)
+        inputs.push(...p.inputs)
+        texts.push(...p.texts)
         masks.push(...p.masks)
       })
-      return { samples, logProbs, values, rewards, masks, segments, episodes, correctSteps: total === 0 ? 0 : correct / total } satisfies Rollout
+      return { samples, logProbs, values, rewards, correct, inputs, texts, masks, segments, episodes, correctSteps: total === 0 ? 0 : correctCount / total } satisfies Rollout
     })
   }
 }

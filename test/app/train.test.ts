@@ -5,7 +5,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PRESETS, resolveConfig, type RunConfig } from "../../src/app/config.ts"
 import { evaluateSuite, loadPolicy } from "../../src/app/evaluate.ts"
-import { silent, trainPpo, trainSft } from "../../src/app/train.ts"
+import { baseDir, ensureBase, silent, trainPpo, trainRft, trainSft } from "../../src/app/train.ts"
 import { loadCheckpoint } from "../../src/core/checkpoint.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 
@@ -87,6 +87,73 @@ describe("training", () => {
     await Effect.runPromise(trainPpo(longer, init, city, dir, silent))
     expect(metricLines(dir).length).toBe(3)
   }, 120_000)
+
+  it("RFT fine-tunes on its own outputs that the environment verified, and resumes like PPO", async () => {
+    const config = configWith({ num_steps: 64, num_updates: 2, save_every: 1 })
+    const dir = path.join(out, "rft")
+    const ckpt = await Effect.runPromise(trainRft(config, path.join(out, "weak", "checkpoint"), "self", city, dir, silent))
+    const rounds = metricLines(dir)
+    expect(rounds.map((l) => l["update"])).toEqual([1, 2])
+    for (const r of rounds) {
+      // kept: exactly the verified-correct share of the rollout
+      expect(Number(r["kept"])).toBe(Math.round(Number(r["correct_step_rate"]) * Number(r["samples"])))
+      expect(Number(r["kept"])).toBeLessThan(Number(r["samples"]))
+    }
+    expect((await Effect.runPromise(loadCheckpoint(ckpt))).progress).toEqual({ phase: "rft", done: 2 })
+    // samples written by another, fixed policy (the base in sft_vs_rl): its verified outputs teach this one
+    const fixed = path.join(out, "rft-fixed")
+    await Effect.runPromise(trainRft(config, path.join(out, "weak", "checkpoint"), path.join(out, "sft", "checkpoint"), city, fixed, silent))
+    const taught = metricLines(fixed)
+    expect(taught.every((r) => Number(r["kept"]) > 0)).toBe(true)
+    // the fixed sampler (SFT to ≥95%) is right far more often than the weak policy it teaches
+    expect(Number(taught[1]["correct_step_rate"])).toBeGreaterThan(Number(rounds[1]["correct_step_rate"]))
+  }, 120_000)
+
+  it("builds the base model once into the cache, reuses it, and builds another for another recipe", async () => {
+    const previous = process.env["VIRL_CACHE"]
+    process.env["VIRL_CACHE"] = path.join(out, "cache")
+    try {
+      const config = configWith({
+        "pretrain_config.styles": 1,
+        "pretrain_config.routes": 2,
+        "pretrain_config.epochs": 1,
+        "pretrain_config.batch_size": 32
+      })
+      const logged: string[] = []
+      const progress = { ...silent, log: (line: string) => logged.push(line) }
+      const dir = await Effect.runPromise(ensureBase(config, progress))
+      expect(dir).toBe(baseDir(config))
+      expect(dir.startsWith(path.join(out, "cache"))).toBe(true)
+      const manifest = (await Effect.runPromise(loadCheckpoint(path.join(dir, "checkpoint")))).progress
+      expect(manifest).toEqual({ phase: "pretrain", done: 1 })
+      // both rule sets, from every route of the mixture
+      expect(logged.some((l) => /pretrain: \d+ expert steps from 2 source\(s\)/.test(l))).toBe(true)
+      const built = logged.length
+      expect(await Effect.runPromise(ensureBase(config, progress))).toBe(dir)
+      expect(logged.length).toBe(built)
+      const other = configWith({ "pretrain_config.styles": 1, "pretrain_config.routes": 2, "pretrain_config.epochs": 2, "pretrain_config.batch_size": 32 })
+      expect(baseDir(other)).not.toBe(dir)
+    } finally {
+      if (previous === undefined) delete process.env["VIRL_CACHE"]
+      else process.env["VIRL_CACHE"] = previous
+    }
+  }, 180_000)
+
+  it("loads a checkpoint with the architecture it stores, and names one of another version", async () => {
+    const small = configWith({ "sft_config.epochs": 1, "policy_config.embedding": 16, "policy_config.hidden": 24 })
+    const ckpt = await Effect.runPromise(trainSft(small, city, path.join(out, "narrow"), silent))
+    // this run's policy_config is the default (wider) one: the checkpoint's own is used
+    const metrics = await indist(configWith({}), ckpt)
+    expect(metrics.num_traj).toBe(6)
+    const copy = path.join(out, "old-version")
+    fs.cpSync(ckpt, copy, { recursive: true })
+    const manifest = JSON.parse(fs.readFileSync(path.join(copy, "checkpoint.json"), "utf8"))
+    delete manifest.policy.config.model.shape.maxObservations
+    fs.writeFileSync(path.join(copy, "checkpoint.json"), JSON.stringify(manifest))
+    const error = await Effect.runPromise(Effect.flip(loadPolicy(copy, configWith({}))))
+    expect(String(error)).toContain(`checkpoint ${copy} cannot be loaded: its policy config is not this version's`)
+    expect(String(error)).toContain("maxObservations")
+  }, 60_000)
 
   it("names the file of a corrupt checkpoint", async () => {
     const copy = path.join(out, "corrupt")

@@ -1,0 +1,47 @@
+import { Effect } from "effect"
+import { Environment } from "../core/environment.ts"
+import { meanKl, type KlSummary } from "../core/kl.ts"
+import { PolicyError, type OutputDistribution, type PolicyInput, type PolicyService } from "../core/policy.ts"
+import { oracle } from "../plugins/policy/oracle.ts"
+import type { RunConfig } from "./config.ts"
+import { environmentLayer } from "./layers.ts"
+
+/**
+ * The inputs RL's Razor measures forgetting on: states of the post-training task itself — here
+ * every step of the oracle's trajectories on the first `kl_config.routes` training routes
+ * (absolute directions, the environment's generator at seed 0), with the chat and grid a policy
+ * sees there.
+ */
+export const klInputs = (config: RunConfig, trainDir: string): Effect.Effect<PolicyInput[], unknown> =>
+  Effect.provide(
+    Effect.gen(function* () {
+      const env = yield* Environment
+      const inputs: PolicyInput[] = []
+      for (let route = 0; route < config.kl_config.routes; route++) {
+        let o = yield* env.reset(0, { routeIndex: route })
+        for (;;) {
+          inputs.push({ chat: o.chat, image: o.image, info: o.info })
+          const [answer] = yield* oracle.act([inputs[inputs.length - 1]], { temperature: 1, greedy: true })
+          const [t] = yield* env.step([answer.text])
+          if (t === null || t.terminated || t.truncated) break
+          o = t.observation
+        }
+      }
+      return inputs
+    }),
+    environmentLayer(config, trainDir, "absolute", { numEnvs: 1, seed: 0 })
+  )
+
+const BATCH = 64
+
+export const outputDistributions = (policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
+  Effect.gen(function* () {
+    if (policy.distributions === undefined) return yield* new PolicyError({ message: `policy ${policy.name} cannot enumerate its outputs, so its KL cannot be measured` })
+    const out: OutputDistribution[] = []
+    for (let i = 0; i < inputs.length; i += BATCH) out.push(...(yield* policy.distributions(inputs.slice(i, i + BATCH), { temperature })))
+    return out
+  })
+
+/** KL(reference ‖ policy) averaged over the inputs, at the sampling temperature. */
+export const measureKl = (reference: ReadonlyArray<OutputDistribution>, policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
+  Effect.map(outputDistributions(policy, inputs, temperature), (mine): KlSummary => meanKl(reference, mine))
