@@ -20,7 +20,8 @@ export default experiment({
   klReference: "base",
   arms: [
     { name: "base", recipe: { kind: "pretrain" } },
-    { name: "init", recipe: { kind: "sft", from: "base" }, config: { "sft_config.epochs": 1 } },
+    // the format initialisation: one epoch at the rate best in-distribution for it (experiments/init_tuning.ts)
+    { name: "init", recipe: { kind: "sft", from: "base" }, config: { "sft_config.epochs": 1, "sft_config.init_lr": 3e-4, "sft_config.end_lr": 3e-5 } },
     { name: "sft", recipe: { kind: "sft", from: "init" }, config: { "sft_config.epochs": 7 } },
     { name: "rl", recipe: { kind: "ppo", from: "init" } },
     { name: "rft", recipe: { kind: "rft", from: "init", samples: "base" } }

@@ -242,6 +242,12 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
       }
     }
     if (ready()) return dir
+    // one builder at a time: another process building the same base is waited for
+    const release = yield* acquireLock(`${dir}.lock`, ready, progress)
+    if (ready()) {
+      release()
+      return dir
+    }
     const p = config.pretrain_config
     const work = `${dir}.work`
     progress.log(`building the base model into ${dir} (once; ${p.styles} city styles × ${p.routes} routes, both rule sets, ${p.epochs} epochs)`)
@@ -279,8 +285,44 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
         fs.renameSync(work, dir)
       },
       catch: (e) => new PolicyError({ message: `cannot move the base model into ${dir}: ${String(e)}` })
-    })
+    }).pipe(Effect.ensuring(Effect.sync(release)))
     return dir
+  })
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A lock file holding its owner's pid, created exclusively. Held by a live process, it is waited
+ * for (until `done` says the work is there); left by a dead one, it is taken over.
+ */
+const acquireLock = (file: string, done: () => boolean, progress: Progress) =>
+  Effect.gen(function* () {
+    let announced = false
+    for (;;) {
+      try {
+        fs.mkdirSync(path.dirname(file), { recursive: true })
+        fs.writeFileSync(file, String(process.pid), { flag: "wx" })
+        return () => fs.rmSync(file, { force: true })
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* new PolicyError({ message: `cannot create ${file}: ${String(e)}` })
+      }
+      const owner = Number(fs.readFileSync(file, "utf8"))
+      if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+        fs.rmSync(file, { force: true })
+        continue
+      }
+      if (done()) return () => {}
+      if (!announced) progress.log(`waiting for process ${owner}, which is building the same base model (${file})`)
+      announced = true
+      yield* Effect.sleep("2 seconds")
+    }
   })
 
 /** A `pretrain` arm: the cached base (built if missing), copied into the arm's folder. */

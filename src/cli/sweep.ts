@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import { fail, reportError } from "./fail.ts"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -12,7 +12,9 @@ import { defaultDatasets } from "../app/layers.ts"
 import { PALETTE, renderPlot } from "../app/plot.ts"
 import { SUITE_KEYS, type Results } from "../app/report.ts"
 import { progressBar } from "./progress.ts"
-import { commandLine } from "./train.ts"
+import { armConfig } from "../app/run.ts"
+import { ensureBase } from "../app/train.ts"
+import { cliProgress, commandLine } from "./train.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 
@@ -89,9 +91,18 @@ export const sweepCommand = Command.make(
       const loaded = yield* loadExperimentFile(file)
       if (!isSweep(loaded)) return yield* fail(`${file} declares an experiment, not a sweep; run it with virl run ${file}`)
       const dir = Option.getOrElse(out, () => path.join("runs", loaded.name + (quick ? "-quick" : "")))
-      // the datasets are made once here, not by every trial at the same time
+      // the datasets and base models are made once here, not by every trial at the same time
       yield* defaultDatasets(progressBar("rendering panoramas"))
       const all = trials(loaded)
+      for (const t of all) {
+        for (const arm of t.experiment.arms.filter((a) => a.recipe.kind === "pretrain")) {
+          const config = yield* Either.match(armConfig(t.experiment, arm, { quick, overrides: commandLine.overrides }, t.experiment.seeds[0]), {
+            onLeft: Effect.fail,
+            onRight: Effect.succeed
+          })
+          yield* ensureBase(config, cliProgress)
+        }
+      }
       const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
       console.error(`${all.length} trials, ${all.length - todo.length} already finished, ${todo.length} to run (${parallel} at a time) in ${dir}`)
       const bar = progressBar("trials")
