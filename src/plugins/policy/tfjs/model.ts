@@ -90,21 +90,22 @@ export const initialParameters = (specs: ReadonlyArray<ParameterSpec>, rng: Rng)
   return out
 }
 
-/** Each slot's words summed from the table and scaled by 1/√count: [B × slots × D]. */
-export const bagsOfWords = (batch: ReadonlyArray<Features>, table: Float32Array, D: number, slots: number): Float32Array => {
-  const out = new Float32Array(batch.length * slots * D)
+/** Visits every word of every slot: the word's row in the table, its bag's offset, and the bag's 1/√count. */
+const eachWord = (batch: ReadonlyArray<Features>, D: number, slots: number, visit: (row: number, bag: number, scale: number) => void): void =>
   batch.forEach((f, b) => {
     for (let k = 0; k < slots; k++) {
       const start = f.offsets[k]
       const end = f.offsets[k + 1]
-      if (end === start) continue
-      const o = (b * slots + k) * D
       const scale = 1 / Math.sqrt(end - start)
-      for (let i = start; i < end; i++) {
-        const row = f.words[i] * D
-        for (let d = 0; d < D; d++) out[o + d] += table[row + d] * scale
-      }
+      for (let i = start; i < end; i++) visit(f.words[i] * D, (b * slots + k) * D, scale)
     }
+  })
+
+/** Each slot's words summed from the table and scaled by 1/√count: [B × slots × D]. */
+export const bagsOfWords = (batch: ReadonlyArray<Features>, table: Float32Array, D: number, slots: number): Float32Array => {
+  const out = new Float32Array(batch.length * slots * D)
+  eachWord(batch, D, slots, (row, bag, scale) => {
+    for (let d = 0; d < D; d++) out[bag + d] += table[row + d] * scale
   })
   return out
 }
@@ -112,18 +113,8 @@ export const bagsOfWords = (batch: ReadonlyArray<Features>, table: Float32Array,
 /** The gradient of the word table from the gradient of the bags (the transpose of `bagsOfWords`). */
 export const tableGradient = (batch: ReadonlyArray<Features>, dBags: Float32Array, D: number, slots: number, vocab: number): Float32Array => {
   const out = new Float32Array(vocab * D)
-  batch.forEach((f, b) => {
-    for (let k = 0; k < slots; k++) {
-      const start = f.offsets[k]
-      const end = f.offsets[k + 1]
-      if (end === start) continue
-      const o = (b * slots + k) * D
-      const scale = 1 / Math.sqrt(end - start)
-      for (let i = start; i < end; i++) {
-        const row = f.words[i] * D
-        for (let d = 0; d < D; d++) out[row + d] += dBags[o + d] * scale
-      }
-    }
+  eachWord(batch, D, slots, (row, bag, scale) => {
+    for (let d = 0; d < D; d++) out[row + d] += dBags[bag + d] * scale
   })
   return out
 }
