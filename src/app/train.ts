@@ -406,7 +406,6 @@ const onPolicy = (
         })
         const bar = progress.bar(`${phase.toUpperCase()} updates`)
         bar(start, config.num_updates)
-        let samples = 0
         for (let update = start; update < config.num_updates; update++) {
           const u0 = performance.now()
           const rollout = yield* collector.collect(config.num_steps)
@@ -415,7 +414,6 @@ const onPolicy = (
           const r2 = performance.now()
           const episodes = rollout.episodes
           const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((s, x) => s + x, 0) / xs.length)
-          samples += rollout.samples.length
           log({
             phase,
             update: update + 1,
@@ -437,7 +435,6 @@ const onPolicy = (
           }
           if (options.afterUpdate !== undefined) yield* options.afterUpdate(done, policy, { samples: done * rollout.samples.length })
         }
-        return samples
       }),
       environmentLayer(config, dataDir, "absolute", { seed: config.seed + start, ...(reward === undefined ? {} : { reward }) })
     )
