@@ -13,6 +13,7 @@ import { STYLE_NAMES } from "../plugins/dataset/synth/styles.ts"
 import { styleByName, VARIED_PREFIX } from "../plugins/dataset/synth/varied.ts"
 import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { writeFileAtomic } from "../core/files.ts"
+import { nativeLibm } from "../plugins/environment/virl/libm.ts"
 import { splitOverrides } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { report, run, sync } from "./run.ts"
@@ -30,6 +31,9 @@ const conformance = Command.make(
       })
       const failed = results.filter((r) => !r.ok).length
       console.log(`${results.length - failed} passed, ${failed} failed`)
+      if (!nativeLibm) {
+        console.log("note: headings use JS stand-ins for the C library's sin/cos/atan2 (native/libm not built: run `npm run install`); a few between geocodes < 1 m apart may differ in the 8th decimal")
+      }
       if (failed > 0 || results.length === 0) process.exitCode = 1
     }).pipe(Effect.catchAll((e) => fail(`conformance: ${e.message}`)))
 ).pipe(Command.withDescription("Replay a folder of reference cases (cases/ beside dataset/) and report N passed, M failed."))

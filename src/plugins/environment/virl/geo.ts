@@ -1,5 +1,5 @@
 import geodesicModule from "geographiclib-geodesic"
-import * as exact from "./exact-trig.ts"
+import { libm } from "./libm.ts"
 
 /** A (latitude, longitude) pair in degrees, as the dataset stores it. */
 export type Geocode = readonly [number, number]
@@ -23,8 +23,8 @@ export const haversineDistance = (a: Geocode, b: Geocode): number => {
   const lon2 = radians(b[1])
   const dlon = lon2 - lon1
   const dlat = lat2 - lat1
-  const h = Math.sin(dlat / 2.0) ** 2 + Math.cos(lat1) * Math.cos(lat2) * Math.sin(dlon / 2.0) ** 2
-  return EARTH_RADIUS_KM * (2 * Math.asin(Math.sqrt(h))) * 1000
+  const h = libm.sin(dlat / 2.0) ** 2 + libm.cos(lat1) * libm.cos(lat2) * libm.sin(dlon / 2.0) ** 2
+  return EARTH_RADIUS_KM * (2 * libm.asin(Math.sqrt(h))) * 1000
 }
 
 /** Python's `%` for floats: the result takes the sign of the divisor. */
@@ -39,9 +39,9 @@ export const headingBetween = (a: Geocode, b: Geocode): number => {
   const lat1 = radians(a[0])
   const lat2 = radians(b[0])
   const dlon = radians(b[1] - a[1])
-  const x = exact.sin(dlon) * exact.cos(lat2)
-  const y = exact.cos(lat1) * exact.sin(lat2) - exact.sin(lat1) * exact.cos(lat2) * exact.cos(dlon)
-  return pyMod(Math.atan2(x, y) * RAD_TO_DEG + 360, 360)
+  const x = libm.sin(dlon) * libm.cos(lat2)
+  const y = libm.cos(lat1) * libm.sin(lat2) - libm.sin(lat1) * libm.cos(lat2) * libm.cos(dlon)
+  return pyMod(libm.atan2(x, y) * RAD_TO_DEG + 360, 360)
 }
 
 export const COMPASS = ["north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest"] as const
