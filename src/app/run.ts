@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Arm, Experiment, Suite } from "../core/experiment.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
-import { writeFileAtomic } from "../core/files.ts"
+import { readRecords, writeFileAtomic } from "../core/files.ts"
 import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
 import type { TrackerService } from "../core/tracker.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
@@ -108,30 +108,6 @@ export const recipeLength = (arm: Arm, config: RunConfig): number => {
 }
 
 const points = (total: number, count: number): number[] => [...new Set(Array.from({ length: count }, (_, k) => Math.max(1, Math.round(((k + 1) * total) / count))))]
-
-/**
- * The records of a JSONL file. A last line without its newline was cut by an interruption and
- * is dropped (and removed from the file, so appends continue cleanly); any other line that does
- * not parse is an error naming the file and line.
- */
-export const readRecords = <A>(file: string): A[] => {
-  if (!fs.existsSync(file)) return []
-  const text = fs.readFileSync(file, "utf8")
-  const lines = text.split("\n")
-  const complete = lines.slice(0, -1)
-  const cut = !text.endsWith("\n") && text !== ""
-  const out: A[] = []
-  complete.forEach((line, i) => {
-    if (line.trim() === "") return
-    try {
-      out.push(JSON.parse(line) as A)
-    } catch {
-      throw new Error(`${file}, line ${i + 1}: not a JSON record (${JSON.stringify(line.slice(0, 60))}...); fix or delete the line`)
-    }
-  })
-  if (cut) fs.writeFileSync(file, complete.length === 0 ? "" : `${complete.join("\n")}\n`)
-  return out
-}
 
 export const readEvals = (file: string): EvalRecord[] => readRecords<EvalRecord>(file)
 export const readKl = (file: string): KlRecord[] => readRecords<KlRecord>(file)

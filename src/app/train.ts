@@ -5,12 +5,13 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { isCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type Phase } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
-import { writeFileAtomic } from "../core/files.ts"
+import { keepRecords, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
 import { PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import { ppoUpdate } from "../core/ppo.ts"
 import type { Reward } from "../core/reward.ts"
-import { RolloutCollector, type Rollout } from "../core/rollout.ts"
+import type { RngSnapshot } from "../core/random.ts"
+import { RolloutCollector, type CollectorState, type Rollout } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
 import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
@@ -32,6 +33,17 @@ export const silent: Progress = { bar: () => () => {}, log: () => {} }
 /** Called after each SFT epoch / PPO update with the live policy (e.g. to evaluate it). */
 export type AfterStep = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, unknown>
 
+/**
+ * Runs a hook (an evaluation along training) with the training generator put back afterwards, so
+ * training draws the same numbers whether or not the hook ran or sampled — a resumed run skips
+ * evaluations it already has.
+ */
+const isolated = <E>(rng: PythonRandom, hook: Effect.Effect<void, E>) =>
+  Effect.suspend(() => {
+    const before = rng.snapshot()
+    return Effect.ensuring(hook, Effect.sync(() => rng.restore(before)))
+  })
+
 /** One JSON object per line, appended as training goes. */
 export const metricsLog = (file: string) => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
@@ -39,6 +51,13 @@ export const metricsLog = (file: string) => {
 }
 
 export const CHECKPOINT_DIR = "checkpoint"
+
+/** On resume: the metrics logged after the checkpoint (`key` ≤ `done` kept) go, to be logged again. */
+const keepRecordsUpTo = (file: string, key: "epoch" | "update", done: number) =>
+  Effect.try({
+    try: () => keepRecords<Record<string, unknown>>(file, (r) => !(Number(r[key]) > done)),
+    catch: (e) => new PolicyError({ message: `cannot resume: ${(e as Error).message}` })
+  })
 
 /**
  * A small tfjs policy: fresh from the run's settings and `rng`, or a checkpoint's — built with the
@@ -140,6 +159,7 @@ const behaviourCloning = (
     }
     if (resumed !== undefined) rng.restore(resumed.rng)
     const start = resumed?.progress.done ?? 0
+    yield* keepRecordsUpTo(path.join(out, "metrics.jsonl"), "epoch", start)
     const initial =
       resumed !== undefined
         ? { checkpoint: resumed, path: ckptDir }
@@ -168,8 +188,9 @@ const behaviourCloning = (
       })
       const seconds = (performance.now() - e0) / 1000
       log({ phase, epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
+      // the hook (evaluations) before the checkpoint: a run killed during it redoes the epoch and the hook
+      if (options.afterEpoch !== undefined) yield* isolated(rng, options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) }))
       yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, epoch + 1, { config, ...options.meta }, optimizer.state()))
-      if (options.afterEpoch !== undefined) yield* options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) })
     }
     progress.log(`${phase} done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
@@ -377,6 +398,7 @@ const onPolicy = (
       return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
     }
     const start = resumed?.progress.done ?? 0
+    yield* keepRecordsUpTo(path.join(out, "metrics.jsonl"), "update", start)
     if (start >= config.num_updates) {
       progress.log(`${phase} already finished in ${ckptDir} (${start} updates)`)
       return ckptDir
@@ -386,10 +408,14 @@ const onPolicy = (
     if (resumed !== undefined) rng.restore(resumed.rng)
     const { policy, backend } = yield* buildPolicy(config, rng, { checkpoint: source, path: resumed === undefined ? init : ckptDir })
     // the policy that writes the rollouts: the one being trained, or another fixed one
+    // a fixed sampler draws from a generator of its own, saved with the checkpoint
+    const actorRng = new PythonRandom(config.seed + 7919)
+    const saved = resumed?.resume as { readonly collector?: CollectorState; readonly actor_rng?: RngSnapshot } | undefined
+    if (saved?.actor_rng !== undefined) actorRng.restore(saved.actor_rng)
     const actor =
       options.actor === undefined
         ? policy
-        : (yield* buildPolicy(config, new PythonRandom(config.seed + 7919 * (start + 1)), { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
+        : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
     const optimizer = ppoOptimizer(config)
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
     progress.log(
@@ -404,6 +430,7 @@ const onPolicy = (
           properTimeLimits: config.compute_return_kwargs.use_proper_time_limits,
           act: { temperature: config.generation_config.temperature, greedy: false }
         })
+        if (saved?.collector !== undefined) yield* collector.restore(saved.collector)
         const bar = progress.bar(`${phase.toUpperCase()} updates`)
         bar(start, config.num_updates)
         for (let update = start; update < config.num_updates; update++) {
@@ -429,14 +456,16 @@ const onPolicy = (
           })
           bar(update + 1, config.num_updates)
           const done = update + 1
+          // the hook (evaluations) before the checkpoint: a run killed during it redoes the update and the hook
+          if (options.afterUpdate !== undefined) yield* isolated(rng, options.afterUpdate(done, policy, { samples: done * rollout.samples.length }))
           if (done % Math.max(1, config.save_every) === 0 || done === config.num_updates) {
-            yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, done, { config, data: dataDir, init }, optimizer.state()))
+            const resume = { collector: collector.state(), ...(options.actor === undefined ? {} : { actor_rng: actorRng.snapshot() }) }
+            yield* saveCheckpoint(ckptDir, { ...checkpointOf(policy, rng, phase, done, { config, data: dataDir, init }, optimizer.state()), resume })
             progress.log(`saved checkpoint at update ${done}`)
           }
-          if (options.afterUpdate !== undefined) yield* options.afterUpdate(done, policy, { samples: done * rollout.samples.length })
         }
       }),
-      environmentLayer(config, dataDir, "absolute", { seed: config.seed + start, ...(reward === undefined ? {} : { reward }) })
+      environmentLayer(config, dataDir, "absolute", { seed: config.seed, ...(reward === undefined ? {} : { reward }) })
     )
     progress.log(`${phase} done in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir

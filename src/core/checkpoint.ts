@@ -25,7 +25,11 @@ export interface Checkpoint {
   readonly progress: { readonly phase: Phase; readonly done: number }
   /** The run's resolved configuration and anything else worth keeping. */
   readonly meta: Readonly<Record<string, unknown>>
+  /** What else training needs to continue bit for bit (rollout in progress, other generators); JSON. */
+  readonly resume?: Readonly<Record<string, unknown>>
 }
+
+const RESUME_FILE = "resume.json"
 
 const Table = Schema.Array(Schema.Struct({ name: Schema.String, offset: Schema.Number, length: Schema.Number }))
 
@@ -37,7 +41,8 @@ const Manifest = Schema.Struct({
   optimizer: Schema.optional(Schema.Struct({ step: Schema.Number, moments: Table })),
   rng: Schema.Struct({ algorithm: Schema.String, seed: Schema.String, state: Schema.Array(Schema.Number) }),
   progress: Schema.Struct({ phase: Schema.Literal(...PHASES), done: Schema.Number }),
-  meta: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  meta: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  resume: Schema.optional(Schema.Literal(RESUME_FILE))
 })
 
 export const MANIFEST = "checkpoint.json"
@@ -74,6 +79,7 @@ export const saveCheckpoint = (dir: string, checkpoint: Checkpoint): Effect.Effe
         fs.writeFileSync(path.join(staging, MOMENTS), moments.bytes)
         optimizer = { step: checkpoint.optimizer.step, moments: moments.table }
       }
+      if (checkpoint.resume !== undefined) fs.writeFileSync(path.join(staging, RESUME_FILE), JSON.stringify(checkpoint.resume))
       const manifest = {
         format: "virl-checkpoint",
         version: 1,
@@ -82,7 +88,8 @@ export const saveCheckpoint = (dir: string, checkpoint: Checkpoint): Effect.Effe
         ...(optimizer === undefined ? {} : { optimizer }),
         rng: checkpoint.rng,
         progress: checkpoint.progress,
-        meta: checkpoint.meta
+        meta: checkpoint.meta,
+        ...(checkpoint.resume === undefined ? {} : { resume: RESUME_FILE })
       }
       fs.writeFileSync(path.join(staging, MANIFEST), JSON.stringify(manifest, null, 1))
       const old = `${dir}.old-${process.pid}`
@@ -107,12 +114,48 @@ const readFloats = (file: string, table: ReadonlyArray<{ name: string; offset: n
   return out
 }
 
-export const isCheckpoint = (dir: string): boolean => fs.existsSync(path.join(dir, MANIFEST))
+const readJson = (file: string): Record<string, unknown> => {
+  let value: unknown
+  try {
+    value = JSON.parse(fs.readFileSync(file, "utf8"))
+  } catch (e) {
+    throw new Error(`${path.basename(file)}: ${(e as Error).message}`)
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${path.basename(file)} does not hold a JSON object`)
+  return value as Record<string, unknown>
+}
+
+/**
+ * Finishes what an interrupted `saveCheckpoint` left: killed between its two renames, the folder
+ * is missing and the previous checkpoint waits under `DIR.old-PID`; it is put back. Leftover
+ * staging folders are removed.
+ */
+const recover = (dir: string): void => {
+  const parent = path.dirname(dir)
+  if (!fs.existsSync(parent)) return
+  const base = path.basename(dir)
+  const leftovers = fs.readdirSync(parent).filter((f) => f.startsWith(`${base}.old-`) || f.startsWith(`${base}.partial-`))
+  if (leftovers.length === 0) return
+  if (!fs.existsSync(path.join(dir, MANIFEST))) {
+    const previous = leftovers.find((f) => f.startsWith(`${base}.old-`) && fs.existsSync(path.join(parent, f, MANIFEST)))
+    if (previous !== undefined) {
+      fs.rmSync(dir, { recursive: true, force: true })
+      fs.renameSync(path.join(parent, previous), dir)
+    }
+  }
+  for (const f of leftovers) fs.rmSync(path.join(parent, f), { recursive: true, force: true })
+}
+
+/** Whether `dir` holds a checkpoint (after finishing an interrupted write; see `recover`). */
+export const isCheckpoint = (dir: string): boolean => {
+  recover(dir)
+  return fs.existsSync(path.join(dir, MANIFEST))
+}
 
 export const loadCheckpoint = (dir: string): Effect.Effect<Checkpoint, CheckpointError> =>
   Effect.gen(function* () {
     const manifestFile = path.join(dir, MANIFEST)
-    if (!fs.existsSync(manifestFile)) return yield* new CheckpointError({ path: dir, message: `not a checkpoint: ${MANIFEST} is missing` })
+    if (!isCheckpoint(dir)) return yield* new CheckpointError({ path: dir, message: `not a checkpoint: ${MANIFEST} is missing` })
     const raw = yield* Effect.try({
       try: () => JSON.parse(fs.readFileSync(manifestFile, "utf8")) as unknown,
       catch: (e) => new CheckpointError({ path: manifestFile, message: `corrupt manifest: ${(e as Error).message}` })
@@ -144,7 +187,8 @@ export const loadCheckpoint = (dir: string): Effect.Effect<Checkpoint, Checkpoin
           ...(optimizer === undefined ? {} : { optimizer }),
           rng: m.rng,
           progress: m.progress,
-          meta: m.meta
+          meta: m.meta,
+          ...(m.resume === undefined ? {} : { resume: readJson(path.join(dir, m.resume)) })
         }
       },
       catch: (e) => new CheckpointError({ path: dir, message: `corrupt checkpoint: ${(e as Error).message}` })

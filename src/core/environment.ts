@@ -40,7 +40,17 @@ export interface VectorEnvironment<Info> {
   readonly numEnvs: number
   readonly reset: (slot: number, request?: ResetRequest) => Effect.Effect<Observation<Info>, EnvironmentError>
   readonly step: (outputs: ReadonlyArray<string | null>) => Effect.Effect<ReadonlyArray<Transition<Info> | null>, EnvironmentError>
+  /**
+   * Everything needed to continue exactly where the environments stand (generators, episodes in
+   * progress), as plain JSON for a checkpoint.
+   */
+  readonly snapshot: () => EnvironmentSnapshot
+  /** Puts the environments back as `snapshot` found them; the observation of each live slot (null if ended). */
+  readonly restore: (snapshot: EnvironmentSnapshot) => Effect.Effect<ReadonlyArray<Observation<Info> | null>, EnvironmentError>
 }
+
+/** An environment's own description of its state; only the environment that wrote it reads it. */
+export type EnvironmentSnapshot = { readonly kind: string } & Readonly<Record<string, unknown>>
 
 export class EnvironmentError extends Data.TaggedError("EnvironmentError")<{
   readonly slot: number

@@ -42,3 +42,37 @@ export const buildOnce = async (dir: string, marker: string, recipe: string, bui
   }
   return true
 }
+
+/**
+ * The records of a JSONL file. A last line without its newline was cut by an interruption and
+ * is dropped (and removed from the file, so appends continue cleanly); any other line that does
+ * not parse is an error naming the file and line.
+ */
+export const readRecords = <A>(file: string): A[] => {
+  if (!fs.existsSync(file)) return []
+  const text = fs.readFileSync(file, "utf8")
+  const lines = text.split("\n")
+  const complete = lines.slice(0, -1)
+  const cut = !text.endsWith("\n") && text !== ""
+  const out: A[] = []
+  complete.forEach((line, i) => {
+    if (line.trim() === "") return
+    try {
+      out.push(JSON.parse(line) as A)
+    } catch {
+      throw new Error(`${file}, line ${i + 1}: not a JSON record (${JSON.stringify(line.slice(0, 60))}...); fix or delete the line`)
+    }
+  })
+  if (cut) fs.writeFileSync(file, complete.length === 0 ? "" : `${complete.join("\n")}\n`)
+  return out
+}
+
+/**
+ * Drops the records of a JSONL file that `keep` refuses (atomically): a training run resumed
+ * from a checkpoint first forgets what it logged after that checkpoint, so nothing is written twice.
+ */
+export const keepRecords = <A>(file: string, keep: (record: A) => boolean): void => {
+  const records = readRecords<A>(file)
+  const kept = records.filter(keep)
+  if (kept.length !== records.length) writeFileAtomic(file, kept.map((r) => `${JSON.stringify(r)}\n`).join(""))
+}

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Observation, StepInfoRecord, VectorEnvironment } from "./environment.ts"
+import { EnvironmentError, type EnvironmentSnapshot, type Observation, type StepInfoRecord, type VectorEnvironment } from "./environment.ts"
 import type { ActOptions, PolicyInput, PolicyService, Sample } from "./policy.ts"
 
 /** `num_steps` transitions across episode boundaries, as PPO consumes them. */
@@ -26,6 +26,13 @@ export interface EpisodeSummary {
   readonly reward: number
   readonly steps: number
   readonly success: boolean
+}
+
+/** Where a collector stands between rollouts: the environments and each slot's running episode totals. */
+export interface CollectorState {
+  readonly started: boolean
+  readonly running: ReadonlyArray<{ readonly reward: number; readonly steps: number }>
+  readonly environment: EnvironmentSnapshot | null
 }
 
 const toInput = (o: Observation<StepInfoRecord>): PolicyInput => ({ chat: o.chat, image: o.image, info: o.info })
@@ -55,6 +62,32 @@ export class RolloutCollector {
           })
         )
   )
+
+  /** Its state for a checkpoint: with it, `restore` continues the next rollout exactly. */
+  state(): CollectorState {
+    const started = this.current.length > 0
+    return { started, running: this.running.map((r) => ({ ...r })), environment: started ? this.env.snapshot() : null }
+  }
+
+  restore(state: CollectorState) {
+    return Effect.gen(this, function* () {
+      if (!state.started || state.environment === null) {
+        this.current = []
+        this.running = []
+        return
+      }
+      const observations = yield* this.env.restore(state.environment)
+      const current: Array<Observation<StepInfoRecord>> = []
+      for (const [slot, o] of observations.entries()) {
+        // the collector restarts an ended slot at once, so every slot it saved was live
+        if (o === null) return yield* new EnvironmentError({ slot, message: "cannot restore the rollout: a saved episode had ended" })
+        current.push(o)
+      }
+      if (state.running.length !== current.length) return yield* new EnvironmentError({ slot: -1, message: `cannot restore the rollout: ${state.running.length} running totals for ${current.length} environments` })
+      this.current = current
+      this.running = state.running.map((r) => ({ ...r }))
+    })
+  }
 
   /** Collects `numSteps` transitions (rounded up to a multiple of the number of environments). */
   collect(numSteps: number) {

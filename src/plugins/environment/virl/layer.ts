@@ -1,8 +1,8 @@
 import { Effect, Layer } from "effect"
 import { ActionSpace } from "../../../core/action-space.ts"
 import { Dataset } from "../../../core/dataset.ts"
-import { Environment, EnvironmentError, type Observation, type Transition, type VectorEnvironment } from "../../../core/environment.ts"
-import { Random } from "../../../core/random.ts"
+import { Environment, EnvironmentError, type EnvironmentSnapshot, type Observation, type Transition, type VectorEnvironment } from "../../../core/environment.ts"
+import { Random, type RngSnapshot } from "../../../core/random.ts"
 import { PythonRandom } from "../../random/python-random.ts"
 import { Reward } from "../../../core/reward.ts"
 import type { VirlEnvConfig } from "./config.ts"
@@ -11,6 +11,25 @@ import { Chat } from "./chat.ts"
 import { NavigationEnv } from "./navigation.ts"
 import { templateFor } from "./prompt.ts"
 import { StreetViewRenderer } from "./street-view.ts"
+
+/**
+ * How a slot's episode came to be: the generators as its reset found them, the route asked for,
+ * and every answer since. Resets draw from the generators; steps draw nothing, so replaying this
+ * rebuilds the episode (rail, verify counter, history, chat) exactly.
+ */
+interface Journal {
+  readonly rng: RngSnapshot
+  readonly wording: RngSnapshot | null
+  readonly routeIndex: number | null
+  readonly outputs: string[]
+}
+
+interface Snapshot extends EnvironmentSnapshot {
+  readonly kind: "virl"
+  readonly rng: RngSnapshot
+  readonly wording: RngSnapshot | null
+  readonly slots: ReadonlyArray<Journal | null>
+}
 
 /**
  * `numEnvs` V-IRL navigation environments over one dataset, drawing from the run's one
@@ -29,6 +48,7 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     const newChat = () => new Chat(templateFor(config.language_only), actionSpace.promptText, !config.language_only)
     const chats = Array.from({ length: numEnvs }, newChat)
     const live = new Array<boolean>(numEnvs).fill(false)
+    const journals = new Array<Journal | null>(numEnvs).fill(null)
 
     const fail = (slot: number) => (e: unknown) =>
       new EnvironmentError({ slot, message: e instanceof Error ? e.toString() : String(e) })
@@ -43,11 +63,70 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
       )
     }
 
+    const resetSlot = (slot: number, routeIndex: number | undefined) => {
+      journals[slot] = { rng: rng.snapshot(), wording: wording?.snapshot() ?? null, routeIndex: routeIndex ?? null, outputs: [] }
+      return envs[slot].reset(routeIndex === undefined ? undefined : { route_idx: routeIndex })
+    }
+
+    const replay = (slot: number, journal: Journal) =>
+      Effect.try({
+        try: () => {
+          rng.restore(journal.rng)
+          if (journal.wording !== null) wording?.restore(journal.wording)
+          let last: { pose: ViewPose | null; info: StepInfo; ended: boolean } = { ...resetSlot(slot, journal.routeIndex ?? undefined), ended: false }
+          chats[slot] = newChat()
+          for (const output of journal.outputs) {
+            if (last.ended) throw new Error("the snapshot steps an episode past its end")
+            chats[slot].prepare(last.info)
+            chats[slot].record(output)
+            journals[slot]!.outputs.push(output)
+            const s = envs[slot].step(output)
+            last = { pose: s.pose, info: s.info, ended: s.terminated || s.truncated }
+          }
+          live[slot] = !last.ended
+          return last
+        },
+        catch: fail(slot)
+      })
+
     const environment: VectorEnvironment<StepInfo> = {
       numEnvs,
+      snapshot: (): Snapshot => ({
+        kind: "virl",
+        rng: rng.snapshot(),
+        wording: wording?.snapshot() ?? null,
+        slots: journals.map((j) => (j === null ? null : { ...j, outputs: [...j.outputs] }))
+      }),
+      restore: (snapshot) =>
+        Effect.gen(function* () {
+          const s = snapshot as Snapshot
+          if (s.kind !== "virl" || !Array.isArray(s.slots) || s.slots.length !== numEnvs) {
+            return yield* new EnvironmentError({ slot: -1, message: `cannot restore: the snapshot is not of ${numEnvs} V-IRL environments` })
+          }
+          const observations: Array<Observation<StepInfo> | null> = []
+          for (let slot = 0; slot < numEnvs; slot++) {
+            const journal = s.slots[slot]
+            if (journal === null) {
+              live[slot] = false
+              journals[slot] = null
+              observations.push(null)
+              continue
+            }
+            const last = yield* replay(slot, journal)
+            observations.push(last.ended ? null : yield* observe(slot, last.pose, last.info))
+          }
+          yield* Effect.try({
+            try: () => {
+              rng.restore(s.rng)
+              if (s.wording !== null) wording?.restore(s.wording)
+            },
+            catch: fail(-1)
+          })
+          return observations
+        }),
       reset: (slot, request) =>
         Effect.try({
-          try: () => envs[slot].reset(request?.routeIndex === undefined ? undefined : { route_idx: request.routeIndex }),
+          try: () => resetSlot(slot, request?.routeIndex),
           catch: fail(slot)
         }).pipe(
           Effect.tap(() =>
@@ -62,6 +141,7 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
         Effect.forEach(outputs, (output, slot): Effect.Effect<Transition<StepInfo> | null, EnvironmentError> => {
           if (output === null || !live[slot]) return Effect.succeed(null)
           chats[slot].record(output)
+          journals[slot]?.outputs.push(output)
           return Effect.try({ try: () => envs[slot].step(output), catch: fail(slot) }).pipe(
             Effect.tap((s) => Effect.sync(() => (live[slot] = !(s.terminated || s.truncated)))),
             Effect.flatMap((s) =>

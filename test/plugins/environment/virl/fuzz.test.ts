@@ -64,7 +64,7 @@ describe("generated model outputs", () => {
         const parsed = parseOutput(o)
         for (const v of [parsed.action, parsed.observation, parsed.instruction]) expect(v).not.toBeUndefined()
       }),
-      { numRuns: 3_000, seed: 1 }
+      { numRuns: 10_000, seed: 1 }
     )
     fc.assert(
       fc.property(answer, (a) => {
@@ -85,7 +85,7 @@ describe("generated model outputs", () => {
         expect(["Correct", "WrongAction", "WrongObservation"]).toContain(verdict._tag)
         expect(LEGAL_REWARDS.has(processReward.step(verdict))).toBe(true)
       }),
-      { numRuns: 4_000, seed: 2 }
+      { numRuns: 10_000, seed: 2 }
     )
   })
 
@@ -121,7 +121,7 @@ describe("generated model outputs", () => {
           }
         }
       ),
-      { numRuns: 300, seed: 3 }
+      { numRuns: 600, seed: 3 }
     )
   })
 })
