@@ -14,6 +14,7 @@ import { PythonRandom } from "../plugins/random/python-random.ts"
 import type { RunConfig } from "./config.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import { environmentLayer, type ActionRules } from "./layers.ts"
+import { traceWriter } from "./traces.ts"
 import { buildPolicy } from "./train.ts"
 
 export const SUITES = ["indist", "rule-ood", "visual-ood"] as const
@@ -47,11 +48,18 @@ export const evaluateSuite = (
   policy: PolicyService,
   suite: SuiteName,
   datasets: DefaultDatasets,
-  options: { readonly data?: string; readonly logFile?: string; readonly onEpisode?: (done: number, total: number) => void } = {}
+  options: {
+    readonly data?: string
+    readonly logFile?: string
+    /** Episode traces for `virl view` (see traces.ts): the file, the run folder for frames, and whether to save frames. */
+    readonly traces?: { readonly file: string; readonly runDir: string; readonly frames: boolean }
+    readonly onEpisode?: (done: number, total: number) => void
+  } = {}
 ): Effect.Effect<SuiteMetrics, unknown> =>
   Effect.gen(function* () {
     const setup = suiteSetup(suite, config, datasets, options.data)
     const lines: string[] = []
+    const traces = options.traces === undefined ? undefined : traceWriter(options.traces.file, options.traces.runDir, options.traces.frames)
     const routes = (yield* readRoutes(path.join(setup.dir, ROUTES_FILE))).length
     const numTraj = config.eval_config.order ? Math.min(setup.numTraj, routes) : setup.numTraj
     const metrics = yield* Effect.provide(
@@ -61,11 +69,13 @@ export const evaluateSuite = (
           order: config.eval_config.order,
           act: { temperature: config.generation_config.temperature, greedy: config.eval_config.greedy },
           ...(options.logFile === undefined ? {} : { log: (line: unknown) => lines.push(JSON.stringify(line)) }),
-          ...(options.onEpisode === undefined ? {} : { onEpisode: options.onEpisode })
+          ...(options.onEpisode === undefined ? {} : { onEpisode: options.onEpisode }),
+          ...(traces === undefined ? {} : { record: traces.record })
         })
       ),
       environmentLayer(config, setup.dir, setup.rules, { seed: config.eval_config.seed })
     )
     if (options.logFile !== undefined) writeFileAtomic(options.logFile, lines.join("\n") + "\n")
+    if (traces !== undefined) yield* traces.finish
     return metrics
   })

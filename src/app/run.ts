@@ -172,6 +172,8 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
                 shared?.metrics ??
                 (yield* evaluateSuite(config, policy, suite, options.datasets, {
                   logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
+                  // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
+                  traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total },
                   onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
                 }))
               yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })

@@ -18,6 +18,7 @@ import { splitOverrides } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { report, run, sync } from "./run.ts"
 import { sweepCommand } from "./sweep.ts"
+import { view } from "./view.ts"
 import { commandLine, evaluate, train } from "./train.ts"
 
 const conformance = Command.make(
@@ -119,7 +120,7 @@ const defaults = Command.make("default", {}, () =>
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
-  Command.withSubcommands([run, sweepCommand, report, sync, train, evaluate, data, conformance]),
+  Command.withSubcommands([run, sweepCommand, report, sync, view, train, evaluate, data, conformance]),
   Command.withDescription("Post-train vision-language agents with SFT and RL on V-IRL navigation.")
 )
 

@@ -16,6 +16,13 @@ export interface Observation<Info> {
   /** The packed RGB grid (height × width × 3), or null in language-only mode / after a forced end at stop(). */
   readonly image: { readonly width: number; readonly height: number; readonly rgb: Uint8Array } | null
   readonly info: Info
+  /**
+   * Where the episode stands, for logs and viewers; never shown to a policy. The V-IRL
+   * environment gives `route_index`, `rail_index`, `instruction_index` (1-based, the sentence being
+   * followed), `geocode` and `heading`, and at a reset
+   * also the whole rail (`rail`: geocodes) and its `instructions`.
+   */
+  readonly trace?: Readonly<Record<string, unknown>>
 }
 
 export interface Transition<Info> {

@@ -40,6 +40,29 @@ export interface SuiteOptions {
   /** One JSON value per line in the reference's evaluation log format. */
   readonly log?: (line: unknown) => void
   readonly onEpisode?: (done: number, total: number) => void
+  /** Each finished episode, step by step with what the policy was shown (for viewers). */
+  readonly record?: (episode: EpisodeRecord) => Effect.Effect<void, unknown>
+}
+
+/** One answer of an evaluated episode: what was shown, what was written, what the environment said. */
+export interface StepRecord {
+  /** The info and trace the question was built from, and the picture shown. */
+  readonly shown: { readonly info: StepInfoRecord; readonly trace: Readonly<Record<string, unknown>> | undefined; readonly image: PolicyInput["image"] }
+  readonly output: string
+  readonly verdict: Verdict
+  readonly verdictClass: string
+  readonly reward: number
+  /** The info after the answer (its "Verify Info" is the environment's feedback). */
+  readonly after: StepInfoRecord
+}
+
+export interface EpisodeRecord {
+  readonly episode: number
+  readonly start: Readonly<Record<string, unknown>> | undefined
+  readonly steps: ReadonlyArray<StepRecord>
+  readonly success: boolean
+  readonly reward: number
+  readonly terminated: boolean
 }
 
 /**
@@ -57,7 +80,8 @@ export const runSuite = (env: VectorEnvironment<StepInfoRecord>, policy: PolicyS
     let next = 0
     let done = 0
     const slots = Array.from({ length: Math.min(env.numEnvs, options.numTraj) }, (_, slot) => slot)
-    const state = new Map<number, { episode: number; reward: number; veri: number; obs: PolicyInput }>()
+    type Shown = StepRecord["shown"]
+    const state = new Map<number, { episode: number; reward: number; veri: number; obs: PolicyInput; shown: Shown; start: Shown["trace"]; steps: StepRecord[] }>()
     const begin = (slot: number) =>
       Effect.gen(function* () {
         if (next >= options.numTraj) {
@@ -66,7 +90,8 @@ export const runSuite = (env: VectorEnvironment<StepInfoRecord>, policy: PolicyS
         }
         const episode = next++
         const o = yield* env.reset(slot, options.order ? { routeIndex: episode } : undefined)
-        state.set(slot, { episode, reward: 0, veri: 0, obs: { chat: o.chat, image: o.image, info: o.info } })
+        const shown = { info: o.info, trace: o.trace, image: o.image }
+        state.set(slot, { episode, reward: 0, veri: 0, obs: { chat: o.chat, image: o.image, info: o.info }, shown, start: o.trace, steps: [] })
       })
     for (const slot of slots) yield* begin(slot)
     while (state.size > 0) {
@@ -87,8 +112,15 @@ export const runSuite = (env: VectorEnvironment<StepInfoRecord>, policy: PolicyS
         const log = logs[st.episode]
         log.push({ sample_id: st.episode, veri_step: st.veri, output: outputs[k].text, reward: tr.reward, info: tr.observation.info })
         st.veri++
+        if (options.record !== undefined) {
+          st.steps.push({ shown: st.shown, output: outputs[k].text, verdict: tr.verdict, verdictClass: cls, reward: tr.reward, after: tr.observation.info })
+          st.shown = { info: tr.observation.info, trace: tr.observation.trace, image: tr.observation.image }
+        }
         if (tr.terminated || tr.truncated) {
           const success = tr.observation.info["is_success"] === true
+          if (options.record !== undefined) {
+            yield* options.record({ episode: st.episode, start: st.start, steps: st.steps, success, reward: st.reward, terminated: tr.terminated })
+          }
           if (success) successes++
           episodeRewards.push(st.reward)
           log.push({ Success: success })

@@ -52,13 +52,27 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
 
     const fail = (slot: number) => (e: unknown) =>
       new EnvironmentError({ slot, message: e instanceof Error ? e.toString() : String(e) })
-    const observe = (slot: number, pose: ViewPose | null, info: StepInfo): Effect.Effect<Observation<StepInfo>, EnvironmentError> => {
+    const traceOf = (slot: number, atReset: boolean) => {
+      const episode = envs[slot].episode
+      const where = episode.pose()
+      const rail = episode.rail
+      return {
+        route_index: rail.routeIndex,
+        rail_index: episode.railIndex,
+        instruction_index: rail.waypoints[episode.railIndex]?.instructionIndex ?? null,
+        geocode: where.geocode,
+        heading: where.heading,
+        ...(atReset ? { rail: rail.waypoints.map((w) => w.geocode), instructions: rail.instructions } : {})
+      }
+    }
+    const observe = (slot: number, pose: ViewPose | null, info: StepInfo, atReset = false): Effect.Effect<Observation<StepInfo>, EnvironmentError> => {
       const chat = chats[slot].prepare(info)
-      if (pose === null) return Effect.succeed({ chat, image: null, info })
+      const trace = traceOf(slot, atReset)
+      if (pose === null) return Effect.succeed({ chat, image: null, info, trace })
       const ahead = envs[slot].episode.nextPoses(2)
       return renderer.render(pose).pipe(
         Effect.tap(() => renderer.prefetch(ahead)),
-        Effect.map((image) => ({ chat, image, info })),
+        Effect.map((image) => ({ chat, image, info, trace })),
         Effect.mapError(fail(slot))
       )
     }
@@ -113,7 +127,7 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
               continue
             }
             const last = yield* replay(slot, journal)
-            observations.push(last.ended ? null : yield* observe(slot, last.pose, last.info))
+            observations.push(last.ended ? null : yield* observe(slot, last.pose, last.info, journal.outputs.length === 0))
           }
           yield* Effect.try({
             try: () => {
@@ -135,7 +149,7 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
               chats[slot] = newChat()
             })
           ),
-          Effect.flatMap((r) => observe(slot, r.pose, r.info))
+          Effect.flatMap((r) => observe(slot, r.pose, r.info, true))
         ),
       step: (outputs) =>
         Effect.forEach(outputs, (output, slot): Effect.Effect<Transition<StepInfo> | null, EnvironmentError> => {
