@@ -3,12 +3,14 @@
  * backend — SFT gradient steps (batch 32) and batched action selection (batch 8), in samples
  * per second — with the pure-JS cpu backend as the baseline run side by side.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import * as Absolute from "../src/plugins/action-space/absolute.ts"
+import * as Process from "../src/plugins/reward/process.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { PRESETS } from "../src/app/config.ts"
-import { environmentLayer, policyConfig } from "../src/app/layers.ts"
+import { environmentLayer, policySettings } from "../src/app/layers.ts"
 import { Environment } from "../src/core/environment.ts"
 import type { PolicyInput } from "../src/core/policy.ts"
 import { synthesize } from "../src/plugins/dataset/synth/generate.ts"
@@ -37,14 +39,14 @@ const main = async () => {
         }
         return out
       }),
-      environmentLayer(PRESETS.small, dir, "absolute", { numEnvs: 1 })
+      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer)))
     )
   )
   console.log(`small tfjs policy — ${os.cpus().length} cores, Node ${process.version}`)
   const rates: Record<string, { train: number; act: number }> = {}
   for (const name of ["cpu", "wasm"] as const) {
     const { tf, name: actual } = await Effect.runPromise(Backend.make(name))
-    const policy = TfPolicy.make(tf, policyConfig(PRESETS.small), new PythonRandom(1))
+    const policy = TfPolicy.make(tf, TfPolicy.policyConfigOf(policySettings(PRESETS.small)), new PythonRandom(1))
     const samples = inputs.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
     const batch = Array.from({ length: 32 }, (_, k) => samples[k % samples.length])
     const step = () =>

@@ -28,8 +28,8 @@ export default sweep({
   compare: "rl",
   grid: {
     reward: [
-      { label: "process", reward: Process.layer },
-      { label: "outcome", reward: Outcome.layer }
+      { label: "process", layers: { reward: Process.layer }, arms: ["rl"] },
+      { label: "outcome", layers: { reward: Outcome.layer }, arms: ["rl"] }
     ]
   }
 })

@@ -7,98 +7,113 @@ import YAML from "yaml"
  * where it has them. `small` (the default) is what the small TensorFlow.js policy needs to learn
  * on a laptop CPU; `paper` carries the paper's values for a 11B-parameter VLM (spec §10).
  */
+/** Constrained numbers: a value out of range is an error naming the key (the path) and the range. */
+const range = (lo: number, hi: number) => Schema.Number.pipe(Schema.between(lo, hi, { message: () => `must be between ${lo} and ${hi}` }))
+const atLeast = (lo: number) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(lo, { message: () => `must be an integer ≥ ${lo}` }))
+const positive = Schema.Number.pipe(Schema.positive({ message: () => "must be > 0" }))
+const nonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "must be ≥ 0" }))
+const rate = Schema.Number.pipe(Schema.between(0, 1, { message: () => "must be between 0 and 1" }))
+
 export const RunConfig = Schema.Struct({
   seed: Schema.Number,
   /** Environments stepped in lock-step (the reference's num_processes is 1). */
-  num_processes: Schema.Number,
-  num_steps: Schema.Number,
-  num_updates: Schema.Number,
-  grad_accum_steps: Schema.Number,
-  save_every: Schema.Number,
+  num_processes: atLeast(1),
+  num_steps: atLeast(1),
+  num_updates: atLeast(0),
+  grad_accum_steps: atLeast(1),
+  save_every: atLeast(1),
   backend: Schema.Literal("auto", "wasm", "cpu", "native"),
   optimizer_config: Schema.Struct({
-    init_lr: Schema.Number,
-    end_lr: Schema.Number,
-    lr_max_steps: Schema.Number,
-    eps: Schema.Number,
-    weight_decay: Schema.Number
+    init_lr: nonNegative,
+    end_lr: nonNegative,
+    lr_max_steps: atLeast(1),
+    eps: positive,
+    weight_decay: nonNegative,
+    /** Adam's moment decay rates (the reference's defaults). */
+    beta1: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 0.9999)), { default: () => 0.9 }),
+    beta2: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 0.99999)), { default: () => 0.999 })
   }),
   ppo_config: Schema.Struct({
-    clip_param: Schema.Number,
-    ppo_epoch: Schema.Number,
-    mini_batch_size: Schema.Number,
-    value_loss_coef: Schema.Number,
-    entropy_coef: Schema.Number,
+    clip_param: positive,
+    ppo_epoch: atLeast(1),
+    mini_batch_size: atLeast(1),
+    value_loss_coef: nonNegative,
+    entropy_coef: nonNegative,
     /** The reference configures entropy_coef but adds a zero entropy term; true adds the real one. */
     entropy_bonus: Schema.Boolean,
-    max_grad_norm: Schema.Number
+    max_grad_norm: nonNegative
   }),
   compute_return_kwargs: Schema.Struct({
-    gamma: Schema.Number,
-    gae_lambda: Schema.Number,
+    gamma: rate,
+    gae_lambda: rate,
     use_proper_time_limits: Schema.Boolean
   }),
   generation_config: Schema.Struct({
-    temperature: Schema.Number,
-    thought_prob_coef: Schema.Number
+    temperature: nonNegative,
+    thought_prob_coef: rate
   }),
   env_config: Schema.Struct({
-    resolution: Schema.Number,
-    verify_iter: Schema.Number,
+    resolution: atLeast(8),
+    verify_iter: atLeast(0),
     relocation: Schema.Boolean,
-    drop_rate: Schema.Number,
-    straight_line_length: Schema.Number,
+    drop_rate: rate,
+    straight_line_length: atLeast(1),
     /** Side of each perspective view before it is resized to `resolution` (the reference's 640). */
-    view_size: Schema.Number,
-    fov: Schema.Number,
-    mapping_radius: Schema.Number,
-    max_episode_steps: Schema.Number,
-    wrap_turns: Schema.Boolean
+    view_size: atLeast(8),
+    fov: range(10, 120),
+    mapping_radius: positive,
+    max_episode_steps: atLeast(1),
+    wrap_turns: Schema.Boolean,
+    /**
+     * The reference's key: true/false picks the absolute/relative ActionSpace layer for training
+     * (over the arm's and experiment's layers); null (the default) leaves the choice to the layers.
+     */
+    absolute_action: Schema.NullOr(Schema.Boolean)
   }),
   policy_config: Schema.Struct({
-    embedding: Schema.Number,
-    hidden: Schema.Number,
-    patch: Schema.Number,
-    patch_features: Schema.Number
+    embedding: atLeast(1),
+    hidden: atLeast(1),
+    patch: atLeast(1),
+    patch_features: atLeast(1)
   }),
   sft_config: Schema.Struct({
-    epochs: Schema.Number,
-    batch_size: Schema.Number,
-    passes: Schema.Number,
+    epochs: atLeast(0),
+    batch_size: atLeast(1),
+    passes: atLeast(1),
     /** Training routes used for demonstrations (0: all of them). */
-    routes: Schema.Number,
-    init_lr: Schema.Number,
-    end_lr: Schema.Number,
-    max_grad_norm: Schema.Number,
-    temperature: Schema.Number
+    routes: atLeast(0),
+    init_lr: nonNegative,
+    end_lr: nonNegative,
+    max_grad_norm: nonNegative,
+    temperature: positive
   }),
   /** The base model (`pretrain` arms): behaviour cloning on a broad mixture the study holds out of post-training. */
   pretrain_config: Schema.Struct({
     /** City styles in the mixture (`varied:N`, never the nyc or sf look) and routes of each. */
-    styles: Schema.Number,
-    routes: Schema.Number,
-    first_style: Schema.Number,
+    styles: atLeast(1),
+    routes: atLeast(1),
+    first_style: atLeast(0),
     /** Episodes per route under each rule set (absolute and relative directions). */
-    passes: Schema.Number,
+    passes: atLeast(1),
     /** Word the instructions in several phrasings. */
     instruction_variants: Schema.Boolean,
     /** "varied": describe observations in several correct ways (a pretrained model's own words); "oracle": the environment's one text. */
     descriptions: Schema.Literal("varied", "oracle"),
-    epochs: Schema.Number,
-    batch_size: Schema.Number,
-    init_lr: Schema.Number,
-    end_lr: Schema.Number,
-    max_grad_norm: Schema.Number,
+    epochs: atLeast(1),
+    batch_size: atLeast(1),
+    init_lr: nonNegative,
+    end_lr: nonNegative,
+    max_grad_norm: nonNegative,
     /** The base's own seed: one base serves every seed of a run, as one pretrained model would. */
     seed: Schema.Number
   }),
   /** KL(base ‖ policy) at each evaluation point, on states of this many NYC training routes (oracle trajectories). */
-  kl_config: Schema.Struct({ routes: Schema.Number }),
+  kl_config: Schema.Struct({ routes: atLeast(1) }),
   eval_config: Schema.Struct({
     /** Episodes of the in-distribution and rule-OOD suites (the scripts' 48). */
-    num_traj: Schema.Number,
+    num_traj: atLeast(1),
     /** Episodes of the visual-OOD suite (the 18 SF routes). */
-    num_traj_visual: Schema.Number,
+    num_traj_visual: atLeast(1),
     /** true: route i for episode i; false: routes drawn by the generator, as the scripts run. */
     order: Schema.Boolean,
     greedy: Schema.Boolean,
@@ -115,7 +130,7 @@ const small: RunConfig = {
   grad_accum_steps: 1,
   save_every: 5,
   backend: "auto",
-  optimizer_config: { init_lr: 3e-4, end_lr: 3e-5, lr_max_steps: 400, eps: 1e-7, weight_decay: 0 },
+  optimizer_config: { init_lr: 3e-4, end_lr: 3e-5, lr_max_steps: 400, eps: 1e-7, weight_decay: 0, beta1: 0.9, beta2: 0.999 },
   ppo_config: { clip_param: 0.1, ppo_epoch: 4, mini_batch_size: 32, value_loss_coef: 0.5, entropy_coef: 0.01, entropy_bonus: false, max_grad_norm: 1 },
   compute_return_kwargs: { gamma: 0.9, gae_lambda: 0.95, use_proper_time_limits: false },
   generation_config: { temperature: 1, thought_prob_coef: 0.5 },
@@ -129,7 +144,8 @@ const small: RunConfig = {
     fov: 90,
     mapping_radius: 20,
     max_episode_steps: 300,
-    wrap_turns: false
+    wrap_turns: false,
+    absolute_action: null
   },
   policy_config: { embedding: 96, hidden: 192, patch: 8, patch_features: 48 },
   sft_config: { epochs: 15, batch_size: 32, passes: 1, routes: 128, init_lr: 3e-3, end_lr: 3e-4, max_grad_norm: 1, temperature: 1 },
@@ -158,7 +174,7 @@ const paper: RunConfig = {
   num_updates: 15,
   grad_accum_steps: 128,
   save_every: 1,
-  optimizer_config: { init_lr: 1e-7, end_lr: 1e-9, lr_max_steps: 100, eps: 1e-7, weight_decay: 0 },
+  optimizer_config: { init_lr: 1e-7, end_lr: 1e-9, lr_max_steps: 100, eps: 1e-7, weight_decay: 0, beta1: 0.9, beta2: 0.999 },
   ppo_config: { ...small.ppo_config, mini_batch_size: 1, max_grad_norm: 0.01 },
   generation_config: { temperature: 0.2, thought_prob_coef: 0.5 },
   env_config: { ...small.env_config, resolution: 1200, view_size: 640 }

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import * as path from "node:path"
 import { loadCheckpoint } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
@@ -13,40 +13,44 @@ import * as RandomPolicy from "../plugins/policy/random.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
 import type { RunConfig } from "./config.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
-import { environmentLayer, type ActionRules } from "./layers.ts"
+import { environmentLayer } from "./layers.ts"
+import { DEFAULT_COMPONENTS, datasetDir } from "./components.ts"
+import { PAPER_SUITE_NAMES } from "./suites.ts"
+import type { SuiteSpec } from "../core/experiment.ts"
 import { traceWriter } from "./traces.ts"
 import { buildPolicy } from "./train.ts"
 
-export const SUITES = ["indist", "rule-ood", "visual-ood"] as const
+export const SUITES = PAPER_SUITE_NAMES
 export type SuiteName = (typeof SUITES)[number]
 
-/** The paper's three settings: NYC absolute, NYC relative (rule-OOD), SF absolute (visual-OOD). */
-export const suiteSetup = (suite: SuiteName, config: RunConfig, datasets: DefaultDatasets, data?: string): { dir: string; rules: ActionRules; numTraj: number } => {
-  switch (suite) {
-    case "indist":
-      return { dir: data ?? datasets.eval, rules: "absolute", numTraj: config.eval_config.num_traj }
-    case "rule-ood":
-      return { dir: data ?? datasets.eval, rules: "relative", numTraj: config.eval_config.num_traj }
-    case "visual-ood":
-      return { dir: data ?? datasets.visualOod, rules: "absolute", numTraj: config.eval_config.num_traj_visual }
-  }
-}
+/** A policy stored in a checkpoint folder, built by the run's Policy layer (the one that wrote it). */
+export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
+  Effect.gen(function* () {
+    const checkpoint = yield* loadCheckpoint(dir)
+    const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), { checkpoint, path: dir })
+    return policy
+  })
 
-/** `oracle`, `random`, `openai:MODEL` (endpoint: `endpoint` or OPENAI_BASE_URL), or a checkpoint folder. */
+/**
+ * The command line's `--policy`: `oracle`, `random`, `openai:MODEL` (endpoint: `endpoint` or
+ * OPENAI_BASE_URL), or a checkpoint folder (read by the default policy layer).
+ */
 export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =>
   Effect.gen(function* () {
     if (spec === "oracle") return oracle as PolicyService
     if (spec === "random") return RandomPolicy.make(new PythonRandom(config.seed))
     if (spec.startsWith("openai:")) return OpenAi.make(defaultOpenAiOptions(spec.slice("openai:".length), endpoint))
-    const checkpoint = yield* loadCheckpoint(spec)
-    const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), { checkpoint, path: spec })
-    return policy
+    return yield* Effect.provide(policyFromCheckpoint(spec, config), DEFAULT_COMPONENTS.policy)
   })
+
+/** Episodes of a suite: its own number, or eval_config's (num_traj_visual for the visual-OOD data). */
+const suiteEpisodes = (suite: SuiteSpec, config: RunConfig): number =>
+  suite.episodes ?? (suite.dataset === "visual-ood" ? config.eval_config.num_traj_visual : config.eval_config.num_traj)
 
 export const evaluateSuite = (
   config: RunConfig,
   policy: PolicyService,
-  suite: SuiteName,
+  suite: SuiteSpec,
   datasets: DefaultDatasets,
   options: {
     readonly data?: string
@@ -57,11 +61,12 @@ export const evaluateSuite = (
   } = {}
 ): Effect.Effect<SuiteMetrics, unknown> =>
   Effect.gen(function* () {
-    const setup = suiteSetup(suite, config, datasets, options.data)
+    const dir = options.data ?? datasetDir(suite.dataset, datasets)
     const lines: string[] = []
     const traces = options.traces === undefined ? undefined : traceWriter(options.traces.file, options.traces.runDir, options.traces.frames)
-    const routes = (yield* readRoutes(path.join(setup.dir, ROUTES_FILE))).length
-    const numTraj = config.eval_config.order ? Math.min(setup.numTraj, routes) : setup.numTraj
+    const routes = (yield* readRoutes(path.join(dir, ROUTES_FILE))).length
+    const wanted = suiteEpisodes(suite, config)
+    const numTraj = config.eval_config.order ? Math.min(wanted, routes) : wanted
     const metrics = yield* Effect.provide(
       Effect.flatMap(Environment, (env) =>
         runSuite(env, policy, {
@@ -73,7 +78,9 @@ export const evaluateSuite = (
           ...(traces === undefined ? {} : { record: traces.record })
         })
       ),
-      environmentLayer(config, setup.dir, setup.rules, { seed: config.eval_config.seed })
+      environmentLayer(config, dir, { seed: config.eval_config.seed }).pipe(
+        Layer.provide(Layer.mergeAll(suite.actionSpace ?? DEFAULT_COMPONENTS.actionSpace, suite.reward ?? DEFAULT_COMPONENTS.reward))
+      )
     )
     if (options.logFile !== undefined) writeFileAtomic(options.logFile, lines.join("\n") + "\n")
     if (traces !== undefined) yield* traces.finish

@@ -9,10 +9,10 @@ import { environmentLayer } from "./layers.ts"
 /**
  * The inputs RL's Razor measures forgetting on: states of the post-training task itself — here
  * every step of the oracle's trajectories on the first `kl_config.routes` training routes
- * (absolute directions, the environment's generator at seed 0), with the chat and grid a policy
+ * (under the context's action space: the training rules; the environment's generator at seed 0), with the chat and grid a policy
  * sees there.
  */
-export const klInputs = (config: RunConfig, trainDir: string): Effect.Effect<PolicyInput[], unknown> =>
+export const klInputs = (config: RunConfig, trainDir: string) =>
   Effect.provide(
     Effect.gen(function* () {
       const env = yield* Environment
@@ -29,7 +29,7 @@ export const klInputs = (config: RunConfig, trainDir: string): Effect.Effect<Pol
       }
       return inputs
     }),
-    environmentLayer(config, trainDir, "absolute", { numEnvs: 1, seed: 0 })
+    environmentLayer(config, trainDir, { numEnvs: 1, seed: 0 })
   )
 
 const BATCH = 64

@@ -1,34 +1,29 @@
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { Environment } from "../core/environment.ts"
-import type { Reward } from "../core/reward.ts"
-import * as Absolute from "../plugins/action-space/absolute.ts"
-import * as Relative from "../plugins/action-space/relative.ts"
+import { Optimizer } from "../core/optimizer.ts"
+import type { PolicySettings } from "../core/policy.ts"
 import { defaultPaths, ensureDefault, type DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../plugins/environment/virl/config.ts"
 import * as Virl from "../plugins/environment/virl/layer.ts"
-import * as AdamW from "../plugins/optimizer/adamw.ts"
-import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
 import * as PythonRandom from "../plugins/random/python-random.ts"
-import * as Process from "../plugins/reward/process.ts"
 import type { RunConfig } from "./config.ts"
 
-export type ActionRules = "absolute" | "relative"
-
-/** The V-IRL environment of a run: dataset, action rules, reward and its own seeded generator. */
+/**
+ * The V-IRL environment of a run over one dataset, with its own seeded generator; the action
+ * space and the reward come from the context (the arm's or the suite's layers).
+ */
 export const environmentLayer = (
   config: RunConfig,
   dataDir: string,
-  rules: ActionRules,
-  options: { readonly numEnvs?: number; readonly seed?: number; readonly reward?: Layer.Layer<Reward>; readonly instructionVariants?: boolean } = {}
-): Layer.Layer<Environment, unknown> => {
+  options: { readonly numEnvs?: number; readonly seed?: number; readonly instructionVariants?: boolean } = {}
+) => {
   const e = config.env_config
   const env = defaultConfig({
     relocation: e.relocation,
     drop_rate: e.drop_rate,
     straight_line_length: e.straight_line_length,
-    absolute_action: rules === "absolute",
     verify_iter: e.verify_iter,
     resolution: e.resolution,
     language_only: false,
@@ -40,50 +35,42 @@ export const environmentLayer = (
     instruction_variants: options.instructionVariants ?? false
   })
   return Virl.layer(env, options.numEnvs ?? config.num_processes).pipe(
-    Layer.provide(
-      Layer.mergeAll(
-        VirlRoutes.layer(dataDir),
-        rules === "absolute" ? Absolute.layer : Relative.layer,
-        options.reward ?? Process.layer,
-        PythonRandom.layer(options.seed ?? config.seed)
-      )
-    )
+    Layer.provide(Layer.mergeAll(VirlRoutes.layer(dataDir), PythonRandom.layer(options.seed ?? config.seed)))
   )
 }
 
-/** The tfjs policy of a run's settings; its log-probabilities weight the thought parts as PPO does. */
-export const policyConfig = (config: RunConfig): TfPolicy.TfPolicyConfig => ({
-  ...TfPolicy.defaultPolicyConfig({
-    embedding: config.policy_config.embedding,
-    hidden: config.policy_config.hidden,
-    patch: config.policy_config.patch,
-    patchFeatures: config.policy_config.patch_features
-  }),
-  thought_prob_coef: config.generation_config.thought_prob_coef
+/** What a run tells its policy plugin. */
+export const policySettings = (config: RunConfig): PolicySettings => ({
+  policy_config: config.policy_config,
+  thought_prob_coef: config.generation_config.thought_prob_coef,
+  backend: config.backend
 })
 
+/** PPO's optimizer, from the run's Optimizer layer: `optimizer_config`, PPO's clipping, accumulation. */
 export const ppoOptimizer = (config: RunConfig) =>
-  AdamW.make({
-    ...config.optimizer_config,
-    beta1: 0.9,
-    beta2: 0.999,
-    max_grad_norm: config.ppo_config.max_grad_norm,
-    grad_accum_steps: config.grad_accum_steps
-  })
+  Effect.map(Optimizer, (o) =>
+    o.make({
+      ...config.optimizer_config,
+      max_grad_norm: config.ppo_config.max_grad_norm,
+      grad_accum_steps: config.grad_accum_steps
+    })
+  )
 
-/** Behaviour cloning's optimizer: AdamW with a linear decay from init_lr to end_lr over the whole fit. */
-export const sftOptimizer = (settings: { readonly init_lr: number; readonly end_lr: number; readonly max_grad_norm: number }, steps: number) =>
-  AdamW.make({
-    init_lr: settings.init_lr,
-    end_lr: settings.end_lr,
-    lr_max_steps: steps,
-    eps: 1e-7,
-    beta1: 0.9,
-    beta2: 0.999,
-    weight_decay: 0,
-    max_grad_norm: settings.max_grad_norm,
-    grad_accum_steps: 1
-  })
+/** Behaviour cloning's optimizer: a linear decay from init_lr to end_lr over the whole fit, Adam's betas from `optimizer_config`. */
+export const sftOptimizer = (config: RunConfig, settings: { readonly init_lr: number; readonly end_lr: number; readonly max_grad_norm: number }, steps: number) =>
+  Effect.map(Optimizer, (o) =>
+    o.make({
+      init_lr: settings.init_lr,
+      end_lr: settings.end_lr,
+      lr_max_steps: steps,
+      eps: 1e-7,
+      beta1: config.optimizer_config.beta1,
+      beta2: config.optimizer_config.beta2,
+      weight_decay: 0,
+      max_grad_norm: settings.max_grad_norm,
+      grad_accum_steps: 1
+    })
+  )
 
 /**
  * The datasets experiments run on: VIRL_DATASETS=DIR when set (DIR/nyc-train, DIR/nyc-eval,

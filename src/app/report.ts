@@ -1,13 +1,18 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { Suite } from "../core/experiment.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { PALETTE, renderPlot, type Series } from "./plot.ts"
 import { EVALS_FILE, KL_FILE, readEvals, readKl, type EvalRecord, type KlRecord } from "./run.ts"
 
-export const SUITE_KEYS: Readonly<Record<Suite, string>> = { indist: "indist", "rule-ood": "rule_ood", "visual-ood": "visual_ood" }
-const SUITE_TITLES: Readonly<Record<Suite, string>> = { indist: "In-distribution", "rule-ood": "Rule OOD", "visual-ood": "Visual OOD" }
+/** A suite as the report names it: records carry `name`; tables and plots show `title`. */
+export interface SuiteLabel {
+  readonly name: string
+  readonly title: string
+}
+
+/** The key of a suite in results.json and the name of its plot: `rule-ood` → `rule_ood`. */
+export const suiteKey = (name: string): string => name.replace(/-/g, "_")
 const METRICS = ["per_step_accuracy", "success_rate", "mean_reward", "std_reward", "mean_steps", "mean_verification_steps"] as const
 
 export interface Stat {
@@ -56,7 +61,7 @@ export const aggregate = (
   experiment: string,
   evals: ReadonlyArray<EvalRecord>,
   arms: ReadonlyArray<string>,
-  suites: ReadonlyArray<Suite>,
+  suites: ReadonlyArray<SuiteLabel>,
   kls: ReadonlyArray<KlRecord> = [],
   seedsRun?: ReadonlyArray<number>
 ): Results => {
@@ -66,12 +71,12 @@ export const aggregate = (
   const klSeries: Results["kl"] = {}
   for (const arm of arms) {
     const bySuite: Record<string, Record<string, Stat>> = {}
-    const complete = seeds.filter((seed) => suites.every((suite) => evals.some((e) => e.arm === arm && e.suite === suite && e.seed === seed && e.step === e.total)))
+    const complete = seeds.filter((seed) => suites.every((suite) => evals.some((e) => e.arm === arm && e.suite === suite.name && e.seed === seed && e.step === e.total)))
     finished[arm] = { seeds: complete, missing: seeds.filter((s) => !complete.includes(s)) }
     for (const suite of suites) {
-      const finals = finalsOf(evals.filter((e) => e.arm === arm && e.suite === suite), complete).map((e) => e.metrics)
+      const finals = finalsOf(evals.filter((e) => e.arm === arm && e.suite === suite.name), complete).map((e) => e.metrics)
       if (finals.length === 0) continue
-      bySuite[SUITE_KEYS[suite]] = Object.fromEntries(METRICS.map((m) => [m, stat(finals.map((f: SuiteMetrics) => f[m]))]))
+      bySuite[suiteKey(suite.name)] = Object.fromEntries(METRICS.map((m) => [m, stat(finals.map((f: SuiteMetrics) => f[m]))]))
     }
     const mine = kls.filter((k) => k.arm === arm && complete.includes(k.seed))
     const finalKl = finalsOf(mine, complete)
@@ -98,13 +103,13 @@ const pct = (s: Stat | undefined) => (s === undefined ? "—" : `${(100 * s.mean
 
 const nats = (s: Stat | undefined) => (s === undefined ? "—" : `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}`)
 
-export const markdownTable = (results: Results, suites: ReadonlyArray<Suite>): string => {
+export const markdownTable = (results: Results, suites: ReadonlyArray<SuiteLabel>): string => {
   const withKl = results.klReference !== undefined
-  const head = `| arm | seeds | ${suites.map((s) => `${SUITE_TITLES[s]} per-step acc. | ${SUITE_TITLES[s]} success`).join(" | ")} |${withKl ? ` KL(${results.klReference} ‖ arm), nats |` : ""}`
+  const head = `| arm | seeds | ${suites.map((s) => `${s.title} per-step acc. | ${s.title} success`).join(" | ")} |${withKl ? ` KL(${results.klReference} ‖ arm), nats |` : ""}`
   const rule = `|---|---:|${suites.map(() => "---:|---:").join("|")}|${withKl ? "---:|" : ""}`
   const rows = Object.entries(results.arms).map(([arm, m]) => {
     const f = results.finished[arm]
-    const cells = suites.map((s) => `${pct(m[SUITE_KEYS[s]]?.["per_step_accuracy"])} | ${pct(m[SUITE_KEYS[s]]?.["success_rate"])}`).join(" | ")
+    const cells = suites.map((s) => `${pct(m[suiteKey(s.name)]?.["per_step_accuracy"])} | ${pct(m[suiteKey(s.name)]?.["success_rate"])}`).join(" | ")
     return `| ${arm} | ${f?.seeds.length ?? 0} | ${cells} |${withKl ? ` ${arm === results.klReference ? "0" : nats(m["kl"]?.["total"])} |` : ""}`
   })
   const unfinished = Object.entries(results.finished).filter(([, f]) => f.missing.length > 0)
@@ -127,7 +132,7 @@ export const tradeoffCurves = (
   evals: ReadonlyArray<EvalRecord>,
   kls: ReadonlyArray<KlRecord>,
   arms: ReadonlyArray<string>,
-  suite: Suite,
+  suite: SuiteLabel,
   x: "indist" | "kl",
   parents: Readonly<Record<string, string>> = {}
 ): Series[] =>
@@ -137,8 +142,8 @@ export const tradeoffCurves = (
       x === "kl"
         ? kls.find((k) => k.arm === a && k.seed === seed && k.step === step)?.kl ?? (a === kls[0]?.reference ? 0 : undefined)
         : evals.find((e) => e.arm === a && e.seed === seed && e.step === step && e.suite === "indist")?.metrics.per_step_accuracy
-    const own = evals.filter((e) => e.arm === arm && e.suite === suite)
-    const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite && e.step === e.total)
+    const own = evals.filter((e) => e.arm === arm && e.suite === suite.name)
+    const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite.name && e.step === e.total)
     const pairs = [...start.map((e) => ({ key: -1, at: xAt(parent!, e.seed, e.step), y: e.metrics.per_step_accuracy })), ...own.map((e) => ({ key: e.step, at: xAt(arm, e.seed, e.step), y: e.metrics.per_step_accuracy }))]
     const keys = [...new Set(pairs.map((p) => p.key))].sort((a, b) => a - b)
     const points: Array<[number, number]> = []
@@ -151,12 +156,12 @@ export const tradeoffCurves = (
   })
 
 /** Per-step accuracy along training for each arm (mean over seeds at each evaluation point). */
-export const curves = (evals: ReadonlyArray<EvalRecord>, arms: ReadonlyArray<string>, suite: Suite, parents: Readonly<Record<string, string>> = {}): Series[] =>
+export const curves = (evals: ReadonlyArray<EvalRecord>, arms: ReadonlyArray<string>, suite: SuiteLabel, parents: Readonly<Record<string, string>> = {}): Series[] =>
   arms.map((arm, i) => {
     const parent = parents[arm]
     // a continuing arm's curve starts where its parent's ended
-    const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite && e.step === e.total).map((e) => ({ ...e, step: 0 }))
-    const mine = [...start, ...evals.filter((e) => e.arm === arm && e.suite === suite)]
+    const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite.name && e.step === e.total).map((e) => ({ ...e, step: 0 }))
+    const mine = [...start, ...evals.filter((e) => e.arm === arm && e.suite === suite.name)]
     const steps = [...new Set(mine.map((e) => e.step))].sort((a, b) => a - b)
     const points: Array<[number, number]> = []
     const spread: number[] = []
@@ -174,7 +179,7 @@ export const writeReport = async (
   runDir: string,
   experiment: string,
   arms: ReadonlyArray<string>,
-  suites: ReadonlyArray<Suite>,
+  suites: ReadonlyArray<SuiteLabel>,
   plotted: ReadonlyArray<string> = arms,
   parents: Readonly<Record<string, string>> = {},
   seeds?: ReadonlyArray<number>
@@ -187,24 +192,24 @@ export const writeReport = async (
   writeFileAtomic(path.join(runDir, "results.md"), table)
   fs.mkdirSync(path.join(runDir, "plots"), { recursive: true })
   const panels = suites.map((suite) => ({
-    title: SUITE_TITLES[suite].toUpperCase(),
+    title: suite.title.toUpperCase(),
     xLabel: "TRAINING SAMPLES",
     yLabel: "PER-STEP ACCURACY",
     series: curves(evals, plotted, suite, parents),
     yRange: [0, 1] as const
   }))
-  for (const [i, suite] of suites.entries()) writeFileAtomic(path.join(runDir, "plots", `${SUITE_KEYS[suite]}.png`), await renderPlot([panels[i]]))
+  for (const [i, suite] of suites.entries()) writeFileAtomic(path.join(runDir, "plots", `${suiteKey(suite.name)}.png`), await renderPlot([panels[i]]))
   writeFileAtomic(path.join(runDir, "plots", "per_step_accuracy.png"), await renderPlot(panels))
-  const ood = suites.filter((s) => s !== "indist")
-  if (suites.includes("indist") && ood.length > 0) {
+  const ood = suites.filter((s) => s.name !== "indist")
+  if (suites.some((s) => s.name === "indist") && ood.length > 0) {
     const pareto = ood.map((suite) => {
       const series = tradeoffCurves(evals, kls, plotted, suite, "indist", parents)
       const xs = series.flatMap((s) => s.points.map((p) => p[0]))
       const pad = 0.02
       return {
-        title: `${SUITE_TITLES[suite].toUpperCase()} VS IN-DISTRIBUTION`,
+        title: `${suite.title.toUpperCase()} VS IN-DISTRIBUTION`,
         xLabel: "IN-DISTRIBUTION PER-STEP ACCURACY",
-        yLabel: `${SUITE_TITLES[suite].toUpperCase()} ACC.`,
+        yLabel: `${suite.title.toUpperCase()} ACC.`,
         series,
         yRange: [0, 1] as const,
         ...(xs.length === 0 ? {} : { xRange: [Math.max(0, Math.min(...xs) - pad), Math.min(1, Math.max(...xs) + pad)] as const })
@@ -214,9 +219,9 @@ export const writeReport = async (
   }
   if (kls.length > 0 && ood.length > 0) {
     const klPanels = ood.map((suite) => ({
-      title: `${SUITE_TITLES[suite].toUpperCase()} VS KL`,
+      title: `${suite.title.toUpperCase()} VS KL`,
       xLabel: `KL FROM ${kls[0].reference.toUpperCase()} TO ARM, NATS`,
-      yLabel: `${SUITE_TITLES[suite].toUpperCase()} ACC.`,
+      yLabel: `${suite.title.toUpperCase()} ACC.`,
       series: tradeoffCurves(evals, kls, plotted, suite, "kl", parents),
       yRange: [0, 1] as const
     }))

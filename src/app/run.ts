@@ -1,7 +1,7 @@
-import { Effect, Either } from "effect"
+import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { Arm, Experiment, Suite } from "../core/experiment.ts"
+import { mergeComponents, type Arm, type Experiment, type SuiteSpec } from "../core/experiment.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { readRecords, writeFileAtomic } from "../core/files.ts"
 import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
@@ -9,7 +9,9 @@ import type { TrackerService } from "../core/tracker.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import { PRESETS, resolveConfig, type RunConfig } from "./config.ts"
-import { evaluateSuite, loadPolicy } from "./evaluate.ts"
+import { armComponents, datasetDir, DEFAULT_COMPONENTS, trainingLayer } from "./components.ts"
+import { evaluateSuite, policyFromCheckpoint } from "./evaluate.ts"
+import { suiteSpecs } from "./suites.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
 import { CHECKPOINT_DIR, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "./train.ts"
 
@@ -34,7 +36,8 @@ export interface EvalRecord {
   readonly total: number
   /** Training samples seen since the start of the arm's lineage (the x axis of the curves). */
   readonly samples: number
-  readonly suite: Suite
+  /** The suite's name. */
+  readonly suite: string
   readonly metrics: SuiteMetrics
 }
 
@@ -51,6 +54,13 @@ export interface KlRecord {
   /** The same, part by part (action, instruction, observation). */
   readonly parts: Readonly<Record<string, number>>
   readonly inputs: number
+}
+
+/** An experiment that cannot run as declared, or a run folder that cannot be read; says which. */
+export class ExperimentError extends Data.TaggedError("ExperimentError")<{ readonly message: string }> {
+  override toString(): string {
+    return this.message
+  }
 }
 
 export const EVALS_FILE = "evals.jsonl"
@@ -86,11 +96,17 @@ export const lineage = (arms: ReadonlyArray<Arm>, arm: Arm): string[] => {
   return out
 }
 
-export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides">, seed: number): Either.Either<RunConfig, unknown> =>
+/**
+ * An arm's configuration, later sources winning: the `small` preset, the experiment's `config`,
+ * the arm's `config`, the sweep value's (in a sweep trial), the experiment's `quick` values
+ * (with --quick), the command line's dotted flags; then the seed.
+ */
+export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides">, seed: number) =>
   resolveConfig(PRESETS.small, [
     { source: `${experiment.name} config`, values: experiment.config ?? {} },
-    ...(options.quick === true ? [{ source: `${experiment.name} quick`, values: experiment.quick ?? {} }] : []),
     { source: `arm ${arm.name}`, values: arm.config ?? {} },
+    ...(arm.sweep === undefined ? [] : [{ source: `sweep value of arm ${arm.name}`, values: arm.sweep.config }]),
+    ...(options.quick === true ? [{ source: `${experiment.name} quick`, values: experiment.quick ?? {} }] : []),
     { source: "command line", values: options.overrides ?? {} },
     { source: "seed", values: { seed } }
   ])
@@ -112,6 +128,8 @@ const points = (total: number, count: number): number[] => [...new Set(Array.fro
 export const readEvals = (file: string): EvalRecord[] => readRecords<EvalRecord>(file)
 export const readKl = (file: string): KlRecord[] => readRecords<KlRecord>(file)
 
+const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new ExperimentError({ message: e instanceof Error ? e.message : String(e) }) })
+
 /**
  * Runs every arm of an experiment for every seed, in dependency order, into `out`:
  * out/seed-S/ARM/{checkpoint, metrics.jsonl, config.json, eval-logs/} and the run's evals.jsonl
@@ -123,16 +141,20 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
   Effect.gen(function* () {
     const progress = options.progress ?? silent
     const seeds = options.seeds ?? experiment.seeds
-    const arms = yield* Effect.try({ try: () => armOrder(experiment.arms), catch: (e) => e })
+    const arms = yield* attempt(() => armOrder(experiment.arms))
+    const suites = yield* attempt(() => suiteSpecs(experiment.suites))
     if (experiment.klReference !== undefined && !arms.some((a) => a.name === experiment.klReference)) {
-      return yield* Effect.fail(new Error(`klReference ${JSON.stringify(experiment.klReference)} is not an arm; arms: ${arms.map((a) => a.name).join(", ")}`))
+      return yield* new ExperimentError({ message: `klReference ${JSON.stringify(experiment.klReference)} is not an arm; arms: ${arms.map((a) => a.name).join(", ")}` })
     }
+    // a suite without an action space of its own asks in the experiment's rules
+    const experimentRules = mergeComponents(DEFAULT_COMPONENTS, experiment.layers).actionSpace ?? DEFAULT_COMPONENTS.actionSpace
+    const suiteWithRules = (suite: SuiteSpec): SuiteSpec => ({ ...suite, actionSpace: suite.actionSpace ?? experimentRules })
     fs.mkdirSync(options.out, { recursive: true })
     const evalsFile = path.join(options.out, EVALS_FILE)
     const klFile = path.join(options.out, KL_FILE)
     const tracker = options.tracker ?? Jsonl.make(options.out)
-    const done = yield* Effect.try({ try: () => readEvals(evalsFile), catch: (e) => e })
-    const klDone = yield* Effect.try({ try: () => readKl(klFile), catch: (e) => e })
+    const done = yield* attempt(() => readEvals(evalsFile))
+    const klDone = yield* attempt(() => readKl(klFile))
     const count = experiment.evaluations ?? 3
     const resolved: Record<string, RunConfig> = {}
     let probe: { inputs: PolicyInput[]; reference: Map<string, OutputDistribution[]> } | undefined
@@ -141,6 +163,8 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
       for (const arm of arms) {
         const config = yield* Either.match(armConfig(experiment, arm, options, seed), { onLeft: Effect.fail, onRight: Effect.succeed })
         resolved[arm.name] = config
+        const components = armComponents(experiment, arm, config)
+        const layer = trainingLayer(components)
         const dir = path.join(options.out, `seed-${seed}`, arm.name)
         const offset = arm.recipe.from === undefined ? 0 : (finalSamples.get(arm.recipe.from) ?? 0)
         const total = recipeLength(arm, config)
@@ -165,12 +189,13 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
           })
         const evaluate = (step: number, policy: PolicyService, samples: number) =>
           Effect.gen(function* () {
-            for (const suite of experiment.suites) {
+            for (const spec of suites) {
+              const suite = spec.name
               if (done.some((r) => r.seed === seed && r.arm === arm.name && r.step === step && r.suite === suite)) continue
               const shared = arm.recipe.kind === "pretrain" ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite) : undefined
               const metrics =
                 shared?.metrics ??
-                (yield* evaluateSuite(config, policy, suite, options.datasets, {
+                (yield* evaluateSuite(config, policy, suiteWithRules(spec), options.datasets, {
                   logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
                   // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
                   traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total },
@@ -179,11 +204,13 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
               yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
             }
             if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
-              if (probe === undefined) probe = { inputs: yield* klInputs(config, options.datasets.train), reference: new Map() }
+              if (probe === undefined) probe = { inputs: yield* Effect.provide(klInputs(config, options.datasets.train), layer), reference: new Map() }
               const refDir = path.join(options.out, `seed-${seed}`, reference!, CHECKPOINT_DIR)
               let base = probe.reference.get(refDir)
               if (base === undefined) {
-                base = yield* outputDistributions(yield* loadPolicy(refDir, config), probe.inputs, config.generation_config.temperature)
+                const refArm = arms.find((a) => a.name === reference)!
+                const refPolicy = yield* Effect.provide(policyFromCheckpoint(refDir, config), armComponents(experiment, refArm, config).policy)
+                base = yield* outputDistributions(refPolicy, probe.inputs, config.generation_config.temperature)
                 probe.reference.set(refDir, base)
               }
               const kl = yield* measureKl(base, policy, probe.inputs, config.generation_config.temperature)
@@ -196,28 +223,29 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         const hook = (step: number, policy: PolicyService, info: { samples: number }) => (wanted.includes(step) ? evaluate(step, policy, info.samples) : Effect.void)
         const parent = arm.recipe.from === undefined ? undefined : path.join(options.out, `seed-${seed}`, arm.recipe.from, CHECKPOINT_DIR)
         progress.log(`— seed ${seed}, arm ${arm.name} (${arm.recipe.kind}${parent === undefined ? "" : ` from ${arm.recipe.from}`})`)
-        switch (arm.recipe.kind) {
-          case "pretrain":
-            yield* trainPretrain(config, dir, progress)
-            break
-          case "sft":
-            yield* trainSft(config, options.datasets.train, dir, progress, { ...(parent === undefined ? {} : { init: parent }), afterEpoch: hook })
-            break
-          case "ppo":
-            yield* trainPpo(config, parent!, options.datasets.train, dir, progress, arm.reward, { afterUpdate: hook })
-            break
-          case "rft": {
-            const sampler = arm.recipe.samples === SELF ? SELF : path.join(options.out, `seed-${seed}`, arm.recipe.samples, CHECKPOINT_DIR)
-            yield* trainRft(config, parent!, sampler, options.datasets.train, dir, progress, { afterUpdate: hook })
+        const data = datasetDir(components.dataset, options.datasets)
+        const train = Effect.gen(function* () {
+          switch (arm.recipe.kind) {
+            case "pretrain":
+              return yield* trainPretrain(config, dir, progress)
+            case "sft":
+              return yield* trainSft(config, data, dir, progress, { ...(parent === undefined ? {} : { init: parent }), afterEpoch: hook })
+            case "ppo":
+              return yield* trainPpo(config, parent!, data, dir, progress, { afterUpdate: hook })
+            case "rft": {
+              const sampler = arm.recipe.samples === SELF ? SELF : path.join(options.out, `seed-${seed}`, arm.recipe.samples, CHECKPOINT_DIR)
+              return yield* trainRft(config, parent!, sampler, data, dir, progress, { afterUpdate: hook })
+            }
           }
-        }
+        })
+        yield* Effect.provide(train, layer)
         // the final point when training finished before (a resume, a cached base) or an
         // interruption fell between the last checkpoint and its evaluation: evaluate from disk
         const finished = () =>
-          done.filter((r) => r.seed === seed && r.arm === arm.name && r.step === total).length >= experiment.suites.length &&
+          done.filter((r) => r.seed === seed && r.arm === arm.name && r.step === total).length >= suites.length &&
           (!measuresKl || klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === total))
         if (!finished()) {
-          const policy = yield* loadPolicy(path.join(dir, CHECKPOINT_DIR), config)
+          const policy = yield* Effect.provide(policyFromCheckpoint(path.join(dir, CHECKPOINT_DIR), config), layer)
           yield* evaluate(total, policy, readTrainingSamples(dir))
         }
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)

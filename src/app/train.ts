@@ -1,5 +1,4 @@
-import { Effect, Either } from "effect"
-import type { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -7,21 +6,24 @@ import { isCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type Pha
 import { Environment } from "../core/environment.ts"
 import { keepRecords, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
-import { PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
+import { Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
+import type { ActionSpace } from "../core/action-space.ts"
+import * as Absolute from "../plugins/action-space/absolute.ts"
+import * as Relative from "../plugins/action-space/relative.ts"
 import { ppoUpdate } from "../core/ppo.ts"
-import type { Reward } from "../core/reward.ts"
 import type { RngSnapshot } from "../core/random.ts"
 import { RolloutCollector, type CollectorState, type Rollout } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
 import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { describingOracle, oracle } from "../plugins/policy/oracle.ts"
-import * as Backend from "../plugins/policy/tfjs/backend.ts"
-import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
+import { POLICY_NAME } from "../plugins/policy/tfjs/layer.ts"
+import { NAME as ADAMW } from "../plugins/optimizer/adamw.ts"
+import { Optimizer } from "../core/optimizer.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
 import { appendRecord } from "../plugins/tracker/jsonl.ts"
 import type { RunConfig } from "./config.ts"
-import { environmentLayer, policyConfig, ppoOptimizer, sftOptimizer, type ActionRules } from "./layers.ts"
+import { environmentLayer, policySettings, ppoOptimizer, sftOptimizer } from "./layers.ts"
 
 export interface Progress {
   readonly bar: (label: string) => (done: number, total: number) => void
@@ -60,24 +62,18 @@ const keepRecordsUpTo = (file: string, key: "epoch" | "update", done: number) =>
   })
 
 /**
- * A small tfjs policy: fresh from the run's settings and `rng`, or a checkpoint's — built with the
- * architecture the checkpoint stores, whatever this run's `policy_config` says.
+ * The run's policy (its Policy layer): fresh from the run's settings and `rng`, or a checkpoint's —
+ * built with the architecture the checkpoint stores, whatever this run's `policy_config` says.
  */
 export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
   Effect.gen(function* () {
-    const backend = yield* Backend.make(config.backend)
-    const architecture =
-      from === undefined
-        ? policyConfig(config)
-        : yield* Either.match(TfPolicy.storedConfig(from.checkpoint.policy), {
-            onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${from.path} cannot be loaded: ${why}` })),
-            onRight: (stored) => Effect.succeed({ ...stored, thought_prob_coef: config.generation_config.thought_prob_coef })
-          })
-    const policy = yield* Effect.try({
-      try: () => TfPolicy.make(backend.tf, architecture, rng, from?.checkpoint.parameters),
-      catch: (e) => new PolicyError({ message: `${from === undefined ? "" : `checkpoint ${from.path}: `}${e instanceof PolicyError ? e.message : String(e)}` })
-    })
-    return { policy, backend: backend.name }
+    const factory = yield* Policy
+    const policy = yield* factory.make(
+      policySettings(config),
+      rng,
+      from === undefined ? undefined : { ...from.checkpoint.policy, parameters: from.checkpoint.parameters, path: from.path }
+    )
+    return { policy, backend: policy.device ?? policy.name }
   })
 
 const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
@@ -92,7 +88,8 @@ const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, do
 /** Expert episodes on the first `routes` routes of a dataset, under one rule set. */
 export interface DemonstrationSource {
   readonly dir: string
-  readonly rules: ActionRules
+  /** The rules the expert answers in (default: the run's ActionSpace layer). */
+  readonly actionSpace?: Layer.Layer<ActionSpace>
   readonly routes: number
   readonly passes: number
   readonly expert: PolicyService
@@ -112,7 +109,9 @@ const collectSources = (config: RunConfig, policy: PolicyService, sources: Reado
         Effect.flatMap(Environment, (env) =>
           collectDemonstrations(env, src.expert, policy.learner!, { routes: src.routes, passes: src.passes, onEpisode: (done) => bar(before + done, total) })
         ),
-        environmentLayer(config, src.dir, src.rules, { seed: src.seed, instructionVariants: src.instructionVariants })
+        environmentLayer(config, src.dir, { seed: src.seed, instructionVariants: src.instructionVariants }).pipe((l) =>
+          src.actionSpace === undefined ? l : Layer.provide(l, src.actionSpace)
+        )
       )
       before += src.routes * src.passes
       samples.push(...got)
@@ -172,7 +171,7 @@ const behaviourCloning = (
     const src = yield* sources(policy)
     const samples = yield* collectSources(config, policy, src, progress)
     const batches = Math.ceil(samples.length / settings.batch_size)
-    const optimizer = sftOptimizer(settings, batches * settings.epochs)
+    const optimizer = yield* sftOptimizer(config, settings, batches * settings.epochs)
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
     progress.log(
       `${phase}: ${samples.length} expert steps from ${src.length} source(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s (backend ${backend}); ` +
@@ -218,7 +217,7 @@ export const trainSft = (
         const routes = (yield* readRoutes(path.join(dataDir, ROUTES_FILE))).length
         const use = config.sft_config.routes > 0 ? Math.min(config.sft_config.routes, routes) : routes
         progress.log(`SFT on ${use} routes of ${dataDir}`)
-        return [{ dir: dataDir, rules: "absolute", routes: use, passes: config.sft_config.passes, expert: oracle, instructionVariants: false, seed: config.seed }] as const
+        return [{ dir: dataDir, routes: use, passes: config.sft_config.passes, expert: oracle, instructionVariants: false, seed: config.seed }] as const
       }),
     out,
     progress,
@@ -233,13 +232,42 @@ export const trainSft = (
 /** Bumped when the pretraining recipe or the policy's architecture changes: cached bases are rebuilt. */
 export const BASE_RECIPE = 2
 
-const baseKey = (config: RunConfig): string =>
-  createHash("sha256")
-    .update(JSON.stringify({ recipe: BASE_RECIPE, pretrain: config.pretrain_config, policy: config.policy_config, env: config.env_config, panorama: MIXTURE_PANORAMA }))
+/** Which Policy and Optimizer layers built a base (the defaults leave the cache key as it was). */
+export interface BaseMakers {
+  readonly policy: string
+  readonly policyKey?: string
+  readonly optimizer: string
+}
+
+const DEFAULT_MAKERS: BaseMakers = { policy: POLICY_NAME, optimizer: ADAMW }
+
+const baseKey = (config: RunConfig, makers: BaseMakers): string => {
+  const { absolute_action: _, ...env } = config.env_config
+  const custom = makers.policy !== DEFAULT_MAKERS.policy || makers.policyKey !== undefined || makers.optimizer !== DEFAULT_MAKERS.optimizer
+  return createHash("sha256")
+    .update(
+      JSON.stringify({
+        recipe: BASE_RECIPE,
+        pretrain: config.pretrain_config,
+        policy: config.policy_config,
+        env,
+        panorama: MIXTURE_PANORAMA,
+        ...(custom ? { makers } : {}),
+        ...(config.optimizer_config.beta1 !== 0.9 || config.optimizer_config.beta2 !== 0.999 ? { betas: [config.optimizer_config.beta1, config.optimizer_config.beta2] } : {})
+      })
+    )
     .digest("hex")
     .slice(0, 12)
+}
 
-export const baseDir = (config: RunConfig): string => path.join(cacheRoot(), `base-${baseKey(config)}`)
+export const baseDir = (config: RunConfig, makers: BaseMakers = DEFAULT_MAKERS): string => path.join(cacheRoot(), `base-${baseKey(config, makers)}`)
+
+/** The makers of the context's Policy and Optimizer layers. */
+const currentMakers = Effect.gen(function* () {
+  const policy = yield* Policy
+  const optimizer = yield* Optimizer
+  return { policy: policy.name, ...(policy.key === undefined ? {} : { policyKey: policy.key }), optimizer: optimizer.name } satisfies BaseMakers
+})
 
 const BASE_MARKER = "recipe.json"
 
@@ -253,7 +281,8 @@ const BASE_MARKER = "recipe.json"
  */
 export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
   Effect.gen(function* () {
-    const dir = baseDir(config)
+    const makers = yield* currentMakers
+    const dir = baseDir(config, makers)
     const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: config.pretrain_config, policy_config: config.policy_config }, null, 2)
     const ready = () => {
       try {
@@ -284,9 +313,9 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
       () =>
         Effect.succeed(
           datasets.flatMap((d, k) =>
-            (["absolute", "relative"] as const).map((rules, r) => ({
+            [Absolute.layer, Relative.layer].map((actionSpace, r) => ({
               dir: d,
-              rules,
+              actionSpace,
               routes: p.routes,
               passes: p.passes,
               expert: p.descriptions === "varied" ? describe : oracle,
@@ -386,7 +415,6 @@ const onPolicy = (
   dataDir: string,
   out: string,
   progress: Progress,
-  reward: Layer.Layer<Reward> | undefined,
   options: { readonly afterUpdate?: AfterStep; readonly actor?: string }
 ) =>
   Effect.gen(function* () {
@@ -416,7 +444,7 @@ const onPolicy = (
       options.actor === undefined
         ? policy
         : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
-    const optimizer = ppoOptimizer(config)
+    const optimizer = yield* ppoOptimizer(config)
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
     progress.log(
       `${phase} from ${resumed !== undefined ? `${ckptDir} (update ${start})` : init} on ${dataDir} (backend ${backend})` +
@@ -465,7 +493,7 @@ const onPolicy = (
           }
         }
       }),
-      environmentLayer(config, dataDir, "absolute", { seed: config.seed, ...(reward === undefined ? {} : { reward }) })
+      environmentLayer(config, dataDir, { seed: config.seed })
     )
     progress.log(`${phase} done in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
@@ -478,7 +506,6 @@ export const trainPpo = (
   dataDir: string,
   out: string,
   progress: Progress = silent,
-  reward?: Layer.Layer<Reward>,
   options: { readonly afterUpdate?: AfterStep } = {}
 ) => {
   const ppo = { ...config.ppo_config, ...config.compute_return_kwargs, ...config.generation_config, num_steps: config.num_steps, num_updates: config.num_updates, save_every: config.save_every }
@@ -497,7 +524,7 @@ export const trainPpo = (
         samples_per_second: (rollout.samples.length * config.ppo_config.ppo_epoch) / ((performance.now() - t) / 1000)
       }
     })
-  return onPolicy(config, "ppo", round, init, dataDir, out, progress, reward, options)
+  return onPolicy(config, "ppo", round, init, dataDir, out, progress, options)
 }
 
 /**
@@ -541,5 +568,5 @@ export const trainRft = (
         samples_per_second: (kept.length * config.ppo_config.ppo_epoch) / ((performance.now() - t) / 1000)
       }
     })
-  return onPolicy(config, "rft", round, init, dataDir, out, progress, undefined, { ...options, ...(sampler === SELF ? {} : { actor: sampler }) })
+  return onPolicy(config, "rft", round, init, dataDir, out, progress, { ...options, ...(sampler === SELF ? {} : { actor: sampler }) })
 }

@@ -7,8 +7,10 @@ import { isSweep, trials, type Experiment } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
-import { writeReport } from "../app/report.ts"
-import { runExperiment } from "../app/run.ts"
+import { writeReport, type SuiteLabel } from "../app/report.ts"
+import { ExperimentError, runExperiment } from "../app/run.ts"
+import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
+import { Tracker, type TrackerService } from "../core/tracker.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import * as Wandb from "../plugins/tracker/wandb.ts"
 import { progressBar } from "./progress.ts"
@@ -20,24 +22,32 @@ const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).m
 const parentsOf = (e: Experiment): Record<string, string> =>
   Object.fromEntries(e.arms.flatMap((a) => (a.recipe.from === undefined ? [] : [[a.name, a.recipe.from]])))
 
+/** Every record to both trackers; neither may fail the run. */
+const both = (a: TrackerService, b: TrackerService): TrackerService => ({
+  log: (r) => Effect.zipRight(a.log(r), b.log(r)),
+  summary: (r) => Effect.zipRight(a.summary(r), b.summary(r)),
+  close: Effect.zipRight(a.close, b.close)
+})
+
 /** Runs one experiment into `out` and writes its report; returns the Markdown table. */
 export const runAndReport = (experiment: Experiment, out: string, options: { seeds?: number[]; quick: boolean; wandb: boolean }) =>
   Effect.gen(function* () {
     const t0 = performance.now()
+    const labels = yield* Effect.try({ try: () => suiteSpecs(experiment.suites).map(suiteLabel), catch: (e) => new ExperimentError({ message: `${experiment.name}: ${(e as Error).message}` }) })
     const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
     const seeds = options.seeds ?? [...experiment.seeds]
     fs.mkdirSync(out, { recursive: true })
     writeFileAtomic(
       path.join(out, EXPERIMENT_FILE),
       JSON.stringify(
-        { name: experiment.name, arms: visibleArms(experiment), plotted: experiment.arms.map((a) => a.name), parents: parentsOf(experiment), suites: experiment.suites, seeds },
+        { name: experiment.name, arms: visibleArms(experiment), plotted: experiment.arms.map((a) => a.name), parents: parentsOf(experiment), suites: labels, seeds },
         null,
         2
       )
     )
-    const tracker = options.wandb
-      ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`))
-      : Jsonl.make(out)
+    const own = options.wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
+    // the experiment's own Tracker layer gets every record too
+    const tracker = experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
     yield* runExperiment(experiment, {
       out,
       tracker,
@@ -48,8 +58,8 @@ export const runAndReport = (experiment: Experiment, out: string, options: { see
       seeds
     })
     const table = yield* Effect.tryPromise({
-      try: () => writeReport(out, experiment.name, visibleArms(experiment), experiment.suites, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds),
-      catch: (e) => e
+      try: () => writeReport(out, experiment.name, visibleArms(experiment), labels, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds),
+      catch: (e) => new ExperimentError({ message: `cannot write the report of ${out}: ${(e as Error).message}` })
     })
     const seconds = (performance.now() - t0) / 1000
     yield* tracker.summary({ experiment: experiment.name, seconds, results: JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) })
@@ -97,12 +107,14 @@ export const report = Command.make("report", { dir: Args.directory({ name: "RUN_
       arms: string[]
       plotted?: string[]
       parents?: Record<string, string>
-      suites: Experiment["suites"]
+      suites: ReadonlyArray<string | SuiteLabel>
       seeds?: number[]
     }
+    // older run folders list the paper's suites by name
+    const labels = meta.suites.map((s) => (typeof s === "string" ? { name: s, title: PAPER_SUITES.find((p) => p.name === s)?.title ?? s } : s))
     const table = yield* Effect.tryPromise({
-      try: () => writeReport(dir, meta.name, meta.arms, meta.suites, meta.plotted ?? meta.arms, meta.parents ?? {}, meta.seeds),
-      catch: (e) => e
+      try: () => writeReport(dir, meta.name, meta.arms, labels, meta.plotted ?? meta.arms, meta.parents ?? {}, meta.seeds),
+      catch: (e) => new ExperimentError({ message: `cannot write the report of ${dir}: ${(e as Error).message}` })
     })
     console.log(table)
   }).pipe(Effect.catchAll(reportError))

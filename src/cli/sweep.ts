@@ -10,9 +10,11 @@ import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { PALETTE, renderPlot } from "../app/plot.ts"
-import { SUITE_KEYS, type Results } from "../app/report.ts"
+import { suiteKey, type Results } from "../app/report.ts"
+import { armComponents, trainingLayer } from "../app/components.ts"
+import { suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { progressBar } from "./progress.ts"
-import { armConfig } from "../app/run.ts"
+import { armConfig, ExperimentError } from "../app/run.ts"
 import { ensureBase } from "../app/train.ts"
 import { cliProgress, commandLine } from "./train.ts"
 
@@ -20,16 +22,22 @@ const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 
 export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")
 
-/** Runs one trial as a child `virl run FILE --trial LABEL`, its output in the trial's run.log. */
-const runTrial = (file: string, label: string, dir: string, quick: boolean): Promise<number> =>
-  new Promise((resolve) => {
+/**
+ * Runs one trial as a child `virl run FILE --trial LABEL`, its output in the trial's run.log; the
+ * child is killed if the sweep is interrupted (Ctrl-C leaves no orphan).
+ */
+const runTrial = (file: string, label: string, dir: string, quick: boolean) =>
+  Effect.async<number>((resume) => {
     fs.mkdirSync(dir, { recursive: true })
     const logFile = fs.openSync(path.join(dir, "run.log"), "a")
     const args = [BIN, "run", file, "--trial", label, "--out", dir, ...(quick ? ["--quick"] : []), ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)]
     const child = spawn(process.execPath, args, { stdio: ["ignore", logFile, logFile] })
     child.on("exit", (code) => {
       fs.closeSync(logFile)
-      resolve(code ?? 1)
+      resume(Effect.succeed(code ?? 1))
+    })
+    return Effect.sync(() => {
+      if (child.exitCode === null) child.kill("SIGTERM")
     })
   })
 
@@ -38,7 +46,7 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
     const f = path.join(out, "trials", trialFolder(label), "results.json")
     return { label, results: fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as Results) : undefined }
   })
-  const suites = sweep.base.suites
+  const suites = suiteSpecs(sweep.base.suites).map(suiteLabel)
   const cell = (r: Results | undefined, suite: string, metric: string) => {
     const s = r?.arms[sweep.compare]?.[suite]?.[metric]
     return s === undefined ? "—" : `${(100 * s.mean).toFixed(1)} ± ${(100 * s.std).toFixed(1)}`
@@ -48,9 +56,9 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
     "",
     `${sweep.description ?? ""} — arm \`${sweep.compare}\`, percent, mean ± std over seeds.`,
     "",
-    `| trial | ${suites.map((s) => `${s} per-step acc. | ${s} success`).join(" | ")} |`,
+    `| trial | ${suites.map((s) => `${s.title} per-step acc. | ${s.title} success`).join(" | ")} |`,
     `|---|${suites.map(() => "---:|---:").join("|")}|`,
-    ...rows.map((r) => `| ${r.label} | ${suites.map((s) => `${cell(r.results, SUITE_KEYS[s], "per_step_accuracy")} | ${cell(r.results, SUITE_KEYS[s], "success_rate")}`).join(" | ")} |`),
+    ...rows.map((r) => `| ${r.label} | ${suites.map((s) => `${cell(r.results, suiteKey(s.name), "per_step_accuracy")} | ${cell(r.results, suiteKey(s.name), "success_rate")}`).join(" | ")} |`),
     "",
     ...rows.map((r, i) => `trial ${i + 1}: ${r.label}`),
     ""
@@ -64,10 +72,10 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
       yLabel: "PER-STEP ACCURACY",
       yRange: [0, 1],
       series: suites.map((s, k) => ({
-        label: s.toUpperCase(),
+        label: s.title.toUpperCase(),
         colour: PALETTE[k],
         points: rows.flatMap((r, i) => {
-          const v = r.results?.arms[sweep.compare]?.[SUITE_KEYS[s]]?.["per_step_accuracy"]
+          const v = r.results?.arms[sweep.compare]?.[suiteKey(s.name)]?.["per_step_accuracy"]
           return v === undefined ? [] : [[i + 1, v.mean] as const]
         })
       }))
@@ -100,7 +108,7 @@ export const sweepCommand = Command.make(
             onLeft: Effect.fail,
             onRight: Effect.succeed
           })
-          yield* ensureBase(config, cliProgress)
+          yield* Effect.provide(ensureBase(config, cliProgress), trainingLayer(armComponents(t.experiment, arm, config)))
         }
       }
       const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
@@ -111,14 +119,16 @@ export const sweepCommand = Command.make(
       yield* Effect.forEach(
         todo,
         (t) =>
-          Effect.promise(async () => {
-            const code = await runTrial(file, t.label, path.join(dir, "trials", trialFolder(t.label)), quick)
+          Effect.map(runTrial(file, t.label, path.join(dir, "trials", trialFolder(t.label)), quick), (code) => {
             if (code !== 0) failures.push(`${t.label} (exit ${code}; see ${path.join(dir, "trials", trialFolder(t.label), "run.log")})`)
             bar(++finished, todo.length)
           }),
         { concurrency: parallel }
       )
-      const md = yield* Effect.promise(() => comparison(loaded, dir, all.map((t) => t.label)))
+      const md = yield* Effect.tryPromise({
+        try: () => comparison(loaded, dir, all.map((t) => t.label)),
+        catch: (e) => new ExperimentError({ message: `cannot write the comparison of ${dir}: ${(e as Error).message}` })
+      })
       console.log(md)
       if (failures.length > 0) return yield* fail(`failed trials: ${failures.join("; ")}`)
     }).pipe(Effect.catchAll(reportError))

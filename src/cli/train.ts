@@ -3,6 +3,8 @@ import { Effect, Either, Option } from "effect"
 import { reportError } from "./fail.ts"
 import { buildConfig } from "./overrides.ts"
 import { PRESETS } from "../app/config.ts"
+import { withDefaults } from "../app/components.ts"
+import { suiteSpec } from "../app/suites.ts"
 import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { ensureBase, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "../app/train.ts"
@@ -33,7 +35,7 @@ const sft = Command.make(
     Effect.gen(function* () {
       const cfg = yield* config(preset, file)
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
-      const ckpt = yield* trainSft(cfg, dir, out, cliProgress)
+      const ckpt = yield* withDefaults(cfg, trainSft(cfg, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys."))
@@ -45,7 +47,7 @@ const ppo = Command.make(
     Effect.gen(function* () {
       const cfg = yield* config(preset, file)
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
-      const ckpt = yield* trainPpo(cfg, init, dir, out, cliProgress)
+      const ckpt = yield* withDefaults(cfg, trainPpo(cfg, init, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys."))
@@ -67,7 +69,7 @@ const rft = Command.make(
     Effect.gen(function* () {
       const cfg = yield* config(preset, file)
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
-      const ckpt = yield* trainRft(cfg, init, samples, dir, out, cliProgress)
+      const ckpt = yield* withDefaults(cfg, trainRft(cfg, init, samples, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
@@ -82,7 +84,7 @@ const pretrain = Command.make(
   ({ out, preset, file }) =>
     Effect.gen(function* () {
       const cfg = yield* config(preset, file)
-      const dir = Option.isSome(out) ? yield* trainPretrain(cfg, out.value, cliProgress) : `${yield* ensureBase(cfg, cliProgress)}/checkpoint`
+      const dir = Option.isSome(out) ? yield* withDefaults(cfg, trainPretrain(cfg, out.value, cliProgress)) : `${yield* withDefaults(cfg, ensureBase(cfg, cliProgress))}/checkpoint`
       console.log(dir)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
@@ -113,7 +115,7 @@ export const evaluate = Command.make(
         ? { root: data.value, train: data.value, eval: data.value, visualOod: data.value }
         : yield* defaultDatasets(progressBar("rendering panoramas"))
       const p = yield* loadPolicy(policy, cfg, Option.getOrUndefined(endpoint))
-      const metrics = yield* evaluateSuite(cfg, p, suite as SuiteName, datasets, {
+      const metrics = yield* evaluateSuite(cfg, p, suiteSpec(suite as SuiteName), datasets, {
         ...(Option.isSome(data) ? { data: data.value } : {}),
         ...(Option.isSome(log) ? { logFile: log.value } : {}),
         onEpisode: progressBar(`eval ${suite}`)

@@ -1,5 +1,50 @@
 import type { Layer } from "effect"
+import type { ActionSpace } from "./action-space.ts"
+import type { Optimizer } from "./optimizer.ts"
+import type { Policy } from "./policy.ts"
 import type { Reward } from "./reward.ts"
+import type { Tracker } from "./tracker.ts"
+
+/** A dataset by its role in the default splits, or a folder in the VIRL_routes format. */
+export type DatasetRef = "train" | "eval" | "visual-ood" | { readonly dir: string }
+
+/**
+ * The swappable parts of a run, each an Effect layer (or, for data, where to find it). An arm
+ * takes what it leaves out from its experiment, then from the defaults (the V-IRL training
+ * routes, absolute actions, the process reward, the tfjs policy, AdamW, JSONL tracking).
+ */
+export interface Components {
+  /** The routes training episodes are drawn from. */
+  readonly dataset?: DatasetRef
+  readonly actionSpace?: Layer.Layer<ActionSpace>
+  readonly reward?: Layer.Layer<Reward>
+  readonly policy?: Layer.Layer<Policy>
+  readonly optimizer?: Layer.Layer<Optimizer>
+  /** Where run-level metrics go besides the run folder's JSONL (experiment level only). */
+  readonly tracker?: Layer.Layer<Tracker>
+}
+
+/** Later components win, part by part. */
+export const mergeComponents = (...parts: ReadonlyArray<Components | undefined>): Components =>
+  Object.assign({}, ...parts.map((p) => Object.fromEntries(Object.entries(p ?? {}).filter(([, v]) => v !== undefined))))
+
+/**
+ * An evaluation suite: a dataset and an action space (and, rarely, a reward) to evaluate every
+ * arm on. The paper's three ship in src/app/suites.ts; a user declares a fourth in their file.
+ */
+export interface SuiteSpec {
+  /** Names the suite in records, logs and tables (letters, digits, `-`, `_`). */
+  readonly name: string
+  /** The column title in the table and plots (default: the name). */
+  readonly title?: string
+  readonly dataset: DatasetRef
+  /** The rules the policy is asked to answer in (default: the experiment's). */
+  readonly actionSpace?: Layer.Layer<ActionSpace>
+  /** How answers are scored for `mean_reward` (default: the paper's process reward). */
+  readonly reward?: Layer.Layer<Reward>
+  /** Episodes per evaluation (default: eval_config.num_traj, num_traj_visual for "visual-ood" data). */
+  readonly episodes?: number
+}
 
 /**
  * An experiment is a plain value exported from a file in experiments/: named arms, each a
@@ -24,13 +69,18 @@ export interface Arm {
   readonly recipe: Recipe
   /** Config values for this arm (dotted keys or nested objects, checked against the schema). */
   readonly config?: Readonly<Record<string, unknown>>
-  /** The Reward layer PPO trains with (default: the paper's process reward). */
+  /** Layers this arm trains with, over the experiment's. */
+  readonly layers?: Components
+  /** Shorthand for `layers.reward`. */
   readonly reward?: Layer.Layer<Reward>
   /** Leave the arm out of the results table and plots (a shared initialisation, say). */
   readonly hidden?: boolean
+  /** Set by a sweep trial: its values for this arm, over the arm's own (see `trials`). */
+  readonly sweep?: { readonly config: Readonly<Record<string, unknown>>; readonly layers: Components }
 }
 
-export type Suite = "indist" | "rule-ood" | "visual-ood"
+/** The paper's suites by name (src/app/suites.ts), or a suite of your own. */
+export type Suite = "indist" | "rule-ood" | "visual-ood" | SuiteSpec
 
 export interface Experiment {
   readonly name: string
@@ -40,6 +90,8 @@ export interface Experiment {
   readonly seeds: ReadonlyArray<number>
   /** Config values for every arm. */
   readonly config?: Readonly<Record<string, unknown>>
+  /** Layers for every arm (and the tracker of the run). */
+  readonly layers?: Components
   /** Config values `--quick` applies on top: fewer routes, epochs and updates. */
   readonly quick?: Readonly<Record<string, unknown>>
   /** Evaluation points along each arm's training (epochs for SFT, updates for PPO), for the curves. */
@@ -52,11 +104,18 @@ export interface Experiment {
   readonly klReference?: string
 }
 
-/** One value of a sweep axis: a label, and what it changes in the experiment. */
+/**
+ * One value of a sweep axis: a label, and what it changes — config values and layers — in every
+ * arm, or in the arms it names. A sweep value wins over the experiment's and the arm's own.
+ */
 export interface SweepValue {
   readonly label: string
   readonly config?: Readonly<Record<string, unknown>>
+  readonly layers?: Components
+  /** Shorthand for `layers.reward`. */
   readonly reward?: Layer.Layer<Reward>
+  /** The arms this value changes (default: all). */
+  readonly arms?: ReadonlyArray<string>
 }
 
 /** A grid over config values or layers; every combination is one trial of `base`. */
@@ -82,7 +141,7 @@ export interface Trial {
   readonly experiment: Experiment
 }
 
-/** The grid's combinations, each as an experiment whose arms carry the trial's changes. */
+/** The grid's combinations (a product over the axes), each as an experiment whose arms carry the trial's changes. */
 export const trials = (s: Sweep): Trial[] => {
   const axes = Object.entries(s.grid)
   const combos: Array<Array<[string, SweepValue]>> = axes.reduce<Array<Array<[string, SweepValue]>>>(
@@ -91,16 +150,24 @@ export const trials = (s: Sweep): Trial[] => {
   )
   return combos.map((combo) => {
     const label = combo.map(([axis, v]) => `${axis}=${v.label}`).join(",")
-    const config = Object.assign({}, s.base.config, ...combo.map(([, v]) => v.config ?? {}))
-    const reward = combo.map(([, v]) => v.reward).find((r) => r !== undefined)
+    const applies = (arm: Arm, v: SweepValue) => v.arms === undefined || v.arms.includes(arm.name)
     return {
       label,
       values: Object.fromEntries(combo.map(([axis, v]) => [axis, v.label])),
       experiment: {
         ...s.base,
         name: `${s.name}/${label}`,
-        config,
-        arms: s.base.arms.map((arm) => (reward !== undefined && arm.recipe.kind === "ppo" ? { ...arm, reward } : arm))
+        arms: s.base.arms.map((arm) => {
+          const own = combo.filter(([, v]) => applies(arm, v)).map(([, v]) => v)
+          if (own.length === 0) return arm
+          return {
+            ...arm,
+            sweep: {
+              config: Object.assign({}, ...own.map((v) => v.config ?? {})),
+              layers: mergeComponents(...own.map((v) => mergeComponents(v.reward === undefined ? {} : { reward: v.reward }, v.layers)))
+            }
+          }
+        })
       }
     }
   })

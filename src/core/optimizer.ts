@@ -43,4 +43,10 @@ export interface OptimizerService {
   readonly restore: (state: OptimizerState) => void
 }
 
-export class Optimizer extends Context.Tag("virl/Optimizer")<Optimizer, OptimizerService>() {}
+/** An optimizer plugin: one optimizer per training phase, from the phase's settings. */
+export interface OptimizerFactory {
+  readonly name: string
+  readonly make: (config: OptimizerConfig) => OptimizerService
+}
+
+export class Optimizer extends Context.Tag("virl/Optimizer")<Optimizer, OptimizerFactory>() {}

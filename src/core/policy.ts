@@ -1,5 +1,6 @@
 import { Context, Data, type Effect } from "effect"
 import type { ChatTurn, StepInfoRecord } from "./environment.ts"
+import type { Rng } from "./random.ts"
 
 /** What a policy answers: the conversation and the picture, as a VLM receives them. */
 export interface PolicyInput {
@@ -84,6 +85,8 @@ export interface PolicyService {
   readonly learner?: Learner
   /** The policy's own configuration, stored in checkpoints. */
   readonly config?: unknown
+  /** Where it computes (e.g. "wasm"), for logs. */
+  readonly device?: string
 }
 
 export class PolicyError extends Data.TaggedError("PolicyError")<{ readonly message: string }> {
@@ -92,7 +95,36 @@ export class PolicyError extends Data.TaggedError("PolicyError")<{ readonly mess
   }
 }
 
-export class Policy extends Context.Tag("virl/Policy")<Policy, PolicyService>() {}
+/** What a run tells a policy plugin: its own settings and the run's generation settings. */
+export interface PolicySettings {
+  /** The run's `policy_config` (architecture; a plugin reads its own keys). */
+  readonly policy_config: Readonly<Record<string, unknown>>
+  readonly thought_prob_coef: number
+  /** Compute backend asked for (`wasm`, `cpu`, `native`, `auto`, ...). */
+  readonly backend: string
+}
+
+/** A checkpoint's policy part, to load. */
+export interface StoredPolicy {
+  readonly name: string
+  readonly config: unknown
+  readonly parameters: Parameters
+  /** Where it was read from (for messages). */
+  readonly path: string
+}
+
+/**
+ * A policy plugin: builds fresh policies (drawing initial weights from `rng`) or loads stored
+ * ones. Training, evaluation and the CLI obtain it with `yield* Policy`.
+ */
+export interface PolicyFactory {
+  readonly name: string
+  /** What else tells its fresh policies apart beyond `policy_config` (e.g. a size override), for caches. */
+  readonly key?: string
+  readonly make: (settings: PolicySettings, rng: Rng, stored?: StoredPolicy) => Effect.Effect<PolicyService, PolicyError>
+}
+
+export class Policy extends Context.Tag("virl/Policy")<Policy, PolicyFactory>() {}
 
 /** The text of the question in a chat (its first user turn). */
 export const questionText = (chat: ReadonlyArray<ChatTurn>): string => {

@@ -6,6 +6,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PRESETS, resolveConfig } from "../../src/app/config.ts"
 import { silent, trainPpo, trainRft, trainSft } from "../../src/app/train.ts"
+import { withDefaults } from "../../src/app/components.ts"
 import { isCheckpoint, loadCheckpoint, saveCheckpoint } from "../../src/core/checkpoint.ts"
 import { PythonRandom } from "../../src/plugins/random/python-random.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
@@ -34,7 +35,7 @@ let city = ""
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "virl-resume-"))
 beforeAll(async () => {
   city = await tinyCity("nyc", 6)
-  await Effect.runPromise(trainSft(config, city, path.join(out, "init"), silent))
+  await Effect.runPromise(withDefaults(config, trainSft(config, city, path.join(out, "init"), silent)))
 }, 120_000)
 afterAll(() => {
   removeCity(city)
@@ -81,7 +82,7 @@ describe("exact resume", () => {
   it("PPO killed with SIGKILL at random points finishes with the weights, optimizer state and metrics of an uninterrupted run", async () => {
     const init = path.join(out, "init", "checkpoint")
     const straight = path.join(out, "ppo-straight")
-    await Effect.runPromise(trainPpo(config, init, city, straight, silent))
+    await Effect.runPromise(withDefaults(config, trainPpo(config, init, city, straight, silent)))
     const killed = path.join(out, "ppo-killed")
     const kills = await runWithKills(["train", "ppo", "--init", init, "--data", city, "--out", killed, ...flags], killed, new PythonRandom(5))
     console.log(`killed ${kills} times`)
@@ -96,9 +97,9 @@ describe("exact resume", () => {
     const init = path.join(out, "init", "checkpoint")
     const short = { ...config, num_updates: 3 }
     const straight = path.join(out, "rft-straight")
-    await Effect.runPromise(trainRft(short, init, init, city, straight, silent))
+    await Effect.runPromise(withDefaults(short, trainRft(short, init, init, city, straight, silent)))
     const stepwise = path.join(out, "rft-stepwise")
-    for (const n of [1, 2, 3]) await Effect.runPromise(trainRft({ ...short, num_updates: n }, init, init, city, stepwise, silent))
+    for (const n of [1, 2, 3]) await Effect.runPromise(withDefaults(short, trainRft({ ...short, num_updates: n }, init, init, city, stepwise, silent)))
     expect(bytes(stepwise, "weights.bin").equals(bytes(straight, "weights.bin"))).toBe(true)
     expect(metrics(stepwise)).toEqual(metrics(straight))
   }, 120_000)

@@ -6,7 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { writeReport } from "../../src/app/report.ts"
 import { armOrder, readEvals, readKl, runExperiment } from "../../src/app/run.ts"
 import { readRecords } from "../../src/core/files.ts"
-import { experiment, trials } from "../../src/core/experiment.ts"
+import { PAPER_SUITES, suiteLabel } from "../../src/app/suites.ts"
+import { experiment, sweep, trials } from "../../src/core/experiment.ts"
+import { Either } from "effect"
+import { armComponents, DEFAULT_COMPONENTS } from "../../src/app/components.ts"
+import { PRESETS, resolveConfig } from "../../src/app/config.ts"
+import { armConfig } from "../../src/app/run.ts"
+import * as Absolute from "../../src/plugins/action-space/absolute.ts"
+import * as Relative from "../../src/plugins/action-space/relative.ts"
+import * as AdamW from "../../src/plugins/optimizer/adamw.ts"
+import * as Sgd from "../../src/plugins/optimizer/sgd.ts"
+import * as Outcome from "../../src/plugins/reward/outcome.ts"
+import * as Process from "../../src/plugins/reward/process.ts"
 import processVsOutcome from "../../experiments/process_vs_outcome.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 
@@ -56,7 +67,7 @@ describe("virl run", () => {
     expect(rl).toEqual([1, 2])
     expect(lines(path.join(dir, "seed-1", "sft", "metrics.jsonl"))).toBe(2)
 
-    const table = await writeReport(dir, "tiny", ["sft", "rl", "rft"], tiny.suites, ["sft", "rl", "rft"], { rl: "sft", rft: "sft" }, [1, 2])
+    const table = await writeReport(dir, "tiny", ["sft", "rl", "rft"], PAPER_SUITES.map(suiteLabel), ["sft", "rl", "rft"], { rl: "sft", rft: "sft" }, [1, 2])
     const results = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8"))
     expect(results.experiment).toBe("tiny")
     expect(results.seeds).toEqual([1, 2])
@@ -115,8 +126,71 @@ describe("virl run", () => {
     const ts = trials(processVsOutcome)
     expect(ts.map((t) => t.label)).toEqual(["reward=process", "reward=outcome"])
     for (const t of ts) {
-      expect(t.experiment.arms.find((a) => a.name === "rl")!.reward).toBeDefined()
-      expect(t.experiment.arms.find((a) => a.name === "init")!.reward).toBeUndefined()
+      expect(t.experiment.arms.find((a) => a.name === "rl")!.sweep?.layers.reward).toBeDefined()
+      expect(t.experiment.arms.find((a) => a.name === "init")!.sweep).toBeUndefined()
     }
+    expect(armComponents(ts[1]!.experiment, ts[1]!.experiment.arms[1]!).reward).toBe(Outcome.layer)
+    expect(armComponents(ts[1]!.experiment, ts[1]!.experiment.arms[0]!).reward).toBe(Process.layer)
+  })
+
+  it("combines sweep axes as a product, and resolves config and layers in the documented order", () => {
+    const base = experiment({
+      name: "p",
+      seeds: [1],
+      suites: ["indist"],
+      arms: [
+        { name: "a", recipe: { kind: "sft" }, config: { num_updates: 2, "sft_config.epochs": 2 }, layers: { optimizer: Sgd.layer } },
+        { name: "b", recipe: { kind: "ppo", from: "a" } }
+      ],
+      config: { num_updates: 1, "sft_config.epochs": 1, "sft_config.routes": 1, num_steps: 7 },
+      layers: { reward: Outcome.layer },
+      quick: { "sft_config.routes": 3, num_updates: 4 }
+    })
+    const grid = sweep({
+      name: "g",
+      base,
+      compare: "b",
+      grid: {
+        lr: [1e-3, 1e-2].map((lr) => ({ label: String(lr), config: { "optimizer_config.init_lr": lr, num_updates: 9 } })),
+        opt: [
+          { label: "adamw", layers: { optimizer: AdamW.layer } },
+          { label: "sgd", layers: { optimizer: Sgd.layer }, arms: ["b"] }
+        ]
+      }
+    })
+    const all = trials(grid)
+    expect(all.map((t) => t.label)).toEqual(["lr=0.001,opt=adamw", "lr=0.001,opt=sgd", "lr=0.01,opt=adamw", "lr=0.01,opt=sgd"])
+    const t = all[1]!.experiment
+    const [a, b] = [t.arms[0]!, t.arms[1]!]
+    const config = (arm: typeof a, quick: boolean, overrides = {}) => Either.getOrThrow(armConfig(t, arm, { quick, overrides }, 5))
+    // defaults < experiment < arm < sweep value < --quick < command line
+    expect(config(a, false).num_steps).toBe(7) // experiment over defaults
+    expect(config(a, false).sft_config.epochs).toBe(2) // arm over experiment
+    expect(config(a, false).num_updates).toBe(9) // sweep value over arm
+    expect(config(a, true).num_updates).toBe(4) // --quick over sweep value
+    expect(config(a, true, { num_updates: 6 }).num_updates).toBe(6) // command line over all
+    expect(config(a, false).optimizer_config.init_lr).toBe(1e-3)
+    expect(config(a, false).seed).toBe(5)
+    // layers: defaults < experiment < arm < sweep value; a value names the arms it changes
+    expect(armComponents(t, a).reward).toBe(Outcome.layer)
+    expect(armComponents(t, a).optimizer).toBe(Sgd.layer)
+    expect(armComponents(t, b).optimizer).toBe(Sgd.layer)
+    expect(armComponents(all[0]!.experiment, all[0]!.experiment.arms[0]!).optimizer).toBe(AdamW.layer)
+    expect(armComponents(t, b).policy).toBe(DEFAULT_COMPONENTS.policy)
+    // the reference's absolute_action key picks the action space
+    const relative = Either.getOrThrow(armConfig(t, a, { overrides: { "env_config.absolute_action": false } }, 1))
+    expect(armComponents(t, a, relative).actionSpace).toBe(Relative.layer)
+    expect(armComponents(t, a, config(a, false)).actionSpace).toBe(Absolute.layer)
+  })
+
+  it("names a config value out of range at start-up", () => {
+    const bad = (key: string, value: unknown) => {
+      const r = resolveConfig(PRESETS.small, [{ source: "command line", values: { [key]: value } }])
+      expect(Either.isLeft(r)).toBe(true)
+      return String(Either.isLeft(r) ? r.left : "")
+    }
+    expect(bad("ppo_config.mini_batch_size", 0)).toMatch(/mini_batch_size[\s\S]*must be an integer ≥ 1/)
+    expect(bad("num_processes", 0)).toMatch(/num_processes[\s\S]*must be an integer ≥ 1/)
+    expect(bad("env_config.fov", 150)).toMatch(/fov[\s\S]*must be between 10 and 120/)
   })
 })

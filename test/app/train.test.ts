@@ -7,6 +7,8 @@ import { PRESETS, resolveConfig, type RunConfig } from "../../src/app/config.ts"
 import { evaluateSuite, loadPolicy } from "../../src/app/evaluate.ts"
 import { baseDir, ensureBase, silent, trainPpo, trainRft, trainSft } from "../../src/app/train.ts"
 import { loadCheckpoint } from "../../src/core/checkpoint.ts"
+import { withDefaults } from "../../src/app/components.ts"
+import { indist as indistSuite } from "../../src/app/suites.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 
 let city = ""
@@ -31,7 +33,7 @@ const configWith = (values: Record<string, unknown>): RunConfig =>
 
 const indist = (config: RunConfig, checkpoint: string) =>
   Effect.runPromise(
-    Effect.flatMap(loadPolicy(checkpoint, config), (p) => evaluateSuite(config, p, "indist", { root: city, train: city, eval: city, visualOod: city }))
+    Effect.flatMap(loadPolicy(checkpoint, config), (p) => evaluateSuite(config, p, indistSuite, { root: city, train: city, eval: city, visualOod: city }))
   )
 
 const metricLines = (dir: string) =>
@@ -44,7 +46,7 @@ const metricLines = (dir: string) =>
 describe("training", () => {
   it("SFT drives the small policy to at least 95% per-step accuracy on its training routes", async () => {
     const config = configWith({ "sft_config.epochs": 20 })
-    const ckpt = await Effect.runPromise(trainSft(config, city, path.join(out, "sft"), silent))
+    const ckpt = await Effect.runPromise(withDefaults(config, trainSft(config, city, path.join(out, "sft"), silent)))
     const metrics = await indist(config, ckpt)
     expect(metrics.per_step_accuracy).toBeGreaterThanOrEqual(0.95)
     expect(metricLines(path.join(out, "sft")).map((l) => l["epoch"])).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
@@ -59,11 +61,11 @@ describe("training", () => {
       "optimizer_config.init_lr": 1e-3,
       "optimizer_config.end_lr": 1e-3
     })
-    const weak = await Effect.runPromise(trainSft(config, city, path.join(out, "weak"), silent))
+    const weak = await Effect.runPromise(withDefaults(config, trainSft(config, city, path.join(out, "weak"), silent)))
     const before = await indist(config, weak)
     const saved: string[] = []
     const rl = path.join(out, "rl")
-    const ckpt = await Effect.runPromise(trainPpo(config, weak, city, rl, { ...silent, log: (line) => saved.push(line) }))
+    const ckpt = await Effect.runPromise(withDefaults(config, trainPpo(config, weak, city, rl, { ...silent, log: (line) => saved.push(line) })))
     const after = await indist(config, ckpt)
     // measured on seeds 42, 1, 2: reward −0.33/−0.83/−1.67 → 1.50/0.67/1.17, per-step accuracy +0.10/+0.09/+0.27
     expect(after.mean_reward).toBeGreaterThan(before.mean_reward + 1)
@@ -80,19 +82,19 @@ describe("training", () => {
     const config = configWith({ num_steps: 32, num_updates: 2, save_every: 1 })
     const init = path.join(out, "weak", "checkpoint")
     const dir = path.join(out, "resume")
-    await Effect.runPromise(trainPpo(config, init, city, dir, silent))
+    await Effect.runPromise(withDefaults(config, trainPpo(config, init, city, dir, silent)))
     const longer = { ...config, num_updates: 3 }
-    await Effect.runPromise(trainPpo(longer, init, city, dir, silent))
+    await Effect.runPromise(withDefaults(longer, trainPpo(longer, init, city, dir, silent)))
     expect(metricLines(dir).map((l) => l["update"])).toEqual([1, 2, 3])
     expect((await Effect.runPromise(loadCheckpoint(path.join(dir, "checkpoint")))).progress.done).toBe(3)
-    await Effect.runPromise(trainPpo(longer, init, city, dir, silent))
+    await Effect.runPromise(withDefaults(longer, trainPpo(longer, init, city, dir, silent)))
     expect(metricLines(dir).length).toBe(3)
   }, 120_000)
 
   it("RFT fine-tunes on its own outputs that the environment verified, and resumes like PPO", async () => {
     const config = configWith({ num_steps: 64, num_updates: 2, save_every: 1 })
     const dir = path.join(out, "rft")
-    const ckpt = await Effect.runPromise(trainRft(config, path.join(out, "weak", "checkpoint"), "self", city, dir, silent))
+    const ckpt = await Effect.runPromise(withDefaults(config, trainRft(config, path.join(out, "weak", "checkpoint"), "self", city, dir, silent)))
     const rounds = metricLines(dir)
     expect(rounds.map((l) => l["update"])).toEqual([1, 2])
     for (const r of rounds) {
@@ -103,7 +105,7 @@ describe("training", () => {
     expect((await Effect.runPromise(loadCheckpoint(ckpt))).progress).toEqual({ phase: "rft", done: 2 })
     // samples written by another, fixed policy (the base in sft_vs_rl): its verified outputs teach this one
     const fixed = path.join(out, "rft-fixed")
-    await Effect.runPromise(trainRft(config, path.join(out, "weak", "checkpoint"), path.join(out, "sft", "checkpoint"), city, fixed, silent))
+    await Effect.runPromise(withDefaults(config, trainRft(config, path.join(out, "weak", "checkpoint"), path.join(out, "sft", "checkpoint"), city, fixed, silent)))
     const taught = metricLines(fixed)
     expect(taught.every((r) => Number(r["kept"]) > 0)).toBe(true)
     // the fixed sampler (SFT to ≥95%) is right far more often than the weak policy it teaches
@@ -123,7 +125,7 @@ describe("training", () => {
       const logged: string[] = []
       const progress = { ...silent, log: (line: string) => logged.push(line) }
       // two builders at once: one builds, the other waits for it
-      const [dir, same] = await Effect.runPromise(Effect.all([ensureBase(config, progress), ensureBase(config, progress)], { concurrency: 2 }))
+      const [dir, same] = await Effect.runPromise(withDefaults(config, Effect.all([ensureBase(config, progress), ensureBase(config, progress)], { concurrency: 2 })))
       expect(same).toBe(dir)
       expect(logged.filter((l) => l.startsWith("building the base model"))).toHaveLength(1)
       expect(logged.some((l) => l.startsWith(`waiting for process ${process.pid}`))).toBe(true)
@@ -135,7 +137,7 @@ describe("training", () => {
       // both rule sets, from every route of the mixture
       expect(logged.some((l) => /pretrain: \d+ expert steps from 2 source\(s\)/.test(l))).toBe(true)
       const built = logged.length
-      expect(await Effect.runPromise(ensureBase(config, progress))).toBe(dir)
+      expect(await Effect.runPromise(withDefaults(config, ensureBase(config, progress)))).toBe(dir)
       expect(logged.length).toBe(built)
       const other = configWith({ "pretrain_config.styles": 1, "pretrain_config.routes": 2, "pretrain_config.epochs": 2, "pretrain_config.batch_size": 32 })
       expect(baseDir(other)).not.toBe(dir)
@@ -147,7 +149,7 @@ describe("training", () => {
 
   it("loads a checkpoint with the architecture it stores, and names one of another version", async () => {
     const small = configWith({ "sft_config.epochs": 1, "policy_config.embedding": 16, "policy_config.hidden": 24 })
-    const ckpt = await Effect.runPromise(trainSft(small, city, path.join(out, "narrow"), silent))
+    const ckpt = await Effect.runPromise(withDefaults(small, trainSft(small, city, path.join(out, "narrow"), silent)))
     // this run's policy_config is the default (wider) one: the checkpoint's own is used
     const metrics = await indist(configWith({}), ckpt)
     expect(metrics.num_traj).toBe(6)

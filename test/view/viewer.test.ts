@@ -10,6 +10,7 @@ import { chromium, type Browser, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { writeReport } from "../../src/app/report.ts"
 import { runExperiment } from "../../src/app/run.ts"
+import { indist, ruleOod, suiteLabel } from "../../src/app/suites.ts"
 import { exportStatic, handler, safeFile } from "../../src/app/view/server.ts"
 import { experiment } from "../../src/core/experiment.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
@@ -77,7 +78,7 @@ beforeAll(async () => {
   city = await tinyCity("nyc", 4)
   const datasets = { root: city, train: city, eval: city, visualOod: city }
   await Effect.runPromise(runExperiment(tiny, { out: run, datasets }))
-  await writeReport(run, tiny.name, ["sft", "rl"], tiny.suites, ["sft", "rl"], { rl: "sft" }, [1])
+  await writeReport(run, tiny.name, ["sft", "rl"], [indist, ruleOod].map(suiteLabel), ["sft", "rl"], { rl: "sft" }, [1])
   fs.writeFileSync(path.join(run, "experiment.json"), JSON.stringify({ name: tiny.name, arms: ["sft", "rl"], suites: tiny.suites }))
   // a model that writes HTML: the page must show it as text
   const traces = path.join(run, "seed-1", "rl", "eval-logs", "indist-step1.episodes.jsonl")

@@ -83,4 +83,7 @@ export const make = (config: OptimizerConfig): OptimizerService => {
   }
 }
 
-export const layer = (config: OptimizerConfig) => Layer.sync(Optimizer, () => make(config))
+export const NAME = "adamw"
+
+/** AdamW as the run's optimizer (the default). */
+export const layer = Layer.succeed(Optimizer, { name: NAME, make })

@@ -17,7 +17,8 @@ export const oracle: PolicyService = {
   act: (inputs) => Effect.succeed(inputs.map((input) => ({ text: oracleText(input.info), logProb: 0, value: 0 })))
 }
 
-export const layer = Layer.succeed(Policy, oracle)
+/** The oracle as a run's policy: it answers the ground truth and cannot be trained. */
+export const layer = Layer.succeed(Policy, { name: "oracle", make: () => Effect.succeed(oracle) })
 
 /**
  * The oracle's action and instruction, with the observation put in words of its own: the

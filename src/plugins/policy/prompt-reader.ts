@@ -31,7 +31,8 @@ export const listedActions = (question: string): string[] => {
     const [, name, arg] = m
     if (arg === "") actions.push(`${name}()`)
     else {
-      const values = /\[([^\]]*)\]/.exec(line)?.[1].match(/'([^']*)'/g)?.map((v) => v.slice(1, -1)) ?? []
+      // a Python list's repr: 'single' quotes, or "double" where the value holds an apostrophe
+      const values = /\[([^\]]*)\]/.exec(line)?.[1].match(/'[^']*'|"[^"]*"/g)?.map((v) => v.slice(1, -1)) ?? []
       for (const v of values) actions.push(`${name}(${v})`)
     }
   }

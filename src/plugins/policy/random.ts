@@ -23,4 +23,5 @@ export const make = (rng: Rng): PolicyService => ({
     )
 })
 
-export const layer = Layer.effect(Policy, Effect.map(Random, make))
+/** Uniformly random answers among the listed actions, drawn from the run's generator. */
+export const layer = Layer.succeed(Policy, { name: "random", make: (_settings, rng) => Effect.succeed(make(rng)) })

@@ -1,9 +1,11 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import * as Absolute from "../../../src/plugins/action-space/absolute.ts"
+import * as Process from "../../../src/plugins/reward/process.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Environment } from "../../../src/core/environment.ts"
 import type { PolicyInput } from "../../../src/core/policy.ts"
 import { PRESETS } from "../../../src/app/config.ts"
-import { environmentLayer, policyConfig } from "../../../src/app/layers.ts"
+import { environmentLayer, policySettings } from "../../../src/app/layers.ts"
 import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
 import { oracleText } from "../../../src/plugins/policy/oracle.ts"
 import * as Backend from "../../../src/plugins/policy/tfjs/backend.ts"
@@ -28,7 +30,7 @@ beforeAll(async () => {
         }
         return out
       }),
-      environmentLayer(PRESETS.small, dir, "absolute", { numEnvs: 1 })
+      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer)))
     )
   )
 })
@@ -36,7 +38,7 @@ afterAll(() => removeCity(dir))
 
 const build = async (backend: "wasm" | "cpu") => {
   const { tf } = await Effect.runPromise(Backend.make(backend))
-  return TfPolicy.make(tf, policyConfig(PRESETS.small), new PythonRandom(5))
+  return TfPolicy.make(tf, TfPolicy.policyConfigOf(policySettings(PRESETS.small)), new PythonRandom(5))
 }
 
 describe("the tfjs vision-language policy", () => {
@@ -80,7 +82,7 @@ describe("the tfjs vision-language policy", () => {
 
   it("holds no more tensor memory after training steps, commits and acting than before", async () => {
     const { tf } = await Effect.runPromise(Backend.make("wasm"))
-    const policy = TfPolicy.make(tf, policyConfig(PRESETS.small), new PythonRandom(5))
+    const policy = TfPolicy.make(tf, TfPolicy.policyConfigOf(policySettings(PRESETS.small)), new PythonRandom(5))
     const samples = inputs.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
     const step = async () => {
       await Effect.runPromise(

@@ -8,11 +8,12 @@ import {
   type PolicyInput,
   type PolicyOutput,
   type PolicyService,
+  type PolicySettings,
   type Sample
 } from "../../../core/policy.ts"
-import { Random, type Rng } from "../../../core/random.ts"
+import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
-import { Backend, type Tf } from "./backend.ts"
+import { make as makeBackend, type BackendName, type Tf } from "./backend.ts"
 import { DEFAULT_SHAPE, readFeatures, slotCount, type Features } from "./features.ts"
 import { bagsOfWords, batchInputs, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, tableGradient, WORD_TABLE, type ModelConfig } from "./model.ts"
 
@@ -258,14 +259,59 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   }
 }
 
-export const layer = (config: TfPolicyConfig, initial?: Map<string, Float32Array>) =>
-  Layer.effect(
-    Policy,
-    Effect.gen(function* () {
-      const { tf } = yield* Backend
-      const rng = yield* Random
-      return yield* Effect.try({ try: () => make(tf, config, rng, initial), catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: String(e) })) })
-    })
-  )
+/** Architecture overrides a layer carries over the run's `policy_config` (a policy swap in one line). */
+export interface Architecture {
+  readonly embedding?: number
+  readonly hidden?: number
+  readonly patch?: number
+  readonly patch_features?: number
+}
+
+const ARCHITECTURE_KEYS = ["embedding", "hidden", "patch", "patch_features"] as const
+
+/** The model of a run's `policy_config` with `overrides` on top. */
+export const architectureOf = (policyConfig: Readonly<Record<string, unknown>>, overrides: Architecture = {}): Partial<Omit<ModelConfig, "shape">> => {
+  const merged: Record<string, unknown> = { ...policyConfig, ...overrides }
+  const out: Record<string, number> = {}
+  for (const key of ARCHITECTURE_KEYS) {
+    const v = merged[key]
+    if (v === undefined) continue
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new PolicyError({ message: `policy_config.${key}: ${JSON.stringify(v)} is not a positive integer` })
+    out[key === "patch_features" ? "patchFeatures" : key] = v
+  }
+  return out
+}
+
+/** The configuration of a fresh policy for a run's settings (and a layer's overrides). */
+export const policyConfigOf = (settings: PolicySettings, overrides: Architecture = {}): TfPolicyConfig => ({
+  ...defaultPolicyConfig(architectureOf(settings.policy_config, overrides)),
+  thought_prob_coef: settings.thought_prob_coef
+})
+
+/**
+ * The tfjs vision-language policy as the run's policy (the default), optionally at another size:
+ * fresh from `policy_config` (+ `overrides`), or loaded with the architecture a checkpoint stores.
+ */
+export const layer = (overrides: Architecture = {}) =>
+  Layer.succeed(Policy, {
+    name: POLICY_NAME,
+    ...(Object.keys(overrides).length === 0 ? {} : { key: JSON.stringify(overrides) }),
+    make: (settings, rng, stored) =>
+      Effect.gen(function* () {
+        const backend = yield* makeBackend(settings.backend as BackendName)
+        const config: TfPolicyConfig =
+          stored === undefined
+            ? yield* Effect.try({ try: () => policyConfigOf(settings, overrides), catch: (e) => e as PolicyError })
+            : yield* Either.match(storedConfig(stored), {
+                onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
+                onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
+              })
+        const policy = yield* Effect.try({
+          try: () => make(backend.tf, config, rng, stored?.parameters),
+          catch: (e) => new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof PolicyError ? e.message : String(e)}` })
+        })
+        return { ...policy, device: backend.name }
+      })
+  })
 
 export type { Tensor }

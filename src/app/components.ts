@@ -1,0 +1,70 @@
+import { Effect, Layer } from "effect"
+import type { ActionSpace } from "../core/action-space.ts"
+import { mergeComponents, type Arm, type Components, type DatasetRef, type Experiment } from "../core/experiment.ts"
+import type { Optimizer } from "../core/optimizer.ts"
+import type { Policy } from "../core/policy.ts"
+import type { Reward } from "../core/reward.ts"
+import * as Absolute from "../plugins/action-space/absolute.ts"
+import * as Relative from "../plugins/action-space/relative.ts"
+import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import * as AdamW from "../plugins/optimizer/adamw.ts"
+import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
+import * as Process from "../plugins/reward/process.ts"
+import type { RunConfig } from "./config.ts"
+
+/** Everything a component has once resolved: no part left out. */
+export type Resolved = Required<Omit<Components, "tracker">> & Pick<Components, "tracker">
+
+/** What an experiment, an arm or a suite leaves out. */
+export const DEFAULT_COMPONENTS: Resolved = {
+  dataset: "train",
+  actionSpace: Absolute.layer,
+  reward: Process.layer,
+  policy: TfPolicy.layer(),
+  optimizer: AdamW.layer
+}
+
+/**
+ * An arm's components, in order of precedence (later wins): the defaults, the experiment's
+ * `layers`, the arm's `reward` and `layers`, a sweep value's. The reference's
+ * `env_config.absolute_action`, when set, then picks the action space (see config.ts).
+ */
+export const armComponents = (experiment: Experiment, arm: Arm, config?: RunConfig): Resolved => {
+  const merged = mergeComponents(
+    DEFAULT_COMPONENTS,
+    experiment.layers,
+    arm.reward === undefined ? undefined : { reward: arm.reward },
+    arm.layers,
+    arm.sweep?.layers
+  ) as Resolved
+  return withConfiguredRules(merged, config)
+}
+
+/** Components for a single command (`virl train`, `virl eval`): the defaults and what the config says. */
+export const commandComponents = (config: RunConfig, overrides: Components = {}): Resolved =>
+  withConfiguredRules(mergeComponents(DEFAULT_COMPONENTS, overrides) as Resolved, config)
+
+const withConfiguredRules = (c: Resolved, config: RunConfig | undefined): Resolved => {
+  const rule = config?.env_config.absolute_action
+  return rule === null || rule === undefined ? c : { ...c, actionSpace: rule ? Absolute.layer : Relative.layer }
+}
+
+/** The services training obtains from the context: action space, reward, policy, optimizer. */
+export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer> => Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer)
+
+/** The folder a dataset reference names. */
+export const datasetDir = (ref: DatasetRef, datasets: DefaultDatasets): string => {
+  if (typeof ref !== "string") return ref.dir
+  switch (ref) {
+    case "train":
+      return datasets.train
+    case "eval":
+      return datasets.eval
+    case "visual-ood":
+      return datasets.visualOod
+  }
+}
+
+/** Runs `effect` with the default layers (and what `config` says of the action space): single commands and tests. */
+export const withDefaults = <A, E, R>(config: RunConfig, effect: Effect.Effect<A, E, R>) =>
+  Effect.provide(effect, trainingLayer(commandComponents(config)))
