@@ -4,7 +4,7 @@ import { loadCheckpoint } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { runSuite, type SuiteMetrics } from "../core/evaluation.ts"
-import type { PolicyService } from "../core/policy.ts"
+import type { PolicyError, PolicyService } from "../core/policy.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import * as OpenAi from "../plugins/policy/openai.ts"
@@ -17,7 +17,9 @@ import { environmentLayer } from "./layers.ts"
 import { DEFAULT_COMPONENTS, datasetDir } from "./components.ts"
 import { PAPER_SUITE_NAMES } from "./suites.ts"
 import type { SuiteSpec } from "../core/experiment.ts"
-import { traceWriter } from "./traces.ts"
+import { traceWriter, type TraceError } from "./traces.ts"
+import type { DatasetError } from "../core/dataset.ts"
+import type { EnvironmentError } from "../core/environment.ts"
 import { buildPolicy } from "./train.ts"
 
 export const SUITES = PAPER_SUITE_NAMES
@@ -59,7 +61,7 @@ export const evaluateSuite = (
     readonly traces?: { readonly file: string; readonly runDir: string; readonly frames: boolean }
     readonly onEpisode?: (done: number, total: number) => void
   } = {}
-): Effect.Effect<SuiteMetrics, unknown> =>
+): Effect.Effect<SuiteMetrics, DatasetError | EnvironmentError | PolicyError | TraceError> =>
   Effect.gen(function* () {
     const dir = options.data ?? datasetDir(suite.dataset, datasets)
     const lines: string[] = []

@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
-import { Environment } from "../core/environment.ts"
+import { DatasetError } from "../core/dataset.ts"
 import { Optimizer } from "../core/optimizer.ts"
 import type { PolicySettings } from "../core/policy.ts"
 import { defaultPaths, ensureDefault, type DefaultDatasets } from "../plugins/dataset/synth/default.ts"
@@ -77,14 +77,14 @@ export const sftOptimizer = (config: RunConfig, settings: { readonly init_lr: nu
  * DIR/sf — e.g. the real SFTvsRL_Data routes arranged so), else the default synthetic cities,
  * generated on first use (with a progress bar on stderr).
  */
-export const defaultDatasets = (onProgress?: (done: number, total: number) => void): Effect.Effect<DefaultDatasets, unknown> => {
+export const defaultDatasets = (onProgress?: (done: number, total: number) => void): Effect.Effect<DefaultDatasets, DatasetError> => {
   const root = process.env["VIRL_DATASETS"]
   if (root !== undefined && root !== "") {
     const paths = defaultPaths(root)
     const missing = [paths.train, paths.eval, paths.visualOod].filter((p) => !fs.existsSync(p))
     return missing.length === 0
       ? Effect.succeed(paths)
-      : Effect.fail(new Error(`VIRL_DATASETS=${root}: missing ${missing.join(", ")} (expected nyc-train, nyc-eval and sf folders)`))
+      : Effect.fail(new DatasetError({ path: root, message: `VIRL_DATASETS: missing ${missing.join(", ")} (expected nyc-train, nyc-eval and sf folders)` }))
   }
   return ensureDefault({ ...(onProgress === undefined ? {} : { onProgress }), log: (line) => process.stderr.write(`${line}\n`) })
 }

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type Phase } from "../core/checkpoint.ts"
+import type { DatasetError } from "../core/dataset.ts"
 import { Environment } from "../core/environment.ts"
 import { keepRecords, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
@@ -33,7 +34,7 @@ export interface Progress {
 export const silent: Progress = { bar: () => () => {}, log: () => {} }
 
 /** Called after each SFT epoch / PPO update with the live policy (e.g. to evaluate it). */
-export type AfterStep = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, unknown>
+export type AfterStep<E = never> = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, E>
 
 /**
  * Runs a hook (an evaluation along training) with the training generator put back afterwards, so
@@ -75,6 +76,10 @@ export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { reado
     )
     return { policy, backend: policy.device ?? policy.name }
   })
+
+/** Training needs a learner; a policy layer without one (oracle, random, an API model) says so. */
+const trainable = (policy: PolicyService) =>
+  policy.learner === undefined ? Effect.fail(new PolicyError({ message: `the policy layer "${policy.name}" cannot be trained (it has no learner); give the arm a trainable policy layer` })) : Effect.void
 
 const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
   policy: { name: policy.name, config: policy.config },
@@ -134,14 +139,14 @@ export interface FitSettings {
  * same `out`, it resumes after the last finished epoch (demonstrations are re-collected; they
  * are deterministic). Starts from `init`'s weights, or fresh from `seed`.
  */
-const behaviourCloning = (
+const behaviourCloning = <E = never>(
   config: RunConfig,
   phase: "sft" | "pretrain",
   settings: FitSettings,
-  sources: (policy: PolicyService) => Effect.Effect<ReadonlyArray<DemonstrationSource>, unknown>,
+  sources: (policy: PolicyService) => Effect.Effect<ReadonlyArray<DemonstrationSource>, DatasetError>,
   out: string,
   progress: Progress,
-  options: { readonly init?: string; readonly seed: number; readonly meta: Record<string, unknown>; readonly afterEpoch?: AfterStep }
+  options: { readonly init?: string; readonly seed: number; readonly meta: Record<string, unknown>; readonly afterEpoch?: AfterStep<E> }
 ) =>
   Effect.gen(function* () {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
@@ -166,6 +171,8 @@ const behaviourCloning = (
           ? undefined
           : { checkpoint: yield* loadCheckpoint(options.init), path: options.init }
     const { policy, backend } = yield* buildPolicy(config, rng, initial)
+    yield* trainable(policy)
+    const makers = yield* currentMakers
     const learner = policy.learner!
     const t0 = performance.now()
     const src = yield* sources(policy)
@@ -189,7 +196,7 @@ const behaviourCloning = (
       log({ phase, epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
       // the hook (evaluations) before the checkpoint: a run killed during it redoes the epoch and the hook
       if (options.afterEpoch !== undefined) yield* isolated(rng, options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) }))
-      yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, epoch + 1, { config, ...options.meta }, optimizer.state()))
+      yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, epoch + 1, { config, ...options.meta, layers: makers }, optimizer.state()))
     }
     progress.log(`${phase} done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
@@ -201,12 +208,12 @@ const sftSettings = (config: RunConfig): FitSettings => ({ ...config.sft_config 
  * SFT: expert (oracle) trajectories on the training routes, cross-entropy on the expert output,
  * a checkpoint after every epoch; resumable.
  */
-export const trainSft = (
+export const trainSft = <E = never>(
   config: RunConfig,
   dataDir: string,
   out: string,
   progress: Progress = silent,
-  options: { readonly init?: string; readonly afterEpoch?: AfterStep } = {}
+  options: { readonly init?: string; readonly afterEpoch?: AfterStep<E> } = {}
 ) =>
   behaviourCloning(
     config,
@@ -407,7 +414,7 @@ type Round = (rollout: Rollout, policy: PolicyService, optimizer: OptimizerServi
  * `num_processes` environments and an update; a checkpoint every `save_every` rounds and at
  * the end. Re-run with the same out folder, it resumes after the last saved round.
  */
-const onPolicy = (
+const onPolicy = <E = never>(
   config: RunConfig,
   phase: "ppo" | "rft",
   round: Round,
@@ -415,7 +422,7 @@ const onPolicy = (
   dataDir: string,
   out: string,
   progress: Progress,
-  options: { readonly afterUpdate?: AfterStep; readonly actor?: string }
+  options: { readonly afterUpdate?: AfterStep<E>; readonly actor?: string }
 ) =>
   Effect.gen(function* () {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
@@ -435,6 +442,7 @@ const onPolicy = (
     const rng = new PythonRandom(config.seed)
     if (resumed !== undefined) rng.restore(resumed.rng)
     const { policy, backend } = yield* buildPolicy(config, rng, { checkpoint: source, path: resumed === undefined ? init : ckptDir })
+    yield* trainable(policy)
     // the policy that writes the rollouts: the one being trained, or another fixed one
     // a fixed sampler draws from a generator of its own, saved with the checkpoint
     const actorRng = new PythonRandom(config.seed + 7919)
@@ -445,6 +453,7 @@ const onPolicy = (
         ? policy
         : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
     const optimizer = yield* ppoOptimizer(config)
+    const makers = yield* currentMakers
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
     progress.log(
       `${phase} from ${resumed !== undefined ? `${ckptDir} (update ${start})` : init} on ${dataDir} (backend ${backend})` +
@@ -488,7 +497,7 @@ const onPolicy = (
           if (options.afterUpdate !== undefined) yield* isolated(rng, options.afterUpdate(done, policy, { samples: done * rollout.samples.length }))
           if (done % Math.max(1, config.save_every) === 0 || done === config.num_updates) {
             const resume = { collector: collector.state(), ...(options.actor === undefined ? {} : { actor_rng: actorRng.snapshot() }) }
-            yield* saveCheckpoint(ckptDir, { ...checkpointOf(policy, rng, phase, done, { config, data: dataDir, init }, optimizer.state()), resume })
+            yield* saveCheckpoint(ckptDir, { ...checkpointOf(policy, rng, phase, done, { config, data: dataDir, init, layers: makers }, optimizer.state()), resume })
             progress.log(`saved checkpoint at update ${done}`)
           }
         }
@@ -500,13 +509,13 @@ const onPolicy = (
   })
 
 /** PPO from a checkpoint (spec §10), resumable; see `onPolicy`. */
-export const trainPpo = (
+export const trainPpo = <E = never>(
   config: RunConfig,
   init: string,
   dataDir: string,
   out: string,
   progress: Progress = silent,
-  options: { readonly afterUpdate?: AfterStep } = {}
+  options: { readonly afterUpdate?: AfterStep<E> } = {}
 ) => {
   const ppo = { ...config.ppo_config, ...config.compute_return_kwargs, ...config.generation_config, num_steps: config.num_steps, num_updates: config.num_updates, save_every: config.save_every }
   const round: Round = (rollout, policy, optimizer, rng) =>
@@ -535,14 +544,14 @@ export const trainPpo = (
  * this is the practical form of RL's Razor's "oracle SFT": labels from the base's own
  * distribution restricted to correct answers, without RL's negative gradient.
  */
-export const trainRft = (
+export const trainRft = <E = never>(
   config: RunConfig,
   init: string,
   sampler: string,
   dataDir: string,
   out: string,
   progress: Progress = silent,
-  options: { readonly afterUpdate?: AfterStep } = {}
+  options: { readonly afterUpdate?: AfterStep<E> } = {}
 ) => {
   const round: Round = (rollout, policy, optimizer, rng) =>
     Effect.gen(function* () {

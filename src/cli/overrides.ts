@@ -34,3 +34,14 @@ export const buildConfig = (options: { preset: string; configFile?: string; over
   layers.push({ source: "command line", values: options.overrides })
   return resolveConfig(PRESETS[preset] ?? PRESETS.small, layers)
 }
+
+const flat = (value: unknown, prefix = ""): Array<[string, unknown]> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+    ? Object.entries(value).flatMap(([k, v]) => flat(v, prefix === "" ? k : `${prefix}.${k}`))
+    : [[prefix, value]]
+
+/** The dotted flags a command takes, with the `small` preset's values, for `--help`. */
+export const overridesHelp = (): string =>
+  `Config keys as dotted flags (--key=value; values of the small preset shown; out-of-range values are refused at start-up): ${flat(PRESETS.small)
+    .map(([k, v]) => `--${k}=${JSON.stringify(v)}`)
+    .join(" ")}`

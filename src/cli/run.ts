@@ -13,6 +13,7 @@ import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { Tracker, type TrackerService } from "../core/tracker.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import * as Wandb from "../plugins/tracker/wandb.ts"
+import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress, commandLine } from "./train.ts"
 
@@ -96,7 +97,7 @@ export const run = Command.make(
       console.log(`run folder: ${dir}  (results.json, results.md, plots/, evals.jsonl, seed-*/<arm>/checkpoint)`)
       console.log(`wall time: ${(seconds / 60).toFixed(1)} min`)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Run an experiment file (experiments/*.ts): train every arm, evaluate every suite, write the table and plots. Dotted flags override config keys."))
+).pipe(Command.withDescription("Run an experiment file (experiments/*.ts): train every arm, evaluate every suite, write the table and plots. Dotted flags override config keys.\n\n" + overridesHelp()))
 
 export const report = Command.make("report", { dir: Args.directory({ name: "RUN_DIR", exists: "yes" }) }, ({ dir }) =>
   Effect.gen(function* () {

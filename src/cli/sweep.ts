@@ -13,6 +13,7 @@ import { PALETTE, renderPlot } from "../app/plot.ts"
 import { suiteKey, type Results } from "../app/report.ts"
 import { armComponents, trainingLayer } from "../app/components.ts"
 import { suiteLabel, suiteSpecs } from "../app/suites.ts"
+import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { armConfig, ExperimentError } from "../app/run.ts"
 import { ensureBase } from "../app/train.ts"
@@ -36,8 +37,15 @@ const runTrial = (file: string, label: string, dir: string, quick: boolean) =>
       fs.closeSync(logFile)
       resume(Effect.succeed(code ?? 1))
     })
-    return Effect.sync(() => {
-      if (child.exitCode === null) child.kill("SIGTERM")
+    // interrupted: ask the trial to stop (it saves nothing half-written), then make sure it has
+    return Effect.async<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
+      const force = setTimeout(() => child.kill("SIGKILL"), 5000)
+      child.once("exit", () => {
+        clearTimeout(force)
+        done(Effect.void)
+      })
+      child.kill("SIGTERM")
     })
   })
 
@@ -132,4 +140,4 @@ export const sweepCommand = Command.make(
       console.log(md)
       if (failures.length > 0) return yield* fail(`failed trials: ${failures.join("; ")}`)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Run a sweep's trials in parallel processes, skip finished ones, and write a comparison table and plot."))
+).pipe(Command.withDescription("Run a sweep's trials in parallel processes, skip finished ones, and write a comparison table and plot.\n\n" + overridesHelp()))

@@ -1,7 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import { reportError } from "./fail.ts"
-import { buildConfig } from "./overrides.ts"
+import { buildConfig, overridesHelp } from "./overrides.ts"
 import { PRESETS } from "../app/config.ts"
 import { withDefaults } from "../app/components.ts"
 import { suiteSpec } from "../app/suites.ts"
@@ -38,7 +38,7 @@ const sft = Command.make(
       const ckpt = yield* withDefaults(cfg, trainSft(cfg, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys."))
+).pipe(Command.withDescription("Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys.\n\n" + overridesHelp()))
 
 const ppo = Command.make(
   "ppo",
@@ -50,7 +50,7 @@ const ppo = Command.make(
       const ckpt = yield* withDefaults(cfg, trainPpo(cfg, init, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys."))
+).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys.\n\n" + overridesHelp()))
 
 const rft = Command.make(
   "rft",
@@ -74,7 +74,7 @@ const rft = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(
-    "Rejection-sampling fine-tuning from a checkpoint: rollouts written by --samples, SFT on the outputs the environment verified as correct; resumes when re-run."
+    "Rejection-sampling fine-tuning from a checkpoint: rollouts written by --samples, SFT on the outputs the environment verified as correct; resumes when re-run." + "\n\n" + overridesHelp()
   )
 )
 
@@ -89,7 +89,7 @@ const pretrain = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(
-    "Build (once) the base model of pretrain_config — behaviour cloning on a mixture of procedurally varied cities and both rule sets — and print its checkpoint. Cached in VIRL_CACHE."
+    "Build (once) the base model of pretrain_config — behaviour cloning on a mixture of procedurally varied cities and both rule sets — and print its checkpoint. Cached in VIRL_CACHE." + "\n\n" + overridesHelp()
   )
 )
 
@@ -127,5 +127,5 @@ export const evaluate = Command.make(
         console.log(`  rates                    ${JSON.stringify(rates)}`)
       } else console.log(JSON.stringify(numbers))
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Evaluate a policy on a suite (indist, rule-ood, visual-ood): per-step accuracy, success rate, rewards, steps."))
+).pipe(Command.withDescription("Evaluate a policy on a suite (indist, rule-ood, visual-ood): per-step accuracy, success rate, rewards, steps.\n\n" + overridesHelp()))
 

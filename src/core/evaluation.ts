@@ -32,7 +32,7 @@ export const verdictClass = (verdict: Verdict): string => {
   }
 }
 
-export interface SuiteOptions {
+export interface SuiteOptions<E = never> {
   readonly numTraj: number
   /** true: route i for episode i (the `order` option); false: routes drawn by the run's generator. */
   readonly order: boolean
@@ -41,7 +41,7 @@ export interface SuiteOptions {
   readonly log?: (line: unknown) => void
   readonly onEpisode?: (done: number, total: number) => void
   /** Each finished episode, step by step with what the policy was shown (for viewers). */
-  readonly record?: (episode: EpisodeRecord) => Effect.Effect<void, unknown>
+  readonly record?: (episode: EpisodeRecord) => Effect.Effect<void, E>
 }
 
 /** One answer of an evaluated episode: what was shown, what was written, what the environment said. */
@@ -69,7 +69,7 @@ export interface EpisodeRecord {
  * Runs `numTraj` episodes, as many at once as the environment has slots, and reports the
  * reference's metrics. The log keeps the reference's line order per episode, episodes in order.
  */
-export const runSuite = (env: VectorEnvironment<StepInfoRecord>, policy: PolicyService, options: SuiteOptions) =>
+export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, policy: PolicyService, options: SuiteOptions<E>) =>
   Effect.gen(function* () {
     const counts: Record<string, number> = {}
     let steps = 0

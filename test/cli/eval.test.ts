@@ -31,4 +31,14 @@ describe("virl eval", () => {
     expect(missing.status).not.toBe(0)
     expect(missing.stderr).toMatch(/not a checkpoint: checkpoint.json is missing/)
   })
+
+  it("refuses an out-of-range value at start-up as one line naming the key, and lists the dotted keys in --help", () => {
+    const fov = virl("eval", "--policy", "oracle", "--suite", "indist", "--data", city, "--env_config.fov=150")
+    expect(fov.status).not.toBe(0)
+    expect(fov.stderr).toMatch(/command line[\s\S]*\["fov"\][\s\S]*must be between 10 and 120/)
+    expect(fov.stderr).not.toMatch(/\n\s+at /)
+    const help = virl("eval", "--help")
+    expect(help.stdout).toMatch(/--ppo_config\.mini_batch_size=32/)
+    expect(help.stdout).toMatch(/--env_config\.fov=90/)
+  })
 })

@@ -11,6 +11,7 @@ import { Chat } from "./chat.ts"
 import { NavigationEnv } from "./navigation.ts"
 import { templateFor } from "./prompt.ts"
 import { StreetViewRenderer } from "./street-view.ts"
+import { acquireTilePool } from "./tile-pool.ts"
 
 /**
  * How a slot's episode came to be: the generators as its reset found them, the route asked for,
@@ -41,7 +42,9 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     const rng = yield* Random
     const reward = yield* Reward
     const actionSpace = yield* ActionSpace
-    const renderer = new StreetViewRenderer(dataset, config)
+    // the tile workers and the prefetch fibers belong to the layer's scope: released with the run
+    const pool = yield* acquireTilePool
+    const renderer = new StreetViewRenderer(dataset, config, undefined, pool, yield* Effect.scope)
     // the wording of varied instructions has a generator of its own, seeded from the run's
     const wording = config.instruction_variants ? new PythonRandom(BigInt(rng.snapshot().seed.replace(/[^0-9-]/g, "") || "0") * 1009n + 17n) : undefined
     const envs = Array.from({ length: numEnvs }, () => new NavigationEnv(dataset, config, rng, reward, actionSpace, wording))
@@ -175,4 +178,4 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     return environment
   })
 
-export const layer = (config: VirlEnvConfig, numEnvs = 1) => Layer.effect(Environment, make(config, numEnvs))
+export const layer = (config: VirlEnvConfig, numEnvs = 1) => Layer.scoped(Environment, make(config, numEnvs))

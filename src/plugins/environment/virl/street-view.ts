@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { DatasetError, type Panorama, type RouteDataset } from "../../../core/dataset.ts"
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
@@ -56,7 +56,9 @@ export class StreetViewRenderer {
     private readonly config: StreetViewConfig,
     private readonly tileCacheSize = Math.max(8, Math.floor(TILE_CACHE_BYTES / (config.resolution * config.resolution * 3))),
     /** Worker threads for the tiles; undefined renders on this thread. */
-    private readonly pool: TilePool | undefined = sharedTilePool()
+    private readonly pool: TilePool | undefined = sharedTilePool(),
+    /** Where prefetches run: closing it interrupts them (default: the process). */
+    private readonly scope?: Scope.Scope
   ) {
     const side = 2 * config.resolution + SEPARATOR
     this.gridCacheSize = this.tileCacheSize === 0 ? 0 : Math.max(8, Math.floor(GRID_CACHE_BYTES / (side * side * 3)))
@@ -161,6 +163,7 @@ export class StreetViewRenderer {
     if (this.gridCacheSize === 0 || poses.length === 0) return Effect.void
     const [first, ...rest] = poses
     const decodes = rest.map((pose) => this.panoramaAt(pose).pipe(Effect.flatMap((id) => this.dataset.panorama(id))))
-    return Effect.asVoid(Effect.forkDaemon(Effect.ignore(Effect.all([this.render(first), ...decodes], { concurrency: "unbounded" }))))
+    const work = Effect.ignore(Effect.all([this.render(first), ...decodes], { concurrency: "unbounded" }))
+    return Effect.asVoid(this.scope === undefined ? Effect.forkDaemon(work) : Effect.forkIn(work, this.scope))
   }
 }

@@ -1,3 +1,4 @@
+import { Effect } from "effect"
 import * as os from "node:os"
 import { Worker } from "node:worker_threads"
 import type { RgbImage } from "./projection.ts"
@@ -80,11 +81,32 @@ export class TilePool {
 }
 
 let shared: TilePool | undefined
+let users = 0
 
-/** One pool per process, sized to the cores (none on a single core). */
+const poolSize = (): number => Math.min(4, os.availableParallelism())
+
+/** One pool per process, sized to the cores (none on a single core); for tools outside a run's scope. */
 export const sharedTilePool = (): TilePool | undefined => {
-  const size = Math.min(4, os.availableParallelism())
-  if (size < 2) return undefined
-  shared ??= new TilePool(size)
+  if (poolSize() < 2) return undefined
+  shared ??= new TilePool(poolSize())
   return shared
 }
+
+/**
+ * The process's pool as a resource of the caller's scope: shared by the environments open at once,
+ * its threads terminated when the last of them closes (a run's end, an interruption).
+ */
+export const acquireTilePool = Effect.acquireRelease(
+  Effect.sync(() => {
+    users += 1
+    return sharedTilePool()
+  }),
+  () =>
+    Effect.promise(() => {
+      users -= 1
+      if (users > 0 || shared === undefined) return Promise.resolve()
+      const pool = shared
+      shared = undefined
+      return pool.close()
+    })
+)
