@@ -22,7 +22,15 @@ export const RunConfig = Schema.Struct({
   num_updates: atLeast(0),
   grad_accum_steps: atLeast(1),
   save_every: atLeast(1),
-  backend: Schema.Literal("auto", "wasm", "cpu", "native"),
+  /**
+   * The policy's tensor backend: auto (a native tfjs-node if installed, else wasm, else cpu), wasm,
+   * cpu, native, webgpu — or several, comma-separated, tried in order (webgpu,wasm: fall back).
+   */
+  backend: Schema.String.pipe(
+    Schema.pattern(/^(auto|wasm|cpu|native|webgpu)(,(auto|wasm|cpu|native|webgpu))*$/, {
+      message: () => "must be auto, wasm, cpu, native or webgpu, or several of them comma-separated (tried in order)"
+    })
+  ),
   optimizer_config: Schema.Struct({
     init_lr: nonNegative,
     end_lr: nonNegative,

@@ -44,4 +44,6 @@ export const outputDistributions = (policy: PolicyService, inputs: ReadonlyArray
 
 /** KL(reference ‖ policy) averaged over the inputs, at the sampling temperature. */
 export const measureKl = (reference: ReadonlyArray<OutputDistribution>, policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
-  Effect.map(outputDistributions(policy, inputs, temperature), (mine): KlSummary => meanKl(reference, mine))
+  Effect.flatMap(outputDistributions(policy, inputs, temperature), (mine) =>
+    Effect.try({ try: (): KlSummary => meanKl(reference, mine), catch: (e) => new PolicyError({ message: `KL against ${policy.name}: ${(e as Error).message}` }) })
+  )

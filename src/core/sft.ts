@@ -44,12 +44,12 @@ export const collectDemonstrations = (
       const inputs = slots.map((s) => current.get(s)!)
       const outputs = yield* expert.act(inputs, { temperature: 1, greedy: true })
       const answers: Array<string | null> = Array.from({ length: env.numEnvs }, () => null)
-      slots.forEach((s, k) => {
+      for (const [k, s] of slots.entries()) {
         answers[s] = outputs[k].text
         const sample = learner.teacher(inputs[k], outputs[k].text)
-        if (sample === undefined) throw new PolicyError({ message: `the learner cannot write the expert's answer ${outputs[k].text}` })
+        if (sample === undefined) return yield* new PolicyError({ message: `the learner cannot write the expert's answer ${outputs[k].text}` })
         samples.push(sample)
-      })
+      }
       const transitions = yield* env.step(answers)
       for (const slot of slots) {
         const tr = transitions[slot]

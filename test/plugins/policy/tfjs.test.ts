@@ -1,10 +1,10 @@
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer } from "effect"
 import * as Absolute from "../../../src/plugins/action-space/absolute.ts"
 import * as Process from "../../../src/plugins/reward/process.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Environment } from "../../../src/core/environment.ts"
 import type { PolicyInput } from "../../../src/core/policy.ts"
-import { PRESETS } from "../../../src/app/config.ts"
+import { PRESETS, resolveConfig } from "../../../src/app/config.ts"
 import { environmentLayer, policySettings } from "../../../src/app/layers.ts"
 import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
 import { oracleText } from "../../../src/plugins/policy/oracle.ts"
@@ -107,5 +107,15 @@ describe("the tfjs vision-language policy", () => {
     expect(policy.learner!.teacher(inputs[0], oracleText(inputs[0].info))).toBeDefined()
     expect(policy.learner!.teacher(inputs[0], '{"action": "fly()"}')).toBeUndefined()
     expect(policy.learner!.teacher(inputs[0], "not json at all")).toBeUndefined()
+  })
+
+  it("names what WebGPU lacks here, and falls back only when the backend list allows it", async () => {
+    const alone = await Effect.runPromise(Effect.flip(Backend.make("webgpu")))
+    // this machine has no webgpu package (or no GPU): the error says which and how to get it
+    expect(alone.message).toMatch(/webgpu: (the npm packages webgpu and @tensorflow\/tfjs-backend-webgpu are not installed|Dawn found no GPU adapter)/)
+    const fallback = await Effect.runPromise(Backend.make("webgpu,wasm"))
+    expect(fallback.name).toBe("wasm")
+    const bad = resolveConfig(PRESETS.small, [{ source: "command line", values: { backend: "gpu" } }])
+    expect(String(Either.isLeft(bad) ? bad.left : "")).toMatch(/auto, wasm, cpu, native or webgpu/)
   })
 })

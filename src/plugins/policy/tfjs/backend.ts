@@ -13,7 +13,7 @@ import { PolicyError } from "../../../core/policy.ts"
 const require = createRequire(import.meta.url)
 export type Tf = typeof import("@tensorflow/tfjs-core")
 
-export type BackendName = "auto" | "wasm" | "cpu" | "native"
+export type BackendName = "auto" | "wasm" | "cpu" | "native" | "webgpu"
 
 export interface TensorBackend {
   readonly tf: Tf
@@ -61,17 +61,52 @@ const tryNative = (): boolean => {
   }
 }
 
+/** Why `webgpu` cannot start here, or undefined once it is registered with tfjs. */
+const startWebGpu = async (): Promise<string | undefined> => {
+  let dawn: { create: (options: string[]) => unknown; globals: Record<string, unknown> }
+  try {
+    dawn = require("webgpu") as typeof dawn
+  } catch {
+    return "the npm packages webgpu and @tensorflow/tfjs-backend-webgpu are not installed (npm install --no-save webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0; scripts/gpu/prepare.sh does it for a GPU machine)"
+  }
+  const g = globalThis as unknown as { navigator?: { gpu?: { requestAdapter: () => Promise<unknown> } } }
+  if (g.navigator?.gpu === undefined) {
+    Object.assign(globalThis, dawn.globals)
+    Object.defineProperty(globalThis, "navigator", { value: { gpu: dawn.create([]) }, configurable: true, writable: true })
+  }
+  const adapter = await g.navigator!.gpu!.requestAdapter().catch(() => null)
+  if (adapter === null || adapter === undefined) {
+    return "Dawn found no GPU adapter (is the Vulkan loader libvulkan1 installed, with the GL dispatch libraries, and the NVIDIA ICD visible — VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json?)"
+  }
+  try {
+    require("@tensorflow/tfjs-backend-webgpu")
+  } catch (e) {
+    return `@tensorflow/tfjs-backend-webgpu does not load: ${(e as Error).message}`
+  }
+  return undefined
+}
+
 /**
  * Chooses the tensor backend: `auto` takes a native tfjs-node when one is installed, else
- * wasm (SIMD, one thread), else the pure-JS cpu backend.
+ * wasm (SIMD, one thread), else the pure-JS cpu backend; a comma-separated list is tried in order
+ * (`webgpu,wasm` falls back to wasm); a single name that cannot start is an error saying why.
  */
-export const make = (requested: BackendName): Effect.Effect<TensorBackend, PolicyError> =>
+export const make = (requested: string): Effect.Effect<TensorBackend, PolicyError> =>
   Effect.tryPromise({
     try: async () => {
       const tf = loadTf()
-      const order =
-        requested === "auto" ? [...(tryNative() ? ["tensorflow"] : []), "wasm", "cpu"] : requested === "native" ? (tryNative() ? ["tensorflow"] : []) : [requested]
+      const names = requested.split(",").map((n) => n.trim()) as BackendName[]
+      const order = names.flatMap((n) => (n === "auto" ? [...(tryNative() ? ["tensorflow"] : []), "wasm", "cpu"] : n === "native" ? (tryNative() ? ["tensorflow"] : []) : [n]))
+      const why: string[] = []
+      if (names.includes("native") && !tryNative()) why.push("native: @tensorflow/tfjs-node is not installed")
       for (const name of order) {
+        if (name === "webgpu") {
+          const missing = await startWebGpu()
+          if (missing !== undefined) {
+            why.push(`webgpu: ${missing}`)
+            continue
+          }
+        }
         // IS_TEST silences the cpu backend's "install tfjs-node" banner while it starts; left
         // on, it would also turn on tfjs's slow per-kernel leak checks
         tf.env().set("IS_TEST", true)
@@ -81,10 +116,11 @@ export const make = (requested: BackendName): Effect.Effect<TensorBackend, Polic
           await tf.ready()
           return { tf, name: tf.getBackend() }
         }
+        why.push(`${name}: did not start`)
       }
-      throw new Error(requested === "native" ? "no native backend: @tensorflow/tfjs-node is not installed" : `backend ${requested} did not start`)
+      throw new Error(`no backend of "${requested}" could start — ${why.join("; ")}`)
     },
     catch: (e) => new PolicyError({ message: `tensor backend: ${(e as Error).message}` })
   })
 
-export const layer = (requested: BackendName = "auto") => Layer.effect(Backend, make(requested))
+export const layer = (requested: string = "auto") => Layer.effect(Backend, make(requested))

@@ -107,6 +107,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   const D = config.model.embedding
   const slots = slotCount(shape)
   const variables: Record<string, Variable> = {}
+  // CPU backends read tensors synchronously (one taped pass per gradient); WebGPU cannot
+  const syncReads = tf.getBackend() !== "webgpu"
   // tfjs variable names are global to its engine: each policy instance gets its own prefix
   const prefix = `${POLICY_NAME}#${++instances}`
   // tf.variable and assign keep their argument's memory alive: each temporary is disposed after
@@ -120,27 +122,28 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
     if (spec.name !== WORD_TABLE) variables[spec.name] = variable(`${prefix}/${spec.name}`, values.get(spec.name)!, spec.shape)
   }
 
-  const outputs = (features: ReadonlyArray<Features>) => {
+  // GPU backends cannot read tensors synchronously: every read is awaited
+  const outputs = async (features: ReadonlyArray<Features>) => {
     const [a, s, o, v] = tf.tidy(() => {
       const bags = tf.tensor(bagsOfWords(features, values.get(WORD_TABLE)!, D, slots), [features.length, slots, D])
       const out = forward(tf, config.model, variables, batchInputs(tf, config.model, features, bags))
       return [out.actionLogits, out.sentenceLogits, out.observationLogits, out.value]
     })
-    const read = [a, s, o, v].map((t) => t.dataSync() as Float32Array)
+    const read = await Promise.all([a, s, o, v].map((t) => t.data() as Promise<Float32Array>))
     tf.dispose([a, s, o, v])
     return { actions: read[0], sentences: read[1], observations: read[2], values: read[3] }
   }
 
-  const partsOf = (f: Features, i: number, out: ReturnType<typeof outputs>, temperature: number) => ({
+  const partsOf = (f: Features, i: number, out: Awaited<ReturnType<typeof outputs>>, temperature: number) => ({
     action: logSoftmax(out.actions, i * shape.maxActions, f.actions.length, temperature),
     instruction: logSoftmax(out.sentences, i * shape.maxSentences, f.sentences.length, temperature),
     observation: logSoftmax(out.observations, i * shape.maxObservations, f.observations.length, temperature)
   })
 
-  const act = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number; greedy: boolean }): PolicyOutput[] => {
+  const act = async (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number; greedy: boolean }): Promise<PolicyOutput[]> => {
     if (inputs.length === 0) return []
     const features = inputs.map((i) => readFeatures(i, shape))
-    const out = outputs(features)
+    const out = await outputs(features)
     return features.map((f, i) => {
       if (f.actions.length === 0) return { text: "{}", logProb: 0, value: out.values[i] }
       const parts = partsOf(f, i, out, options.temperature)
@@ -158,10 +161,10 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
     })
   }
 
-  const distributions = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number }): OutputDistribution[] => {
+  const distributions = async (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number }): Promise<OutputDistribution[]> => {
     if (inputs.length === 0) return []
     const features = inputs.map((i) => readFeatures(i, shape))
-    const out = outputs(features)
+    const out = await outputs(features)
     return features.map((f, i) => ({ parts: partsOf(f, i, out, options.temperature) }))
   }
 
@@ -191,8 +194,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
       return sample
     },
     gradients: (samples, options, coefficients) =>
-      Effect.try({
-        try: () => {
+      Effect.tryPromise({
+        try: async () => {
           const batch = samples as ReadonlyArray<TfSample>
           if (batch.some((s) => s.policy !== POLICY_NAME)) throw new PolicyError({ message: `samples from another policy cannot train ${POLICY_NAME}` })
           const B = batch.length
@@ -206,10 +209,10 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
             return tf.tensor(out, [B, n])
           }
           const bags = variable(`${prefix}/bags`, bagsOfWords(features, values.get(WORD_TABLE)!, D, slots), [B, slots, D])
-          let evaluation: Evaluation | undefined
-          const { grads, value } = tf.variableGrads(() => {
+          const t = Math.max(options.temperature, 1e-6)
+          // the log-probability of each sample's output (thought parts weighted), its value and the action entropy
+          const heads = () => {
             const out = forward(tf, config.model, variables, batchInputs(tf, config.model, features, bags))
-            const t = Math.max(options.temperature, 1e-6)
             const logP = tf.logSoftmax(tf.div(out.actionLogits, t))
             const chosen = (logits: Tensor, n: number, pick: (s: TfSample) => number) => tf.sum(tf.mul(tf.logSoftmax(tf.div(logits, t)), oneHot(n, pick)), 1)
             const lpAction = tf.sum(tf.mul(logP, oneHot(shape.maxActions, (s) => s.action)), 1)
@@ -217,31 +220,45 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
               chosen(out.sentenceLogits, shape.maxSentences, (s) => s.instruction),
               chosen(out.observationLogits, shape.maxObservations, (s) => s.observation)
             )
-            const logProb = tf.add(lpAction, tf.mul(options.thoughtWeight, lpThought))
-            const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 1))
-            evaluation = {
-              logProbs: Array.from(logProb.dataSync()),
-              values: Array.from(out.value.dataSync()),
-              entropies: Array.from(entropy.dataSync())
-            }
-            const c = coefficients(evaluation)
-            const surrogate = tf.add(
-              tf.add(tf.sum(tf.mul(logProb, tf.tensor(c.logProb as number[], [B]))), tf.sum(tf.mul(out.value, tf.tensor(c.value as number[], [B])))),
-              tf.sum(tf.mul(entropy, tf.tensor(c.entropy as number[], [B])))
-            )
-            return surrogate as import("@tensorflow/tfjs-core").Scalar
-          }, [bags, ...Object.values(variables)])
-          const gradients = new Map<string, Float32Array>()
-          for (const spec of specs) {
-            if (spec.name === WORD_TABLE) continue
-            const g = grads[variables[spec.name].name]
-            gradients.set(spec.name, g === undefined ? new Float32Array(values.get(spec.name)!.length) : Float32Array.from(g.dataSync()))
+            return { logProb: tf.add(lpAction, tf.mul(options.thoughtWeight, lpThought)), value: out.value, entropy: tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 1)) }
           }
+          const surrogate = (h: ReturnType<typeof heads>, c: ReturnType<typeof coefficients>) =>
+            tf.add(
+              tf.add(tf.sum(tf.mul(h.logProb, tf.tensor(c.logProb as number[], [B]))), tf.sum(tf.mul(h.value, tf.tensor(c.value as number[], [B])))),
+              tf.sum(tf.mul(h.entropy, tf.tensor(c.entropy as number[], [B])))
+            ) as import("@tensorflow/tfjs-core").Scalar
+          let evaluation: Evaluation | undefined
+          const watched = [bags, ...Object.values(variables)]
+          let result: { grads: Record<string, Tensor>; value: Tensor }
+          if (syncReads) {
+            // one pass: the loss's coefficients depend on the evaluation, read inside the taped function
+            result = tf.variableGrads(() => {
+              const h = heads()
+              evaluation = { logProbs: Array.from(h.logProb.dataSync()), values: Array.from(h.value.dataSync()), entropies: Array.from(h.entropy.dataSync()) }
+              return surrogate(h, coefficients(evaluation))
+            }, watched)
+          } else {
+            // a GPU cannot be read synchronously: evaluate, read, then differentiate a second pass
+            const first = tf.tidy(() => {
+              const h = heads()
+              return [h.logProb, h.value, h.entropy]
+            })
+            const [lp, v, e] = await Promise.all(first.map((x) => x.data() as Promise<Float32Array>))
+            tf.dispose(first)
+            evaluation = { logProbs: Array.from(lp!), values: Array.from(v!), entropies: Array.from(e!) }
+            const c = coefficients(evaluation)
+            result = tf.variableGrads(() => surrogate(heads(), c), watched)
+          }
+          const { grads, value } = result
+          const read = (x: Tensor): Promise<Float32Array> => (syncReads ? Promise.resolve(x.dataSync() as Float32Array) : (x.data() as Promise<Float32Array>))
+          const gradients = new Map<string, Float32Array>()
+          // all reads at once: on a GPU they overlap
           const dBags = grads[bags.name]
-          gradients.set(
-            WORD_TABLE,
-            dBags === undefined ? new Float32Array(values.get(WORD_TABLE)!.length) : tableGradient(features, dBags.dataSync() as Float32Array, D, slots, shape.vocab)
-          )
+          const named = specs.filter((spec) => spec.name !== WORD_TABLE)
+          const reads = await Promise.all([...named.map((spec) => grads[variables[spec.name].name]), dBags].map((g) => (g === undefined ? Promise.resolve(undefined) : read(g))))
+          named.forEach((spec, k) => gradients.set(spec.name, reads[k] === undefined ? new Float32Array(values.get(spec.name)!.length) : Float32Array.from(reads[k]!)))
+          const bagGradient = reads[named.length]
+          gradients.set(WORD_TABLE, bagGradient === undefined ? new Float32Array(values.get(WORD_TABLE)!.length) : tableGradient(features, bagGradient, D, slots, shape.vocab))
           tf.dispose([...Object.values(grads), value, bags])
           return { gradients, evaluation: evaluation! }
         },
@@ -252,9 +269,9 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   return {
     name: POLICY_NAME,
     config,
-    act: (inputs, options) => Effect.try({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
+    act: (inputs, options) => Effect.tryPromise({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
     distributions: (inputs, options) =>
-      Effect.try({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
+      Effect.tryPromise({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
     learner
   }
 }
@@ -298,7 +315,7 @@ export const layer = (overrides: Architecture = {}) =>
     ...(Object.keys(overrides).length === 0 ? {} : { key: JSON.stringify(overrides) }),
     make: (settings, rng, stored) =>
       Effect.gen(function* () {
-        const backend = yield* makeBackend(settings.backend as BackendName)
+        const backend = yield* makeBackend(settings.backend)
         const config: TfPolicyConfig =
           stored === undefined
             ? yield* Effect.try({ try: () => policyConfigOf(settings, overrides), catch: (e) => e as PolicyError })
