@@ -8,17 +8,12 @@
  *   npm run bench:gpu                          # BACKENDS=wasm,webgpu BATCHES=32,128,512
  *   scripts/gpu/run.sh npm run bench:gpu       # on a GPU machine prepared by scripts/gpu/prepare.sh
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
-import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { PRESETS } from "../src/app/config.ts"
-import { environmentLayer, policySettings } from "../src/app/layers.ts"
-import { Environment } from "../src/core/environment.ts"
-import type { PolicyInput } from "../src/core/policy.ts"
-import * as Absolute from "../src/plugins/action-space/absolute.ts"
-import { synthesize } from "../src/plugins/dataset/synth/generate.ts"
+import { policySettings } from "../src/app/layers.ts"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
@@ -26,38 +21,11 @@ import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
 import { bagsOfWords, tableGradient, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
-import * as Process from "../src/plugins/reward/process.ts"
+import { oracleInputs } from "./inputs.ts"
 
 const BACKENDS = (process.env["BACKENDS"] ?? "wasm,webgpu").split(",")
 const BATCHES = (process.env["BATCHES"] ?? "32,128,512").split(",").map(Number)
 const SECONDS = Number(process.env["SECONDS"] ?? 3)
-
-const inputsFromCity = async (): Promise<PolicyInput[]> => {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virl-bench-gpu-"))
-  const dir = path.join(scratch, "nyc")
-  await Effect.runPromise(synthesize({ city: "nyc", seed: 1, splits: [{ dir, routes: 8 }], panorama: { width: 512, height: 256 } }))
-  const inputs = await Effect.runPromise(
-    Effect.provide(
-      Effect.gen(function* () {
-        const env = yield* Environment
-        const out: PolicyInput[] = []
-        for (let r = 0; r < 8; r++) {
-          let o = yield* env.reset(0, { routeIndex: r })
-          for (;;) {
-            out.push({ chat: o.chat, image: o.image, info: o.info })
-            const [t] = yield* env.step([oracleText(o.info)])
-            if (t!.terminated || t!.truncated) break
-            o = t!.observation
-          }
-        }
-        return out
-      }),
-      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer)))
-    )
-  )
-  fs.rmSync(scratch, { recursive: true, force: true })
-  return inputs
-}
 
 /** Runs `step` (one batch) for SECONDS after a warm-up; returns samples per second. */
 const rate = async (batch: number, step: () => Promise<unknown>): Promise<number> => {
@@ -72,7 +40,7 @@ const rate = async (batch: number, step: () => Promise<unknown>): Promise<number
 }
 
 const main = async () => {
-  const inputs = await inputsFromCity()
+  const inputs = await oracleInputs(8)
   console.log(`bench:gpu — ${inputs.length} distinct inputs, ${os.cpus().length} cores, Node ${process.version}, batches ${BATCHES.join("/")}`)
   const table: Record<string, Record<number, { train: number; act: number }>> = {}
   for (const requested of BACKENDS) {

@@ -3,45 +3,18 @@
  * backend — SFT gradient steps (batch 32) and batched action selection (batch 8), in samples
  * per second — with the pure-JS cpu backend as the baseline run side by side.
  */
-import { Effect, Layer } from "effect"
-import * as Absolute from "../src/plugins/action-space/absolute.ts"
-import * as Process from "../src/plugins/reward/process.ts"
-import * as fs from "node:fs"
+import { Effect } from "effect"
 import * as os from "node:os"
-import * as path from "node:path"
 import { PRESETS } from "../src/app/config.ts"
-import { environmentLayer, policySettings } from "../src/app/layers.ts"
-import { Environment } from "../src/core/environment.ts"
-import type { PolicyInput } from "../src/core/policy.ts"
-import { synthesize } from "../src/plugins/dataset/synth/generate.ts"
+import { policySettings } from "../src/app/layers.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
+import { oracleInputs } from "./inputs.ts"
 
 const main = async () => {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virl-bench-train-"))
-  const dir = path.join(scratch, "nyc")
-  await Effect.runPromise(synthesize({ city: "nyc", seed: 1, splits: [{ dir, routes: 4 }], panorama: { width: 512, height: 256 } }))
-  const inputs = await Effect.runPromise(
-    Effect.provide(
-      Effect.gen(function* () {
-        const env = yield* Environment
-        const out: PolicyInput[] = []
-        for (let r = 0; r < 4; r++) {
-          let o = yield* env.reset(0, { routeIndex: r })
-          for (let k = 0; k < 8; k++) {
-            out.push({ chat: o.chat, image: o.image, info: o.info })
-            const [t] = yield* env.step([oracleText(o.info)])
-            if (t!.terminated || t!.truncated) break
-            o = t!.observation
-          }
-        }
-        return out
-      }),
-      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer)))
-    )
-  )
+  const inputs = await oracleInputs(4, 8)
   console.log(`small tfjs policy — ${os.cpus().length} cores, Node ${process.version}`)
   const rates: Record<string, { train: number; act: number }> = {}
   for (const name of ["cpu", "wasm"] as const) {
@@ -71,7 +44,6 @@ const main = async () => {
     console.log(`  ${actual.padEnd(5)} train ${train.toFixed(0).padStart(5)} samples/s   act ${act.toFixed(0).padStart(5)} samples/s`)
   }
   console.log(`  wasm / cpu: train ${(rates.wasm.train / rates.cpu.train).toFixed(1)}×, act ${(rates.wasm.act / rates.cpu.act).toFixed(1)}×`)
-  fs.rmSync(scratch, { recursive: true, force: true })
 }
 
 main().catch((e) => {

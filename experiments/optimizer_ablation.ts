@@ -4,22 +4,12 @@
  *
  *   npx virl sweep experiments/optimizer_ablation.ts --quick
  */
-import { experiment, sweep } from "../src/core/experiment.ts"
+import { sweep } from "../src/core/experiment.ts"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import * as Sgd from "../src/plugins/optimizer/sgd.ts"
-import { SHORT_RL } from "./short-rl.ts"
+import { shortRlExperiment } from "./short-rl.ts"
 
-const base = experiment({
-  name: "optimizer",
-  seeds: [1],
-  suites: ["indist", "rule-ood", "visual-ood"],
-  evaluations: 2,
-  arms: [
-    { name: "init", recipe: { kind: "sft" } },
-    { name: "rl", recipe: { kind: "ppo", from: "init" } }
-  ],
-  ...SHORT_RL
-})
+const base = shortRlExperiment("optimizer")
 
 export default sweep({
   name: "optimizer_ablation",

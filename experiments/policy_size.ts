@@ -4,21 +4,11 @@
  *
  *   npx virl sweep experiments/policy_size.ts --quick
  */
-import { experiment, sweep } from "../src/core/experiment.ts"
+import { sweep } from "../src/core/experiment.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
-import { SHORT_RL } from "./short-rl.ts"
+import { shortRlExperiment } from "./short-rl.ts"
 
-const base = experiment({
-  name: "policy",
-  seeds: [1],
-  suites: ["indist", "rule-ood", "visual-ood"],
-  evaluations: 2,
-  arms: [
-    { name: "init", recipe: { kind: "sft" } },
-    { name: "rl", recipe: { kind: "ppo", from: "init" } }
-  ],
-  ...SHORT_RL
-})
+const base = shortRlExperiment("policy")
 
 export default sweep({
   name: "policy_size",

@@ -4,22 +4,12 @@
  *
  *   npx virl sweep experiments/process_vs_outcome.ts
  */
-import { experiment, sweep } from "../src/core/experiment.ts"
+import { sweep } from "../src/core/experiment.ts"
 import * as Outcome from "../src/plugins/reward/outcome.ts"
 import * as Process from "../src/plugins/reward/process.ts"
-import { SHORT_RL } from "./short-rl.ts"
+import { shortRlExperiment } from "./short-rl.ts"
 
-const base = experiment({
-  name: "rl",
-  seeds: [1],
-  suites: ["indist", "rule-ood", "visual-ood"],
-  evaluations: 2,
-  arms: [
-    { name: "init", recipe: { kind: "sft" }, hidden: true },
-    { name: "rl", recipe: { kind: "ppo", from: "init" } }
-  ],
-  ...SHORT_RL
-})
+const base = shortRlExperiment("rl", { hideInit: true })
 
 export default sweep({
   name: "process_vs_outcome",

@@ -4,20 +4,10 @@
  *
  *   npx virl sweep experiments/verify_iter.ts
  */
-import { experiment, sweep } from "../src/core/experiment.ts"
-import { SHORT_RL } from "./short-rl.ts"
+import { sweep } from "../src/core/experiment.ts"
+import { shortRlExperiment } from "./short-rl.ts"
 
-const base = experiment({
-  name: "verify_iter",
-  seeds: [1],
-  suites: ["indist", "rule-ood", "visual-ood"],
-  evaluations: 2,
-  arms: [
-    { name: "init", recipe: { kind: "sft" } },
-    { name: "rl", recipe: { kind: "ppo", from: "init" } }
-  ],
-  ...SHORT_RL
-})
+const base = shortRlExperiment("verify_iter")
 
 export default sweep({
   name: "verify_iter",
