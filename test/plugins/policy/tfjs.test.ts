@@ -80,6 +80,41 @@ describe("the tfjs vision-language policy", () => {
     expect(checked).toBeGreaterThan(15)
   })
 
+  it("sums bags of words by tensor ops (the GPU path) to the same outputs and gradients as in JS", async () => {
+    const { tf } = await Effect.runPromise(Backend.make("cpu"))
+    // small and few, on the pure-JS cpu backend (wasm has no segment-sum kernel)
+    const config = TfPolicy.policyConfigOf({ ...policySettings(PRESETS.small), policy_config: { embedding: 16, hidden: 32, patch: 8, patch_features: 8 } })
+    const few = inputs.slice(0, 8)
+    const run = async (bagsOn: "js" | "tensor") => {
+      const policy = TfPolicy.make(tf, config, new PythonRandom(5), undefined, { bagsOn })
+      const acted = await Effect.runPromise(policy.act(few, { temperature: 1, greedy: true }))
+      const samples = few.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
+      const coefficients = (ev: { logProbs: ReadonlyArray<number>; values: ReadonlyArray<number>; entropies: ReadonlyArray<number> }) => ({
+        logProb: ev.logProbs.map((_, k) => (k % 2 === 0 ? -1 : 0.5)),
+        value: ev.values.map(() => 0.3),
+        entropy: ev.entropies.map(() => -0.01)
+      })
+      const { gradients } = await Effect.runPromise(policy.learner!.gradients(samples, { thoughtWeight: 0.5, temperature: 1 }, coefficients))
+      // and after an update committed to the model, it acts the same again
+      for (const [name, p] of policy.learner!.parameters()) p.forEach((x, i) => (p[i] = x - 0.01 * gradients.get(name)![i]!))
+      policy.learner!.commit()
+      const after = await Effect.runPromise(policy.act(few, { temperature: 1, greedy: true }))
+      return { acted, after, gradients }
+    }
+    const js = await run("js")
+    const tensor = await run("tensor")
+    expect(tensor.acted.map((o) => o.text)).toEqual(js.acted.map((o) => o.text))
+    tensor.acted.forEach((o, k) => expect(o.logProb).toBeCloseTo(js.acted[k]!.logProb, 4))
+    tensor.after.forEach((o, k) => expect(o.logProb).toBeCloseTo(js.after[k]!.logProb, 3))
+    expect([...tensor.gradients.keys()].sort()).toEqual([...js.gradients.keys()].sort())
+    for (const [name, g] of js.gradients) {
+      const t = tensor.gradients.get(name)!
+      const scale = g.reduce((m, x) => Math.max(m, Math.abs(x)), 1e-3)
+      for (let i = 0; i < g.length; i++) expect(Math.abs(g[i]! - t[i]!) / scale).toBeLessThan(1e-3)
+    }
+    expect(js.gradients.get("word_embedding")!.some((x) => x !== 0)).toBe(true)
+  })
+
   it("holds no more tensor memory after training steps, commits and acting than before", async () => {
     const { tf } = await Effect.runPromise(Backend.make("wasm"))
     const policy = TfPolicy.make(tf, TfPolicy.policyConfigOf(policySettings(PRESETS.small)), new PythonRandom(5))

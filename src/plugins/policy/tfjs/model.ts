@@ -110,6 +110,24 @@ export const bagsOfWords = (batch: ReadonlyArray<Features>, table: Float32Array,
   return out
 }
 
+/**
+ * The same bags as flat lists, for computing them with tensor ops (gather, segment sum) on a GPU:
+ * each word's row in the table, its bag (b × slots + k) and its bag's 1/√count.
+ */
+export const wordLists = (batch: ReadonlyArray<Features>, slots: number): { rows: Int32Array; bags: Int32Array; scales: Float32Array } => {
+  const n = batch.reduce((sum, f) => sum + f.offsets[slots] - f.offsets[0], 0)
+  const rows = new Int32Array(n)
+  const bags = new Int32Array(n)
+  const scales = new Float32Array(n)
+  let i = 0
+  eachWord(batch, 1, slots, (row, bag, scale) => {
+    rows[i] = row
+    bags[i] = bag
+    scales[i++] = scale
+  })
+  return { rows, bags, scales }
+}
+
 /** The gradient of the word table from the gradient of the bags (the transpose of `bagsOfWords`). */
 export const tableGradient = (batch: ReadonlyArray<Features>, dBags: Float32Array, D: number, slots: number, vocab: number): Float32Array => {
   const out = new Float32Array(vocab * D)
