@@ -137,17 +137,20 @@ export class StreetViewRenderer {
         return Effect.forEach(
           headings,
           (h, i) =>
-            Effect.promise(() =>
-              pool.render({
-                pano: image,
-                rotation: pano.rotation,
-                heading: h,
-                fov,
-                viewSize: view_size,
-                resolution,
-                target: { grid, gridWidth: side, ...cellOrigin(i, resolution) }
-              })
-            ),
+            Effect.tryPromise({
+              try: () =>
+                pool.render({
+                  pano: image,
+                  rotation: pano.rotation,
+                  heading: h,
+                  fov,
+                  viewSize: view_size,
+                  resolution,
+                  target: { grid, gridWidth: side, ...cellOrigin(i, resolution) }
+                }),
+              // a tile worker that died is the view's failure, named, not a defect
+              catch: (e) => new DatasetError({ path: this.dataset.root, field: `panorama ${panoId}`, message: `the view at heading ${h} failed on a tile worker: ${String(e)}` })
+            }),
           { concurrency: 4 }
         ).pipe(Effect.as({ width: side, height: side, rgb: grid }))
       })

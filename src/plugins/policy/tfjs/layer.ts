@@ -336,7 +336,10 @@ export const layer = (overrides: Architecture = {}) =>
         const backend = yield* makeBackend(settings.backend)
         const config: TfPolicyConfig =
           stored === undefined
-            ? yield* Effect.try({ try: () => policyConfigOf(settings, overrides), catch: (e) => e as PolicyError })
+            ? yield* Effect.try({
+                try: () => policyConfigOf(settings, overrides),
+                catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: `policy_config: ${String(e)}` }))
+              })
             : yield* Either.match(storedConfig(stored), {
                 onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
                 onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
