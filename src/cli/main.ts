@@ -18,6 +18,7 @@ import { splitOverrides } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { report, run, sync } from "./run.ts"
 import { sweepCommand } from "./sweep.ts"
+import { runner } from "./cluster.ts"
 import { view } from "./view.ts"
 import { commandLine, evaluate, train } from "./train.ts"
 
@@ -120,11 +121,19 @@ const defaults = Command.make("default", {}, () =>
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
-  Command.withSubcommands([run, sweepCommand, report, sync, view, train, evaluate, data, conformance]),
+  Command.withSubcommands([run, sweepCommand, runner, report, sync, view, train, evaluate, data, conformance]),
   Command.withDescription("Post-train vision-language agents with SFT and RL on V-IRL navigation.")
 )
 
 const cli = Command.run(virl, { name: "virl", version: "0.1.0" })
+
+// a trial started by a sweep or a cluster runner stops when its parent dies, even by SIGKILL:
+// the parent holds the other end of our stdin, and the pipe closes with it
+if (process.env["VIRL_EXIT_WITH_PARENT"] === "1") {
+  process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"))
+  process.stdin.resume()
+  process.stdin.unref()
+}
 
 const { argv, overrides } = splitOverrides(process.argv)
 commandLine.overrides = overrides

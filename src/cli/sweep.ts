@@ -1,7 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Either, Option } from "effect"
+import { Effect, Option } from "effect"
 import { fail, reportError } from "./fail.ts"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -11,43 +10,13 @@ import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { PALETTE, renderPlot } from "../app/plot.ts"
 import { suiteKey, type Results } from "../app/report.ts"
-import { armComponents, trainingLayer } from "../app/components.ts"
 import { suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
-import { armConfig, ExperimentError } from "../app/run.ts"
-import { ensureBase } from "../app/train.ts"
+import { ExperimentError } from "../app/run.ts"
+import { prepareTrials, runTrialProcess, trialFolder } from "../app/trials.ts"
+import { showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
 import { cliProgress, commandLine } from "./train.ts"
-
-const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
-
-export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")
-
-/**
- * Runs one trial as a child `virl run FILE --trial LABEL`, its output in the trial's run.log; the
- * child is killed if the sweep is interrupted (Ctrl-C leaves no orphan).
- */
-const runTrial = (file: string, label: string, dir: string, quick: boolean) =>
-  Effect.async<number>((resume) => {
-    fs.mkdirSync(dir, { recursive: true })
-    const logFile = fs.openSync(path.join(dir, "run.log"), "a")
-    const args = [BIN, "run", file, "--trial", label, "--out", dir, ...(quick ? ["--quick"] : []), ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)]
-    const child = spawn(process.execPath, args, { stdio: ["ignore", logFile, logFile] })
-    child.on("exit", (code) => {
-      fs.closeSync(logFile)
-      resume(Effect.succeed(code ?? 1))
-    })
-    // interrupted: ask the trial to stop (it saves nothing half-written), then make sure it has
-    return Effect.async<void>((done) => {
-      if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
-      const force = setTimeout(() => child.kill("SIGKILL"), 5000)
-      child.once("exit", () => {
-        clearTimeout(force)
-        done(Effect.void)
-      })
-      child.kill("SIGTERM")
-    })
-  })
 
 const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<string>) => {
   const rows: Array<{ label: string; results: Results | undefined }> = labels.map((label) => {
@@ -97,42 +66,60 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
 export const sweepCommand = Command.make(
   "sweep",
   {
-    file: Args.file({ name: "FILE", exists: "yes" }),
-    parallel: Options.integer("parallel").pipe(Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))), Options.withDescription("trials run at once")),
+    file: Args.file({ name: "FILE", exists: "yes" }).pipe(Args.optional),
+    parallel: Options.integer("parallel").pipe(Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))), Options.withDescription("trials run at once (local)")),
     quick: Options.boolean("quick"),
-    out: Options.directory("out").pipe(Options.optional)
+    out: Options.directory("out").pipe(Options.optional),
+    sharding: Options.choice("sharding", ["local", "cluster"]).pipe(
+      Options.withDefault("local" as const),
+      Options.withDescription("local: trials as child processes here; cluster: durable jobs for `virl runner`s on the database --db")
+    ),
+    db: Options.text("db").pipe(Options.optional, Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH)")),
+    status: Options.boolean("status").pipe(Options.withDescription("with --db: show the trials the cluster has, and stop"))
   },
-  ({ file, parallel, quick, out }) =>
+  ({ file, parallel, quick, out, sharding, db, status }) =>
     Effect.gen(function* () {
-      const loaded = yield* loadExperimentFile(file)
-      if (!isSweep(loaded)) return yield* fail(`${file} declares an experiment, not a sweep; run it with virl run ${file}`)
-      const dir = Option.getOrElse(out, () => path.join("runs", loaded.name + (quick ? "-quick" : "")))
-      // the datasets and base models are made once here, not by every trial at the same time
-      yield* defaultDatasets(progressBar("rendering panoramas"))
-      const all = trials(loaded)
-      for (const t of all) {
-        for (const arm of t.experiment.arms.filter((a) => a.recipe.kind === "pretrain")) {
-          const config = yield* Either.match(armConfig(t.experiment, arm, { quick, overrides: commandLine.overrides }, t.experiment.seeds[0]), {
-            onLeft: Effect.fail,
-            onRight: Effect.succeed
-          })
-          yield* Effect.provide(ensureBase(config, cliProgress), trainingLayer(armComponents(t.experiment, arm, config)))
+      if (status) {
+        if (Option.isNone(db)) return yield* fail("--status needs --db URL (the cluster's database)")
+        let name: string | undefined
+        if (Option.isSome(file)) {
+          const loaded = yield* loadExperimentFile(file.value)
+          if (!isSweep(loaded)) return yield* fail(`${file.value} declares an experiment, not a sweep`)
+          name = loaded.name + (quick ? "-quick" : "")
         }
+        return yield* showStatus(db.value, name)
       }
+      if (Option.isNone(file)) return yield* fail("virl sweep needs FILE (or --status --db URL)")
+      const loaded = yield* loadExperimentFile(file.value)
+      if (!isSweep(loaded)) return yield* fail(`${file.value} declares an experiment, not a sweep; run it with virl run ${file.value}`)
+      if (sharding === "cluster" && Option.isNone(db)) return yield* fail("--sharding cluster needs --db URL (postgres://user:password@host:port/db or sqlite:PATH)")
+      const dir = Option.getOrElse(out, () => path.join("runs", loaded.name + (quick ? "-quick" : "")))
+      const all = trials(loaded)
       const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
-      console.error(`${all.length} trials, ${all.length - todo.length} already finished, ${todo.length} to run (${parallel} at a time) in ${dir}`)
-      const bar = progressBar("trials")
-      let finished = 0
       const failures: string[] = []
-      yield* Effect.forEach(
-        todo,
-        (t) =>
-          Effect.map(runTrial(file, t.label, path.join(dir, "trials", trialFolder(t.label)), quick), (code) => {
-            if (code !== 0) failures.push(`${t.label} (exit ${code}; see ${path.join(dir, "trials", trialFolder(t.label), "run.log")})`)
-            bar(++finished, todo.length)
-          }),
-        { concurrency: parallel }
-      )
+      if (sharding === "cluster" && Option.isSome(db)) {
+        console.error(`${all.length} trials, ${all.length - todo.length} already in ${dir}, ${todo.length} to get from the cluster`)
+        const outcomes = yield* submitSweep(loaded, file.value, db.value, { quick, overrides: commandLine.overrides, labels: todo.map((t) => t.label) })
+        failures.push(...writeTrialResults(dir, outcomes))
+      } else {
+        // the datasets and base models are made once here, not by every trial at the same time
+        yield* defaultDatasets(progressBar("rendering panoramas"))
+        yield* prepareTrials(loaded, all, { quick, overrides: commandLine.overrides, progress: cliProgress })
+        console.error(`${all.length} trials, ${all.length - todo.length} already finished, ${todo.length} to run (${parallel} at a time) in ${dir}`)
+        const bar = progressBar("trials")
+        let finished = 0
+        yield* Effect.forEach(
+          todo,
+          (t) => {
+            const trialDir = path.join(dir, "trials", trialFolder(t.label))
+            return Effect.map(runTrialProcess({ file: file.value, label: t.label, dir: trialDir, quick, overrides: commandLine.overrides }), (code) => {
+              if (code !== 0) failures.push(`${t.label} (exit ${code}; see ${path.join(trialDir, "run.log")})`)
+              bar(++finished, todo.length)
+            })
+          },
+          { concurrency: parallel }
+        )
+      }
       const md = yield* Effect.tryPromise({
         try: () => comparison(loaded, dir, all.map((t) => t.label)),
         catch: (e) => new ExperimentError({ message: `cannot write the comparison of ${dir}: ${(e as Error).message}` })
@@ -140,4 +127,9 @@ export const sweepCommand = Command.make(
       console.log(md)
       if (failures.length > 0) return yield* fail(`failed trials: ${failures.join("; ")}`)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Run a sweep's trials in parallel processes, skip finished ones, and write a comparison table and plot.\n\n" + overridesHelp()))
+).pipe(
+  Command.withDescription(
+    "Run a sweep's trials — in parallel processes here, or as durable jobs on a cluster of `virl runner`s (--sharding cluster --db URL) — skip finished ones, and write a comparison table and plot.\n\n" +
+      overridesHelp()
+  )
+)

@@ -1,0 +1,89 @@
+import { Effect, Either } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { trials, type Sweep, type Trial } from "../core/experiment.ts"
+import { armComponents, trainingLayer } from "./components.ts"
+import { armConfig } from "./run.ts"
+import { ensureBase, type Progress } from "./train.ts"
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
+
+/** A trial's folder name: its label with anything a file system may refuse replaced. */
+export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")
+
+export interface TrialCommand {
+  readonly file: string
+  readonly label: string
+  readonly dir: string
+  readonly quick: boolean
+  /** Dotted config overrides, as on the sweep's command line. */
+  readonly overrides: Readonly<Record<string, unknown>>
+}
+
+/**
+ * Runs one trial as a child `virl run FILE --trial LABEL` (resumable: a trial killed half-way
+ * continues from its checkpoints), its output in the trial's run.log. The child stops with its
+ * parent: when the parent is interrupted (SIGTERM, then SIGKILL after 5 s) and when the parent
+ * dies without a word (it watches its stdin, a pipe from the parent). The exit code is returned.
+ */
+export const runTrialProcess = (trial: TrialCommand) =>
+  Effect.async<number>((resume) => {
+    fs.mkdirSync(trial.dir, { recursive: true })
+    const logFile = fs.openSync(path.join(trial.dir, "run.log"), "a")
+    const args = [
+      BIN,
+      "run",
+      trial.file,
+      "--trial",
+      trial.label,
+      "--out",
+      trial.dir,
+      ...(trial.quick ? ["--quick"] : []),
+      ...Object.entries(trial.overrides).map(([k, v]) => `--${k}=${v}`)
+    ]
+    const child = spawn(process.execPath, args, { stdio: ["pipe", logFile, logFile], env: { ...process.env, VIRL_EXIT_WITH_PARENT: "1" } })
+    child.stdin?.on("error", () => {})
+    child.on("exit", (code) => {
+      fs.closeSync(logFile)
+      resume(Effect.succeed(code ?? 1))
+    })
+    return Effect.async<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
+      const force = setTimeout(() => child.kill("SIGKILL"), 5000)
+      child.once("exit", () => {
+        clearTimeout(force)
+        done(Effect.void)
+      })
+      child.kill("SIGTERM")
+    })
+  })
+
+/** The last lines of a trial's run.log, for an error message. */
+export const logTail = (dir: string, lines = 5): string => {
+  try {
+    return fs.readFileSync(path.join(dir, "run.log"), "utf8").trimEnd().split("\n").slice(-lines).join("\n")
+  } catch {
+    return "(no run.log)"
+  }
+}
+
+/**
+ * Builds the base models the trials start from, once, before trials run side by side (each
+ * would otherwise build the same one at the same time).
+ */
+export const prepareTrials = (sweep: Sweep, chosen: ReadonlyArray<Trial>, options: { readonly quick: boolean; readonly overrides: Readonly<Record<string, unknown>>; readonly progress: Progress }) =>
+  Effect.forEach(chosen, (t) =>
+    Effect.forEach(t.experiment.arms.filter((a) => a.recipe.kind === "pretrain"), (arm) =>
+      Effect.gen(function* () {
+        const config = yield* Either.match(armConfig(t.experiment, arm, { quick: options.quick, overrides: options.overrides }, t.experiment.seeds[0]), {
+          onLeft: Effect.fail,
+          onRight: Effect.succeed
+        })
+        yield* Effect.provide(ensureBase(config, options.progress), trainingLayer(armComponents(t.experiment, arm, config)))
+      })
+    )
+  ).pipe(Effect.asVoid)
+
+/** The trial of a sweep with this label, or undefined. */
+export const trialByLabel = (sweep: Sweep, label: string) => trials(sweep).find((t) => t.label === label)

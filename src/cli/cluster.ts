@@ -1,0 +1,155 @@
+import { Command, Options } from "@effect/cli"
+import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { isSweep, type Sweep } from "../core/experiment.ts"
+import { writeFileAtomic } from "../core/files.ts"
+import { loadExperimentFile } from "../app/experiment-file.ts"
+import { defaultDatasets } from "../app/layers.ts"
+import { logTail, prepareTrials, runTrialProcess, trialByLabel, trialFolder } from "../app/trials.ts"
+import {
+  clientLayer,
+  ensureSchema,
+  fileDigest,
+  PROJECT_ROOT,
+  recordSubmitted,
+  runnerLayer,
+  TrialFailed,
+  TrialWorkflow,
+  trialRows,
+  type TrialPayload,
+  type TrialRow
+} from "../plugins/sharding/cluster.ts"
+import { DatabaseError, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
+import { reportError } from "./fail.ts"
+import { progressBar } from "./progress.ts"
+import { cliProgress } from "./train.ts"
+
+const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+
+/** Runs one trial on this runner: the same file as the submitter's (checked by digest), its base built once per runner. */
+const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: string) =>
+  Effect.gen(function* () {
+    const file = path.resolve(PROJECT_ROOT, payload.file)
+    if (!fs.existsSync(file)) return yield* new TrialFailed({ message: `this runner has no ${file} (the sweep's file, relative to the project: ${payload.file})` })
+    if (fileDigest(file) !== payload.digest) return yield* new TrialFailed({ message: `this runner's ${file} differs from the one submitted (sha256 ${payload.digest.slice(0, 12)}…): update the project here` })
+    const overrides = JSON.parse(payload.overrides) as Record<string, unknown>
+    yield* prepareLock.withPermits(1)(
+      Effect.gen(function* () {
+        const sweep = yield* loadExperimentFile(file)
+        if (!isSweep(sweep)) return yield* new TrialFailed({ message: `${file} declares an experiment, not a sweep` })
+        const trial = trialByLabel(sweep, payload.label)
+        if (trial === undefined) return yield* new TrialFailed({ message: `${file} has no trial ${payload.label}` })
+        yield* prepareTrials(sweep, [trial], { quick: payload.quick, overrides, progress: cliProgress })
+      })
+    ).pipe(Effect.mapError((e) => (e instanceof TrialFailed ? e : new TrialFailed({ message: `cannot prepare ${payload.label}: ${String(e)}` }))))
+    const code = yield* runTrialProcess({ file, label: payload.label, dir, quick: payload.quick, overrides })
+    const results = path.join(dir, "results.json")
+    if (code !== 0 || !fs.existsSync(results)) {
+      return yield* new TrialFailed({ message: `trial ${payload.label} exited with ${code}; the end of ${path.join(dir, "run.log")}:\n${logTail(dir)}` })
+    }
+    return fs.readFileSync(results, "utf8")
+  })
+
+export const runner = Command.make(
+  "runner",
+  {
+    db: Options.text("db").pipe(Options.withDescription("the cluster's database: postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine)")),
+    host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("this runner's address as the other runners reach it (listened on too)")),
+    port: Options.integer("port").pipe(Options.withDefault(34431), Options.withDescription("port for the runners' messages to each other")),
+    parallel: Options.integer("parallel").pipe(Options.withDefault(1), Options.withDescription("trials run at once on this runner")),
+    failover: Options.integer("failover").pipe(Options.withDefault(30), Options.withDescription("seconds of silence after which a runner's trials move to another runner")),
+    out: Options.directory("out").pipe(Options.withDefault(path.join("runs", "cluster")), Options.withDescription("where this runner's trial folders go: OUT/<sweep>/trials/<trial>"))
+  },
+  ({ db, host, port, parallel, failover, out }) =>
+    Effect.gen(function* () {
+      if (parallel < 1) return yield* new DatabaseError({ message: "--parallel must be at least 1" })
+      if (failover < 3) return yield* new DatabaseError({ message: "--failover must be at least 3 seconds" })
+      const url = yield* parseDatabaseUrl(db)
+      // a database of another virl is refused before anything starts
+      yield* Effect.provide(ensureSchema(url), sqlLayer(url))
+      yield* defaultDatasets(progressBar("rendering panoramas"))
+      const prepareLock = yield* Effect.makeSemaphore(1)
+      const layer = runnerLayer({ db: url, host, port, parallel, failover, out: path.resolve(out), runTrial: runHere(prepareLock) }, trialFolder)
+      console.error(`runner ${host}:${port} on ${url.shown}: up to ${parallel} trial(s) at once, trial folders in ${path.resolve(out)} (Ctrl-C stops it; its trials move to another runner)`)
+      yield* Layer.launch(layer).pipe(Effect.provide(quiet))
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Start a cluster runner: it takes sweep trials submitted with `virl sweep FILE --sharding cluster --db URL` and runs them."))
+
+const STATE_ORDER = ["running", "pending", "failed", "done"] as const
+
+/** `virl sweep --status --db URL`: every sweep the database has seen, trial by trial. */
+export const showStatus = (db: string, sweep: string | undefined) =>
+  Effect.gen(function* () {
+    const url = yield* parseDatabaseUrl(db)
+    const rows = yield* Effect.provide(Effect.zipRight(ensureSchema(url), trialRows(url, sweep)), sqlLayer(url))
+    if (rows.length === 0) {
+      console.log(sweep === undefined ? `${url.shown}: no trials submitted yet` : `${url.shown}: no trials of ${sweep}`)
+      return
+    }
+    const now = Date.now()
+    const bySweep = new Map<string, TrialRow[]>()
+    for (const r of rows) bySweep.set(r.sweep, [...(bySweep.get(r.sweep) ?? []), r])
+    for (const [name, list] of bySweep) {
+      const counts = STATE_ORDER.map((s) => `${list.filter((r) => r.state === s).length} ${s}`).join(", ")
+      console.log(`${name}: ${list.length} trials — ${counts}`)
+      for (const r of list) {
+        const time = r.state === "running" && r.startedAt !== null ? `for ${((now - r.startedAt) / 1000).toFixed(0)} s` : r.finishedAt !== null && r.startedAt !== null ? `took ${((r.finishedAt - r.startedAt) / 1000).toFixed(0)} s` : ""
+        console.log(`  ${r.state.padEnd(8)} ${r.label.padEnd(28)} ${(r.runner ?? "").padEnd(22)} attempts ${r.attempts} ${time}${r.message === null ? "" : `\n           ${r.message.split("\n")[0]}`}`)
+      }
+    }
+  })
+
+/**
+ * `virl sweep FILE --sharding cluster --db URL`: submits every trial as a durable workflow, waits
+ * for the runners to finish them, and returns their results.json texts by label (undefined: failed).
+ */
+export const submitSweep = (sweep: Sweep, file: string, db: string, options: { readonly quick: boolean; readonly overrides: Readonly<Record<string, unknown>>; readonly labels: ReadonlyArray<string> }) =>
+  Effect.gen(function* () {
+    const url = yield* parseDatabaseUrl(db)
+    const relative = path.relative(PROJECT_ROOT, path.resolve(file))
+    const digest = fileDigest(file)
+    const payloads = options.labels.map(
+      (label): TrialPayload => ({ sweep: sweep.name + (options.quick ? "-quick" : ""), label, file: relative, digest, quick: options.quick, overrides: JSON.stringify(options.overrides) })
+    )
+    return yield* Effect.gen(function* () {
+      yield* ensureSchema(url)
+      const ids: string[] = []
+      for (const p of payloads) {
+        const id = yield* TrialWorkflow.executionId(p)
+        yield* recordSubmitted(url, id, p)
+        yield* TrialWorkflow.execute(p, { discard: true })
+        ids.push(id)
+      }
+      console.error(`${payloads.length} trials submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`)
+      const bar = progressBar("trials")
+      const outcomes = new Map<string, { ok: true; results: string } | { ok: false; message: string }>()
+      while (outcomes.size < ids.length) {
+        for (const [k, id] of ids.entries()) {
+          if (outcomes.has(payloads[k]!.label)) continue
+          const result = yield* TrialWorkflow.poll(id)
+          if (result === undefined || result._tag !== "Complete") continue
+          const exit = result.exit
+          outcomes.set(
+            payloads[k]!.label,
+            Exit.isSuccess(exit) ? { ok: true, results: exit.value } : { ok: false, message: Option.match(Cause.failureOption(exit.cause), { onNone: () => Cause.pretty(exit.cause), onSome: (e) => e.message }) }
+          )
+          bar(outcomes.size, ids.length)
+        }
+        if (outcomes.size < ids.length) yield* Effect.sleep("2 seconds")
+      }
+      return outcomes
+    }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
+  })
+
+/** Writes the cluster's results into the sweep's folder as a local sweep would have. */
+export const writeTrialResults = (dir: string, outcomes: ReadonlyMap<string, { ok: true; results: string } | { ok: false; message: string }>) => {
+  const failures: string[] = []
+  for (const [label, o] of outcomes) {
+    const folder = path.join(dir, "trials", trialFolder(label))
+    fs.mkdirSync(folder, { recursive: true })
+    if (o.ok) writeFileAtomic(path.join(folder, "results.json"), o.results)
+    else failures.push(`${label}: ${o.message}`)
+  }
+  return failures
+}

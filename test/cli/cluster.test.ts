@@ -1,0 +1,209 @@
+import { Effect } from "effect"
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { createClient } from "@libsql/client"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { synthesize } from "../../src/plugins/dataset/synth/generate.ts"
+// @ts-expect-error: a plain JS script (no types)
+import { postgresBin, startPostgres, stopPostgres } from "../../scripts/postgres.mjs"
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-cluster-"))
+const datasets = path.join(root, "datasets")
+const env = { ...process.env, VIRL_DATASETS: datasets }
+const PASSWORD = "pw#Secret-7"
+const PORT = 54000 + (process.pid % 1000)
+let url = ""
+const sweepFile = path.join(root, "cluster_sweep.ts")
+const LABELS = ["verify_iter=1", "verify_iter=2", "verify_iter=3"]
+const runners: ChildProcess[] = []
+
+/** Rows of a query, by Debian's psql (fields split on |). */
+const query = (sql: string): string[][] => {
+  const r = spawnSync(path.join(postgresBin(), "psql"), [url, "-tAc", sql], { encoding: "utf8" })
+  if (r.status !== 0) return []
+  return r.stdout.trim() === "" ? [] : r.stdout.trim().split("\n").map((l) => l.split("|"))
+}
+
+const virl = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env })
+
+const startRunner = (port: number, out: string, db = url) => {
+  const log = fs.openSync(path.join(root, `runner-${port}.log`), "w")
+  const child = spawn(process.execPath, [BIN, "runner", "--db", db, "--port", String(port), "--failover", "5", "--out", out], { env, stdio: ["ignore", log, log] })
+  runners.push(child)
+  return child
+}
+
+const digest = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
+
+/** Every file under dir (relative path → sha256), for comparing two runs' outputs. */
+const weights = (trialDir: string) => {
+  const out: Record<string, string> = {}
+  for (const arm of ["sft", "rl"]) {
+    for (const f of ["weights.bin", "optimizer.bin"]) {
+      const p = path.join(trialDir, "seed-1", arm, "checkpoint", f)
+      if (fs.existsSync(p)) out[`${arm}/${f}`] = digest(p)
+    }
+  }
+  return out
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const trialProcesses = (parent: number): number[] =>
+  spawnSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => Number(f[1]) === parent && f.includes("--trial"))
+    .map((f) => Number(f[0]))
+
+const grepTree = (dir: string, needle: string): string[] => {
+  const hits: string[] = []
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) walk(p)
+      else if (e.isFile() && fs.statSync(p).size < 50_000_000 && fs.readFileSync(p).includes(needle)) hits.push(p)
+    }
+  }
+  walk(dir)
+  return hits
+}
+
+beforeAll(async () => {
+  const small = { width: 128, height: 64 }
+  await Effect.runPromise(
+    synthesize({ city: "nyc", seed: 2, splits: [{ dir: path.join(datasets, "nyc-train"), routes: 3 }, { dir: path.join(datasets, "nyc-eval"), routes: 2 }], panorama: small })
+  )
+  await Effect.runPromise(synthesize({ city: "sf", seed: 2, splits: [{ dir: path.join(datasets, "sf"), routes: 2 }], panorama: small }))
+  const core = pathToFileURL(path.resolve(import.meta.dirname, "../../src/core/experiment.ts")).href
+  fs.writeFileSync(
+    sweepFile,
+    `import { experiment, sweep } from ${JSON.stringify(core)}
+const base = experiment({
+  name: "tiny", seeds: [1], suites: ["indist", "rule-ood", "visual-ood"], evaluations: 1,
+  arms: [{ name: "sft", recipe: { kind: "sft" } }, { name: "rl", recipe: { kind: "ppo", from: "sft" } }],
+  config: { "sft_config.epochs": 2, num_steps: 32, num_updates: 4, num_processes: 2, "eval_config.num_traj": 3, "eval_config.num_traj_visual": 2 }
+})
+export default sweep({ name: "cluster_sweep", base, compare: "rl", grid: { verify_iter: [1, 2, 3].map((n) => ({ label: String(n), config: { "env_config.verify_iter": n } })) } })
+`
+  )
+  url = startPostgres({ port: PORT, password: PASSWORD })
+}, 120_000)
+
+afterAll(() => {
+  for (const r of runners) if (r.exitCode === null) r.kill("SIGKILL")
+  stopPostgres({ port: PORT, remove: true })
+  fs.rmSync(root, { recursive: true, force: true })
+})
+
+describe("virl sweep --sharding cluster on PostgreSQL", () => {
+  it("a runner killed mid-trial: its trial moves to the other runner, every trial finishes once, results as local", async () => {
+    // the reference: the same sweep, local
+    const local = virl("sweep", sweepFile, "--out", path.join(root, "local"), "--parallel", "2")
+    expect(local.status, local.stderr).toBe(0)
+
+    const outA = path.join(root, "runner-a")
+    const outB = path.join(root, "runner-b")
+    const a = startRunner(PORT + 1001, outA)
+    const b = startRunner(PORT + 1002, outB)
+    const submitLog = path.join(root, "submit.log")
+    const submitFd = fs.openSync(submitLog, "w")
+    const submitter = spawn(process.execPath, [BIN, "sweep", sweepFile, "--sharding", "cluster", "--db", url, "--out", path.join(root, "cluster")], { env, stdio: ["ignore", submitFd, submitFd] })
+    const submitted = new Promise<number>((resolve) => submitter.on("exit", (code) => resolve(code ?? 1)))
+
+    // wait for a trial to run, then kill its runner with SIGKILL half-way through
+    let victim: { runner: string; label: string } | undefined
+    for (let i = 0; i < 600 && victim === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 200))
+      const running = query("SELECT runner, label FROM virl_trials WHERE state = 'running'")[0]
+      if (running !== undefined) victim = { runner: running[0]!, label: running[1]! }
+    }
+    expect(victim).toBeDefined()
+    const killed = victim!.runner.endsWith(`:${PORT + 1001}`) ? a : b
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(query(`SELECT state FROM virl_trials WHERE label = '${victim!.label}'`)).toEqual([["running"]])
+    const orphans = trialProcesses(killed.pid!)
+    expect(orphans.length).toBe(1)
+    killed.kill("SIGKILL")
+    // the trial's process dies with its runner (no orphan writing into the trial's folder)
+    for (let i = 0; i < 100 && orphans.some(alive); i++) await new Promise((r) => setTimeout(r, 100))
+    expect(orphans.filter(alive)).toEqual([])
+
+    const code = await submitted
+    const output = fs.readFileSync(submitLog, "utf8")
+    expect(code, output).toBe(0)
+    const rows = query("SELECT label, state, runner, attempts FROM virl_trials ORDER BY label").map(([label, state, runner, attempts]) => ({ label, state, runner, attempts: Number(attempts) }))
+    expect(rows.map((r) => [r.label, r.state])).toEqual(LABELS.map((l) => [l, "done"]))
+    // the killed trial was taken over by the survivor
+    const survivor = killed === a ? PORT + 1002 : PORT + 1001
+    const taken = rows.find((r) => r.label === victim!.label)!
+    expect(taken.runner).toBe(`127.0.0.1:${survivor}`)
+    expect(taken.attempts).toBe(2)
+
+    // each trial finished exactly once across the runners
+    const logs = [PORT + 1001, PORT + 1002].map((p) => fs.readFileSync(path.join(root, `runner-${p}.log`), "utf8")).join("\n")
+    for (const label of LABELS) expect(logs.split("\n").filter((l) => l.endsWith(` ${label}: done`)).length, logs).toBe(1)
+
+    // results and weights as the local run's
+    for (const label of LABELS) {
+      const localDir = path.join(root, "local", "trials", label)
+      const clusterResults = path.join(root, "cluster", "trials", label, "results.json")
+      expect(JSON.parse(fs.readFileSync(clusterResults, "utf8")).arms).toEqual(JSON.parse(fs.readFileSync(path.join(localDir, "results.json"), "utf8")).arms)
+      const ranOn = [outA, outB].map((o) => path.join(o, "cluster_sweep", "trials", label)).filter((d) => fs.existsSync(path.join(d, "results.json")))
+      expect(ranOn.length).toBe(1)
+      expect(weights(ranOn[0]!)).toEqual(weights(localDir))
+      expect(Object.keys(weights(localDir)).length).toBe(4)
+    }
+    expect(fs.readFileSync(path.join(root, "cluster", "sweep.md"), "utf8")).toBe(fs.readFileSync(path.join(root, "local", "sweep.md"), "utf8"))
+
+    // submitted again: nothing runs, the journaled results come back
+    fs.rmSync(path.join(root, "cluster"), { recursive: true })
+    const again = virl("sweep", sweepFile, "--sharding", "cluster", "--db", url, "--out", path.join(root, "cluster"))
+    expect(again.status, again.stderr).toBe(0)
+    const logsAfter = [PORT + 1001, PORT + 1002].map((p) => fs.readFileSync(path.join(root, `runner-${p}.log`), "utf8")).join("\n")
+    expect(logsAfter.split("\n").filter((l) => l.includes(": running in ")).length).toBe(logs.split("\n").filter((l) => l.includes(": running in ")).length)
+
+    // --status shows every trial; the password appears nowhere
+    const status = virl("sweep", "--status", "--db", url)
+    expect(status.status, status.stderr).toBe(0)
+    expect(status.stdout).toMatch(/cluster_sweep: 3 trials — 0 running, 0 pending, 0 failed, 3 done/)
+    expect(status.stdout).toContain(`127.0.0.1:${survivor}`)
+    for (const text of [status.stdout, status.stderr, output, again.stderr, again.stdout, logsAfter]) expect(text).not.toContain(PASSWORD)
+    expect(output).toContain("postgres://virl:***@127.0.0.1")
+    expect(grepTree(root, PASSWORD).filter((f) => !f.includes(`virl-postgres`))).toEqual([])
+  }, 420_000)
+
+  it("a wrong password is an error that does not print it", () => {
+    const wrong = url.replace(encodeURIComponent(PASSWORD), "not-the-Password-9")
+    const r = virl("sweep", "--status", "--db", wrong)
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/error: .*postgres:\/\/virl:\*\*\*@127\.0\.0\.1/)
+    expect(r.stderr + r.stdout).not.toContain("not-the-Password-9")
+  }, 60_000)
+})
+
+describe("virl runner on SQLite", () => {
+  it("refuses a database set up by another version of virl", async () => {
+    const file = path.join(root, "other.db")
+    const db = createClient({ url: `file:${file}` })
+    await db.execute("CREATE TABLE virl_meta (name VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)")
+    await db.execute("INSERT INTO virl_meta VALUES ('schema', 'virl-cluster/0 (old)'), ('virl', '0.0.1')")
+    db.close()
+    const r = virl("runner", "--db", `sqlite:${file}`, "--port", String(PORT + 1003))
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/was set up by virl 0\.0\.1 with the schema "virl-cluster\/0 \(old\)"; this is virl \d+\.\d+\.\d+/)
+  }, 60_000)
+})
