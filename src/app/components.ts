@@ -4,12 +4,15 @@ import { mergeComponents, type Arm, type Components, type DatasetRef, type Exper
 import type { Optimizer } from "../core/optimizer.ts"
 import type { Policy } from "../core/policy.ts"
 import type { Reward } from "../core/reward.ts"
+import type { Sharding } from "../core/sharding.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as AdamW from "../plugins/optimizer/adamw.ts"
 import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
 import * as Process from "../plugins/reward/process.ts"
+import * as Local from "../plugins/sharding/local.ts"
+import * as Workers from "../plugins/sharding/workers.ts"
 import type { RunConfig } from "./config.ts"
 
 /** Everything a component has once resolved: no part left out. */
@@ -21,7 +24,8 @@ export const DEFAULT_COMPONENTS: Resolved = {
   actionSpace: Absolute.layer,
   reward: Process.layer,
   policy: TfPolicy.layer(),
-  optimizer: AdamW.layer
+  optimizer: AdamW.layer,
+  sharding: Local.layer
 }
 
 /**
@@ -46,11 +50,20 @@ export const commandComponents = (config: RunConfig, overrides: Components = {})
 
 const withConfiguredRules = (c: Resolved, config: RunConfig | undefined): Resolved => {
   const rule = config?.env_config.absolute_action
-  return rule === null || rule === undefined ? c : { ...c, actionSpace: rule ? Absolute.layer : Relative.layer }
+  const ruled = rule === null || rule === undefined ? c : { ...c, actionSpace: rule ? Absolute.layer : Relative.layer }
+  const sharding = config?.sharding
+  return sharding === null || sharding === undefined ? ruled : { ...ruled, sharding: shardingLayer(sharding) }
 }
 
-/** The services training obtains from the context: action space, reward, policy, optimizer. */
-export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer> => Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer)
+/** The Sharding layer `sharding` names: local, workers (one per core but one) or workers:N. */
+export const shardingLayer = (sharding: string): Layer.Layer<Sharding> => {
+  if (sharding === "local") return Local.layer
+  const n = /^workers:(\d+)$/.exec(sharding)
+  return Workers.layer(n === null ? undefined : Number(n[1]))
+}
+
+/** The services training obtains from the context: action space, reward, policy, optimizer, sharding. */
+export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer | Sharding> => Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer, c.sharding)
 
 /** The folder a dataset reference names. */
 export const datasetDir = (ref: DatasetRef, datasets: DefaultDatasets): string => {

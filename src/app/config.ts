@@ -31,6 +31,13 @@ export const RunConfig = Schema.Struct({
       message: () => "must be auto, wasm, cpu, native or webgpu, or several of them comma-separated (tried in order)"
     })
   ),
+  /**
+   * Where a run's environments are stepped: null (the experiment's Sharding layer; local by
+   * default), local, workers (threads, one per core but one) or workers:N. Results do not depend on it.
+   */
+  sharding: Schema.NullOr(
+    Schema.String.pipe(Schema.pattern(/^(local|workers(:[1-9][0-9]*)?)$/, { message: () => "must be local, workers or workers:N (N threads)" }))
+  ),
   optimizer_config: Schema.Struct({
     init_lr: nonNegative,
     end_lr: nonNegative,
@@ -138,6 +145,7 @@ const small: RunConfig = {
   grad_accum_steps: 1,
   save_every: 5,
   backend: "auto",
+  sharding: null,
   optimizer_config: { init_lr: 3e-4, end_lr: 3e-5, lr_max_steps: 400, eps: 1e-7, weight_decay: 0, beta1: 0.9, beta2: 0.999 },
   ppo_config: { clip_param: 0.1, ppo_epoch: 4, mini_batch_size: 32, value_loss_coef: 0.5, entropy_coef: 0.01, entropy_bonus: false, max_grad_norm: 1 },
   compute_return_kwargs: { gamma: 0.9, gae_lambda: 0.95, use_proper_time_limits: false },

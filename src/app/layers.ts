@@ -1,4 +1,4 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import { DatasetError } from "../core/dataset.ts"
 import { Optimizer } from "../core/optimizer.ts"
@@ -7,6 +7,11 @@ import { defaultPaths, ensureDefault, type DefaultDatasets } from "../plugins/da
 import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../plugins/environment/virl/config.ts"
 import * as Virl from "../plugins/environment/virl/layer.ts"
+import * as Threaded from "../plugins/environment/virl/threaded.ts"
+import { Sharding } from "../core/sharding.ts"
+import type { ActionSpace } from "../core/action-space.ts"
+import type { Environment, EnvironmentError } from "../core/environment.ts"
+import type { Reward } from "../core/reward.ts"
 import * as PythonRandom from "../plugins/random/python-random.ts"
 import type { RunConfig } from "./config.ts"
 
@@ -34,8 +39,16 @@ export const environmentLayer = (
     wrap_turns: e.wrap_turns,
     instruction_variants: options.instructionVariants ?? false
   })
-  return Virl.layer(env, options.numEnvs ?? config.num_processes).pipe(
-    Layer.provide(Layer.mergeAll(VirlRoutes.layer(dataDir), PythonRandom.layer(options.seed ?? config.seed)))
+  const numEnvs = options.numEnvs ?? config.num_processes
+  const random = PythonRandom.layer(options.seed ?? config.seed)
+  // the Sharding layer decides where the environments step: here, or split over worker threads
+  return Layer.unwrapEffect(
+    Effect.map(Effect.serviceOption(Sharding), (sharding): Layer.Layer<Environment, EnvironmentError | DatasetError, ActionSpace | Reward> => {
+      const workers = Option.match(sharding, { onNone: () => 1, onSome: (s) => s.environmentWorkers })
+      return workers > 1 && numEnvs > 1
+        ? Threaded.layer(env, dataDir, numEnvs, workers).pipe(Layer.provide(random))
+        : Virl.layer(env, numEnvs).pipe(Layer.provide(Layer.mergeAll(VirlRoutes.layer(dataDir), random)))
+    })
   )
 }
 

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import type { StepInfoRecord, VectorEnvironment } from "./environment.ts"
+import type { Observation, StepInfoRecord, VectorEnvironment } from "./environment.ts"
+import { EpisodeSlots } from "./episodes.ts"
 import type { ActOptions, PolicyInput, PolicyService } from "./policy.ts"
 import type { Verdict } from "./reward.ts"
 
@@ -77,59 +78,51 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
     let failedChecks = 0
     const episodeRewards: number[] = []
     const logs: unknown[][] = Array.from({ length: options.numTraj }, () => [])
-    let next = 0
     let done = 0
-    const slots = Array.from({ length: Math.min(env.numEnvs, options.numTraj) }, (_, slot) => slot)
     type Shown = StepRecord["shown"]
-    const state = new Map<number, { episode: number; reward: number; veri: number; obs: PolicyInput; shown: Shown; start: Shown["trace"]; steps: StepRecord[] }>()
-    const begin = (slot: number) =>
-      Effect.gen(function* () {
-        if (next >= options.numTraj) {
-          state.delete(slot)
-          return
-        }
-        const episode = next++
-        const o = yield* env.reset(slot, options.order ? { routeIndex: episode } : undefined)
-        const shown = { info: o.info, trace: o.trace, image: o.image }
-        state.set(slot, { episode, reward: 0, veri: 0, obs: { chat: o.chat, image: o.image, info: o.info }, shown, start: o.trace, steps: [] })
-      })
-    for (const slot of slots) yield* begin(slot)
-    while (state.size > 0) {
-      const active = slots.filter((s) => state.has(s))
-      const outputs = yield* policy.act(active.map((s) => state.get(s)!.obs), options.act)
-      const answers: Array<string | null> = Array.from({ length: env.numEnvs }, () => null)
-      active.forEach((s, k) => (answers[s] = outputs[k].text))
-      const transitions = yield* env.step(answers)
-      for (const [k, slot] of active.entries()) {
-        const tr = transitions[slot]
-        const st = state.get(slot)!
-        if (tr === null) continue
-        steps++
-        const cls = verdictClass(tr.verdict)
-        counts[cls] = (counts[cls] ?? 0) + 1
-        if (tr.verdict._tag !== "Correct") failedChecks++
-        st.reward += tr.reward
-        const log = logs[st.episode]
-        log.push({ sample_id: st.episode, veri_step: st.veri, output: outputs[k].text, reward: tr.reward, info: tr.observation.info })
-        st.veri++
-        if (options.record !== undefined) {
-          st.steps.push({ shown: st.shown, output: outputs[k].text, verdict: tr.verdict, verdictClass: cls, reward: tr.reward, after: tr.observation.info })
-          st.shown = { info: tr.observation.info, trace: tr.observation.trace, image: tr.observation.image }
-        }
-        if (tr.terminated || tr.truncated) {
-          const success = tr.observation.info["is_success"] === true
-          if (options.record !== undefined) {
-            yield* options.record({ episode: st.episode, start: st.start, steps: st.steps, success, reward: st.reward, terminated: tr.terminated })
-          }
-          if (success) successes++
-          episodeRewards.push(st.reward)
-          log.push({ Success: success })
-          log.push({ sample_id: st.episode, output: outputs[k].text, reward: st.reward, info: tr.observation.info })
-          log.push({ Split: "====================" })
-          options.onEpisode?.(++done, options.numTraj)
-          yield* begin(slot)
-        } else st.obs = { chat: tr.observation.chat, image: tr.observation.image, info: tr.observation.info }
-      }
+    const shownOf = (o: Observation<StepInfoRecord>): Shown => ({ info: o.info, trace: o.trace, image: o.image })
+    // per episode: its reward so far, verification attempts, and (for viewers) its steps
+    const state = new Map<number, { reward: number; veri: number; shown: Shown; start: Shown["trace"]; steps: StepRecord[] }>()
+    const slots = new EpisodeSlots(env, {
+      episodes: options.numTraj,
+      route: (episode) => (options.order ? { routeIndex: episode } : undefined),
+      onBegin: (episode, o) => state.set(episode, { reward: 0, veri: 0, shown: shownOf(o), start: o.trace, steps: [] })
+    })
+    yield* slots.fill()
+    while (slots.busy) {
+      yield* slots.step(
+        (inputs) => policy.act(inputs, options.act),
+        (o) => o.text,
+        ({ episode, output, transition: tr }) =>
+          Effect.gen(function* () {
+            const st = state.get(episode)!
+            steps++
+            const cls = verdictClass(tr.verdict)
+            counts[cls] = (counts[cls] ?? 0) + 1
+            if (tr.verdict._tag !== "Correct") failedChecks++
+            st.reward += tr.reward
+            const log = logs[episode]!
+            log.push({ sample_id: episode, veri_step: st.veri, output: output.text, reward: tr.reward, info: tr.observation.info })
+            st.veri++
+            if (options.record !== undefined) {
+              st.steps.push({ shown: st.shown, output: output.text, verdict: tr.verdict, verdictClass: cls, reward: tr.reward, after: tr.observation.info })
+              st.shown = shownOf(tr.observation)
+            }
+            if (tr.terminated || tr.truncated) {
+              const success = tr.observation.info["is_success"] === true
+              if (options.record !== undefined) {
+                yield* options.record({ episode, start: st.start, steps: st.steps, success, reward: st.reward, terminated: tr.terminated })
+              }
+              if (success) successes++
+              episodeRewards.push(st.reward)
+              log.push({ Success: success })
+              log.push({ sample_id: episode, output: output.text, reward: st.reward, info: tr.observation.info })
+              log.push({ Split: "====================" })
+              state.delete(episode)
+              options.onEpisode?.(++done, options.numTraj)
+            }
+          })
+      )
     }
     const n = episodeRewards.length
     const mean = episodeRewards.reduce((s, r) => s + r, 0) / Math.max(1, n)

@@ -3,6 +3,7 @@ import type { ActionSpace } from "./action-space.ts"
 import type { Optimizer } from "./optimizer.ts"
 import type { Policy } from "./policy.ts"
 import type { Reward } from "./reward.ts"
+import type { Sharding } from "./sharding.ts"
 import type { Tracker } from "./tracker.ts"
 
 /** A dataset by its role in the default splits, or a folder in the VIRL_routes format. */
@@ -20,6 +21,8 @@ export interface Components {
   readonly reward?: Layer.Layer<Reward>
   readonly policy?: Layer.Layer<Policy>
   readonly optimizer?: Layer.Layer<Optimizer>
+  /** Where the work runs (local, worker threads); results do not depend on it. */
+  readonly sharding?: Layer.Layer<Sharding>
   /** Where run-level metrics go besides the run folder's JSONL (experiment level only). */
   readonly tracker?: Layer.Layer<Tracker>
 }

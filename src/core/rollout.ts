@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { EnvironmentError, type EnvironmentSnapshot, type Observation, type StepInfoRecord, type VectorEnvironment } from "./environment.ts"
+import { EnvironmentError, type EnvironmentSnapshot, type StepInfoRecord, type VectorEnvironment } from "./environment.ts"
+import { EpisodeSlots } from "./episodes.ts"
 import type { ActOptions, PolicyInput, PolicyService, Sample } from "./policy.ts"
 
 /** `num_steps` transitions across episode boundaries, as PPO consumes them. */
@@ -35,56 +36,49 @@ export interface CollectorState {
   readonly environment: EnvironmentSnapshot | null
 }
 
-const toInput = (o: Observation<StepInfoRecord>): PolicyInput => ({ chat: o.chat, image: o.image, info: o.info })
-
 /**
- * Keeps N episodes running in lock-step: one batched policy call per step, a finished slot
- * restarts at once on a route the environment draws. The state survives between rollouts, as
- * in the reference, so episodes span updates.
+ * Keeps N episodes running in lock-step on the episode scheduler (an endless queue, routes drawn
+ * by the environment): one batched policy call per step, a finished slot restarts at once. The
+ * state survives between rollouts, as in the reference, so episodes span updates.
  */
 export class RolloutCollector {
-  private current: Array<Observation<StepInfoRecord>> = []
+  private readonly slots: EpisodeSlots
   private running: Array<{ reward: number; steps: number }> = []
 
   constructor(
     private readonly env: VectorEnvironment<StepInfoRecord>,
     private readonly policy: PolicyService,
     private readonly options: { readonly properTimeLimits: boolean; readonly act: ActOptions }
-  ) {}
+  ) {
+    this.slots = new EpisodeSlots(env, { episodes: Infinity })
+  }
 
   private start = Effect.suspend(() =>
-    this.current.length > 0
+    this.slots.busy
       ? Effect.void
-      : Effect.forEach(Array.from({ length: this.env.numEnvs }, (_, slot) => slot), (slot) => this.env.reset(slot)).pipe(
-          Effect.map((observations) => {
-            this.current = [...observations]
-            this.running = observations.map(() => ({ reward: 0, steps: 0 }))
-          })
-        )
+      : this.slots.fill().pipe(Effect.tap(() => Effect.sync(() => (this.running = Array.from({ length: this.env.numEnvs }, () => ({ reward: 0, steps: 0 }))))))
   )
 
   /** Its state for a checkpoint: with it, `restore` continues the next rollout exactly. */
   state(): CollectorState {
-    const started = this.current.length > 0
+    const started = this.slots.busy
     return { started, running: this.running.map((r) => ({ ...r })), environment: started ? this.env.snapshot() : null }
   }
 
   restore(state: CollectorState) {
     return Effect.gen(this, function* () {
       if (!state.started || state.environment === null) {
-        this.current = []
+        this.slots.resume([], 0)
         this.running = []
         return
       }
       const observations = yield* this.env.restore(state.environment)
-      const current: Array<Observation<StepInfoRecord>> = []
       for (const [slot, o] of observations.entries()) {
         // the collector restarts an ended slot at once, so every slot it saved was live
         if (o === null) return yield* new EnvironmentError({ slot, message: "cannot restore the rollout: a saved episode had ended" })
-        current.push(o)
       }
-      if (state.running.length !== current.length) return yield* new EnvironmentError({ slot: -1, message: `cannot restore the rollout: ${state.running.length} running totals for ${current.length} environments` })
-      this.current = current
+      if (state.running.length !== observations.length) return yield* new EnvironmentError({ slot: -1, message: `cannot restore the rollout: ${state.running.length} running totals for ${observations.length} environments` })
+      this.slots.resume(observations, 0)
       this.running = state.running.map((r) => ({ ...r }))
     })
   }
@@ -108,34 +102,32 @@ export class RolloutCollector {
       let correctCount = 0
       let total = 0
       for (let t = 0; t < Math.ceil(numSteps / n); t++) {
-        const inputs = this.current.map(toInput)
-        const outputs = yield* this.policy.act(inputs, this.options.act)
-        const transitions = yield* this.env.step(outputs.map((o) => o.text))
-        for (let slot = 0; slot < n; slot++) {
-          const out = outputs[slot]
-          const tr = transitions[slot]
-          if (tr === null || out.sample === undefined) continue
-          const ended = tr.terminated || tr.truncated
-          per[slot].samples.push(out.sample)
-          per[slot].logProbs.push(out.logProb)
-          per[slot].values.push(out.value)
-          per[slot].rewards.push(tr.reward)
-          per[slot].correct.push(tr.verdict._tag === "Correct")
-          per[slot].inputs.push(inputs[slot])
-          per[slot].texts.push(out.text)
-          per[slot].masks.push(tr.terminated || (this.options.properTimeLimits && tr.truncated) ? 0 : 1)
-          total++
-          if (tr.verdict._tag === "Correct") correctCount++
-          this.running[slot].reward += tr.reward
-          this.running[slot].steps += 1
-          if (ended) {
-            episodes.push({ ...this.running[slot], success: tr.observation.info["is_success"] === true })
-            this.running[slot] = { reward: 0, steps: 0 }
-            this.current[slot] = yield* this.env.reset(slot)
-          } else this.current[slot] = tr.observation
-        }
+        yield* this.slots.step(
+          (inputs) => this.policy.act(inputs, this.options.act),
+          (o) => o.text,
+          ({ slot, input, output: out, transition: tr }) =>
+            Effect.sync(() => {
+              if (out.sample === undefined) return
+              per[slot].samples.push(out.sample)
+              per[slot].logProbs.push(out.logProb)
+              per[slot].values.push(out.value)
+              per[slot].rewards.push(tr.reward)
+              per[slot].correct.push(tr.verdict._tag === "Correct")
+              per[slot].inputs.push(input)
+              per[slot].texts.push(out.text)
+              per[slot].masks.push(tr.terminated || (this.options.properTimeLimits && tr.truncated) ? 0 : 1)
+              total++
+              if (tr.verdict._tag === "Correct") correctCount++
+              this.running[slot].reward += tr.reward
+              this.running[slot].steps += 1
+              if (tr.terminated || tr.truncated) {
+                episodes.push({ ...this.running[slot], success: tr.observation.info["is_success"] === true })
+                this.running[slot] = { reward: 0, steps: 0 }
+              }
+            })
+        )
       }
-      const bootstrap = yield* this.policy.act(this.current.map(toInput), this.options.act)
+      const bootstrap = yield* this.policy.act(this.slots.inputs(), this.options.act)
       const samples: Sample[] = []
       const logProbs: number[] = []
       const values: number[] = []

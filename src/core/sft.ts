@@ -1,7 +1,8 @@
 import { Effect, Schema } from "effect"
 import type { StepInfoRecord, VectorEnvironment } from "./environment.ts"
+import { EpisodeSlots } from "./episodes.ts"
 import type { OptimizerService } from "./optimizer.ts"
-import { PolicyError, type Learner, type PolicyInput, type PolicyService, type Sample } from "./policy.ts"
+import { PolicyError, type Learner, type PolicyService, type Sample } from "./policy.ts"
 import type { Rng } from "./random.ts"
 
 export const SftConfig = Schema.Struct({
@@ -26,39 +27,26 @@ export const collectDemonstrations = (
   Effect.gen(function* () {
     const total = options.routes * options.passes
     const samples: Sample[] = []
-    let next = 0
     let done = 0
-    const current = new Map<number, PolicyInput>()
-    const begin = (slot: number) =>
-      Effect.gen(function* () {
-        if (next >= total) {
-          current.delete(slot)
-          return
-        }
-        const o = yield* env.reset(slot, { routeIndex: next++ % options.routes })
-        current.set(slot, { chat: o.chat, image: o.image, info: o.info })
-      })
-    for (let slot = 0; slot < Math.min(env.numEnvs, total); slot++) yield* begin(slot)
-    while (current.size > 0) {
-      const slots = [...current.keys()].sort((a, b) => a - b)
-      const inputs = slots.map((s) => current.get(s)!)
-      const outputs = yield* expert.act(inputs, { temperature: 1, greedy: true })
-      const answers: Array<string | null> = Array.from({ length: env.numEnvs }, () => null)
-      for (const [k, s] of slots.entries()) {
-        answers[s] = outputs[k].text
-        const sample = learner.teacher(inputs[k], outputs[k].text)
-        if (sample === undefined) return yield* new PolicyError({ message: `the learner cannot write the expert's answer ${outputs[k].text}` })
-        samples.push(sample)
-      }
-      const transitions = yield* env.step(answers)
-      for (const slot of slots) {
-        const tr = transitions[slot]
-        if (tr === null) continue
-        if (tr.terminated || tr.truncated) {
-          options.onEpisode?.(++done, total)
-          yield* begin(slot)
-        } else current.set(slot, { chat: tr.observation.chat, image: tr.observation.image, info: tr.observation.info })
-      }
+    const slots = new EpisodeSlots(env, { episodes: total, route: (episode) => ({ routeIndex: episode % options.routes }) })
+    yield* slots.fill()
+    while (slots.busy) {
+      yield* slots.step(
+        (inputs) =>
+          Effect.flatMap(expert.act(inputs, { temperature: 1, greedy: true }), (outputs) =>
+            Effect.gen(function* () {
+              // the learner's teacher-forced sample of each answer, in slot order
+              for (const [k, output] of outputs.entries()) {
+                const sample = learner.teacher(inputs[k]!, output.text)
+                if (sample === undefined) return yield* new PolicyError({ message: `the learner cannot write the expert's answer ${output.text}` })
+                samples.push(sample)
+              }
+              return outputs
+            })
+          ),
+        (o) => o.text,
+        ({ transition }) => Effect.sync(() => (transition.terminated || transition.truncated ? options.onEpisode?.(++done, total) : undefined))
+      )
     }
     return samples
   })

@@ -17,6 +17,7 @@ const TURN = /^turn_direction\((.*)\)$/
 
 export const clock: ActionSpaceDefinition = {
   name: "clock",
+  module: import.meta.url,
   promptText: `"forward()": indicates moving forward one step
 "turn_direction(x)": indicates adjust the ego agent direction towards x, a direction on a clock face where 12 o'clock is straight ahead. x could be any following ["9 o'clock", "3 o'clock", "11 o'clock", "1 o'clock"]
 "stop()": indicates the navigation is finished.`,

@@ -34,7 +34,8 @@ export class Chat {
     } else {
       this.turns.push({ role: "user", content: [{ type: "text", text: `You failed this trial because ${feedback}` }] })
     }
-    return this.turns
+    // a copy: an observation kept by its receiver (a rollout's inputs, a trace) must not grow with later turns
+    return [...this.turns]
   }
 
   record(answer: string): void {

@@ -18,18 +18,29 @@ import { acquireTilePool } from "./tile-pool.ts"
  * and every answer since. Resets draw from the generators; steps draw nothing, so replaying this
  * rebuilds the episode (rail, verify counter, history, chat) exactly.
  */
-interface Journal {
+export interface Journal {
   readonly rng: RngSnapshot
   readonly wording: RngSnapshot | null
   readonly routeIndex: number | null
   readonly outputs: string[]
 }
 
-interface Snapshot extends EnvironmentSnapshot {
+export interface Snapshot extends EnvironmentSnapshot {
   readonly kind: "virl"
   readonly rng: RngSnapshot
   readonly wording: RngSnapshot | null
   readonly slots: ReadonlyArray<Journal | null>
+}
+
+/** The generators resets draw from, as a reset would find them. */
+export interface Generators {
+  readonly rng: RngSnapshot
+  readonly wording: RngSnapshot | null
+}
+
+/** The V-IRL environments, with their generators exposed (for environments hosted in worker threads). */
+export interface VirlEnvironment extends VectorEnvironment<StepInfo> {
+  readonly generators: { readonly snapshot: () => Generators; readonly restore: (g: Generators) => void }
 }
 
 /**
@@ -106,8 +117,15 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
         catch: fail(slot)
       })
 
-    const environment: VectorEnvironment<StepInfo> = {
+    const environment: VirlEnvironment = {
       numEnvs,
+      generators: {
+        snapshot: () => ({ rng: rng.snapshot(), wording: wording?.snapshot() ?? null }),
+        restore: (g) => {
+          rng.restore(g.rng)
+          if (g.wording !== null) wording?.restore(g.wording)
+        }
+      },
       snapshot: (): Snapshot => ({
         kind: "virl",
         rng: rng.snapshot(),

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import * as os from "node:os"
-import { Worker } from "node:worker_threads"
+import { isMainThread, Worker } from "node:worker_threads"
 import type { RgbImage } from "./projection.ts"
 
 export interface TileJob {
@@ -83,7 +83,8 @@ export class TilePool {
 let shared: TilePool | undefined
 let users = 0
 
-const poolSize = (): number => Math.min(4, os.availableParallelism())
+// in a worker thread (an environment of the workers sharding) the thread itself is the parallelism
+const poolSize = (): number => (isMainThread ? Math.min(4, os.availableParallelism()) : 1)
 
 /** One pool per process, sized to the cores (none on a single core); for tools outside a run's scope. */
 export const sharedTilePool = (): TilePool | undefined => {

@@ -1,0 +1,5 @@
+// Worker entry: TypeScript needs tsx's loader registered in this thread too.
+import { register } from "tsx/esm/api"
+
+register()
+await import("./env-worker.ts")
