@@ -70,15 +70,16 @@ export const sweepCommand = Command.make(
     parallel: Options.integer("parallel").pipe(Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))), Options.withDescription("trials run at once (local)")),
     quick: Options.boolean("quick"),
     out: Options.directory("out").pipe(Options.optional),
-    sharding: Options.choice("sharding", ["local", "cluster"]).pipe(
-      Options.withDefault("local" as const),
-      Options.withDescription("local: trials as child processes here; cluster: durable jobs for `virl runner`s on the database --db")
-    ),
     db: Options.text("db").pipe(Options.optional, Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH)")),
     status: Options.boolean("status").pipe(Options.withDescription("with --db: show the trials the cluster has, and stop"))
   },
-  ({ file, parallel, quick, out, sharding, db, status }) =>
+  ({ file, parallel, quick, out, db, status }) =>
     Effect.gen(function* () {
+      // --sharding is a config key (local, workers[:N]: where each trial's environments step);
+      // --sharding cluster sends the trials themselves to the cluster's runners
+      const { sharding: shardingFlag, ...overrides } = commandLine.overrides
+      const sharding = shardingFlag === "cluster" ? "cluster" : "local"
+      if (shardingFlag !== undefined && sharding !== "cluster") Object.assign(overrides, { sharding: shardingFlag })
       if (status) {
         if (Option.isNone(db)) return yield* fail("--status needs --db URL (the cluster's database)")
         let name: string | undefined
@@ -99,12 +100,12 @@ export const sweepCommand = Command.make(
       const failures: string[] = []
       if (sharding === "cluster" && Option.isSome(db)) {
         console.error(`${all.length} trials, ${all.length - todo.length} already in ${dir}, ${todo.length} to get from the cluster`)
-        const outcomes = yield* submitSweep(loaded, file.value, db.value, { quick, overrides: commandLine.overrides, labels: todo.map((t) => t.label) })
+        const outcomes = yield* submitSweep(loaded, file.value, db.value, { quick, overrides: overrides, labels: todo.map((t) => t.label) })
         failures.push(...writeTrialResults(dir, outcomes))
       } else {
         // the datasets and base models are made once here, not by every trial at the same time
         yield* defaultDatasets(progressBar("rendering panoramas"))
-        yield* prepareTrials(loaded, all, { quick, overrides: commandLine.overrides, progress: cliProgress })
+        yield* prepareTrials(loaded, all, { quick, overrides: overrides, progress: cliProgress })
         console.error(`${all.length} trials, ${all.length - todo.length} already finished, ${todo.length} to run (${parallel} at a time) in ${dir}`)
         const bar = progressBar("trials")
         let finished = 0
@@ -112,7 +113,7 @@ export const sweepCommand = Command.make(
           todo,
           (t) => {
             const trialDir = path.join(dir, "trials", trialFolder(t.label))
-            return Effect.map(runTrialProcess({ file: file.value, label: t.label, dir: trialDir, quick, overrides: commandLine.overrides }), (code) => {
+            return Effect.map(runTrialProcess({ file: file.value, label: t.label, dir: trialDir, quick, overrides: overrides }), (code) => {
               if (code !== 0) failures.push(`${t.label} (exit ${code}; see ${path.join(trialDir, "run.log")})`)
               bar(++finished, todo.length)
             })
@@ -129,7 +130,7 @@ export const sweepCommand = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(
-    "Run a sweep's trials — in parallel processes here, or as durable jobs on a cluster of `virl runner`s (--sharding cluster --db URL) — skip finished ones, and write a comparison table and plot.\n\n" +
+    "Run a sweep's trials — in parallel processes here, or as durable jobs on a cluster of `virl runner`s (--sharding cluster --db URL) — skip finished ones, and write a comparison table and plot. --sharding local|workers|workers:N sets where each trial's environments step.\n\n" +
       overridesHelp()
   )
 )
