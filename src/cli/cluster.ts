@@ -25,7 +25,29 @@ import { reportError } from "./fail.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./train.ts"
 
-const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+/** The cluster's warnings and errors, one line each on stderr (no stack traces), nothing below a warning. */
+const quiet = Layer.merge(
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message, cause, date }) => {
+      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+      const why = Cause.isEmpty(cause) ? "" : `: ${String(Cause.squash(cause)).split("\n")[0]}`
+      process.stderr.write(`[${date.toISOString().slice(11, 19)}] ${logLevel.label} ${text}${why}\n`)
+    })
+  ),
+  Logger.minimumLogLevel(LogLevel.Warning)
+)
+
+/**
+ * A runner asked to stop (Ctrl-C, SIGTERM) hands its shards back; if the database cannot be
+ * reached to do so, it still exits after this long (its locks then expire on their own).
+ */
+const STOP_GRACE_MS = 10_000
+const exitAfterGrace = () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => setTimeout(() => process.exit(130), STOP_GRACE_MS).unref())
+  }
+}
 
 /** Runs one trial on this runner: the same file as the submitter's (checked by digest), its base built once per runner. */
 const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: string) =>
@@ -54,15 +76,19 @@ const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: 
 export const runner = Command.make(
   "runner",
   {
-    db: Options.text("db").pipe(Options.withDescription("the cluster's database: postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine)")),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription("the cluster's database: postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine); default $VIRL_DB (keeps a password out of `ps`)")
+    ),
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("this runner's address as the other runners reach it (listened on too)")),
     port: Options.integer("port").pipe(Options.withDefault(34431), Options.withDescription("port for the runners' messages to each other")),
     parallel: Options.integer("parallel").pipe(Options.withDefault(1), Options.withDescription("trials run at once on this runner")),
     failover: Options.integer("failover").pipe(Options.withDefault(30), Options.withDescription("seconds of silence after which a runner's trials move to another runner")),
     out: Options.directory("out").pipe(Options.withDefault(path.join("runs", "cluster")), Options.withDescription("where this runner's trial folders go: OUT/<sweep>/trials/<trial>"))
   },
-  ({ db, host, port, parallel, failover, out }) =>
+  ({ db: dbFlag, host, port, parallel, failover, out }) =>
     Effect.gen(function* () {
+      const db = yield* databaseFlag(dbFlag)
       if (parallel < 1) return yield* new DatabaseError({ message: "--parallel must be at least 1" })
       if (failover < 3) return yield* new DatabaseError({ message: "--failover must be at least 3 seconds" })
       const url = yield* parseDatabaseUrl(db)
@@ -71,10 +97,18 @@ export const runner = Command.make(
       yield* defaultDatasets(progressBar("rendering panoramas"))
       const prepareLock = yield* Effect.makeSemaphore(1)
       const layer = runnerLayer({ db: url, host, port, parallel, failover, out: path.resolve(out), runTrial: runHere(prepareLock) }, trialFolder)
+      exitAfterGrace()
       console.error(`runner ${host}:${port} on ${url.shown}: up to ${parallel} trial(s) at once, trial folders in ${path.resolve(out)} (Ctrl-C stops it; its trials move to another runner)`)
       yield* Layer.launch(layer).pipe(Effect.provide(quiet))
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Start a cluster runner: it takes sweep trials submitted with `virl sweep FILE --sharding cluster --db URL` and runs them."))
+
+/** `--db`, or else $VIRL_DB (an environment variable does not show in `ps` as a flag does). */
+export const databaseFlag = (flag: Option.Option<string>): Effect.Effect<string, DatabaseError> =>
+  Option.match(Option.orElse(flag, () => Option.fromNullable(process.env["VIRL_DB"]).pipe(Option.filter((v) => v !== ""))), {
+    onNone: () => Effect.fail(new DatabaseError({ message: "no database: pass --db URL or set VIRL_DB (postgres://user:password@host:port/db or sqlite:PATH)" })),
+    onSome: Effect.succeed
+  })
 
 const STATE_ORDER = ["running", "pending", "failed", "done"] as const
 

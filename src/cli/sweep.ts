@@ -15,7 +15,7 @@ import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { ExperimentError } from "../app/run.ts"
 import { prepareTrials, runTrialProcess, trialFolder } from "../app/trials.ts"
-import { showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
+import { databaseFlag, showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
 import { cliProgress, commandLine } from "./train.ts"
 
 const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<string>) => {
@@ -70,7 +70,7 @@ export const sweepCommand = Command.make(
     parallel: Options.integer("parallel").pipe(Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))), Options.withDescription("trials run at once (local)")),
     quick: Options.boolean("quick"),
     out: Options.directory("out").pipe(Options.optional),
-    db: Options.text("db").pipe(Options.optional, Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH)")),
+    db: Options.text("db").pipe(Options.optional, Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH); default $VIRL_DB")),
     status: Options.boolean("status").pipe(Options.withDescription("with --db: show the trials the cluster has, and stop"))
   },
   ({ file, parallel, quick, out, db, status }) =>
@@ -81,26 +81,26 @@ export const sweepCommand = Command.make(
       const sharding = shardingFlag === "cluster" ? "cluster" : "local"
       if (shardingFlag !== undefined && sharding !== "cluster") Object.assign(overrides, { sharding: shardingFlag })
       if (status) {
-        if (Option.isNone(db)) return yield* fail("--status needs --db URL (the cluster's database)")
+        const url = yield* databaseFlag(db)
         let name: string | undefined
         if (Option.isSome(file)) {
           const loaded = yield* loadExperimentFile(file.value)
           if (!isSweep(loaded)) return yield* fail(`${file.value} declares an experiment, not a sweep`)
           name = loaded.name + (quick ? "-quick" : "")
         }
-        return yield* showStatus(db.value, name)
+        return yield* showStatus(url, name)
       }
       if (Option.isNone(file)) return yield* fail("virl sweep needs FILE (or --status --db URL)")
       const loaded = yield* loadExperimentFile(file.value)
       if (!isSweep(loaded)) return yield* fail(`${file.value} declares an experiment, not a sweep; run it with virl run ${file.value}`)
-      if (sharding === "cluster" && Option.isNone(db)) return yield* fail("--sharding cluster needs --db URL (postgres://user:password@host:port/db or sqlite:PATH)")
       const dir = Option.getOrElse(out, () => path.join("runs", loaded.name + (quick ? "-quick" : "")))
       const all = trials(loaded)
       const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
       const failures: string[] = []
-      if (sharding === "cluster" && Option.isSome(db)) {
+      if (sharding === "cluster") {
+        const url = yield* databaseFlag(db)
         console.error(`${all.length} trials, ${all.length - todo.length} already in ${dir}, ${todo.length} to get from the cluster`)
-        const outcomes = yield* submitSweep(loaded, file.value, db.value, { quick, overrides: overrides, labels: todo.map((t) => t.label) })
+        const outcomes = yield* submitSweep(loaded, file.value, url, { quick, overrides: overrides, labels: todo.map((t) => t.label) })
         failures.push(...writeTrialResults(dir, outcomes))
       } else {
         // the datasets and base models are made once here, not by every trial at the same time

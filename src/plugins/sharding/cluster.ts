@@ -2,7 +2,7 @@ import { ClusterWorkflowEngine, RunnerAddress } from "@effect/cluster"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow } from "@effect/workflow"
-import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -77,6 +77,9 @@ const sqlError = (db: DatabaseUrl, what: string) => (e: unknown) => new Database
 export const ensureSchema = (db: DatabaseUrl) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // runners and submitters starting at once: one of them creates the tables (PostgreSQL's
+    // CREATE TABLE IF NOT EXISTS is not safe against a concurrent one)
+    if (db.kind === "postgres") yield* sql`SELECT pg_advisory_xact_lock(7021926)`
     yield* sql`CREATE TABLE IF NOT EXISTS virl_meta (name VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)`
     yield* sql`INSERT INTO virl_meta (name, value) VALUES ('schema', ${SCHEMA}) ON CONFLICT (name) DO NOTHING`
     yield* sql`INSERT INTO virl_meta (name, value) VALUES ('virl', ${VIRL_VERSION}) ON CONFLICT (name) DO NOTHING`
@@ -99,7 +102,12 @@ export const ensureSchema = (db: DatabaseUrl) =>
       finished_at BIGINT,
       message TEXT
     )`
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot set up virl's tables")(e))))
+  }).pipe(
+    (setup) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(setup)),
+    // SQLite: a writer of another process may hold the file for a moment
+    Effect.retry({ times: 8, while: (e) => e._tag === "SqlError", schedule: Schedule.jittered(Schedule.spaced("250 millis")) }),
+    Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot set up virl's tables")(e)))
+  )
 
 const rowOf = (r: Record<string, unknown>): TrialRow => {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v))
