@@ -1,4 +1,3 @@
-import { Effect } from "effect"
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -7,7 +6,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { createClient } from "@libsql/client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { synthesize } from "../../src/plugins/dataset/synth/generate.ts"
+import { tinyDatasets } from "../support/tiny-city.ts"
 // @ts-expect-error: a plain JS script (no types)
 import { postgresBin, startPostgres, stopPostgres } from "../../scripts/postgres.mjs"
 
@@ -83,11 +82,7 @@ const grepTree = (dir: string, needle: string): string[] => {
 }
 
 beforeAll(async () => {
-  const small = { width: 128, height: 64 }
-  await Effect.runPromise(
-    synthesize({ city: "nyc", seed: 2, splits: [{ dir: path.join(datasets, "nyc-train"), routes: 3 }, { dir: path.join(datasets, "nyc-eval"), routes: 2 }], panorama: small })
-  )
-  await Effect.runPromise(synthesize({ city: "sf", seed: 2, splits: [{ dir: path.join(datasets, "sf"), routes: 2 }], panorama: small }))
+  await tinyDatasets(datasets)
   const core = pathToFileURL(path.resolve(import.meta.dirname, "../../src/core/experiment.ts")).href
   fs.writeFileSync(
     sweepFile,

@@ -1,11 +1,10 @@
-import { Effect } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { synthesize } from "../../src/plugins/dataset/synth/generate.ts"
+import { tinyDatasets } from "../support/tiny-city.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-sweep-"))
@@ -14,11 +13,7 @@ const env = { ...process.env, VIRL_DATASETS: datasets }
 const virl = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env })
 
 beforeAll(async () => {
-  const small = { width: 128, height: 64 }
-  await Effect.runPromise(
-    synthesize({ city: "nyc", seed: 2, splits: [{ dir: path.join(datasets, "nyc-train"), routes: 3 }, { dir: path.join(datasets, "nyc-eval"), routes: 2 }], panorama: small })
-  )
-  await Effect.runPromise(synthesize({ city: "sf", seed: 2, splits: [{ dir: path.join(datasets, "sf"), routes: 2 }], panorama: small }))
+  await tinyDatasets(datasets)
   const core = pathToFileURL(path.resolve(import.meta.dirname, "../../src/core/experiment.ts")).href
   fs.writeFileSync(
     path.join(root, "tiny_sweep.ts"),

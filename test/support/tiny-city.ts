@@ -12,3 +12,15 @@ export const tinyCity = async (city: "nyc" | "sf", routes: number, seed = 3): Pr
 }
 
 export const removeCity = (dir: string) => fs.rmSync(path.dirname(dir), { recursive: true, force: true })
+
+/**
+ * The three default datasets in miniature (VIRL_DATASETS layout: nyc-train, nyc-eval, sf) with
+ * tiny panoramas, for whole runs and sweeps driven through the CLI.
+ */
+export const tinyDatasets = async (root: string): Promise<void> => {
+  const small = { width: 128, height: 64 }
+  await Effect.runPromise(
+    synthesize({ city: "nyc", seed: 2, splits: [{ dir: path.join(root, "nyc-train"), routes: 3 }, { dir: path.join(root, "nyc-eval"), routes: 2 }], panorama: small })
+  )
+  await Effect.runPromise(synthesize({ city: "sf", seed: 2, splits: [{ dir: path.join(root, "sf"), routes: 2 }], panorama: small }))
+}
