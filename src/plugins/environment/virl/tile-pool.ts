@@ -83,8 +83,17 @@ export class TilePool {
 let shared: TilePool | undefined
 let users = 0
 
-// in a worker thread (an environment of the workers sharding) the thread itself is the parallelism
-const poolSize = (): number => (isMainThread ? Math.min(4, os.availableParallelism()) : 1)
+// in a worker thread (an environment of the workers sharding) the thread itself is the parallelism;
+// VIRL_TILE_THREADS sets the size; by default every core up to 4, then all but two up to 12 (on a
+// 16-core host, 12 threads instead of 4 gave 1.37x the environment steps and 1.41x the evaluation
+// episodes per second at resolution 224; npm run bench:sharding)
+const poolSize = (): number => {
+  if (!isMainThread) return 1
+  const set = Number(process.env["VIRL_TILE_THREADS"])
+  if (process.env["VIRL_TILE_THREADS"] !== undefined && Number.isInteger(set) && set >= 0) return set
+  const cores = os.availableParallelism()
+  return Math.min(12, Math.max(Math.min(4, cores), cores - 2))
+}
 
 /** One pool per process, sized to the cores (none on a single core); for tools outside a run's scope. */
 export const sharedTilePool = (): TilePool | undefined => {
