@@ -21,20 +21,19 @@ import {
   type TrialRow
 } from "../plugins/sharding/cluster.ts"
 import { DatabaseError, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
-import { reportError } from "./fail.ts"
+import { fail, reportError } from "./fail.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./train.ts"
 
 /** The cluster's warnings and errors, one line each on stderr (no stack traces), nothing below a warning. */
-const quiet = Layer.merge(
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.make(({ logLevel, message, cause, date }) => {
-      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      const why = Cause.isEmpty(cause) ? "" : `: ${String(Cause.squash(cause)).split("\n")[0]}`
-      process.stderr.write(`[${date.toISOString().slice(11, 19)}] ${logLevel.label} ${text}${why}\n`)
-    })
-  ),
+const oneLine = Logger.make(({ logLevel, message, cause, date }) => {
+  const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+  const why = Cause.isEmpty(cause) ? "" : `: ${String(Cause.squash(cause)).split("\n")[0]}`
+  process.stderr.write(`[${date.toISOString().slice(11, 19)}] ${logLevel.label} ${text}${why}\n`)
+})
+const quiet = Layer.mergeAll(
+  Logger.replace(Logger.defaultLogger, oneLine),
+  Logger.replace(Logger.prettyLoggerDefault, oneLine),
   Logger.minimumLogLevel(LogLevel.Warning)
 )
 
@@ -89,8 +88,8 @@ export const runner = Command.make(
   ({ db: dbFlag, host, port, parallel, failover, out }) =>
     Effect.gen(function* () {
       const db = yield* databaseFlag(dbFlag)
-      if (parallel < 1) return yield* new DatabaseError({ message: "--parallel must be at least 1" })
-      if (failover < 3) return yield* new DatabaseError({ message: "--failover must be at least 3 seconds" })
+      if (parallel < 1) return yield* fail("--parallel must be at least 1")
+      if (failover < 3) return yield* fail("--failover must be at least 3 seconds")
       const url = yield* parseDatabaseUrl(db)
       // a database of another virl is refused before anything starts
       yield* Effect.provide(ensureSchema(url), sqlLayer(url))
