@@ -77,9 +77,9 @@ export const sweepCommand = Command.make(
     Effect.gen(function* () {
       // --sharding is a config key (local, workers[:N]: where each trial's environments step);
       // --sharding cluster sends the trials themselves to the cluster's runners
-      const { sharding: shardingFlag, ...overrides } = commandLine.overrides
+      const { sharding: shardingFlag, ...rest } = commandLine.overrides
       const sharding = shardingFlag === "cluster" ? "cluster" : "local"
-      if (shardingFlag !== undefined && sharding !== "cluster") Object.assign(overrides, { sharding: shardingFlag })
+      const overrides = sharding === "cluster" ? rest : commandLine.overrides
       if (status) {
         const url = yield* databaseFlag(db)
         let name: string | undefined

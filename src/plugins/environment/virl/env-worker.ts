@@ -9,7 +9,7 @@ import { parentPort } from "node:worker_threads"
 import sharp from "sharp"
 import { ActionSpace, type ActionSpaceDefinition } from "../../../core/action-space.ts"
 import type { EnvironmentSnapshot, Observation } from "../../../core/environment.ts"
-import { Random } from "../../../core/random.ts"
+import { Random, type RngSnapshot } from "../../../core/random.ts"
 import { Reward, type EpisodeOutcome } from "../../../core/reward.ts"
 import * as VirlRoutes from "../../dataset/virl-routes.ts"
 import { PythonRandom } from "../../random/python-random.ts"
@@ -17,7 +17,15 @@ import type { VirlEnvConfig } from "./config.ts"
 import { make, type Generators, type VirlEnvironment } from "./layer.ts"
 
 export type Request =
-  | { readonly kind: "init"; readonly config: VirlEnvConfig; readonly dataDir: string; readonly numEnvs: number; readonly seed: number; readonly actionSpace: { readonly module: string; readonly name: string } }
+  | {
+      readonly kind: "init"
+      readonly config: VirlEnvConfig
+      readonly dataDir: string
+      readonly numEnvs: number
+      /** The trainer's generator as it stands: the in-process layer seeds its wording generator from it. */
+      readonly rng: RngSnapshot
+      readonly actionSpace: { readonly module: string; readonly name: string }
+    }
   | { readonly kind: "reset"; readonly slot: number; readonly routeIndex: number | undefined; readonly generators: Generators }
   | { readonly kind: "step"; readonly outputs: ReadonlyArray<string | null> }
   | { readonly kind: "restore"; readonly snapshot: EnvironmentSnapshot }
@@ -88,7 +96,11 @@ const handle = async (request: Request): Promise<Reply> => {
           return 0
         }
       }
-      const layers = Layer.mergeAll(VirlRoutes.layer(request.dataDir), Layer.succeed(Random, new PythonRandom(request.seed)), Layer.succeed(Reward, recording), Layer.succeed(ActionSpace, actionSpace))
+      const layers = Layer.mergeAll(VirlRoutes.layer(request.dataDir), Layer.sync(Random, () => {
+          const rng = new PythonRandom(0)
+          rng.restore(request.rng)
+          return rng
+        }), Layer.succeed(Reward, recording), Layer.succeed(ActionSpace, actionSpace))
       env = (await Effect.runPromise(Scope.extend(make(request.config, request.numEnvs), scope).pipe(Effect.provide(layers)))) as VirlEnvironment
       return { ok: true, kind: "init", generators: env.generators.snapshot() }
     }

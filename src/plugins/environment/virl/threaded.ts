@@ -70,11 +70,11 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
       }),
       (ps) => Effect.promise(() => Promise.all(ps.map((p) => p.worker.terminate())))
     )
-    const seedDigits = BigInt(rng.snapshot().seed.replace(/[^0-9-]/g, "") || "0")
+    const start = rng.snapshot()
     const inits = yield* Effect.forEach(
       parts,
       (part) =>
-        ask(part, { kind: "init", config, dataDir, numEnvs: part.count, seed: Number(seedDigits), actionSpace: { module: actionSpace.module!, name: actionSpace.name } }).pipe(
+        ask(part, { kind: "init", config, dataDir, numEnvs: part.count, rng: start, actionSpace: { module: actionSpace.module!, name: actionSpace.name } }).pipe(
           Effect.map(expect("init"))
         ),
       { concurrency: "unbounded" }
