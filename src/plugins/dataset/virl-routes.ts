@@ -131,12 +131,13 @@ export const readRotation = (file: string): Effect.Effect<number, DatasetError> 
 export const decodePanorama = (file: string): Effect.Effect<{ width: number; height: number; rgb: Uint8Array }, DatasetError> =>
   Effect.tryPromise({
     try: async () => {
-      const { data, info } = await sharp(file, { sequentialRead: true }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true })
+      // a 3-channel JPEG is sRGB already (as OpenCV reads it); anything else is converted
+      let { data, info } = await sharp(file, { sequentialRead: true }).raw().toBuffer({ resolveWithObject: true })
+      if (info.channels !== 3) {
+        ;({ data, info } = await sharp(file, { sequentialRead: true }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true }))
+      }
       if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`)
-      // shared memory, so that tile workers read the pixels without a copy
-      const rgb = new Uint8Array(new SharedArrayBuffer(data.byteLength))
-      rgb.set(data)
-      return { width: info.width, height: info.height, rgb }
+      return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
     },
     catch: (e) =>
       new DatasetError({

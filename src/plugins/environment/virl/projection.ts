@@ -24,7 +24,7 @@ const cubicWeights = (t: number, out: Float64Array, offset: number): void => {
  * depends only on its pixel, and its longitude is the heading plus a per-column offset, so the
  * remap for any heading is this one shifted in longitude (spec §5).
  */
-interface ViewGeometry {
+export interface ViewGeometry {
   readonly width: number
   readonly height: number
   readonly panoWidth: number
@@ -49,7 +49,7 @@ const geometries = new Map<string, ViewGeometry>()
 /** The horizontally filtered rows of the separable path, reused between views. */
 let scratch = new Float32Array(0)
 
-const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: number, panoHeight: number): ViewGeometry => {
+export const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: number, panoHeight: number): ViewGeometry => {
   const key = `${width}x${height}@${fovDeg}:${panoWidth}x${panoHeight}`
   const hit = geometries.get(key)
   if (hit !== undefined) return hit
@@ -85,6 +85,28 @@ const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: 
   return geometry
 }
 
+/**
+ * Per view column, the byte offsets (within a panorama row) of its 4 source columns, wrapped,
+ * and their bicubic weights: the heading's share of the remap.
+ */
+export const viewColumns = (g: ViewGeometry, request: ViewRequest): { columns: Int32Array; columnWeights: Float64Array } => {
+  const W = g.panoWidth
+  const width = g.width
+  const heading = (pyMod(pyMod(request.heading - 180, 360) + request.northRotation, 360) * Math.PI) / 180
+  const columns = new Int32Array(width * 4)
+  const columnWeights = new Float64Array(width * 4)
+  for (let u = 0; u < width; u++) {
+    let lon = heading + g.columnLongitude[u]
+    // atan2 returns (−π, π]; the reference maps that range onto [0, W − 1].
+    lon = Math.atan2(Math.sin(lon), Math.cos(lon))
+    const X = (lon / (2 * Math.PI) + 0.5) * (W - 1)
+    const x0 = Math.floor(X)
+    for (let j = 0; j < 4; j++) columns[u * 4 + j] = pyMod(x0 - 1 + j, W) * 3
+    cubicWeights(X - x0, columnWeights, u * 4)
+  }
+  return { columns, columnWeights }
+}
+
 export interface ViewRequest {
   readonly heading: number
   readonly fov: number
@@ -102,20 +124,8 @@ export interface ViewRequest {
 export const perspectiveView = (pano: RgbImage, request: ViewRequest, into?: Uint8ClampedArray): RgbImage => {
   const { width, height } = request
   const W = pano.width
-  const H = pano.height
-  const g = viewGeometry(width, height, request.fov, W, H)
-  const heading = (pyMod(pyMod(request.heading - 180, 360) + request.northRotation, 360) * Math.PI) / 180
-  const columns = new Int32Array(width * 4)
-  const columnWeights = new Float64Array(width * 4)
-  for (let u = 0; u < width; u++) {
-    let lon = heading + g.columnLongitude[u]
-    // atan2 returns (−π, π]; the reference maps that range onto [0, W − 1].
-    lon = Math.atan2(Math.sin(lon), Math.cos(lon))
-    const X = (lon / (2 * Math.PI) + 0.5) * (W - 1)
-    const x0 = Math.floor(X)
-    for (let j = 0; j < 4; j++) columns[u * 4 + j] = pyMod(x0 - 1 + j, W) * 3
-    cubicWeights(X - x0, columnWeights, u * 4)
-  }
+  const g = viewGeometry(width, height, request.fov, W, pano.height)
+  const { columns, columnWeights } = viewColumns(g, request)
   const src = pano.rgb
   // A clamped array rounds and clips on store, in native code.
   const out = into !== undefined && into.length === width * height * 3 ? into : new Uint8ClampedArray(width * height * 3)

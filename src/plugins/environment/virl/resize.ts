@@ -9,7 +9,7 @@ const bicubic = (x: number): number => {
   return 0
 }
 
-interface Taps {
+export interface Taps {
   readonly start: Int32Array
   readonly count: Int32Array
   /** Pillow's fixed-point coefficients: the normalised weights × 2^22, rounded away from 0. */
@@ -30,7 +30,7 @@ const tapCache = new Map<string, Taps>()
  * Pillow's `precompute_coeffs` (support widened by the scale when shrinking: antialiasing),
  * then `normalize_coeffs_8bpc`.
  */
-const taps = (inSize: number, outSize: number): Taps => {
+export const taps = (inSize: number, outSize: number): Taps => {
   const key = `${inSize}>${outSize}`
   const hit = tapCache.get(key)
   if (hit !== undefined) return hit

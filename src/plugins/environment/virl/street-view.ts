@@ -3,6 +3,7 @@ import { DatasetError, type Panorama, type RouteDataset } from "../../../core/da
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
 import { perspectiveView, type RgbImage } from "./projection.ts"
+import { simdTile } from "./pixels.ts"
 import { resizeBicubic } from "./resize.ts"
 import { sharedTilePool, type TilePool } from "./tile-pool.ts"
 
@@ -43,6 +44,34 @@ export const composeGrid = (tiles: ReadonlyArray<RgbImage>, resolution: number):
  * resized to `resolution`, in a 2×2 grid. Finished grids (and, on this thread, tiles) are
  * cached by panorama, heading and size: retries and revisits of a point cost nothing.
  */
+/** One name per decoded panorama (a panorama decoded again, or another dataset's, is another). */
+const panoramaKeys = new WeakMap<Panorama, string>()
+let decodes = 0
+const panoramaKey = (pano: Panorama): string => {
+  let key = panoramaKeys.get(pano)
+  if (key === undefined) {
+    key = `${process.pid}:${decodes++}`
+    panoramaKeys.set(pano, key)
+  }
+  return key
+}
+
+/**
+ * A panorama's pixels in shared memory, so that the pool's workers read them without a copy of
+ * their own: copied once per decoded panorama, into a buffer whose pages a worker mapped ahead.
+ */
+const sharedCopies = new WeakMap<Panorama, Uint8Array>()
+const sharedPixels = (pano: Panorama, pool: TilePool): Uint8Array => {
+  if (pano.rgb.buffer instanceof SharedArrayBuffer) return pano.rgb
+  let copy = sharedCopies.get(pano)
+  if (copy === undefined) {
+    copy = new Uint8Array(pool.sharedBuffer(pano.rgb.byteLength))
+    copy.set(pano.rgb)
+    sharedCopies.set(pano, copy)
+  }
+  return copy
+}
+
 export class StreetViewRenderer {
   private readonly tiles = new Map<string, RgbImage>()
   /** Finished grids of the last few poses: a retry at the same point costs nothing. */
@@ -85,7 +114,8 @@ export class StreetViewRenderer {
     if (hit !== undefined) return Effect.succeed(hit)
     return source.pipe(
       Effect.map((pano) => {
-        const tile = resizeBicubic(perspectiveView(pano, { heading, fov, width: view_size, height: view_size, northRotation: pano.rotation }), resolution, resolution)
+        const request = { heading, fov, width: view_size, height: view_size, northRotation: pano.rotation }
+        const tile = simdTile(pano, request, resolution, undefined, panoramaKey(pano)) ?? resizeBicubic(perspectiveView(pano, request), resolution, resolution)
         this.tiles.set(key, tile)
         if (this.tiles.size > this.tileCacheSize) this.tiles.delete(this.tiles.keys().next().value as string)
         return tile
@@ -128,12 +158,12 @@ export class StreetViewRenderer {
     const pool = this.pool
     return source.pipe(
       Effect.flatMap((pano) => {
-        if (pool === undefined || !(pano.rgb.buffer instanceof SharedArrayBuffer)) {
+        if (pool === undefined) {
           return Effect.forEach(headings, (h) => this.tile(panoId, h, source), { concurrency: 4 }).pipe(Effect.map((tiles) => composeGrid(tiles, resolution)))
         }
         const side = 2 * resolution + SEPARATOR
-        const grid = new Uint8Array(new SharedArrayBuffer(side * side * 3))
-        const image = { width: pano.width, height: pano.height, rgb: pano.rgb }
+        const grid = new Uint8Array(pool.sharedBuffer(side * side * 3))
+        const image = { width: pano.width, height: pano.height, rgb: sharedPixels(pano, pool) }
         return Effect.forEach(
           headings,
           (h, i) =>
@@ -141,6 +171,7 @@ export class StreetViewRenderer {
               try: () =>
                 pool.render({
                   pano: image,
+                  panoKey: panoramaKey(pano),
                   rotation: pano.rotation,
                   heading: h,
                   fov,
