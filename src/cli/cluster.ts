@@ -1,15 +1,27 @@
 import { Command, Options } from "@effect/cli"
-import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import { SqlClient } from "@effect/sql"
+import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isSweep, type Sweep } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
+import { RunConfig } from "../app/config.ts"
+import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
 import { defaultDatasets } from "../app/layers.ts"
+import { suiteSpec } from "../app/suites.ts"
+import type { SuiteMetrics } from "../core/evaluation.ts"
 import { logTail, prepareTrials, runTrialProcess, trialByLabel, trialFolder } from "../app/trials.ts"
 import {
+  bundleFiles,
   clientLayer,
   ensureSchema,
+  EvalWorkflow,
+  evalJob,
+  jobState,
+  materializeBundle,
+  uploadBundle,
+  type EvalPayload,
   fileDigest,
   PROJECT_ROOT,
   recordSubmitted,
@@ -20,7 +32,7 @@ import {
   type TrialPayload,
   type TrialRow
 } from "../plugins/sharding/cluster.ts"
-import { DatabaseError, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
+import { DatabaseError, parseDatabaseUrl, sqlLayer, type DatabaseUrl } from "../plugins/sharding/database.ts"
 import { fail, reportError } from "./fail.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./train.ts"
@@ -72,6 +84,38 @@ const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: 
     return fs.readFileSync(results, "utf8")
   })
 
+/** What an evaluation job returns: the suite's metrics and its log in the reference's format. */
+export interface EvalResult {
+  readonly metrics: SuiteMetrics
+  readonly log: string
+}
+
+/**
+ * Evaluates one suite on this runner, in this process (it dies with the runner): the checkpoint
+ * taken from the database into OUT/checkpoints/<sha256> once, the config as the submitter
+ * resolved it, the default cities or a dataset folder this machine has.
+ */
+const evalHere = (db: DatabaseUrl, out: string) => (payload: EvalPayload, dir: string) =>
+  Effect.gen(function* () {
+    const decoded = Schema.decodeUnknownEither(RunConfig)(JSON.parse(payload.config))
+    if (decoded._tag === "Left") return yield* new TrialFailed({ message: `the submitted config does not fit this virl: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` })
+    const cfg = decoded.right
+    if (!(SUITES as ReadonlyArray<string>).includes(payload.suite)) return yield* new TrialFailed({ message: `unknown suite ${payload.suite} (this virl has ${SUITES.join(", ")})` })
+    const policy = payload.policy.startsWith("checkpoint:")
+      ? yield* materializeBundle(db, payload.policy.slice("checkpoint:".length), path.join(out, "checkpoints", payload.policy.slice("checkpoint:".length)))
+      : payload.policy
+    if (payload.data !== null && !fs.existsSync(payload.data)) return yield* new TrialFailed({ message: `this runner has no dataset folder ${payload.data}` })
+    const datasets =
+      payload.data === null ? yield* defaultDatasets() : { root: payload.data, train: payload.data, eval: payload.data, visualOod: payload.data }
+    const loaded = yield* loadPolicy(policy, cfg)
+    fs.mkdirSync(dir, { recursive: true })
+    const logFile = path.join(dir, "log.jsonl")
+    const metrics = yield* evaluateSuite(cfg, loaded, suiteSpec(payload.suite as SuiteName), datasets, { ...(payload.data === null ? {} : { data: payload.data }), logFile })
+    const result = JSON.stringify({ metrics, log: fs.readFileSync(logFile, "utf8") } satisfies EvalResult)
+    writeFileAtomic(path.join(dir, "result.json"), result)
+    return result
+  }).pipe(Effect.mapError((e) => (e instanceof TrialFailed ? e : new TrialFailed({ message: `${payload.suite} of ${payload.name}: ${String(e)}` }))))
+
 export const runner = Command.make(
   "runner",
   {
@@ -83,7 +127,10 @@ export const runner = Command.make(
     port: Options.integer("port").pipe(Options.withDefault(34431), Options.withDescription("port for the runners' messages to each other")),
     parallel: Options.integer("parallel").pipe(Options.withDefault(1), Options.withDescription("trials run at once on this runner")),
     failover: Options.integer("failover").pipe(Options.withDefault(30), Options.withDescription("seconds of silence after which a runner's trials move to another runner")),
-    out: Options.directory("out").pipe(Options.withDefault(path.join("runs", "cluster")), Options.withDescription("where this runner's trial folders go: OUT/<sweep>/trials/<trial>"))
+    out: Options.directory("out").pipe(
+      Options.withDefault(path.join("runs", "cluster")),
+      Options.withDescription("where this runner's jobs go: OUT/<sweep>/trials/<trial>, OUT/evals/<job>, OUT/checkpoints/<sha256>")
+    )
   },
   ({ db: dbFlag, host, port, parallel, failover, out }) =>
     Effect.gen(function* () {
@@ -95,12 +142,12 @@ export const runner = Command.make(
       yield* Effect.provide(ensureSchema(url), sqlLayer(url))
       yield* defaultDatasets(progressBar("rendering panoramas"))
       const prepareLock = yield* Effect.makeSemaphore(1)
-      const layer = runnerLayer({ db: url, host, port, parallel, failover, out: path.resolve(out), runTrial: runHere(prepareLock) }, trialFolder)
+      const layer = runnerLayer({ db: url, host, port, parallel, failover, out: path.resolve(out), runTrial: runHere(prepareLock), runEval: evalHere(url, path.resolve(out)) }, trialFolder)
       exitAfterGrace()
-      console.error(`runner ${host}:${port} on ${url.shown}: up to ${parallel} trial(s) at once, trial folders in ${path.resolve(out)} (Ctrl-C stops it; its trials move to another runner)`)
+      console.error(`runner ${host}:${port} on ${url.shown}: up to ${parallel} job(s) at once, folders in ${path.resolve(out)} (Ctrl-C stops it; its jobs move to another runner)`)
       yield* Layer.launch(layer).pipe(Effect.provide(quiet))
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Start a cluster runner: it takes sweep trials submitted with `virl sweep FILE --sharding cluster --db URL` and runs them."))
+).pipe(Command.withDescription("Start a cluster runner: it takes the sweep trials (`virl sweep FILE --sharding cluster --db URL`) and evaluation suites (`virl eval ... --sharding cluster --db URL`) submitted to the cluster and runs them."))
 
 /** `--db`, or else $VIRL_DB (an environment variable does not show in `ps` as a flag does). */
 export const databaseFlag = (flag: Option.Option<string>): Effect.Effect<string, DatabaseError> =>
@@ -143,35 +190,15 @@ export const submitSweep = (sweep: Sweep, file: string, db: string, options: { r
     const relative = path.relative(PROJECT_ROOT, path.resolve(file))
     const digest = fileDigest(file)
     const payloads = options.labels.map(
-      (label): TrialPayload => ({ sweep: sweep.name + (options.quick ? "-quick" : ""), label, file: relative, digest, quick: options.quick, overrides: JSON.stringify(options.overrides) })
+      (label): Omit<TrialPayload, "round"> => ({ sweep: sweep.name + (options.quick ? "-quick" : ""), label, file: relative, digest, quick: options.quick, overrides: JSON.stringify(options.overrides) })
     )
     return yield* Effect.gen(function* () {
       yield* ensureSchema(url)
       const ids: string[] = []
-      for (const p of payloads) {
-        const id = yield* TrialWorkflow.executionId(p)
-        yield* recordSubmitted(url, id, p)
-        yield* TrialWorkflow.execute(p, { discard: true })
-        ids.push(id)
-      }
+      for (const p of payloads) ids.push(yield* submitJob(TrialWorkflow, url, p, p))
       console.error(`${payloads.length} trials submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`)
-      const bar = progressBar("trials")
-      const outcomes = new Map<string, { ok: true; results: string } | { ok: false; message: string }>()
-      while (outcomes.size < ids.length) {
-        for (const [k, id] of ids.entries()) {
-          if (outcomes.has(payloads[k]!.label)) continue
-          const result = yield* TrialWorkflow.poll(id)
-          if (result === undefined || result._tag !== "Complete") continue
-          const exit = result.exit
-          outcomes.set(
-            payloads[k]!.label,
-            Exit.isSuccess(exit) ? { ok: true, results: exit.value } : { ok: false, message: Option.match(Cause.failureOption(exit.cause), { onNone: () => Cause.pretty(exit.cause), onSome: (e) => e.message }) }
-          )
-          bar(outcomes.size, ids.length)
-        }
-        if (outcomes.size < ids.length) yield* Effect.sleep("2 seconds")
-      }
-      return outcomes
+      const outcomes = yield* awaitAll(TrialWorkflow, ids, "trials")
+      return new Map(payloads.map((p, k) => [p.label, outcomes.get(ids[k]!)!] as const))
     }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
   })
 
@@ -186,3 +213,97 @@ export const writeTrialResults = (dir: string, outcomes: ReadonlyMap<string, { o
   }
   return failures
 }
+
+type Outcome = { ok: true; results: string } | { ok: false; message: string }
+
+/**
+ * Submits a job, or attaches to it when it is pending, running or done: a finished job is never
+ * run twice. A job that failed is run again, as the next round (its own execution), so fixing
+ * what made it fail (a runner's missing dataset, a crash) and submitting again is enough.
+ */
+const submitJob = <P extends { readonly round: number }, R>(
+  workflow: { readonly executionId: (p: P) => Effect.Effect<string>; readonly execute: (p: P, o: { readonly discard: true }) => Effect.Effect<string, never, R> },
+  url: DatabaseUrl,
+  base: Omit<P, "round">,
+  job: { readonly sweep: string; readonly label: string }
+) =>
+  Effect.gen(function* () {
+    for (let round = 0; ; round++) {
+      const payload = { ...base, round } as unknown as P
+      const id = yield* workflow.executionId(payload)
+      if ((yield* jobState(url, id)) === "failed") continue
+      if (round > 0) console.error(`${job.sweep} ${job.label}: failed before; submitted again (round ${round})`)
+      yield* recordSubmitted(url, id, job)
+      yield* workflow.execute(payload, { discard: true })
+      return id
+    }
+  })
+
+/** A request the cluster cannot take, said before anything is submitted. */
+export class SubmitError extends Schema.TaggedError<SubmitError>()("SubmitError", { message: Schema.String }) {
+  override toString(): string {
+    return this.message
+  }
+}
+
+/** Waits until every execution has completed; its result text or its failure, by id. */
+const awaitAll = <W extends typeof TrialWorkflow | typeof EvalWorkflow>(workflow: W, ids: ReadonlyArray<string>, what: string) =>
+  Effect.gen(function* () {
+    const bar = progressBar(what)
+    const outcomes = new Map<string, Outcome>()
+    while (outcomes.size < ids.length) {
+      for (const id of ids) {
+        if (outcomes.has(id)) continue
+        const result = yield* workflow.poll(id)
+        if (result === undefined || result._tag !== "Complete") continue
+        const exit = result.exit
+        outcomes.set(
+          id,
+          Exit.isSuccess(exit) ? { ok: true, results: exit.value as string } : { ok: false, message: Option.match(Cause.failureOption(exit.cause), { onNone: () => Cause.pretty(exit.cause), onSome: (e) => (e as TrialFailed).message }) }
+        )
+        bar(outcomes.size, ids.length)
+      }
+      if (outcomes.size < ids.length) yield* Effect.sleep("2 seconds")
+    }
+    return outcomes
+  })
+
+/** A checkpoint folder's files, for the database. */
+const checkpointFiles = (dir: string): Array<readonly [string, Uint8Array]> =>
+  fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => [e.name, fs.readFileSync(path.join(dir, e.name))] as const)
+
+/**
+ * `virl eval --sharding cluster --db URL`: a checkpoint goes into the database (once, by content),
+ * each suite becomes a durable job on the runners; waits, and returns each suite's metrics and
+ * log, or its failure.
+ */
+export const submitEvals = (
+  db: string,
+  options: { readonly policy: string; readonly suites: ReadonlyArray<SuiteName>; readonly config: RunConfig; readonly data: string | null }
+) =>
+  Effect.gen(function* () {
+    const url = yield* parseDatabaseUrl(db)
+    const isCheckpoint = !["oracle", "random"].includes(options.policy)
+    if (options.policy.startsWith("openai:")) return yield* new SubmitError({ message: "--sharding cluster evaluates checkpoints, oracle or random; an openai: policy runs here" })
+    return yield* Effect.gen(function* () {
+      yield* ensureSchema(url)
+      let policy = options.policy
+      if (isCheckpoint) {
+        if (!fs.existsSync(path.join(options.policy, "checkpoint.json"))) return yield* new SubmitError({ message: `--policy ${options.policy}: not a checkpoint folder (no checkpoint.json)` })
+        const bundle = bundleFiles(checkpointFiles(options.policy))
+        yield* uploadBundle(url, bundle)
+        policy = `checkpoint:${bundle.digest}`
+      }
+      const payloads = options.suites.map(
+        (suite): Omit<EvalPayload, "round"> => ({ policy, name: options.policy, suite, config: JSON.stringify(options.config), data: options.data })
+      )
+      const ids: string[] = []
+      for (const p of payloads) ids.push(yield* submitJob(EvalWorkflow, url, p, evalJob(p)))
+      console.error(`${payloads.length} evaluation(s) submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`)
+      const outcomes = yield* awaitAll(EvalWorkflow, ids, "suites")
+      return new Map(options.suites.map((suite, k) => [suite, outcomes.get(ids[k]!)!] as const))
+    }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
+  })

@@ -116,8 +116,9 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
     const b = startRunner(PORT + 1002, outB)
     // both runners registered and their shards settled before the sweep is submitted (a runner
     // joining later would take running trials over: correct, but not this test's subject)
-    for (let i = 0; i < 300 && query("SELECT count(*) FROM cluster_runners WHERE healthy")[0]?.[0] !== "2"; i++) await new Promise((r) => setTimeout(r, 200))
-    expect(query("SELECT count(*) FROM cluster_runners WHERE healthy")).toEqual([["2"]])
+    for (let i = 0; i < 600 && query("SELECT count(*) FROM cluster_runners WHERE healthy")[0]?.[0] !== "2"; i++) await new Promise((r) => setTimeout(r, 200))
+    const runnerLogs = () => [PORT + 1001, PORT + 1002].map((p) => fs.readFileSync(path.join(root, `runner-${p}.log`), "utf8")).join("\n---\n")
+    expect(query("SELECT count(*) FROM cluster_runners WHERE healthy"), runnerLogs()).toEqual([["2"]])
     await new Promise((r) => setTimeout(r, 4000))
     const submitLog = path.join(root, "submit.log")
     const submitFd = fs.openSync(submitLog, "w")
@@ -186,6 +187,60 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
     expect(grepTree(root, PASSWORD).filter((f) => !f.includes(`virl-postgres`))).toEqual([])
   }, 420_000)
 
+  it("evaluation suites as durable jobs: the checkpoint through the database, a runner killed mid-suite, metrics and logs as local", async () => {
+    // the runners of the sweep test go; two fresh ones come (no folder shared with the submitter)
+    for (const r of runners) if (r.exitCode === null) r.kill("SIGKILL")
+    const checkpoint = path.join(root, "local", "trials", "verify_iter=1", "seed-1", "rl", "checkpoint")
+    const flags = ["--eval_config.num_traj=60", "--eval_config.num_traj_visual=40"]
+    const suites = ["indist", "rule-ood", "visual-ood"]
+    const local = virl("eval", "--policy", checkpoint, "--suite", suites.join(","), "--json", "--log", path.join(root, "eval-local"), ...flags)
+    expect(local.status, local.stderr).toBe(0)
+
+    const c = startRunner(PORT + 1004, path.join(root, "runner-c"))
+    const d = startRunner(PORT + 1005, path.join(root, "runner-d"))
+    for (let i = 0; i < 300 && Number(query(`SELECT count(*) FROM cluster_runners WHERE healthy AND (address LIKE '%:${PORT + 1004}' OR address LIKE '%:${PORT + 1005}')`)[0]?.[0] ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 200))
+    await new Promise((r) => setTimeout(r, 6000))
+    const submitLog = path.join(root, "eval-submit.log")
+    const fd = fs.openSync(submitLog, "w")
+    const submitter = spawn(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", suites.join(","), "--json", "--log", path.join(root, "eval-cluster"), "--sharding", "cluster", "--db", url, ...flags], { env, stdio: ["ignore", fd, fd] })
+    const submitted = new Promise<number>((resolve) => submitter.on("exit", (code) => resolve(code ?? 1)))
+
+    let victim: { runner: string; label: string } | undefined
+    for (let i = 0; i < 1200 && victim === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      const running = query("SELECT runner, label FROM virl_trials WHERE state = 'running' AND sweep LIKE 'eval %'")[0]
+      if (running !== undefined) victim = { runner: running[0]!, label: running[1]! }
+    }
+    expect(victim).toBeDefined()
+    const killed = victim!.runner.endsWith(`:${PORT + 1004}`) ? c : d
+    killed.kill("SIGKILL")
+
+    const code = await submitted
+    const output = fs.readFileSync(submitLog, "utf8")
+    expect(code, output).toBe(0)
+    // the metrics lines and the reference-format logs are the local run's
+    const metricLines = (text: string) => text.trim().split("\n").filter((l) => l.startsWith("{"))
+    expect(metricLines(output)).toEqual(metricLines(local.stdout))
+    for (const suite of suites) {
+      expect(fs.readFileSync(path.join(root, "eval-cluster", `${suite}.jsonl`), "utf8")).toBe(fs.readFileSync(path.join(root, "eval-local", `${suite}.jsonl`), "utf8"))
+    }
+    const rows = query("SELECT label, state, runner, attempts FROM virl_trials WHERE sweep LIKE 'eval %' ORDER BY label")
+    expect(rows.map((r) => [r[0], r[1]])).toEqual([...suites].sort().map((s) => [s, "done"]))
+    const taken = rows.find((r) => r[0] === victim!.label)!
+    expect(Number(taken[3])).toBeGreaterThanOrEqual(2)
+    expect(taken[2]).not.toBe(victim!.runner)
+    // the checkpoint came through the database: the runners' copies are the submitter's files
+    const copies = [path.join(root, "runner-c"), path.join(root, "runner-d")].flatMap((o) => (fs.existsSync(path.join(o, "checkpoints")) ? fs.readdirSync(path.join(o, "checkpoints")).map((h) => path.join(o, "checkpoints", h)) : []))
+    expect(copies.length).toBeGreaterThanOrEqual(1)
+    for (const copy of copies) expect(digest(path.join(copy, "weights.bin"))).toBe(digest(path.join(checkpoint, "weights.bin")))
+
+    // submitted again: answered from the journal, nothing runs
+    const again = virl("eval", "--policy", checkpoint, "--suite", suites.join(","), "--json", "--sharding", "cluster", "--db", url, ...flags)
+    expect(again.status, again.stderr).toBe(0)
+    expect(metricLines(again.stdout)).toEqual(metricLines(local.stdout))
+    expect(output + again.stderr).not.toContain(PASSWORD)
+  }, 300_000)
+
   it("a wrong password is an error that does not print it", () => {
     const wrong = url.replace(encodeURIComponent(PASSWORD), "not-the-Password-9")
     const r = virl("sweep", "--status", "--db", wrong)
@@ -196,6 +251,44 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
 })
 
 describe("virl runner on SQLite", () => {
+  it("two runners and a submitter on one file: evaluation suites finish, as local", async () => {
+    const db = `sqlite:${path.join(root, "one-machine.db")}`
+    // a seeded random policy: this test needs no checkpoint (the PostgreSQL one sends one through the database)
+    const checkpoint = "random"
+    const flags = ["--eval_config.num_traj=20", "--eval_config.num_traj_visual=10"]
+    const local = virl("eval", "--policy", checkpoint, "--suite", "indist,rule-ood,visual-ood", "--json", ...flags)
+    expect(local.status, local.stderr).toBe(0)
+    startRunner(PORT + 1006, path.join(root, "runner-e"), db)
+    startRunner(PORT + 1007, path.join(root, "runner-f"), db)
+    await new Promise((r) => setTimeout(r, 8000))
+    const r = spawn(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", "indist,rule-ood,visual-ood", "--json", "--sharding", "cluster", "--db", db, ...flags], { env })
+    let stdout = ""
+    let stderr = ""
+    r.stdout.on("data", (b) => (stdout += String(b)))
+    r.stderr.on("data", (b) => (stderr += String(b)))
+    const code = await new Promise<number>((resolve) => r.on("exit", (c) => resolve(c ?? 1)))
+    expect(code, stderr).toBe(0)
+    const lines = (text: string) => text.trim().split("\n").filter((l) => l.startsWith("{"))
+    expect(lines(stdout)).toEqual(lines(local.stdout))
+    const status = virl("sweep", "--status", "--db", db)
+    expect(status.stdout).toMatch(/3 trials — 0 running, 0 pending, 0 failed, 3 done/)
+
+    // a job that failed (a dataset folder without its routes) runs again once the cause is fixed
+    const later = path.join(root, "later-city")
+    fs.mkdirSync(later)
+    const evalLater = () => virl("eval", "--policy", checkpoint, "--suite", "indist", "--data", later, "--json", "--sharding", "cluster", "--db", db, ...flags)
+    const failed = evalLater()
+    expect(failed.status).not.toBe(0)
+    expect(failed.stderr).toMatch(/1 of 1 suites failed on the cluster:\nindist: .*route_infos\.json/)
+    fs.cpSync(path.join(datasets, "nyc-eval"), later, { recursive: true })
+    const fixed = evalLater()
+    expect(fixed.status, fixed.stderr).toBe(0)
+    expect(fixed.stderr).toMatch(/failed before; submitted again \(round 1\)/)
+    const direct = virl("eval", "--policy", checkpoint, "--suite", "indist", "--data", later, "--json", ...flags)
+    expect(lines(fixed.stdout)).toEqual(lines(direct.stdout))
+  }, 180_000)
+
+
   it("refuses a database set up by another version of virl", async () => {
     const file = path.join(root, "other.db")
     const db = createClient({ url: `file:${file}` })

@@ -9,15 +9,17 @@ import * as path from "node:path"
 import { DatabaseError, scrub, sqlLayer, type DatabaseUrl } from "./database.ts"
 
 /**
- * Sweep trials as durable jobs: each trial is a workflow execution of @effect/workflow on an
- * @effect/cluster of runners (`virl runner`), its messages and journal in SQL. A runner that dies
- * mid-trial loses its shards when its locks expire; another runner takes them over and runs the
- * trial again (it resumes from the trial's checkpoints where the folder is shared). A finished
- * trial's result is journaled, so submitting the same sweep again returns it without a run.
+ * Sweep trials and evaluation suites as durable jobs: each is a workflow execution of
+ * @effect/workflow on an @effect/cluster of runners (`virl runner`), its messages and journal in
+ * SQL. A runner that dies mid-job loses its shards when its locks expire; another runner takes
+ * them over and runs the job again (a trial resumes from its checkpoints where the folder is
+ * shared). A finished job's result is journaled, so submitting it again returns it without a run.
+ * An evaluation's checkpoint travels through the database (content-addressed), so runners need
+ * no shared folder.
  */
 
 /** The version of the tables virl keeps beside the cluster's; a runner refuses any other. */
-export const SCHEMA = "virl-cluster/1 (@effect/cluster 0.60.2, @effect/workflow 0.19.1)"
+export const SCHEMA = "virl-cluster/2 (@effect/cluster 0.60.2, @effect/workflow 0.19.1)"
 const VIRL_VERSION = (JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../../../package.json"), "utf8")) as { version: string }).version
 
 export class TrialFailed extends Schema.TaggedError<TrialFailed>()("TrialFailed", { message: Schema.String }) {
@@ -36,7 +38,9 @@ export const TrialPayload = Schema.Struct({
   digest: Schema.String,
   quick: Schema.Boolean,
   /** Dotted overrides as JSON. */
-  overrides: Schema.String
+  overrides: Schema.String,
+  /** 0, and one more each time the same trial is submitted again after it failed. */
+  round: Schema.Number
 })
 export type TrialPayload = typeof TrialPayload.Type
 
@@ -45,7 +49,31 @@ export const TrialWorkflow = Workflow.make({
   payload: TrialPayload,
   success: Schema.String,
   error: TrialFailed,
-  idempotencyKey: (p) => JSON.stringify([p.sweep, p.label, p.file, p.digest, p.quick, p.overrides])
+  idempotencyKey: (p) => JSON.stringify([p.sweep, p.label, p.file, p.digest, p.quick, p.overrides, p.round])
+})
+
+/** What a runner needs to evaluate a policy on a suite. */
+export const EvalPayload = Schema.Struct({
+  /** oracle, random, or `checkpoint:<sha256>` of a bundle in virl_blobs. */
+  policy: Schema.String,
+  /** What the submitter called the policy (its folder), for --status. */
+  name: Schema.String,
+  suite: Schema.String,
+  /** The resolved run config as JSON. */
+  config: Schema.String,
+  /** A dataset folder every runner has, or null: the default cities. */
+  data: Schema.NullOr(Schema.String),
+  /** 0, and one more each time the same evaluation is submitted again after it failed. */
+  round: Schema.Number
+})
+export type EvalPayload = typeof EvalPayload.Type
+
+export const EvalWorkflow = Workflow.make({
+  name: "virl/eval",
+  payload: EvalPayload,
+  success: Schema.String,
+  error: TrialFailed,
+  idempotencyKey: (p) => JSON.stringify([p.policy, p.suite, p.config, p.data, p.round])
 })
 
 /** The project's root: where `virl` lives. */
@@ -90,6 +118,7 @@ export const ensureSchema = (db: DatabaseUrl) =>
         message: `${db.shown} was set up by virl ${found["virl"] ?? "?"} with the schema ${JSON.stringify(found["schema"])}; this is virl ${VIRL_VERSION} (schema ${JSON.stringify(SCHEMA)}): use another database, or the virl that made it`
       })
     }
+    yield* sql`CREATE TABLE IF NOT EXISTS virl_blobs (digest VARCHAR(64) PRIMARY KEY, content TEXT NOT NULL)`
     yield* sql`CREATE TABLE IF NOT EXISTS virl_trials (
       execution_id VARCHAR(128) PRIMARY KEY,
       sweep TEXT NOT NULL,
@@ -141,9 +170,58 @@ const mark = (db: DatabaseUrl, executionId: string, update: (sql: SqlClient.SqlC
     Effect.catchAll((e) => Effect.logWarning(`cannot record the state of trial ${executionId} in ${db.shown}: ${scrub(db, String(e))}`))
   )
 
-/** The submitter's record of a trial: pending until a runner takes it (kept as it is when it exists). */
-export const recordSubmitted = (db: DatabaseUrl, executionId: string, p: TrialPayload) =>
+/** A job's state in virl_trials, or undefined when it was never submitted. */
+export const jobState = (db: DatabaseUrl, executionId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ state: string }>`SELECT state FROM virl_trials WHERE execution_id = ${executionId}`).pipe(
+    Effect.map((rows) => rows[0]?.state as TrialState | undefined),
+    Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot read the jobs")(e)))
+  )
+
+/** The submitter's record of a job: pending until a runner takes it (kept as it is when it exists). */
+export const recordSubmitted = (db: DatabaseUrl, executionId: string, p: { readonly sweep: string; readonly label: string }) =>
   mark(db, executionId, (sql) => sql`INSERT INTO virl_trials (execution_id, sweep, label, state, attempts, submitted_at) VALUES (${executionId}, ${p.sweep}, ${p.label}, 'pending', 0, ${Date.now()}) ON CONFLICT (execution_id) DO NOTHING`)
+
+const BUNDLE_FORMAT = "virl-bundle/1"
+
+/** Files as one text (their bytes in base64, names sorted) and its sha256: what virl_blobs holds. */
+export const bundleFiles = (files: ReadonlyArray<readonly [string, Uint8Array]>): { readonly digest: string; readonly text: string } => {
+  const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const text = JSON.stringify({ format: BUNDLE_FORMAT, files: Object.fromEntries(sorted.map(([name, bytes]) => [name, Buffer.from(bytes).toString("base64")])) })
+  return { digest: createHash("sha256").update(text).digest("hex"), text }
+}
+
+/** Stores a bundle (once: it is named by its content). */
+export const uploadBundle = (db: DatabaseUrl, bundle: { readonly digest: string; readonly text: string }) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO virl_blobs (digest, content) VALUES (${bundle.digest}, ${bundle.text}) ON CONFLICT (digest) DO NOTHING`).pipe(
+    Effect.retry({ times: 5, while: (e) => e._tag === "SqlError", schedule: Schedule.spaced("500 millis") }),
+    Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, `cannot store the bundle ${bundle.digest.slice(0, 12)}`)(e)))
+  )
+
+/**
+ * The files of a bundle written into `dir` (once: an existing `dir` is the bundle already; written
+ * beside it and renamed into place, so a runner killed half-way leaves no partial folder).
+ */
+export const materializeBundle = (db: DatabaseUrl, digest: string, dir: string) =>
+  Effect.gen(function* () {
+    if (fs.existsSync(dir)) return dir
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ content: string }>`SELECT content FROM virl_blobs WHERE digest = ${digest}`
+    const text = rows[0]?.content
+    if (text === undefined) return yield* new TrialFailed({ message: `${db.shown} has no bundle ${digest.slice(0, 12)} (the submitter stores it before submitting)` })
+    if (createHash("sha256").update(text).digest("hex") !== digest) return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} in ${db.shown} is damaged (its sha256 differs)` })
+    const bundle = JSON.parse(text) as { format: string; files: Record<string, string> }
+    if (bundle.format !== BUNDLE_FORMAT) return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} has the format ${bundle.format}, not ${BUNDLE_FORMAT}` })
+    const partial = `${dir}.partial-${process.pid}`
+    fs.rmSync(partial, { recursive: true, force: true })
+    fs.mkdirSync(partial, { recursive: true })
+    for (const [name, base64] of Object.entries(bundle.files)) {
+      if (name.includes("/") || name.includes("\\") || name.startsWith(".")) return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} names a file outside its folder: ${name}` })
+      fs.writeFileSync(path.join(partial, name), Buffer.from(base64, "base64"))
+    }
+    fs.mkdirSync(path.dirname(dir), { recursive: true })
+    fs.renameSync(partial, dir)
+    return dir
+  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(new TrialFailed({ message: `${db.shown}: cannot read the bundle ${digest.slice(0, 12)}: ${scrub(db, String(e))}` }))))
 
 export interface RunnerOptions {
   readonly db: DatabaseUrl
@@ -157,6 +235,8 @@ export interface RunnerOptions {
   readonly out: string
   /** Runs one trial here; its results.json text, or a failure. */
   readonly runTrial: (payload: TrialPayload, dir: string) => Effect.Effect<string, TrialFailed>
+  /** Evaluates one suite here (the folder is the job's); the result's text, also written to `dir/result.json`. */
+  readonly runEval: (payload: EvalPayload, dir: string) => Effect.Effect<string, TrialFailed, SqlClient.SqlClient>
   readonly log?: (line: string) => void
 }
 
@@ -173,6 +253,12 @@ const shardingConfig = (failover: number) => ({
 /** The folder of one trial on a runner. */
 export const runnerTrialDir = (out: string, p: TrialPayload, folder: (label: string) => string) => path.join(out, folder(p.sweep), "trials", folder(p.label))
 
+/** How an evaluation shows in virl_trials and --status: its "sweep" and its label. */
+export const evalJob = (p: Pick<EvalPayload, "name" | "suite">) => ({ sweep: `eval ${p.name}`, label: p.suite })
+
+/** The folder of one evaluation on a runner: OUT/evals/<job id>/. */
+export const runnerEvalDir = (out: string, executionId: string) => path.join(out, "evals", executionId.replace(/[^A-Za-z0-9_-]/g, "_"))
+
 /**
  * A runner: joins the cluster in `db`, takes the shards it is assigned, and runs the trials whose
  * workflows live there, `parallel` at a time. Runs until interrupted.
@@ -183,39 +269,52 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
   const workflows = Layer.unwrapEffect(
     Effect.gen(function* () {
       const permits = yield* Effect.makeSemaphore(options.parallel)
-      return TrialWorkflow.toLayer((payload, executionId) =>
-        Activity.make({
+      /** One durable job: its state in virl_trials, `parallel` at a time, not run again when `finished` exists. */
+      const job = <R>(executionId: string, name: string, dir: string, finished: string, run: Effect.Effect<string, TrialFailed, R>) =>
+        Effect.gen(function* () {
+          // a job that finished here before this runner (or another on this machine) died: not run twice
+          if (fs.existsSync(finished)) {
+            log(`${name}: finished before, result taken from ${finished}`)
+            yield* mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+            return fs.readFileSync(finished, "utf8")
+          }
+          return yield* permits.withPermits(1)(
+            Effect.gen(function* () {
+              yield* mark(options.db, executionId, (sql) =>
+                sql`UPDATE virl_trials SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`
+              )
+              log(`${name}: running in ${dir}`)
+              const result = yield* run.pipe(
+                Effect.tapError((e) =>
+                  mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
+                )
+              )
+              yield* mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+              log(`${name}: done`)
+              return result
+            })
+          )
+        })
+      const trials = TrialWorkflow.toLayer((payload, executionId) => {
+        const dir = runnerTrialDir(options.out, payload, folder)
+        return Activity.make({
           name: "run-trial",
           success: Schema.String,
           error: TrialFailed,
-          execute: Effect.gen(function* () {
-            const dir = runnerTrialDir(options.out, payload, folder)
-            const finished = path.join(dir, "results.json")
-            // a trial that finished here before this runner (or another on this machine) died: not run twice
-            if (fs.existsSync(finished)) {
-              log(`${payload.sweep} ${payload.label}: finished before, result taken from ${finished}`)
-              yield* mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
-              return fs.readFileSync(finished, "utf8")
-            }
-            return yield* permits.withPermits(1)(
-              Effect.gen(function* () {
-                yield* mark(options.db, executionId, (sql) =>
-                  sql`UPDATE virl_trials SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`
-                )
-                log(`${payload.sweep} ${payload.label}: running in ${dir}`)
-                const result = yield* options.runTrial(payload, dir).pipe(
-                  Effect.tapError((e) =>
-                    mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
-                  )
-                )
-                yield* mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
-                log(`${payload.sweep} ${payload.label}: done`)
-                return result
-              })
-            )
-          })
+          execute: job(executionId, `${payload.sweep} ${payload.label}`, dir, path.join(dir, "results.json"), options.runTrial(payload, dir))
         })
-      )
+      })
+      const evals = EvalWorkflow.toLayer((payload, executionId) => {
+        const dir = runnerEvalDir(options.out, executionId)
+        const { sweep, label } = evalJob(payload)
+        return Activity.make({
+          name: "run-eval",
+          success: Schema.String,
+          error: TrialFailed,
+          execute: job(executionId, `${sweep} ${label}`, dir, path.join(dir, "result.json"), options.runEval(payload, dir))
+        })
+      })
+      return Layer.merge(trials, evals)
     })
   )
   return workflows.pipe(

@@ -1,4 +1,5 @@
 import { LibsqlClient } from "@effect/sql-libsql"
+import { busyTolerantClient } from "./sqlite.ts"
 import { PgClient } from "@effect/sql-pg"
 import { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Redacted } from "effect"
@@ -76,7 +77,12 @@ export const sqlLayer = (db: DatabaseUrl): Layer.Layer<SqlClient.SqlClient, Data
   const layer: Layer.Layer<SqlClient.SqlClient, unknown> =
     db.kind === "postgres"
       ? PgClient.layer({ url: db.url, applicationName: "virl", connectTimeout: "10 seconds" })
-      : // 64-bit message ids need bigint; several runners on one file wait for each other's writes
-        LibsqlClient.layer({ url: Redacted.value(db.url), intMode: "bigint" })
+      : // 64-bit message ids need bigint; several processes on one file wait for each other's writes (sqlite.ts)
+        Layer.unwrapScoped(
+          Effect.acquireRelease(
+            Effect.try({ try: () => busyTolerantClient(db.file!), catch: (e) => new DatabaseError({ message: `cannot open the database ${db.shown}: ${String(e)}` }) }),
+            (client) => Effect.sync(() => client.close())
+          ).pipe(Effect.map((liveClient) => LibsqlClient.layer({ liveClient, intMode: "bigint" })))
+        )
   return layer.pipe(Layer.mapError((e) => new DatabaseError({ message: `cannot open the database ${db.shown}: ${scrub(db, String(e))}` })))
 }
