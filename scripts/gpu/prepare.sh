@@ -22,7 +22,7 @@ fi
 echo "runtime node_modules (+ webgpu, tfjs-backend-webgpu)"
 cp package.json package-lock.json "$work/"
 (cd "$work" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --silent \
-  && npm install --no-save --ignore-scripts --no-audit --no-fund --silent webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0)
+  && npm install --no-save --omit=dev --ignore-scripts --no-audit --no-fund --silent webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0)
 m="$work/node_modules"
 # what the GPU machine never loads: other platforms' Dawn builds, TypeScript sources, maps, types
 find "$m/webgpu/dist" -mindepth 1 -maxdepth 1 -type d ! -name linux-x64 -exec rm -rf {} +
