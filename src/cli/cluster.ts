@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { SqlClient } from "@effect/sql"
+import type { Workflow } from "@effect/workflow"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -221,8 +222,12 @@ type Outcome = { ok: true; results: string } | { ok: false; message: string }
  * run twice. A job that failed is run again, as the next round (its own execution), so fixing
  * what made it fail (a runner's missing dataset, a crash) and submitting again is enough.
  */
-const submitJob = <P extends { readonly round: number }, R>(
-  workflow: { readonly executionId: (p: P) => Effect.Effect<string>; readonly execute: (p: P, o: { readonly discard: true }) => Effect.Effect<string, never, R> },
+const submitJob = <P extends { readonly round: number }, R, R2>(
+  workflow: {
+    readonly executionId: (p: P) => Effect.Effect<string>
+    readonly execute: (p: P, o: { readonly discard: true }) => Effect.Effect<string, never, R>
+    readonly poll: (id: string) => Effect.Effect<Workflow.Result<unknown, unknown> | undefined, never, R2>
+  },
   url: DatabaseUrl,
   base: Omit<P, "round">,
   job: { readonly sweep: string; readonly label: string }
@@ -231,7 +236,10 @@ const submitJob = <P extends { readonly round: number }, R>(
     for (let round = 0; ; round++) {
       const payload = { ...base, round } as unknown as P
       const id = yield* workflow.executionId(payload)
+      // failed: as its runner recorded it, or as the journal has it (a crash the runner could not record)
       if ((yield* jobState(url, id)) === "failed") continue
+      const journaled = yield* workflow.poll(id)
+      if (journaled !== undefined && journaled._tag === "Complete" && Exit.isFailure(journaled.exit)) continue
       if (round > 0) console.error(`${job.sweep} ${job.label}: failed before; submitted again (round ${round})`)
       yield* recordSubmitted(url, id, job)
       yield* workflow.execute(payload, { discard: true })

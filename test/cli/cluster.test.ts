@@ -253,13 +253,16 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
 describe("virl runner on SQLite", () => {
   it("two runners and a submitter on one file: evaluation suites finish, as local", async () => {
     const db = `sqlite:${path.join(root, "one-machine.db")}`
-    // a seeded random policy: this test needs no checkpoint (the PostgreSQL one sends one through the database)
-    const checkpoint = "random"
+    // a checkpoint of its own (a short SFT), so that this test stands alone
+    const trained = virl("train", "sft", "--out", path.join(root, "sqlite-sft"), "--sft_config.epochs=1", "--sft_config.routes=3", "--eval_config.num_traj=2")
+    expect(trained.status, trained.stderr).toBe(0)
+    const checkpoint = path.join(root, "sqlite-sft", "checkpoint")
     const flags = ["--eval_config.num_traj=20", "--eval_config.num_traj_visual=10"]
     const local = virl("eval", "--policy", checkpoint, "--suite", "indist,rule-ood,visual-ood", "--json", ...flags)
     expect(local.status, local.stderr).toBe(0)
-    startRunner(PORT + 1006, path.join(root, "runner-e"), db)
-    startRunner(PORT + 1007, path.join(root, "runner-f"), db)
+    // both runners in one folder, as `virl runner` twice on one machine: they unpack the checkpoint at once
+    startRunner(PORT + 1006, path.join(root, "runner-shared"), db)
+    startRunner(PORT + 1007, path.join(root, "runner-shared"), db)
     await new Promise((r) => setTimeout(r, 8000))
     const r = spawn(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", "indist,rule-ood,visual-ood", "--json", "--sharding", "cluster", "--db", db, ...flags], { env })
     let stdout = ""

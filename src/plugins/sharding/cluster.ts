@@ -219,7 +219,13 @@ export const materializeBundle = (db: DatabaseUrl, digest: string, dir: string) 
       fs.writeFileSync(path.join(partial, name), Buffer.from(base64, "base64"))
     }
     fs.mkdirSync(path.dirname(dir), { recursive: true })
-    fs.renameSync(partial, dir)
+    try {
+      fs.renameSync(partial, dir)
+    } catch (e) {
+      // another runner sharing this folder unpacked the same bundle first: theirs is whole (a rename is atomic)
+      fs.rmSync(partial, { recursive: true, force: true })
+      if (!fs.existsSync(dir)) throw e
+    }
     return dir
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(new TrialFailed({ message: `${db.shown}: cannot read the bundle ${digest.slice(0, 12)}: ${scrub(db, String(e))}` }))))
 
@@ -285,6 +291,8 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
               )
               log(`${name}: running in ${dir}`)
               const result = yield* run.pipe(
+                // a crash is the job's failure too: recorded, journaled, run again when resubmitted
+                Effect.catchAllDefect((d) => Effect.fail(new TrialFailed({ message: `${name} crashed: ${String(d)}` }))),
                 Effect.tapError((e) =>
                   mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
                 )
