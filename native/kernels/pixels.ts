@@ -17,6 +17,18 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1)
   return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(ptr)))
 }
 
+/** Lanes 2 and 3 moved to 0 and 1 (the B of an RGB pixel, and what follows). */
+// @ts-ignore: decorator
+@inline function high(v: v128): v128 {
+  return i32x4.shuffle(v, v, 2, 3, 2, 3)
+}
+
+/** ((x0·w0 + x1·w1) + x2·w2) + x3·w3 in double precision: the JavaScript kernels' order of operations. */
+// @ts-ignore: decorator
+@inline function dot4(x0: v128, x1: v128, x2: v128, x3: v128, w0: v128, w1: v128, w2: v128, w3: v128): v128 {
+  return f64x2.add(f64x2.add(f64x2.add(f64x2.mul(x0, w0), f64x2.mul(x1, w1)), f64x2.mul(x2, w2)), f64x2.mul(x3, w3))
+}
+
 /** Pillow's clip8 on four lanes: v >> 22, clamped to 0..255, in the low byte of each lane. */
 // @ts-ignore: decorator
 @inline function clip8x4(v: v128): v128 {
@@ -164,15 +176,9 @@ export function viewHorizontal(
       const p1 = rgbx(base + <usize>load<i32>(cols, 4))
       const p2 = rgbx(base + <usize>load<i32>(cols, 8))
       const p3 = rgbx(base + <usize>load<i32>(cols, 12))
-      // (R, G) and (B, next) in double precision, summed in the JavaScript kernel's order
-      let rg = f64x2.mul(f64x2.convert_low_i32x4_u(p0), w0)
-      let bx = f64x2.mul(f64x2.convert_low_i32x4_u(i32x4.shuffle(p0, p0, 2, 3, 2, 3)), w0)
-      rg = f64x2.add(rg, f64x2.mul(f64x2.convert_low_i32x4_u(p1), w1))
-      bx = f64x2.add(bx, f64x2.mul(f64x2.convert_low_i32x4_u(i32x4.shuffle(p1, p1, 2, 3, 2, 3)), w1))
-      rg = f64x2.add(rg, f64x2.mul(f64x2.convert_low_i32x4_u(p2), w2))
-      bx = f64x2.add(bx, f64x2.mul(f64x2.convert_low_i32x4_u(i32x4.shuffle(p2, p2, 2, 3, 2, 3)), w2))
-      rg = f64x2.add(rg, f64x2.mul(f64x2.convert_low_i32x4_u(p3), w3))
-      bx = f64x2.add(bx, f64x2.mul(f64x2.convert_low_i32x4_u(i32x4.shuffle(p3, p3, 2, 3, 2, 3)), w3))
+      // (R, G) and (B, next) in double precision
+      const rg = dot4(f64x2.convert_low_i32x4_u(p0), f64x2.convert_low_i32x4_u(p1), f64x2.convert_low_i32x4_u(p2), f64x2.convert_low_i32x4_u(p3), w0, w1, w2, w3)
+      const bx = dot4(f64x2.convert_low_i32x4_u(high(p0)), f64x2.convert_low_i32x4_u(high(p1)), f64x2.convert_low_i32x4_u(high(p2)), f64x2.convert_low_i32x4_u(high(p3)), w0, w1, w2, w3)
       const lo = f32x4.demote_f64x2_zero(rg)
       const hi = f32x4.demote_f64x2_zero(bx)
       // 16 bytes written: the 4th float is the next pixel's first, written after
@@ -210,15 +216,9 @@ export function viewVertical(
       const w1 = i64x2.shuffle(w01, w01, 1, 1)
       const w2 = i64x2.shuffle(w23, w23, 0, 0)
       const w3 = i64x2.shuffle(w23, w23, 1, 1)
-      // (R, G) and (B, next) in double precision, summed in the JavaScript kernel's order
-      let rg = f64x2.mul(f64x2.promote_low_f32x4(h0), w0)
-      let bx = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(h0, h0, 2, 3, 2, 3)), w0)
-      rg = f64x2.add(rg, f64x2.mul(f64x2.promote_low_f32x4(h1), w1))
-      bx = f64x2.add(bx, f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(h1, h1, 2, 3, 2, 3)), w1))
-      rg = f64x2.add(rg, f64x2.mul(f64x2.promote_low_f32x4(h2), w2))
-      bx = f64x2.add(bx, f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(h2, h2, 2, 3, 2, 3)), w2))
-      rg = f64x2.add(rg, f64x2.mul(f64x2.promote_low_f32x4(h3), w3))
-      bx = f64x2.add(bx, f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(h3, h3, 2, 3, 2, 3)), w3))
+      // (R, G) and (B, next) in double precision
+      const rg = dot4(f64x2.promote_low_f32x4(h0), f64x2.promote_low_f32x4(h1), f64x2.promote_low_f32x4(h2), f64x2.promote_low_f32x4(h3), w0, w1, w2, w3)
+      const bx = dot4(f64x2.promote_low_f32x4(high(h0)), f64x2.promote_low_f32x4(high(h1)), f64x2.promote_low_f32x4(high(h2)), f64x2.promote_low_f32x4(high(h3)), w0, w1, w2, w3)
       // + 1.5 × 2^52 rounds half to even into the low word; the saturating narrows clamp to 0..255
       const rgWords = f64x2.add(rg, magic)
       const bxWords = f64x2.add(bx, magic)
