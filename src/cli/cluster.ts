@@ -1,5 +1,4 @@
 import { Command, Options } from "@effect/cli"
-import { SqlClient } from "@effect/sql"
 import type { Workflow } from "@effect/workflow"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"

@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { NameRegistry, Parser } from "pickleparser"
 import sharp from "sharp"
+import { sharedBuffer } from "../../core/shared-memory.ts"
 import { Dataset, DatasetError, Route, type Panorama, type PanoramaMatch, type RouteDataset } from "../../core/dataset.ts"
 import { PanoramaIndex } from "./panorama-index.ts"
 
@@ -137,7 +138,10 @@ export const decodePanorama = (file: string): Effect.Effect<{ width: number; hei
         ;({ data, info } = await sharp(file, { sequentialRead: true }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true }))
       }
       if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`)
-      return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
+      // shared memory, so that tile workers read the pixels without a copy of their own
+      const rgb = new Uint8Array(sharedBuffer(data.byteLength))
+      rgb.set(data)
+      return { width: info.width, height: info.height, rgb }
     },
     catch: (e) =>
       new DatasetError({

@@ -56,22 +56,6 @@ const panoramaKey = (pano: Panorama): string => {
   return key
 }
 
-/**
- * A panorama's pixels in shared memory, so that the pool's workers read them without a copy of
- * their own: copied once per decoded panorama, into a buffer whose pages a worker mapped ahead.
- */
-const sharedCopies = new WeakMap<Panorama, Uint8Array>()
-const sharedPixels = (pano: Panorama, pool: TilePool): Uint8Array => {
-  if (pano.rgb.buffer instanceof SharedArrayBuffer) return pano.rgb
-  let copy = sharedCopies.get(pano)
-  if (copy === undefined) {
-    copy = new Uint8Array(pool.sharedBuffer(pano.rgb.byteLength))
-    copy.set(pano.rgb)
-    sharedCopies.set(pano, copy)
-  }
-  return copy
-}
-
 export class StreetViewRenderer {
   private readonly tiles = new Map<string, RgbImage>()
   /** Finished grids of the last few poses: a retry at the same point costs nothing. */
@@ -158,12 +142,12 @@ export class StreetViewRenderer {
     const pool = this.pool
     return source.pipe(
       Effect.flatMap((pano) => {
-        if (pool === undefined) {
+        if (pool === undefined || !(pano.rgb.buffer instanceof SharedArrayBuffer)) {
           return Effect.forEach(headings, (h) => this.tile(panoId, h, source), { concurrency: 4 }).pipe(Effect.map((tiles) => composeGrid(tiles, resolution)))
         }
         const side = 2 * resolution + SEPARATOR
         const grid = new Uint8Array(pool.sharedBuffer(side * side * 3))
-        const image = { width: pano.width, height: pano.height, rgb: sharedPixels(pano, pool) }
+        const image = { width: pano.width, height: pano.height, rgb: pano.rgb }
         return Effect.forEach(
           headings,
           (h, i) =>

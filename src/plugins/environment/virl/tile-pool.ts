@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import * as os from "node:os"
 import { isMainThread, Worker } from "node:worker_threads"
+import { provideSharedBuffers } from "../../../core/shared-memory.ts"
 import type { RgbImage } from "./projection.ts"
 
 export interface TileJob {
@@ -160,7 +161,12 @@ const poolSize = (): number => {
 /** One pool per process, sized to the cores (none on a single core); for tools outside a run's scope. */
 export const sharedTilePool = (): TilePool | undefined => {
   if (poolSize() < 2) return undefined
-  shared ??= new TilePool(poolSize())
+  if (shared === undefined) {
+    const pool = new TilePool(poolSize())
+    shared = pool
+    // decoded panoramas go into buffers the pool's workers mapped ahead
+    provideSharedBuffers((bytes) => pool.sharedBuffer(bytes))
+  }
   return shared
 }
 
@@ -179,6 +185,7 @@ export const acquireTilePool = Effect.acquireRelease(
       if (users > 0 || shared === undefined) return Promise.resolve()
       const pool = shared
       shared = undefined
+      provideSharedBuffers(undefined)
       return pool.close()
     })
 )
