@@ -98,17 +98,14 @@ export class TilePool {
     })
   }
 
-  /** A memory job behind every tile job, started after this turn of the event loop (the tiles that need the buffer come first). */
+  /**
+   * A memory job, started when a worker finishes a tile and no other tile waits: never ahead of
+   * the tiles that are about to need the worker (they are submitted right after the panorama
+   * they need is decoded, which is when its buffer is asked for).
+   */
   private prepare(bytes: number): Promise<PoolReply> {
     return new Promise((resolve, reject) => {
       this.background.push({ job: { bytes, id: this.nextId++ }, resolve, reject })
-      setImmediate(() => {
-        if (this.queue.length > 0) return
-        const worker = this.idle.pop()
-        const next = worker === undefined ? undefined : this.background.shift()
-        if (worker !== undefined && next !== undefined) this.start(worker, next.job, next.resolve, next.reject)
-        else if (worker !== undefined) this.idle.push(worker)
-      })
     })
   }
 

@@ -89,7 +89,10 @@ describe("TilePool.sharedBuffer", () => {
       expect(seen.includes(buffer)).toBe(false)
       new Uint8Array(buffer).fill(9)
       seen.push(buffer)
-      // let the worker prepare the next one
+      // a tile, after which the idle worker prepares the next buffer
+      const pano = { width: 64, height: 32, rgb: new Uint8Array(new SharedArrayBuffer(64 * 32 * 3)) }
+      const grid = new Uint8Array(new SharedArrayBuffer(21 * 21 * 3))
+      await pool.render({ pano, panoKey: "p", rotation: 0, heading: 30, fov: 90, viewSize: 16, resolution: 8, target: { grid, gridWidth: 21, left: 0, top: 0 } })
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   })
