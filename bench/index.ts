@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import sharp from "sharp"
-import { load } from "../src/plugins/dataset/virl-routes.ts"
+import { load, readRotation } from "../src/plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../src/plugins/environment/virl/config.ts"
 import type { ViewPose } from "../src/plugins/environment/virl/episode.ts"
 import { NavigationEnv } from "../src/plugins/environment/virl/navigation.ts"
@@ -78,15 +78,21 @@ const main = async () => {
     // does. In ROUNDS rounds, each ours then the reference's on the same steps, so that a slow
     // spell of the machine falls on both sides; the headline is the median over all steps of
     // each side, and the ratio of each round shows the spread.
+    const probe = new StreetViewRenderer(dataset, config, 0)
     const referenceSteps = hasReference
       ? await Effect.runPromise(
-          Effect.forEach(poses, (pose) => {
-            const probe = new StreetViewRenderer(dataset, config, 0)
-            return probe.panoramaAt(pose).pipe(
-              Effect.flatMap((panoId) => dataset.panorama(panoId)),
-              Effect.map((pano) => ({ jpg: path.join(root, "street_views", `${pano.panoId}.jpg`), rotation: pano.rotation, heading: pose.heading }))
+          Effect.forEach(poses, (pose) =>
+            // the panorama's id and north rotation (its metadata), without decoding it
+            probe.panoramaAt(pose).pipe(
+              Effect.flatMap((panoId) =>
+                Effect.map(readRotation(path.join(root, "street_views", `${panoId}.metadata.json`)), (rotation) => ({
+                  jpg: path.join(root, "street_views", `${panoId}.jpg`),
+                  rotation,
+                  heading: pose.heading
+                }))
+              )
             )
-          })
+          )
         )
       : []
     const cold: number[] = []

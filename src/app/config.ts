@@ -36,7 +36,7 @@ export const RunConfig = Schema.Struct({
    * default), local, workers (threads, one per core but one) or workers:N. Results do not depend on it.
    */
   sharding: Schema.NullOr(
-    Schema.String.pipe(Schema.pattern(/^(local|workers(:[1-9][0-9]*)?)$/, { message: () => "must be local, workers or workers:N (N threads); cluster is for `virl sweep` (trials on `virl runner`s)" }))
+    Schema.String.pipe(Schema.pattern(/^(local|workers(:[1-9][0-9]*)?)$/, { message: () => "must be local, workers or workers:N (N threads); cluster is for `virl sweep` and `virl eval` (jobs on `virl runner`s)" }))
   ),
   optimizer_config: Schema.Struct({
     init_lr: nonNegative,

@@ -149,6 +149,16 @@ export const runner = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Start a cluster runner: it takes the sweep trials (`virl sweep FILE --sharding cluster --db URL`) and evaluation suites (`virl eval ... --sharding cluster --db URL`) submitted to the cluster and runs them."))
 
+/**
+ * `--sharding cluster` sends a command's jobs (sweep trials, evaluation suites) to the cluster's
+ * runners and is taken out of the overrides; any other value (local, workers[:N]) stays the
+ * config key: where each run's environments step.
+ */
+export const clusterSharding = (overrides: Readonly<Record<string, string>>): { readonly cluster: boolean; readonly overrides: Record<string, string> } => {
+  const { sharding, ...rest } = overrides
+  return sharding === "cluster" ? { cluster: true, overrides: rest } : { cluster: false, overrides: { ...overrides } }
+}
+
 /** `--db`, or else $VIRL_DB (an environment variable does not show in `ps` as a flag does). */
 export const databaseFlag = (flag: Option.Option<string>): Effect.Effect<string, DatabaseError> =>
   Option.match(Option.orElse(flag, () => Option.fromNullable(process.env["VIRL_DB"]).pipe(Option.filter((v) => v !== ""))), {

@@ -15,7 +15,7 @@ import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { ExperimentError } from "../app/run.ts"
 import { prepareTrials, runTrialProcess, trialFolder } from "../app/trials.ts"
-import { databaseFlag, showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
+import { clusterSharding, databaseFlag, showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
 import { cliProgress, commandLine } from "./train.ts"
 
 const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<string>) => {
@@ -75,11 +75,7 @@ export const sweepCommand = Command.make(
   },
   ({ file, parallel, quick, out, db, status }) =>
     Effect.gen(function* () {
-      // --sharding is a config key (local, workers[:N]: where each trial's environments step);
-      // --sharding cluster sends the trials themselves to the cluster's runners
-      const { sharding: shardingFlag, ...rest } = commandLine.overrides
-      const sharding = shardingFlag === "cluster" ? "cluster" : "local"
-      const overrides = sharding === "cluster" ? rest : commandLine.overrides
+      const { cluster, overrides } = clusterSharding(commandLine.overrides)
       if (status) {
         const url = yield* databaseFlag(db)
         let name: string | undefined
@@ -97,7 +93,7 @@ export const sweepCommand = Command.make(
       const all = trials(loaded)
       const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
       const failures: string[] = []
-      if (sharding === "cluster") {
+      if (cluster) {
         const url = yield* databaseFlag(db)
         console.error(`${all.length} trials, ${all.length - todo.length} already in ${dir}, ${todo.length} to get from the cluster`)
         const outcomes = yield* submitSweep(loaded, file.value, url, { quick, overrides: overrides, labels: todo.map((t) => t.label) })

@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import { databaseFlag, submitEvals, type EvalResult } from "./cluster.ts"
+import { clusterSharding, databaseFlag, submitEvals, type EvalResult } from "./cluster.ts"
 import { fail, reportError } from "./fail.ts"
 import { buildConfig, overridesHelp } from "./overrides.ts"
 import { PRESETS } from "../app/config.ts"
@@ -27,9 +27,9 @@ const presetOption = Options.choice("preset", Object.keys(PRESETS) as [string, .
 const configOption = Options.file("config", { exists: "yes" }).pipe(Options.optional, Options.withDescription("YAML config (configs/*.yaml)"))
 const dataOption = Options.directory("data", { exists: "yes" }).pipe(Options.optional, Options.withDescription("dataset folder (default: the embedded synthetic cities)"))
 
-const config = (preset: string, file: Option.Option<string>) =>
+const config = (preset: string, file: Option.Option<string>, overrides: Record<string, string> = commandLine.overrides) =>
   Effect.suspend(() => {
-    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides: commandLine.overrides })
+    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides })
     return Either.isLeft(resolved) ? Effect.fail(resolved.left) : Effect.succeed(resolved.right)
   })
 
@@ -139,11 +139,8 @@ export const evaluate = Command.make(
     Effect.gen(function* () {
       const suites = parseSuites(suite)
       if (Either.isLeft(suites)) return yield* fail(suites.left)
-      // --sharding cluster: each suite a durable job on the cluster's runners; local and
-      // workers[:N] are config (where the environments step)
-      const onCluster = commandLine.overrides["sharding"] === "cluster"
-      if (onCluster) delete commandLine.overrides["sharding"]
-      const cfg = yield* config(preset, file)
+      const { cluster: onCluster, overrides } = clusterSharding(commandLine.overrides)
+      const cfg = yield* config(preset, file, overrides)
       const logFile = (name: SuiteName): string | undefined =>
         Option.isNone(log) ? undefined : suites.right.length === 1 ? log.value : path.join(log.value, `${name}.jsonl`)
       if (Option.isSome(log) && suites.right.length > 1) fs.mkdirSync(log.value, { recursive: true })

@@ -84,5 +84,6 @@ export const sqlLayer = (db: DatabaseUrl): Layer.Layer<SqlClient.SqlClient, Data
             (client) => Effect.sync(() => client.close())
           ).pipe(Effect.map((liveClient) => LibsqlClient.layer({ liveClient, intMode: "bigint" })))
         )
-  return layer.pipe(Layer.mapError((e) => new DatabaseError({ message: `cannot open the database ${db.shown}: ${scrub(db, String(e))}` })))
+  // a DatabaseError says it already; anything else from a driver is named here (password scrubbed)
+  return layer.pipe(Layer.mapError((e) => (e instanceof DatabaseError ? e : new DatabaseError({ message: `cannot open the database ${db.shown}: ${scrub(db, String(e))}` }))))
 }

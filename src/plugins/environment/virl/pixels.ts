@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { type RgbImage, viewColumns, viewGeometry, type ViewGeometry, type ViewRequest } from "./projection.ts"
-import { type ResizeTarget, type Taps, taps } from "./resize.ts"
+import { resizeBicubic, type ResizeTarget, type Taps, taps } from "./resize.ts"
 
 /**
  * The street-view kernels compiled to WebAssembly SIMD (native/kernels/pixels.ts, built by
@@ -105,10 +105,11 @@ class Arena {
 
 let arena: Arena | undefined
 
-const tapTables = (a: Arena, t: Taps): { start: number; count: number; weights: number } => ({
+const tapTables = (a: Arena, t: Taps): { start: number; count: number; weights: number; maxTaps: number } => ({
   start: a.table(t.start, t.start),
   count: a.table(t.count, t.count),
-  weights: a.table(t.weights, t.weights)
+  weights: a.table(t.weights, t.weights),
+  maxTaps: t.maxTaps
 })
 
 const geometryTables = (a: Arena, g: ViewGeometry): { firstRow: number; rowWeights: number } => ({
@@ -158,19 +159,17 @@ export const simdTile = (
   let current = viewAt
   let currentWidth = width
   if (horizontal !== undefined) {
-    const t = taps(width, resolution)
-    k.resizeHorizontal(current, width, height, midAt, resolution, horizontal.start, horizontal.count, horizontal.weights, t.maxTaps)
+    k.resizeHorizontal(current, width, height, midAt, resolution, horizontal.start, horizontal.count, horizontal.weights, horizontal.maxTaps)
     current = midAt
     currentWidth = resolution
   }
   if (vertical !== undefined) {
-    const t = taps(height, resolution)
-    k.resizeVertical(current, currentWidth * 3, outAt, resolution * 3, resolution, vertical.start, vertical.count, vertical.weights, t.maxTaps)
+    k.resizeVertical(current, currentWidth * 3, outAt, resolution * 3, resolution, vertical.start, vertical.count, vertical.weights, vertical.maxTaps)
     current = outAt
   }
-  const rowBytes = resolution * 3
-  const result = a.bytes()
-  if (target === undefined) return { width: resolution, height: resolution, rgb: result.slice(current, current + rowBytes * resolution) }
-  for (let y = 0; y < resolution; y++) target.rgb.set(result.subarray(current + y * rowBytes, current + (y + 1) * rowBytes), target.offset + y * target.stride)
+  const tile = a.bytes().subarray(current, current + resolution * resolution * 3)
+  if (target === undefined) return { width: resolution, height: resolution, rgb: tile.slice() }
+  // a same-size resize copies the rows into the target
+  resizeBicubic({ width: resolution, height: resolution, rgb: tile }, resolution, resolution, target)
   return { width: resolution, height: resolution, rgb: new Uint8Array(0) }
 }

@@ -39,11 +39,6 @@ export const composeGrid = (tiles: ReadonlyArray<RgbImage>, resolution: number):
   return { width: side, height: side, rgb }
 }
 
-/**
- * The visual observation (spec §5): four perspective views at h−135, h−45, h+45, h+135, each
- * resized to `resolution`, in a 2×2 grid. Finished grids (and, on this thread, tiles) are
- * cached by panorama, heading and size: retries and revisits of a point cost nothing.
- */
 /** One name per decoded panorama (a panorama decoded again, or another dataset's, is another). */
 const panoramaKeys = new WeakMap<Panorama, string>()
 let decodes = 0
@@ -56,6 +51,11 @@ const panoramaKey = (pano: Panorama): string => {
   return key
 }
 
+/**
+ * The visual observation (spec §5): four perspective views at h−135, h−45, h+45, h+135, each
+ * resized to `resolution`, in a 2×2 grid. Finished grids (and, on this thread, tiles) are
+ * cached by panorama, heading and size: retries and revisits of a point cost nothing.
+ */
 export class StreetViewRenderer {
   private readonly tiles = new Map<string, RgbImage>()
   /** Finished grids of the last few poses: a retry at the same point costs nothing. */
