@@ -29,6 +29,17 @@ export interface Panorama {
   readonly rgb: Uint8Array
   /** North offset in degrees, from `{pano_id}.metadata.json`. */
   readonly rotation: number
+  /** When only some rows were decoded (a `RowSpan` asked for them): those rows, inclusive; the others are zero. */
+  readonly rows?: { readonly first: number; readonly last: number }
+}
+
+/**
+ * The rows of a panorama a reader needs, as a function of the panorama's size (undefined: all),
+ * so that a decoder can skip the rest; `key` names the rule (equal keys give equal rows).
+ */
+export interface RowSpan {
+  readonly key: string
+  readonly rows: (width: number, height: number) => { readonly first: number; readonly last: number } | undefined
 }
 
 export interface PanoramaMatch {
@@ -54,7 +65,8 @@ export interface RouteDataset {
   readonly exactPanorama: (geocode: readonly [number, number]) => PanoramaMatch | undefined
   /** The mapped panorama nearest by haversine distance, if closer than `radiusMetres`. */
   readonly nearestPanorama: (geocode: readonly [number, number], radiusMetres: number) => PanoramaMatch | undefined
-  readonly panorama: (panoId: string) => Effect.Effect<Panorama, DatasetError>
+  /** A panorama decoded (cached); with `span`, possibly only the rows it names. */
+  readonly panorama: (panoId: string, span?: RowSpan) => Effect.Effect<Panorama, DatasetError>
 }
 
 export class Dataset extends Context.Tag("virl/Dataset")<Dataset, RouteDataset>() {}

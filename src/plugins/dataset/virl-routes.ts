@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { NameRegistry, Parser } from "pickleparser"
 import sharp from "sharp"
 import { sharedBuffer } from "../../core/shared-memory.ts"
-import { Dataset, DatasetError, Route, type Panorama, type PanoramaMatch, type RouteDataset } from "../../core/dataset.ts"
+import { Dataset, DatasetError, Route, type Panorama, type PanoramaMatch, type RouteDataset, type RowSpan } from "../../core/dataset.ts"
 import { PanoramaIndex } from "./panorama-index.ts"
 
 export const ROUTES_FILE = "route_infos.json"
@@ -129,19 +129,58 @@ export const readRotation = (file: string): Effect.Effect<number, DatasetError> 
     )
   )
 
-export const decodePanorama = (file: string): Effect.Effect<{ width: number; height: number; rgb: Uint8Array }, DatasetError> =>
+/**
+ * A JPEG's size from its frame header (SOFn), without decoding it; undefined for anything else
+ * (which is then decoded whole).
+ */
+export const jpegSize = (bytes: Uint8Array): { readonly width: number; readonly height: number } | undefined => {
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined
+  let i = 2
+  while (i + 9 < bytes.length) {
+    if (bytes[i] !== 0xff) return undefined
+    const marker = bytes[i + 1]
+    // fill bytes before a marker
+    if (marker === 0xff) {
+      i++
+      continue
+    }
+    const length = (bytes[i + 2] << 8) | bytes[i + 3]
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] }
+    }
+    // the image data starts before any frame header: not a JPEG we can size
+    if (marker === 0xda) return undefined
+    i += 2 + length
+  }
+  return undefined
+}
+
+/**
+ * A panorama decoded to packed RGB in a shared buffer of its full size; with `span`, only the
+ * rows it names (the decoder stops after the last and converts only those; pixel for pixel the
+ * same as a whole decode), the others left zero.
+ */
+export const decodePanorama = (file: string, span?: RowSpan): Effect.Effect<{ width: number; height: number; rgb: Uint8Array; rows?: { first: number; last: number } }, DatasetError> =>
   Effect.tryPromise({
     try: async () => {
-      // a 3-channel JPEG is sRGB already (as OpenCV reads it); anything else is converted
-      let { data, info } = await sharp(file, { sequentialRead: true }).raw().toBuffer({ resolveWithObject: true })
-      if (info.channels !== 3) {
-        ;({ data, info } = await sharp(file, { sequentialRead: true }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true }))
+      const bytes = await fs.promises.readFile(file)
+      const size = span === undefined ? undefined : jpegSize(bytes)
+      const rows = size === undefined ? undefined : span!.rows(size.width, size.height)
+      const image = () => {
+        const s = sharp(bytes, { sequentialRead: true })
+        return rows === undefined ? s : s.extract({ left: 0, top: rows.first, width: size!.width, height: rows.last - rows.first + 1 })
       }
+      // a 3-channel JPEG is sRGB already (as OpenCV reads it); anything else is converted
+      let { data, info } = await image().raw().toBuffer({ resolveWithObject: true })
+      if (info.channels !== 3) ({ data, info } = await image().removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true }))
       if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`)
+      const width = info.width
+      const height = rows === undefined ? info.height : size!.height
       // shared memory, so that tile workers read the pixels without a copy of their own
-      const rgb = new Uint8Array(sharedBuffer(data.byteLength))
-      rgb.set(data)
-      return { width: info.width, height: info.height, rgb }
+      const rgb = new Uint8Array(sharedBuffer(width * height * 3))
+      rgb.set(data, rows === undefined ? 0 : rows.first * width * 3)
+      return rows === undefined ? { width, height, rgb } : { width, height, rgb, rows: { first: rows.first, last: rows.last } }
     },
     catch: (e) =>
       new DatasetError({
@@ -163,28 +202,34 @@ export const load = (root: string, options: LoadOptions = {}): Effect.Effect<Rou
     const index = new PanoramaIndex(yield* readMapping(path.join(root, MAPPING_FILE)))
     const streetViews = path.join(root, STREET_VIEWS_DIR)
     const capacity = options.panoramaCacheSize ?? 64
+    // by panorama id, and id + span key for panoramas decoded in part (a whole one serves any span)
     const cache = new Map<string, Effect.Effect<Panorama, DatasetError>>()
-    const panorama = (panoId: string): Effect.Effect<Panorama, DatasetError> => {
-      const hit = cache.get(panoId)
+    const lookup = (key: string) => {
+      const hit = cache.get(key)
       if (hit !== undefined) {
-        cache.delete(panoId)
-        cache.set(panoId, hit)
-        return hit
+        cache.delete(key)
+        cache.set(key, hit)
       }
+      return hit
+    }
+    const panorama = (panoId: string, span?: RowSpan): Effect.Effect<Panorama, DatasetError> => {
+      const key = span === undefined ? panoId : `${panoId}|${span.key}`
+      const hit = lookup(key) ?? (span === undefined ? undefined : lookup(panoId))
+      if (hit !== undefined) return hit
       const decoded = Effect.all([
-        decodePanorama(path.join(streetViews, `${panoId}.jpg`)),
+        decodePanorama(path.join(streetViews, `${panoId}.jpg`), span),
         readRotation(path.join(streetViews, `${panoId}.metadata.json`))
       ]).pipe(Effect.map(([image, rotation]): Panorama => ({ panoId, rotation, ...image })))
       return Effect.cached(decoded).pipe(
         Effect.flatMap((memo) =>
           Effect.sync(() => {
-            cache.set(panoId, memo)
+            cache.set(key, memo)
             if (cache.size > capacity) cache.delete(cache.keys().next().value as string)
             return memo
           })
         ),
         Effect.flatten,
-        Effect.tapError(() => Effect.sync(() => cache.delete(panoId)))
+        Effect.tapError(() => Effect.sync(() => cache.delete(key)))
       )
     }
     return {

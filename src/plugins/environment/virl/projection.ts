@@ -49,13 +49,48 @@ const geometries = new Map<string, ViewGeometry>()
 /** The horizontally filtered rows of the separable path, reused between views. */
 let scratch = new Float32Array(0)
 
+/** The pinhole's focal length in pixels. */
+const focalLength = (width: number, fovDeg: number): number => (0.5 * width) / Math.tan(((0.5 * fovDeg) / 180.0) * Math.PI)
+
+/** The (fractional) panorama row that view pixel (u, v) samples: its ray's latitude. */
+const sourceRow = (u: number, v: number, width: number, height: number, f: number, panoHeight: number): number => {
+  const x = (u - (width - 1) / 2.0) / f
+  const y = (v - (height - 1) / 2.0) / f
+  const lat = Math.asin(y / Math.sqrt(x * x + y * y + 1))
+  return (lat / Math.PI + 0.5) * (panoHeight - 1)
+}
+
+const spans = new Map<string, { readonly first: number; readonly last: number } | undefined>()
+
+/**
+ * The panorama rows (inclusive) that a view of this size and field of view reads at any heading
+ * — `viewGeometry`'s rowMin..rowMax without its tables — or undefined when its windows wrap
+ * vertically (then every row may be read). A decoder may skip the others.
+ */
+export const sourceRows = (width: number, height: number, fovDeg: number, panoHeight: number): { readonly first: number; readonly last: number } | undefined => {
+  const key = `${width}x${height}@${fovDeg}:${panoHeight}`
+  if (spans.has(key)) return spans.get(key)
+  const f = focalLength(width, fovDeg)
+  let first = Number.MAX_SAFE_INTEGER
+  let last = Number.MIN_SAFE_INTEGER
+  for (let v = 0; v < height; v++) {
+    for (let u = 0; u < width; u++) {
+      const y0 = Math.floor(sourceRow(u, v, width, height, f, panoHeight))
+      first = Math.min(first, y0 - 1)
+      last = Math.max(last, y0 + 2)
+    }
+  }
+  const span = first >= 0 && last < panoHeight ? { first, last } : undefined
+  spans.set(key, span)
+  return span
+}
+
 export const viewGeometry = (width: number, height: number, fovDeg: number, panoWidth: number, panoHeight: number): ViewGeometry => {
   const key = `${width}x${height}@${fovDeg}:${panoWidth}x${panoHeight}`
   const hit = geometries.get(key)
   if (hit !== undefined) return hit
-  const f = (0.5 * width) / Math.tan(((0.5 * fovDeg) / 180.0) * Math.PI)
+  const f = focalLength(width, fovDeg)
   const cx = (width - 1) / 2.0
-  const cy = (height - 1) / 2.0
   const columnLongitude = new Float64Array(width)
   for (let u = 0; u < width; u++) columnLongitude[u] = Math.atan((u - cx) / f)
   const rowOffsets = new Int32Array(width * height * 4)
@@ -64,11 +99,8 @@ export const viewGeometry = (width: number, height: number, fovDeg: number, pano
   let rowMin = Number.MAX_SAFE_INTEGER
   let rowMax = Number.MIN_SAFE_INTEGER
   for (let v = 0; v < height; v++) {
-    const y = (v - cy) / f
     for (let u = 0; u < width; u++) {
-      const x = (u - cx) / f
-      const lat = Math.asin(y / Math.sqrt(x * x + y * y + 1))
-      const Y = (lat / Math.PI + 0.5) * (panoHeight - 1)
+      const Y = sourceRow(u, v, width, height, f, panoHeight)
       const y0 = Math.floor(Y)
       const p = v * width + u
       for (let i = 0; i < 4; i++) rowOffsets[p * 4 + i] = pyMod(y0 - 1 + i, panoHeight) * panoWidth * 3

@@ -1,8 +1,8 @@
 import { Effect, type Scope } from "effect"
-import { DatasetError, type Panorama, type RouteDataset } from "../../../core/dataset.ts"
+import { DatasetError, type Panorama, type RouteDataset, type RowSpan } from "../../../core/dataset.ts"
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
-import { perspectiveView, type RgbImage } from "./projection.ts"
+import { perspectiveView, sourceRows, type RgbImage } from "./projection.ts"
 import { simdTile } from "./pixels.ts"
 import { resizeBicubic } from "./resize.ts"
 import { sharedTilePool, type TilePool } from "./tile-pool.ts"
@@ -63,6 +63,8 @@ export class StreetViewRenderer {
   private readonly gridCacheSize: number
   /** Renders under way, so that a prefetch and a render of one pose share the work. */
   private readonly inflight = new Map<string, Effect.Effect<RgbImage, DatasetError>>()
+  /** The panorama rows the views read: the decoder skips the rest (at fov 90, half of them). */
+  private readonly span: RowSpan
 
   constructor(
     private readonly dataset: RouteDataset,
@@ -74,6 +76,8 @@ export class StreetViewRenderer {
     private readonly scope?: Scope.Scope
   ) {
     const side = 2 * config.resolution + SEPARATOR
+    const { view_size, fov } = config
+    this.span = { key: `view ${view_size}@${fov}`, rows: (_width, height) => sourceRows(view_size, view_size, fov, height) }
     this.gridCacheSize = this.tileCacheSize === 0 ? 0 : Math.max(8, Math.floor(GRID_CACHE_BYTES / (side * side * 3)))
   }
 
@@ -91,7 +95,7 @@ export class StreetViewRenderer {
   }
 
   /** One view of a panorama, on this thread (cached); `source` lets the four views of a grid share one decode. */
-  tile(panoId: string, heading: number, source: Effect.Effect<Panorama, DatasetError> = this.dataset.panorama(panoId)): Effect.Effect<RgbImage, DatasetError> {
+  tile(panoId: string, heading: number, source: Effect.Effect<Panorama, DatasetError> = this.dataset.panorama(panoId, this.span)): Effect.Effect<RgbImage, DatasetError> {
     const { resolution, view_size, fov } = this.config
     const key = `${panoId}@${heading}:${resolution}`
     const hit = this.tiles.get(key)
@@ -115,7 +119,7 @@ export class StreetViewRenderer {
         if (hit !== undefined) return Effect.succeed(hit)
         const running = this.inflight.get(key)
         if (running !== undefined) return running
-        const build = Effect.cached(this.dataset.panorama(panoId)).pipe(
+        const build = Effect.cached(this.dataset.panorama(panoId, this.span)).pipe(
           Effect.flatMap((source) => this.grid(panoId, pose.heading, source)),
           Effect.map((grid) => {
             this.grids.set(key, grid)
@@ -180,7 +184,7 @@ export class StreetViewRenderer {
   prefetch(poses: ReadonlyArray<ViewPose>): Effect.Effect<void> {
     if (this.gridCacheSize === 0 || poses.length === 0) return Effect.void
     const [first, ...rest] = poses
-    const decodes = rest.map((pose) => this.panoramaAt(pose).pipe(Effect.flatMap((id) => this.dataset.panorama(id))))
+    const decodes = rest.map((pose) => this.panoramaAt(pose).pipe(Effect.flatMap((id) => this.dataset.panorama(id, this.span))))
     const work = Effect.ignore(Effect.all([this.render(first), ...decodes], { concurrency: "unbounded" }))
     return Effect.asVoid(this.scope === undefined ? Effect.forkDaemon(work) : Effect.forkIn(work, this.scope))
   }
