@@ -15,6 +15,7 @@ import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
 import { make as makeBackend, type BackendName, type Tf } from "./backend.ts"
 import { DEFAULT_SHAPE, readFeatures, slotCount, type Features } from "./features.ts"
+import { makeGpuForward } from "./gpu-forward.ts"
 import { bagsOfWords, batchInputs, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, tableGradient, wordLists, WORD_TABLE, type ModelConfig } from "./model.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
@@ -138,8 +139,17 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
     return tf.reshape(tf.unsortedSegmentSum(picked, tf.tensor1d(w.bags, "int32"), features.length * slots), [features.length, slots, D])
   }
 
+  // on WebGPU, acting runs the forward pass as its own few kernels (gpu-forward.ts), not op by
+  // op through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps it in tfjs
+  const gpu =
+    tf.getBackend() === "webgpu" && process.env["VIRL_WEBGPU_FORWARD"] !== "tfjs"
+      ? makeGpuForward((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
+      : undefined
+  gpu?.upload(values)
+
   // GPU backends cannot read tensors synchronously: every read is awaited
   const outputs = async (features: ReadonlyArray<Features>) => {
+    if (gpu !== undefined) return gpu.run(features)
     const [a, s, o, v] = tf.tidy(() => {
       const out = forward(tf, config.model, variables, batchInputs(tf, config.model, features, bagsOf(features)))
       return [out.actionLogits, out.sentenceLogits, out.observationLogits, out.value]
@@ -192,6 +202,7 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
         variables[spec.name].assign(t)
         t.dispose()
       }
+      gpu?.upload(values)
     },
     teacher: (input, text) => {
       const features = readFeatures(input, shape)

@@ -1,0 +1,93 @@
+/**
+ * The policy's forward pass on WebGPU two ways — tfjs op by op, and the fused kernels of
+ * src/plugins/policy/tfjs/gpu-forward.ts — on the same weights and inputs: the largest difference
+ * of each output (listed entries only; exits non-zero past TOLERANCE), then each one's time per
+ * batch at BATCHES, as a ratio. Needs a GPU machine (scripts/gpu/run.sh).
+ *
+ *   scripts/gpu/run.sh node --import tsx bench/gpu-forward.ts
+ */
+import { Effect } from "effect"
+import { PRESETS } from "../src/app/config.ts"
+import { policySettings } from "../src/app/layers.ts"
+import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
+import { readFeatures, slotCount } from "../src/plugins/policy/tfjs/features.ts"
+import { makeGpuForward } from "../src/plugins/policy/tfjs/gpu-forward.ts"
+import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
+import { bagsOfWords, batchInputs, forward, initialParameters, parameterSpecs, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
+import { PythonRandom } from "../src/plugins/random/python-random.ts"
+import { oracleInputs } from "./inputs.ts"
+
+const BATCHES = (process.env["BATCHES"] ?? "1,32,128,512").split(",").map(Number)
+const SECONDS = Number(process.env["SECONDS"] ?? 2)
+const TOLERANCE = Number(process.env["TOLERANCE"] ?? 1e-3)
+
+type Tensor = import("@tensorflow/tfjs-core").Tensor
+
+const main = async () => {
+  const inputs = await oracleInputs(8)
+  const { tf, name } = await Effect.runPromise(Backend.make("webgpu"))
+  const config = TfPolicy.policyConfigOf(policySettings(PRESETS.small)).model
+  const values = initialParameters(parameterSpecs(config), new PythonRandom(3))
+  const params: Record<string, Tensor> = {}
+  for (const spec of parameterSpecs(config)) if (spec.name !== WORD_TABLE) params[spec.name] = tf.tensor(values.get(spec.name)!, [...spec.shape])
+  const device = (tf.backend() as unknown as { device: GPUDevice }).device
+  const gpu = makeGpuForward(device, config)
+  gpu.upload(values)
+  const slots = slotCount(config.shape)
+  const viaTfjs = async (features: ReturnType<typeof readFeatures>[]) => {
+    const outs = tf.tidy(() => {
+      const bags = tf.tensor(bagsOfWords(features, values.get(WORD_TABLE)!, config.embedding, slots), [features.length, slots, config.embedding])
+      const out = forward(tf, config, params, batchInputs(tf, config, features, bags))
+      return [out.actionLogits, out.sentenceLogits, out.observationLogits, out.value]
+    })
+    const read = (await Promise.all(outs.map((t) => t.data()))) as Float32Array[]
+    tf.dispose(outs)
+    return { actions: read[0]!, sentences: read[1]!, observations: read[2]!, values: read[3]! }
+  }
+  console.log(`gpu-forward — backend ${name}, ${inputs.length} distinct inputs`)
+  let worst = 0
+  for (const B of BATCHES) {
+    const features = Array.from({ length: B }, (_, k) => readFeatures(inputs[(k * 7) % inputs.length]!, config.shape))
+    const a = await viaTfjs(features)
+    const b = await gpu.run(features)
+    const diff = (key: keyof typeof a, width: number, listed: (f: (typeof features)[number]) => number) => {
+      let max = 0
+      features.forEach((f, i) => {
+        for (let k = 0; k < Math.min(width, listed(f)); k++) max = Math.max(max, Math.abs(a[key][i * width + k]! - b[key][i * width + k]!))
+      })
+      return max
+    }
+    const d = {
+      actions: diff("actions", config.shape.maxActions, (f) => f.actions.length),
+      sentences: diff("sentences", config.shape.maxSentences, (f) => f.sentences.length),
+      observations: diff("observations", config.shape.maxObservations, (f) => f.observations.length),
+      values: diff("values", 1, () => 1)
+    }
+    worst = Math.max(worst, ...Object.values(d))
+    const time = async (f: () => Promise<unknown>) => {
+      for (let i = 0; i < 3; i++) await f()
+      let n = 0
+      const t0 = performance.now()
+      while (performance.now() - t0 < SECONDS * 1000) {
+        await f()
+        n++
+      }
+      return (performance.now() - t0) / n
+    }
+    const tTfjs = await time(() => viaTfjs(features))
+    const tGpu = await time(() => gpu.run(features))
+    console.log(
+      `  B=${String(B).padStart(4)}: max |Δ| actions ${d.actions.toExponential(1)}, sentences ${d.sentences.toExponential(1)}, observations ${d.observations.toExponential(1)}, values ${d.values.toExponential(1)}; ` +
+        `tfjs ${tTfjs.toFixed(2)} ms, fused ${tGpu.toFixed(2)} ms (${(tTfjs / tGpu).toFixed(1)}×; ${((1000 * B) / tGpu).toFixed(0)} samples/s)`
+    )
+  }
+  if (!(worst <= TOLERANCE)) {
+    console.log(`FAIL: largest difference ${worst} > ${TOLERANCE}`)
+    process.exitCode = 1
+  } else console.log(`ok: largest difference ${worst.toExponential(1)} ≤ ${TOLERANCE}`)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exitCode = 1
+})
