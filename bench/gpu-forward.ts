@@ -1,6 +1,6 @@
 /**
  * The policy's forward pass on WebGPU two ways — tfjs op by op, and the fused kernels of
- * src/plugins/policy/tfjs/gpu-forward.ts — on the same weights and inputs: the largest difference
+ * src/plugins/policy/tfjs/gpu-model.ts — on the same weights and inputs: the largest difference
  * of each output (listed entries only; exits non-zero past TOLERANCE), then each one's time per
  * batch at BATCHES, as a ratio. Needs a GPU machine (scripts/gpu/run.sh).
  *
@@ -10,8 +10,10 @@ import { Effect } from "effect"
 import { PRESETS } from "../src/app/config.ts"
 import { policySettings } from "../src/app/layers.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
-import { readFeatures, slotCount } from "../src/plugins/policy/tfjs/features.ts"
-import { makeGpuForward } from "../src/plugins/policy/tfjs/gpu-forward.ts"
+import { readFeatures, slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
+import type { Evaluation } from "../src/core/policy.ts"
+import { oracleText } from "../src/plugins/policy/oracle.ts"
+import { makeGpuForward } from "../src/plugins/policy/tfjs/gpu-model.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { bagsOfWords, batchInputs, forward, initialParameters, parameterSpecs, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
@@ -81,6 +83,54 @@ const main = async () => {
         `tfjs ${tTfjs.toFixed(2)} ms, fused ${tGpu.toFixed(2)} ms (${(tTfjs / tGpu).toFixed(1)}×; ${((1000 * B) / tGpu).toFixed(0)} samples/s)`
     )
   }
+  // gradients: the tfjs learner's (taped) against the fused kernels', same weights, samples and loss
+  const policy = TfPolicy.make(tf, { model: config, thought_prob_coef: 0.5 }, new PythonRandom(5), values)
+  const learner = policy.learner!
+  const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!).filter((x) => x !== undefined)
+  let worstGrad = 0
+  for (const B of BATCHES.filter((b) => b > 1)) {
+    const batch = Array.from({ length: B }, (_, k) => samples[(k * 5) % samples.length]!) as unknown as Array<{ features: Features; action: number; instruction: number; observation: number }>
+    const options = { thoughtWeight: 0.5, temperature: 0.9 }
+    // as PPO's: every coefficient depends on the evaluation
+    const coefficients = (ev: Evaluation) => ({
+      logProb: ev.logProbs.map((lp, i) => -(1 + 0.1 * (i % 3)) * Math.exp(Math.min(lp, 0)) / B),
+      value: ev.values.map((v, i) => (v - 0.1 * (i % 4)) / B),
+      entropy: ev.entropies.map(() => -0.01 / B)
+    })
+    const a = await Effect.runPromise(learner.gradients(batch as never, options, coefficients))
+    const b = await gpu.gradients(batch.map((s) => s.features), batch, options, coefficients)
+    const evalDiff = Math.max(...a.evaluation.logProbs.map((x, i) => Math.abs(x - b.evaluation.logProbs[i]!)), ...a.evaluation.values.map((x, i) => Math.abs(x - b.evaluation.values[i]!)), ...a.evaluation.entropies.map((x, i) => Math.abs(x - b.evaluation.entropies[i]!)))
+    const rows: string[] = []
+    for (const [name, ga] of a.gradients) {
+      const gb = b.gradients.get(name)!
+      let scale = 1e-12
+      let diff = 0
+      for (let i = 0; i < ga.length; i++) {
+        scale = Math.max(scale, Math.abs(ga[i]!))
+        diff = Math.max(diff, Math.abs(ga[i]! - gb[i]!))
+      }
+      worstGrad = Math.max(worstGrad, diff / scale)
+      if (diff / scale > 1e-3) rows.push(`${name} ${(diff / scale).toExponential(1)} (max |g| ${scale.toExponential(1)})`)
+    }
+    const time = async (f: () => Promise<unknown>) => {
+      for (let i = 0; i < 3; i++) await f()
+      let n = 0
+      const t0 = performance.now()
+      while (performance.now() - t0 < SECONDS * 1000) {
+        await f()
+        n++
+      }
+      return (performance.now() - t0) / n
+    }
+    const tTfjs = await time(() => Effect.runPromise(learner.gradients(batch as never, options, coefficients)))
+    const tGpu = await time(() => gpu.gradients(batch.map((s) => s.features), batch, options, coefficients))
+    console.log(
+      `  gradients B=${String(B).padStart(4)}: evaluation max |Δ| ${evalDiff.toExponential(1)}, worst relative gradient difference ${worstGrad.toExponential(1)}${rows.length > 0 ? ` — ${rows.join("; ")}` : ""}; ` +
+        `tfjs ${tTfjs.toFixed(2)} ms, fused ${tGpu.toFixed(2)} ms (${(tTfjs / tGpu).toFixed(1)}×; ${((1000 * B) / tGpu).toFixed(0)} samples/s)`
+    )
+    worst = Math.max(worst, evalDiff)
+  }
+  worst = Math.max(worst, worstGrad)
   if (!(worst <= TOLERANCE)) {
     console.log(`FAIL: largest difference ${worst} > ${TOLERANCE}`)
     process.exitCode = 1

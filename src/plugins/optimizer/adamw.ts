@@ -22,10 +22,9 @@ export const make = (config: OptimizerConfig): OptimizerService => {
     if (pending === 0) return undefined
     let sq = 0
     for (const g of sums.values()) {
-      for (let i = 0; i < g.length; i++) {
-        g[i] /= pending
-        sq += g[i] * g[i]
-      }
+      // dividing by 1 changes nothing: skipped
+      if (pending !== 1) for (let i = 0; i < g.length; i++) g[i] /= pending
+      for (let i = 0; i < g.length; i++) sq += g[i] * g[i]
     }
     const gradNorm = Math.sqrt(sq)
     const scale = config.max_grad_norm > 0 && gradNorm > config.max_grad_norm ? config.max_grad_norm / (gradNorm + 1e-6) : 1
@@ -35,6 +34,11 @@ export const make = (config: OptimizerConfig): OptimizerService => {
     const b2 = config.beta2
     const c1 = 1 - b1 ** step
     const c2 = 1 - b2 ** step
+    // the same operations in the same order as written out per element; constants read once
+    const ob1 = 1 - b1
+    const ob2 = 1 - b2
+    const eps = config.eps
+    const wd = config.weight_decay
     for (const [name, g] of sums) {
       const p = parameters.get(name)
       if (p === undefined) throw new Error(`gradient for unknown parameter ${name}`)
@@ -46,12 +50,15 @@ export const make = (config: OptimizerConfig): OptimizerService => {
       const { m, v } = mo
       for (let i = 0; i < p.length; i++) {
         const gi = g[i] * scale
-        m[i] = b1 * m[i] + (1 - b1) * gi
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi
-        p[i] -= lr * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + config.eps) + config.weight_decay * p[i])
+        // rounded as the Float32Array stores them, then read back
+        const mi = Math.fround(b1 * m[i] + ob1 * gi)
+        const vi = Math.fround(b2 * v[i] + ob2 * gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr * ((mi / c1) / (Math.sqrt(vi / c2) + eps) + wd * p[i])
       }
-      g.fill(0)
     }
+    // the sums start again from the next micro-batch's gradients (accumulate overwrites them)
     pending = 0
     return { learningRate: lr, gradNorm, step }
   }
@@ -60,13 +67,16 @@ export const make = (config: OptimizerConfig): OptimizerService => {
     config,
     learningRate,
     accumulate: (parameters, gradients) => {
+      // the first micro-batch of an update is copied (0 + g = g; a −0 stays −0, which no update tells from 0)
+      if (pending === 0) for (const [name, sum] of sums) if (!gradients.has(name)) sum.fill(0)
       for (const [name, g] of gradients) {
         let sum = sums.get(name)
         if (sum === undefined) {
           sum = new Float32Array(g.length)
           sums.set(name, sum)
         }
-        for (let i = 0; i < g.length; i++) sum[i] += g[i]
+        if (pending === 0) sum.set(g)
+        else for (let i = 0; i < g.length; i++) sum[i] += g[i]
       }
       pending += 1
       return pending >= config.grad_accum_steps ? apply(parameters) : undefined

@@ -15,7 +15,7 @@ import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
 import { make as makeBackend, type BackendName, type Tf } from "./backend.ts"
 import { DEFAULT_SHAPE, readFeatures, slotCount, type Features } from "./features.ts"
-import { makeGpuForward } from "./gpu-forward.ts"
+import { makeGpuForward } from "./gpu-model.ts"
 import { bagsOfWords, batchInputs, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, tableGradient, wordLists, WORD_TABLE, type ModelConfig } from "./model.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
@@ -139,8 +139,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
     return tf.reshape(tf.unsortedSegmentSum(picked, tf.tensor1d(w.bags, "int32"), features.length * slots), [features.length, slots, D])
   }
 
-  // on WebGPU, acting runs the forward pass as its own few kernels (gpu-forward.ts), not op by
-  // op through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps it in tfjs
+  // on WebGPU, acting and gradients run as the model's own few dozen kernels (gpu-model.ts), not
+  // op by op through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps them in tfjs
   const gpu =
     tf.getBackend() === "webgpu" && process.env["VIRL_WEBGPU_FORWARD"] !== "tfjs"
       ? makeGpuForward((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
@@ -196,6 +196,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   const learner: Learner = {
     parameters: () => values,
     commit: () => {
+      // on the fused GPU path the tfjs variables are not read: only the GPU's copy is refreshed
+      if (gpu !== undefined && bagsOn === "js") return gpu.upload(values)
       for (const spec of specs) {
         if (spec.name === WORD_TABLE && bagsOn === "js") continue
         const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
@@ -226,6 +228,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
           if (batch.some((s) => s.policy !== POLICY_NAME)) throw new PolicyError({ message: `samples from another policy cannot train ${POLICY_NAME}` })
           const B = batch.length
           const features = batch.map((s) => s.features)
+          // on WebGPU: the fused kernels' forward pass and gradient (gpu-model.ts), read back once
+          if (gpu !== undefined && bagsOn === "js") return await gpu.gradients(features, batch, options, coefficients)
           const oneHot = (n: number, pick: (s: TfSample) => number) => {
             const out = new Float32Array(B * n)
             batch.forEach((s, i) => {
