@@ -25,6 +25,18 @@ const TOLERANCE = Number(process.env["TOLERANCE"] ?? 1e-3)
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 
+/** Milliseconds per call of `f`, over SECONDS after a warm-up. */
+const time = async (f: () => Promise<unknown>): Promise<number> => {
+  for (let i = 0; i < 3; i++) await f()
+  let n = 0
+  const t0 = performance.now()
+  while (performance.now() - t0 < SECONDS * 1000) {
+    await f()
+    n++
+  }
+  return (performance.now() - t0) / n
+}
+
 const main = async () => {
   const inputs = await oracleInputs(8)
   const { tf, name } = await Effect.runPromise(Backend.make("webgpu"))
@@ -66,16 +78,6 @@ const main = async () => {
       values: diff("values", 1, () => 1)
     }
     worst = Math.max(worst, ...Object.values(d))
-    const time = async (f: () => Promise<unknown>) => {
-      for (let i = 0; i < 3; i++) await f()
-      let n = 0
-      const t0 = performance.now()
-      while (performance.now() - t0 < SECONDS * 1000) {
-        await f()
-        n++
-      }
-      return (performance.now() - t0) / n
-    }
     const tTfjs = await time(() => viaTfjs(features))
     const tGpu = await time(() => gpu.run(features))
     console.log(
@@ -111,16 +113,6 @@ const main = async () => {
       }
       worstGrad = Math.max(worstGrad, diff / scale)
       if (diff / scale > 1e-3) rows.push(`${name} ${(diff / scale).toExponential(1)} (max |g| ${scale.toExponential(1)})`)
-    }
-    const time = async (f: () => Promise<unknown>) => {
-      for (let i = 0; i < 3; i++) await f()
-      let n = 0
-      const t0 = performance.now()
-      while (performance.now() - t0 < SECONDS * 1000) {
-        await f()
-        n++
-      }
-      return (performance.now() - t0) / n
     }
     const tTfjs = await time(() => Effect.runPromise(learner.gradients(batch as never, options, coefficients)))
     const tGpu = await time(() => gpu.gradients(batch.map((s) => s.features), batch, options, coefficients))
