@@ -13,7 +13,7 @@ import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import { readFeatures, slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
 import type { Evaluation } from "../src/core/policy.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
-import { makeGpuForward } from "../src/plugins/policy/tfjs/gpu-model.ts"
+import { makeGpuModel } from "../src/plugins/policy/tfjs/gpu-model.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { bagsOfWords, batchInputs, forward, initialParameters, parameterSpecs, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
@@ -45,7 +45,7 @@ const main = async () => {
   const params: Record<string, Tensor> = {}
   for (const spec of parameterSpecs(config)) if (spec.name !== WORD_TABLE) params[spec.name] = tf.tensor(values.get(spec.name)!, [...spec.shape])
   const device = (tf.backend() as unknown as { device: GPUDevice }).device
-  const gpu = makeGpuForward(device, config)
+  const gpu = makeGpuModel(device, config)
   gpu.upload(values)
   const slots = slotCount(config.shape)
   const viaTfjs = async (features: ReturnType<typeof readFeatures>[]) => {

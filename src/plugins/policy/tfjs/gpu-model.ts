@@ -13,7 +13,7 @@ import { parameterSpecs, type ModelConfig } from "./model.ts"
  * Same arithmetic as the tfjs model in single precision; sums run in another order, so results
  * agree to float rounding (bench/gpu-forward.ts compares them on a GPU machine).
  */
-export interface GpuForward {
+export interface GpuModel {
   /** Copies the parameters to the GPU (after each optimizer step). */
   readonly upload: (values: ReadonlyMap<string, Float32Array>) => void
   /** Logits of the listed actions, the sentences and the observation descriptions, and values, as `forward` returns them. */
@@ -428,7 +428,7 @@ const layout = (c: ModelConfig) => {
   return { offset, total }
 }
 
-export const makeGpuForward = (device: GPUDevice, config: ModelConfig): GpuForward => {
+export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel => {
   const c = config
   const { maxSentences: S, maxActions: C, maxObservations: O, maxCount, imageSide } = c.shape
   const D = c.embedding
@@ -713,7 +713,7 @@ export const makeGpuForward = (device: GPUDevice, config: ModelConfig): GpuForwa
     return next
   }
 
-  const run: GpuForward["run"] = (features) => serial(async () => {
+  const run: GpuModel["run"] = (features) => serial(async () => {
     await ready
     const B = features.length
     const pl = prepare(features)
@@ -739,7 +739,7 @@ export const makeGpuForward = (device: GPUDevice, config: ModelConfig): GpuForwa
     }
   })
 
-  const gradients: GpuForward["gradients"] = (features, choices, options, coefficients) => serial(async () => {
+  const gradients: GpuModel["gradients"] = (features, choices, options, coefficients) => serial(async () => {
     await ready
     const B = features.length
     const pl = prepare(features, choices)

@@ -15,7 +15,7 @@ import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
 import { make as makeBackend, type BackendName, type Tf } from "./backend.ts"
 import { DEFAULT_SHAPE, readFeatures, slotCount, type Features } from "./features.ts"
-import { makeGpuForward } from "./gpu-model.ts"
+import { makeGpuModel } from "./gpu-model.ts"
 import { bagsOfWords, batchInputs, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, tableGradient, wordLists, WORD_TABLE, type ModelConfig } from "./model.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
@@ -143,7 +143,7 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   // op by op through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps them in tfjs
   const gpu =
     tf.getBackend() === "webgpu" && process.env["VIRL_WEBGPU_FORWARD"] !== "tfjs"
-      ? makeGpuForward((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
+      ? makeGpuModel((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
       : undefined
   gpu?.upload(values)
 
