@@ -9,6 +9,7 @@
 import { Effect } from "effect"
 import { PRESETS } from "../src/app/config.ts"
 import { policySettings } from "../src/app/layers.ts"
+import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import { readFeatures, slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
 import type { Evaluation } from "../src/core/policy.ts"
@@ -86,7 +87,10 @@ const main = async () => {
     )
   }
   // gradients: the tfjs learner's (taped) against the fused kernels', same weights, samples and loss
+  // the tfjs path (op by op), as VIRL_WEBGPU_FORWARD=tfjs selects it
+  process.env["VIRL_WEBGPU_FORWARD"] = "tfjs"
   const policy = TfPolicy.make(tf, { model: config, thought_prob_coef: 0.5 }, new PythonRandom(5), values)
+  delete process.env["VIRL_WEBGPU_FORWARD"]
   const learner = policy.learner!
   const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!).filter((x) => x !== undefined)
   let worstGrad = 0
@@ -123,6 +127,60 @@ const main = async () => {
     worst = Math.max(worst, evalDiff)
   }
   worst = Math.max(worst, worstGrad)
+  // AdamW on the GPU against AdamW in JS on the same fused gradients: 6 steps, then weights and moments
+  {
+    const B = 32
+    const batch = Array.from({ length: B }, (_, k) => samples[(k * 3) % samples.length]!)
+    const make = () => TfPolicy.make(tf, { model: config, thought_prob_coef: 0.5 }, new PythonRandom(5), new Map([...values].map(([k, x]) => [k, x.slice()])))
+    const js = make().learner!
+    const dev = make().learner!
+    const settings = { ...PRESETS.small.optimizer_config, max_grad_norm: 0.5, grad_accum_steps: 1, weight_decay: 0.01 }
+    const jsOptimizer = AdamW.make(settings)
+    const devOptimizer = dev.onDevice!("adamw", AdamW.make(settings))!
+    const coefficients = (ev: Evaluation) => ({ logProb: ev.logProbs.map(() => -1 / B), value: ev.values.map((v) => v / B), entropy: ev.entropies.map(() => -0.01 / B) })
+    const steps: string[] = []
+    let stepTimes = [0, 0]
+    for (let i = 0; i < 6; i++) {
+      let t = performance.now()
+      const a = await Effect.runPromise(js.gradients(batch, { thoughtWeight: 1, temperature: 1 }, coefficients))
+      const sa = jsOptimizer.accumulate(js.parameters(), a.gradients)!
+      js.commit()
+      stepTimes[0] += performance.now() - t
+      t = performance.now()
+      await Effect.runPromise(dev.gradients(batch, { thoughtWeight: 1, temperature: 1 }, coefficients))
+      const sb = devOptimizer.accumulate(dev.parameters(), new Map())!
+      dev.commit()
+      stepTimes[1] += performance.now() - t
+      steps.push(`norm ${sa.gradNorm.toFixed(5)}/${sb.gradNorm.toFixed(5)} lr ${sa.learningRate.toExponential(3)}/${sb.learningRate.toExponential(3)}`)
+    }
+    await dev.settle!()
+    const stA = jsOptimizer.state()
+    const stB = devOptimizer.state()
+    let worstP = 0
+    let worstM = 0
+    for (const [name, pa] of js.parameters()) {
+      const pb = dev.parameters().get(name)!
+      let scale = 1e-12
+      let d = 0
+      for (let i = 0; i < pa.length; i++) {
+        scale = Math.max(scale, Math.abs(pa[i]! - values.get(name)![i]!))
+        d = Math.max(d, Math.abs(pa[i]! - pb[i]!))
+      }
+      // relative to how far the weights moved
+      worstP = Math.max(worstP, d / scale)
+      const ma = stA.moments.get(name)!.m
+      const mb = stB.moments.get(name)!.m
+      let ms = 1e-12
+      let md = 0
+      for (let i = 0; i < ma.length; i++) {
+        ms = Math.max(ms, Math.abs(ma[i]!))
+        md = Math.max(md, Math.abs(ma[i]! - mb[i]!))
+      }
+      worstM = Math.max(worstM, md / ms)
+    }
+    console.log(`  AdamW on the GPU vs in JS, 6 steps at B=32: ${steps.join("; ")}; weights' difference ${worstP.toExponential(1)} of their change, first moments ${worstM.toExponential(1)}; step ${(stepTimes[0] / 6).toFixed(1)} ms (JS AdamW) vs ${(stepTimes[1] / 6).toFixed(1)} ms (GPU AdamW)`)
+    worst = Math.max(worst, worstP / 10, worstM / 10)
+  }
   if (!(worst <= TOLERANCE)) {
     console.log(`FAIL: largest difference ${worst} > ${TOLERANCE}`)
     process.exitCode = 1

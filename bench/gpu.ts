@@ -52,7 +52,9 @@ const main = async () => {
     const { tf, name } = started.right
     const policy = TfPolicy.make(tf, TfPolicy.policyConfigOf(policySettings(PRESETS.small)), new PythonRandom(1))
     const learner = policy.learner!
-    const optimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
+    const jsOptimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
+    // as a run places it: on the GPU where the learner runs AdamW there
+    const optimizer = learner.onDevice?.(AdamW.NAME, jsOptimizer) ?? jsOptimizer
     const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!)
     table[name] = {}
     for (const B of BATCHES) {
@@ -89,6 +91,10 @@ const main = async () => {
       t = performance.now()
       learner.commit()
       parts.commit += performance.now() - t
+    }
+    if (optimizer !== jsOptimizer) {
+      console.log(`  ${name.padEnd(7)} batch ${String(B).padStart(4)} step breakdown (ms): gradients with AdamW's update, all on the GPU, ${(parts.gradients / 5).toFixed(1)}`)
+      continue
     }
     const features = batch.map((s) => (s as unknown as { features: Features }).features)
     const shape = TfPolicy.policyConfigOf(policySettings(PRESETS.small)).model

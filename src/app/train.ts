@@ -7,7 +7,7 @@ import type { DatasetError } from "../core/dataset.ts"
 import { Environment } from "../core/environment.ts"
 import { keepRecords, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
-import { Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
+import { Policy, PolicyError, type Learner, type PolicyService, type Sample } from "../core/policy.ts"
 import type { ActionSpace } from "../core/action-space.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
@@ -80,6 +80,12 @@ export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { reado
 /** Training needs a learner; a policy layer without one (oracle, random, an API model) says so. */
 const trainable = (policy: PolicyService) =>
   policy.learner === undefined ? Effect.fail(new PolicyError({ message: `the policy layer "${policy.name}" cannot be trained (it has no learner); give the arm a trainable policy layer` })) : Effect.void
+
+/** The phase's optimizer, run by the learner where its parameters live when it can (a GPU). */
+const placeOptimizer = (learner: Learner, optimizer: OptimizerService) => Effect.map(Optimizer, (factory) => learner.onDevice?.(factory.name, optimizer) ?? optimizer)
+
+/** parameters() and the optimizer's state() brought up to date with the device, before they are read. */
+const settle = (learner: Learner) => Effect.promise(() => learner.settle?.() ?? Promise.resolve())
 
 const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
   policy: { name: policy.name, config: policy.config },
@@ -178,7 +184,7 @@ const behaviourCloning = <E = never>(
     const src = yield* sources(policy)
     const samples = yield* collectSources(config, policy, src, progress)
     const batches = Math.ceil(samples.length / settings.batch_size)
-    const optimizer = yield* sftOptimizer(config, settings, batches * settings.epochs)
+    const optimizer = yield* placeOptimizer(learner, yield* sftOptimizer(config, settings, batches * settings.epochs))
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
     progress.log(
       `${phase}: ${samples.length} expert steps from ${src.length} source(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s (backend ${backend}); ` +
@@ -196,6 +202,7 @@ const behaviourCloning = <E = never>(
       log({ phase, epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
       // the hook (evaluations) before the checkpoint: a run killed during it redoes the epoch and the hook
       if (options.afterEpoch !== undefined) yield* isolated(rng, options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) }))
+      yield* settle(learner)
       yield* saveCheckpoint(ckptDir, checkpointOf(policy, rng, phase, epoch + 1, { config, ...options.meta, layers: makers }, optimizer.state()))
     }
     progress.log(`${phase} done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
@@ -452,7 +459,7 @@ const onPolicy = <E = never>(
       options.actor === undefined
         ? policy
         : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
-    const optimizer = yield* ppoOptimizer(config)
+    const optimizer = yield* placeOptimizer(policy.learner!, yield* ppoOptimizer(config))
     const makers = yield* currentMakers
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
     progress.log(
@@ -497,6 +504,7 @@ const onPolicy = <E = never>(
           if (options.afterUpdate !== undefined) yield* isolated(rng, options.afterUpdate(done, policy, { samples: done * rollout.samples.length }))
           if (done % Math.max(1, config.save_every) === 0 || done === config.num_updates) {
             const resume = { collector: collector.state(), ...(options.actor === undefined ? {} : { actor_rng: actorRng.snapshot() }) }
+            yield* settle(policy.learner!)
             yield* saveCheckpoint(ckptDir, { ...checkpointOf(policy, rng, phase, done, { config, data: dataDir, init, layers: makers }, optimizer.state()), resume })
             progress.log(`saved checkpoint at update ${done}`)
           }

@@ -1,5 +1,6 @@
 import { Context, Data, type Effect } from "effect"
 import type { ChatTurn, StepInfoRecord } from "./environment.ts"
+import type { OptimizerService } from "./optimizer.ts"
 import type { Rng } from "./random.ts"
 
 /** What a policy answers: the conversation and the picture, as a VLM receives them. */
@@ -66,6 +67,16 @@ export interface Learner {
     options: { readonly thoughtWeight: number; readonly temperature: number },
     coefficients: (evaluation: Evaluation) => LossCoefficients
   ) => Effect.Effect<{ readonly gradients: Parameters; readonly evaluation: Evaluation }, PolicyError>
+  /**
+   * Optional: the optimizer's updates run where the parameters live (a GPU), for an optimizer
+   * this learner implements there, named by its plugin (undefined: not this one, or not these
+   * settings). From then on `gradients` leaves each gradient there, applies the update itself and
+   * returns no gradient arrays; the returned service's `accumulate` reports that update, and
+   * `commit` has nothing to push.
+   */
+  readonly onDevice?: (optimizerName: string, optimizer: OptimizerService) => OptimizerService | undefined
+  /** Optional: brings `parameters()` (and a device optimizer's `state()`) up to date with the device. */
+  readonly settle?: () => Promise<void>
 }
 
 /**

@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { CONTEXT_SLOTS, slotCount, type Features } from "./features.ts"
+import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
 import type { Evaluation, LossCoefficients } from "../../../core/policy.ts"
 import { parameterSpecs, type ModelConfig } from "./model.ts"
 
@@ -29,10 +30,77 @@ export interface GpuModel {
     options: { readonly thoughtWeight: number; readonly temperature: number },
     coefficients: (evaluation: Evaluation) => LossCoefficients
   ) => Promise<{ gradients: Map<string, Float32Array>; evaluation: Evaluation }>
+  /**
+   * From now on every `gradients` call also takes an AdamW step on the GPU (moments there, the
+   * global norm clipped there) and leaves the gradient there: it returns no gradient arrays, and
+   * `lastStep` what the step was. Only for updates of one micro-batch (grad_accum_steps 1).
+   */
+  readonly useAdamW: (config: OptimizerConfig) => void
+  /** The step the last `gradients` call took (once), for the optimizer service to report. */
+  readonly lastStep: () => OptimizerStep | undefined
+  /** The parameters and the moments as they are on the GPU (flat, in `layout` order). */
+  readonly read: () => Promise<{ parameters: Float32Array; m: Float32Array; v: Float32Array }>
+  /** Sets the AdamW moments and step count (a checkpoint's). */
+  readonly restoreAdamW: (step: number, m: Float32Array, v: Float32Array) => void
+  /** Float offset of each parameter in the flat arrays. */
+  readonly offset: Readonly<Record<string, number>>
   readonly destroy: () => void
 }
 
 const WORKGROUP = 64
+const NORM_GROUPS = 256
+
+/**
+ * AdamW over the flat parameter buffer, as plugins/optimizer/adamw.ts computes it per element
+ * (in single precision): the gradient's global norm in two passes (NORM_GROUPS partial sums of
+ * squares, then their sum), then every element's update with the gradient clipped by it.
+ */
+const ADAMW = /* wgsl */ `
+struct A { n: u32, lr: f32, b1: f32, b2: f32, c1: f32, c2: f32, eps: f32, wd: f32, maxNorm: f32, p0: u32, p1: u32, p2: u32 }
+@group(0) @binding(0) var<uniform> a: A;
+@group(0) @binding(1) var<storage, read_write> p: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
+var<workgroup> sums: array<f32, 256>;
+
+@compute @workgroup_size(256) fn normPartial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  var sum = 0.0;
+  for (var i = wid.x * 256u + lid.x; i < a.n; i += ${NORM_GROUPS}u * 256u) { sum += g[i] * g[i]; }
+  sums[lid.x] = sum;
+  workgroupBarrier();
+  for (var half = 128u; half > 0u; half /= 2u) {
+    if (lid.x < half) { sums[lid.x] += sums[lid.x + half]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { partial[wid.x] = sums[0]; }
+}
+
+@compute @workgroup_size(256) fn normTotal(@builtin(local_invocation_id) lid: vec3u) {
+  sums[lid.x] = partial[lid.x];
+  workgroupBarrier();
+  for (var half = 128u; half > 0u; half /= 2u) {
+    if (lid.x < half) { sums[lid.x] += sums[lid.x + half]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { partial[${NORM_GROUPS}u] = sqrt(sums[0]); }
+}
+
+@compute @workgroup_size(64) fn update(@builtin(global_invocation_id) id: vec3u) {
+  let i = id.x + id.y * 65535u * 64u;
+  if (i >= a.n) { return; }
+  let norm = partial[${NORM_GROUPS}u];
+  var scale = 1.0;
+  if (a.maxNorm > 0.0 && norm > a.maxNorm) { scale = a.maxNorm / (norm + 1e-6); }
+  let gi = g[i] * scale;
+  let mi = a.b1 * m[i] + (1.0 - a.b1) * gi;
+  let vi = a.b2 * v[i] + (1.0 - a.b2) * gi * gi;
+  m[i] = mi;
+  v[i] = vi;
+  p[i] = p[i] - a.lr * ((mi / a.c1) / (sqrt(vi / a.c2) + a.eps) + a.wd * p[i]);
+}
+`
 const NEG = -1e9
 
 /** WGSL for every kernel, the model's sizes and the parameters' offsets baked in as constants. */
@@ -457,6 +525,29 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   const params = device.createBuffer({ size: total * 4, usage: storage })
   const grads = device.createBuffer({ size: total * 4, usage: storage })
   const gradStaging = device.createBuffer({ size: total * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+  device.pushErrorScope("validation")
+  const adamModule = device.createShaderModule({ code: ADAMW })
+  const adamPipelines = Object.fromEntries(
+    (["normPartial", "normTotal", "update"] as const).map((e) => [e, device.createComputePipeline({ layout: "auto", compute: { module: adamModule, entryPoint: e } })])
+  ) as Record<"normPartial" | "normTotal" | "update", GPUComputePipeline>
+  const adamReady = Promise.all([device.popErrorScope(), adamModule.getCompilationInfo()]).then(([error, info]) => {
+    const messages = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`)
+    if (error !== null || messages.length > 0) throw new Error(`the AdamW kernels do not build: ${[error?.message ?? "", ...messages].filter((m) => m !== "").join("; ")}`)
+  })
+  /** AdamW on the GPU, once asked for: its settings, step count, moments and the bind groups of its three kernels. */
+  let adam:
+    | {
+        readonly config: OptimizerConfig
+        step: number
+        last: OptimizerStep | undefined
+        readonly m: GPUBuffer
+        readonly v: GPUBuffer
+        readonly partial: GPUBuffer
+        readonly uniform: GPUBuffer
+        readonly normStaging: GPUBuffer
+        readonly groups: Record<"normPartial" | "normTotal" | "update", GPUBindGroup>
+      }
+    | undefined
   // a kernel that does not compile is an error of the first batch, with the compiler's messages
   const ready = Promise.all([device.popErrorScope(), module.getCompilationInfo()]).then(([error, info]) => {
     const messages = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`)
@@ -740,7 +831,7 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   })
 
   const gradients: GpuModel["gradients"] = (features, choices, options, coefficients) => serial(async () => {
-    await ready
+    await Promise.all([ready, adamReady])
     const B = features.length
     const pl = prepare(features, choices)
     device.queue.writeBuffer(pl.floats, (B * counts + 3 * B) * 4, new Float32Array([Math.max(options.temperature, 1e-6), options.thoughtWeight]))
@@ -766,6 +857,34 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     encoder = device.createCommandEncoder()
     encoder.clearBuffer(grads)
     dispatch(encoder, pl.backward, B)
+    if (adam !== undefined) {
+      // the update, here: the learning rate of this step as the JS AdamW schedules it
+      const o = adam.config
+      const step = adam.step + 1
+      const lr = o.init_lr + (o.end_lr - o.init_lr) * Math.min(1, (step - 1) / Math.max(1, o.lr_max_steps))
+      const uniform = new ArrayBuffer(48)
+      new Uint32Array(uniform, 0, 1)[0] = total
+      new Float32Array(uniform, 4, 8).set([lr, o.beta1, o.beta2, 1 - o.beta1 ** step, 1 - o.beta2 ** step, o.eps, o.weight_decay, o.max_grad_norm])
+      device.queue.writeBuffer(adam.uniform, 0, uniform)
+      const pass = encoder.beginComputePass()
+      pass.setPipeline(adamPipelines.normPartial)
+      pass.setBindGroup(0, adam.groups.normPartial)
+      pass.dispatchWorkgroups(NORM_GROUPS)
+      pass.setPipeline(adamPipelines.normTotal)
+      pass.setBindGroup(0, adam.groups.normTotal)
+      pass.dispatchWorkgroups(1)
+      const groups = Math.ceil(total / 64)
+      pass.setPipeline(adamPipelines.update)
+      pass.setBindGroup(0, adam.groups.update)
+      pass.dispatchWorkgroups(Math.min(groups, 65535), Math.ceil(groups / 65535))
+      pass.end()
+      encoder.copyBufferToBuffer(adam.partial, NORM_GROUPS * 4, adam.normStaging, 0, 4)
+      device.queue.submit([encoder.finish()])
+      const norm = await read(adam.normStaging, 1)
+      adam.step = step
+      adam.last = { learningRate: lr, gradNorm: norm[0]!, step }
+      return { gradients: new Map<string, Float32Array>(), evaluation }
+    }
     encoder.copyBufferToBuffer(grads, 0, gradStaging, 0, total * 4)
     device.queue.submit([encoder.finish()])
     const flat = await read(gradStaging, total)
@@ -782,9 +901,57 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     },
     run,
     gradients,
+    useAdamW: (config) => {
+      if (config.grad_accum_steps !== 1) throw new Error("AdamW on the GPU takes one micro-batch per update (grad_accum_steps 1)")
+      const buffer = (size: number, usage: number) => device.createBuffer({ size, usage })
+      const m = buffer(total * 4, storage)
+      const v = buffer(total * 4, storage)
+      const partial = buffer((NORM_GROUPS + 1) * 4, storage)
+      const uniform = buffer(48, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST)
+      const normStaging = buffer(4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)
+      const bind = (entry: "normPartial" | "normTotal" | "update") =>
+        device.createBindGroup({
+          layout: adamPipelines[entry].getBindGroupLayout(0),
+          // "auto" layouts hold only the bindings a kernel uses
+          entries: (entry === "normTotal" ? [[5, partial]] : entry === "normPartial" ? [[0, uniform], [2, grads], [5, partial]] : [[0, uniform], [1, params], [2, grads], [3, m], [4, v], [5, partial]]).map(
+            ([binding, b]) => ({ binding: binding as number, resource: { buffer: b as GPUBuffer } })
+          )
+        })
+      adam?.m.destroy()
+      adam?.v.destroy()
+      adam = { config, step: 0, last: undefined, m, v, partial, uniform, normStaging, groups: { normPartial: bind("normPartial"), normTotal: bind("normTotal"), update: bind("update") } }
+    },
+    lastStep: () => {
+      const last = adam?.last
+      if (adam !== undefined) adam.last = undefined
+      return last
+    },
+    read: () =>
+      serial(async () => {
+        await Promise.all([ready, adamReady])
+        const staging = device.createBuffer({ size: 3 * total * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+        const encoder = device.createCommandEncoder()
+        encoder.copyBufferToBuffer(params, 0, staging, 0, total * 4)
+        if (adam !== undefined) {
+          encoder.copyBufferToBuffer(adam.m, 0, staging, total * 4, total * 4)
+          encoder.copyBufferToBuffer(adam.v, 0, staging, 2 * total * 4, total * 4)
+        }
+        device.queue.submit([encoder.finish()])
+        const all = await read(staging, 3 * total)
+        staging.destroy()
+        return { parameters: all.subarray(0, total), m: all.subarray(total, 2 * total), v: all.subarray(2 * total) }
+      }),
+    restoreAdamW: (step, m, v) => {
+      if (adam === undefined) throw new Error("restoreAdamW before useAdamW")
+      adam.step = step
+      adam.last = undefined
+      device.queue.writeBuffer(adam.m, 0, m as Float32Array<ArrayBuffer>)
+      device.queue.writeBuffer(adam.v, 0, v as Float32Array<ArrayBuffer>)
+    },
+    offset,
     destroy: () => {
       plan?.buffers.forEach((b) => b.destroy())
-      for (const b of [params, grads, gradStaging]) b.destroy()
+      for (const b of [params, grads, gradStaging, ...(adam === undefined ? [] : [adam.m, adam.v, adam.partial, adam.uniform, adam.normStaging])]) b.destroy()
     }
   }
 }

@@ -1,4 +1,5 @@
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import type { OptimizerService } from "../../../core/optimizer.ts"
 import {
   Policy,
   PolicyError,
@@ -146,6 +147,11 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
       ? makeGpuModel((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
       : undefined
   gpu?.upload(values)
+  // with AdamW on the GPU (onDevice) the GPU's parameters and moments are newer than `values` and
+  // the moments below until settle() reads them back
+  let deviceAhead = false
+  let moments = new Map<string, { m: Float32Array; v: Float32Array }>()
+  let deviceStep = 0
 
   // GPU backends cannot read tensors synchronously: every read is awaited
   const outputs = async (features: ReadonlyArray<Features>) => {
@@ -196,6 +202,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   const learner: Learner = {
     parameters: () => values,
     commit: () => {
+      // the GPU's own update is newer than `values`: nothing to push
+      if (deviceAhead) return
       // on the fused GPU path the tfjs variables are not read: only the GPU's copy is refreshed
       if (gpu !== undefined && bagsOn === "js") return gpu.upload(values)
       for (const spec of specs) {
@@ -205,6 +213,58 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
         t.dispose()
       }
       gpu?.upload(values)
+    },
+    onDevice: (name, optimizer) => {
+      if (gpu === undefined || bagsOn !== "js" || name !== "adamw" || optimizer.config.grad_accum_steps !== 1) return undefined
+      const g = gpu
+      g.useAdamW(optimizer.config)
+      deviceStep = 0
+      moments = new Map()
+      const service: OptimizerService = {
+        config: optimizer.config,
+        learningRate: optimizer.learningRate,
+        // the update already ran on the GPU inside gradients(): report it
+        accumulate: () => {
+          const step = g.lastStep()
+          if (step === undefined) throw new PolicyError({ message: "the GPU's AdamW was asked for a step without a gradients() call before it" })
+          deviceAhead = true
+          deviceStep = step.step
+          return step
+        },
+        flush: () => undefined,
+        state: () => {
+          if (deviceAhead) throw new PolicyError({ message: "the GPU's AdamW state was read before settle() brought it back" })
+          return { step: deviceStep, pending: 0, moments: new Map([...moments].map(([k, v]) => [k, { m: v.m.slice(), v: v.v.slice() }])) }
+        },
+        restore: (state) => {
+          const total = specs.reduce((n, spec) => n + spec.shape.reduce((a, b) => a * b, 1), 0)
+          const m = new Float32Array(total)
+          const v = new Float32Array(total)
+          for (const [name, mo] of state.moments) {
+            const at = g.offset[name]
+            if (at === undefined) throw new PolicyError({ message: `optimizer state for unknown parameter ${name}` })
+            m.set(mo.m, at)
+            v.set(mo.v, at)
+          }
+          g.restoreAdamW(state.step, m, v)
+          deviceStep = state.step
+          moments = new Map([...state.moments].map(([k, mo]) => [k, { m: mo.m.slice(), v: mo.v.slice() }]))
+        }
+      }
+      return service
+    },
+    settle: async () => {
+      if (gpu === undefined || !deviceAhead) return
+      const read = await gpu.read()
+      const next = new Map<string, { m: Float32Array; v: Float32Array }>()
+      for (const spec of specs) {
+        const at = gpu.offset[spec.name]!
+        const n = spec.shape.reduce((a, b) => a * b, 1)
+        values.get(spec.name)!.set(read.parameters.subarray(at, at + n))
+        next.set(spec.name, { m: read.m.slice(at, at + n), v: read.v.slice(at, at + n) })
+      }
+      moments = next
+      deviceAhead = false
     },
     teacher: (input, text) => {
       const features = readFeatures(input, shape)
