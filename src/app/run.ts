@@ -25,6 +25,13 @@ export interface RunOptions {
   readonly progress?: Progress
   /** Where run-level metrics go (default: JSONL in the run folder). */
   readonly tracker?: TrackerService
+  /**
+   * Seeds run at once (default 1: one after another). With more, the shared base (pretrain arms)
+   * is built first, then the seeds' other arms run side by side — on a machine with a GPU and
+   * many cores, environments, evaluations and updates of several seeds overlap. Results are the
+   * same; evals.jsonl and kl.jsonl get their lines in the order they finish.
+   */
+  readonly parallelSeeds?: number
 }
 
 /** One evaluation of one arm at one point of its training. */
@@ -158,11 +165,16 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     const count = experiment.evaluations ?? 3
     const resolved: Record<string, RunConfig> = {}
     let probe: { inputs: PolicyInput[]; reference: Map<string, OutputDistribution[]> } | undefined
-    for (const seed of seeds) {
-      const finalSamples = new Map<string, number>()
-      for (const arm of arms) {
+    // seeds running side by side build the KL probe and each reference's distributions once
+    const probeLock = yield* Effect.makeSemaphore(1)
+    // per seed: training samples at each arm's final point (a child's offset)
+    const finals = new Map(seeds.map((seed) => [seed, new Map<string, number>()]))
+    const runArm = (seed: number, arm: (typeof arms)[number]) =>
+      Effect.gen(function* () {
+        const finalSamples = finals.get(seed)!
         const config = yield* Either.match(armConfig(experiment, arm, options, seed), { onLeft: Effect.fail, onRight: Effect.succeed })
-        resolved[arm.name] = config
+        // config.json shows the last seed's settings, whichever order the seeds finish in
+        if (seed === seeds[seeds.length - 1]) resolved[arm.name] = config
         const components = armComponents(experiment, arm, config)
         const layer = trainingLayer(components)
         const dir = path.join(options.out, `seed-${seed}`, arm.name)
@@ -204,16 +216,21 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
               yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
             }
             if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
-              if (probe === undefined) probe = { inputs: yield* Effect.provide(klInputs(config, options.datasets.train), layer), reference: new Map() }
               const refDir = path.join(options.out, `seed-${seed}`, reference!, CHECKPOINT_DIR)
-              let base = probe.reference.get(refDir)
-              if (base === undefined) {
-                const refArm = arms.find((a) => a.name === reference)!
-                const refPolicy = yield* Effect.provide(policyFromCheckpoint(refDir, config), armComponents(experiment, refArm, config).policy)
-                base = yield* outputDistributions(refPolicy, probe.inputs, config.generation_config.temperature)
-                probe.reference.set(refDir, base)
-              }
-              const kl = yield* measureKl(base, policy, probe.inputs, config.generation_config.temperature)
+              const { inputs, base } = yield* probeLock.withPermits(1)(
+                Effect.gen(function* () {
+                  if (probe === undefined) probe = { inputs: yield* Effect.provide(klInputs(config, options.datasets.train), layer), reference: new Map() }
+                  let base = probe.reference.get(refDir)
+                  if (base === undefined) {
+                    const refArm = arms.find((a) => a.name === reference)!
+                    const refPolicy = yield* Effect.provide(policyFromCheckpoint(refDir, config), armComponents(experiment, refArm, config).policy)
+                    base = yield* outputDistributions(refPolicy, probe.inputs, config.generation_config.temperature)
+                    probe.reference.set(refDir, base)
+                  }
+                  return { inputs: probe.inputs, base }
+                })
+              )
+              const kl = yield* measureKl(base, policy, inputs, config.generation_config.temperature)
               const r: KlRecord = { seed, arm: arm.name, step, total, samples: offset + samples, reference: reference!, kl: kl.total, parts: kl.parts, inputs: kl.inputs }
               fs.appendFileSync(klFile, `${JSON.stringify(r)}\n`)
               klDone.push(r)
@@ -250,7 +267,18 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         }
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)
         finalSamples.set(arm.name, final?.samples ?? offset)
-      }
+      })
+    const parallel = Math.max(1, Math.floor(options.parallelSeeds ?? 1))
+    if (parallel === 1) {
+      for (const seed of seeds) for (const arm of arms) yield* runArm(seed, arm)
+    } else {
+      // the base first (built once, shared by the seeds), then each seed's arms in order, seeds side by side
+      const base = arms.filter((a) => a.recipe.kind === "pretrain")
+      for (const seed of seeds) for (const arm of base) yield* runArm(seed, arm)
+      yield* Effect.forEach(seeds, (seed) => Effect.forEach(arms.filter((a) => a.recipe.kind !== "pretrain"), (arm) => runArm(seed, arm), { discard: true }), {
+        concurrency: parallel,
+        discard: true
+      })
     }
     writeFileAtomic(path.join(options.out, "config.json"), JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, arms: resolved }, null, 2))
     return readEvals(evalsFile)

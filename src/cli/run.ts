@@ -31,7 +31,7 @@ const both = (a: TrackerService, b: TrackerService): TrackerService => ({
 })
 
 /** Runs one experiment into `out` and writes its report; returns the Markdown table. */
-export const runAndReport = (experiment: Experiment, out: string, options: { seeds?: number[]; quick: boolean; wandb: boolean }) =>
+export const runAndReport = (experiment: Experiment, out: string, options: { seeds?: number[]; quick: boolean; wandb: boolean; parallelSeeds?: number }) =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const labels = yield* Effect.try({ try: () => suiteSpecs(experiment.suites).map(suiteLabel), catch: (e) => new ExperimentError({ message: `${experiment.name}: ${(e as Error).message}` }) })
@@ -56,7 +56,8 @@ export const runAndReport = (experiment: Experiment, out: string, options: { see
       quick: options.quick,
       overrides: commandLine.overrides,
       progress: cliProgress,
-      seeds
+      seeds,
+      ...(options.parallelSeeds === undefined ? {} : { parallelSeeds: options.parallelSeeds })
     })
     const table = yield* Effect.tryPromise({
       try: () => writeReport(out, experiment.name, visibleArms(experiment), labels, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds),
@@ -76,9 +77,13 @@ export const run = Command.make(
     quick: Options.boolean("quick").pipe(Options.withDescription("the experiment's quick settings: one seed, fewer routes, epochs and updates")),
     out: Options.directory("out").pipe(Options.optional, Options.withDescription("run folder (default runs/<experiment>); re-running resumes it")),
     trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
-    wandb: Options.boolean("wandb").pipe(Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run"))
+    wandb: Options.boolean("wandb").pipe(Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run")),
+    parallelSeeds: Options.integer("parallel-seeds").pipe(
+      Options.withDefault(1),
+      Options.withDescription("seeds trained side by side after the shared base (a machine with a GPU and many cores); same results")
+    )
   },
-  ({ file, seeds, quick, out, trial, wandb }) =>
+  ({ file, seeds, quick, out, trial, wandb, parallelSeeds }) =>
     Effect.gen(function* () {
       const loaded = yield* loadExperimentFile(file)
       let experiment: Experiment
@@ -92,7 +97,8 @@ export const run = Command.make(
       } else experiment = loaded
       const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
       const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [experiment.seeds[0]] : undefined
-      const { table, seconds } = yield* runAndReport(experiment, dir, { ...(chosen === undefined ? {} : { seeds: chosen }), quick, wandb })
+      if (parallelSeeds < 1) return yield* fail(`--parallel-seeds ${parallelSeeds}: give at least 1`)
+      const { table, seconds } = yield* runAndReport(experiment, dir, { ...(chosen === undefined ? {} : { seeds: chosen }), quick, wandb, parallelSeeds })
       console.log(`\n${table}`)
       console.log(`run folder: ${dir}  (results.json, results.md, plots/, evals.jsonl, seed-*/<arm>/checkpoint)`)
       console.log(`wall time: ${(seconds / 60).toFixed(1)} min`)

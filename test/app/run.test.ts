@@ -108,6 +108,34 @@ describe("virl run", () => {
     expect(readEvals(path.join(dir, "evals.jsonl")).filter((e) => e.arm === "rl" && e.step === 2)).toHaveLength(6)
   }, 240_000)
 
+  it("runs seeds side by side (--parallel-seeds) to the same evaluations, KL and weights as one after another", async () => {
+    const datasets = { root: city, train: city, eval: city, visualOod: city }
+    const one = path.join(out, "sequential")
+    const two = path.join(out, "parallel")
+    await Effect.runPromise(runExperiment(tiny, { out: one, datasets, overrides: { num_updates: 1 } }))
+    await Effect.runPromise(runExperiment(tiny, { out: two, datasets, overrides: { num_updates: 1 }, parallelSeeds: 2 }))
+    const key = (r: { seed: number; arm: string; step: number }) => `${r.seed}/${r.arm}/${r.step}`
+    const evals = (dir: string) =>
+      readEvals(path.join(dir, "evals.jsonl"))
+        .map((r) => `${key(r)}/${r.suite}: ${JSON.stringify(r.metrics)}`)
+        .sort()
+    expect(evals(two)).toEqual(evals(one))
+    // per seed: sft at 2 epochs, rl and rft at their one update; 3 suites each
+    expect(evals(two)).toHaveLength(2 * 4 * 3)
+    const kl = (dir: string) =>
+      readKl(path.join(dir, "kl.jsonl"))
+        .map((r) => `${key(r)}: ${r.kl}`)
+        .sort()
+    expect(kl(two)).toEqual(kl(one))
+    for (const seed of [1, 2]) {
+      for (const arm of ["sft", "rl", "rft"]) {
+        const weights = (dir: string) => fs.readFileSync(path.join(dir, `seed-${seed}`, arm, "checkpoint", "weights.bin"))
+        expect(weights(two).equals(weights(one))).toBe(true)
+      }
+    }
+    expect(fs.readFileSync(path.join(two, "config.json"), "utf8")).toBe(fs.readFileSync(path.join(one, "config.json"), "utf8"))
+  })
+
   it("drops a last line cut by an interruption and names the file and line of a damaged one", () => {
     const file = path.join(out, "records.jsonl")
     fs.writeFileSync(file, '{"a":1}\n{"a":2}\n{"a":')
