@@ -26,6 +26,17 @@ const TOLERANCE = Number(process.env["TOLERANCE"] ?? 1e-3)
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 
+/** The largest difference of b from a, relative to a's largest magnitude. */
+const relativeDifference = (a: Float32Array, b: Float32Array): { relative: number; scale: number } => {
+  let scale = 1e-12
+  let diff = 0
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(a[i]!))
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!))
+  }
+  return { relative: diff / scale, scale }
+}
+
 /** Milliseconds per call of `f`, over SECONDS after a warm-up. */
 const time = async (f: () => Promise<unknown>): Promise<number> => {
   for (let i = 0; i < 3; i++) await f()
@@ -108,15 +119,9 @@ const main = async () => {
     const evalDiff = Math.max(...a.evaluation.logProbs.map((x, i) => Math.abs(x - b.evaluation.logProbs[i]!)), ...a.evaluation.values.map((x, i) => Math.abs(x - b.evaluation.values[i]!)), ...a.evaluation.entropies.map((x, i) => Math.abs(x - b.evaluation.entropies[i]!)))
     const rows: string[] = []
     for (const [name, ga] of a.gradients) {
-      const gb = b.gradients.get(name)!
-      let scale = 1e-12
-      let diff = 0
-      for (let i = 0; i < ga.length; i++) {
-        scale = Math.max(scale, Math.abs(ga[i]!))
-        diff = Math.max(diff, Math.abs(ga[i]! - gb[i]!))
-      }
-      worstGrad = Math.max(worstGrad, diff / scale)
-      if (diff / scale > 1e-3) rows.push(`${name} ${(diff / scale).toExponential(1)} (max |g| ${scale.toExponential(1)})`)
+      const { relative, scale } = relativeDifference(ga, b.gradients.get(name)!)
+      worstGrad = Math.max(worstGrad, relative)
+      if (relative > 1e-3) rows.push(`${name} ${relative.toExponential(1)} (max |g| ${scale.toExponential(1)})`)
     }
     const tTfjs = await time(() => Effect.runPromise(learner.gradients(batch as never, options, coefficients)))
     const tGpu = await time(() => gpu.gradients(batch.map((s) => s.features), batch, options, coefficients))
@@ -168,15 +173,7 @@ const main = async () => {
       }
       // relative to how far the weights moved
       worstP = Math.max(worstP, d / scale)
-      const ma = stA.moments.get(name)!.m
-      const mb = stB.moments.get(name)!.m
-      let ms = 1e-12
-      let md = 0
-      for (let i = 0; i < ma.length; i++) {
-        ms = Math.max(ms, Math.abs(ma[i]!))
-        md = Math.max(md, Math.abs(ma[i]! - mb[i]!))
-      }
-      worstM = Math.max(worstM, md / ms)
+      worstM = Math.max(worstM, relativeDifference(stA.moments.get(name)!.m, stB.moments.get(name)!.m).relative)
     }
     console.log(`  AdamW on the GPU vs in JS, 6 steps at B=32: ${steps.join("; ")}; weights' difference ${worstP.toExponential(1)} of their change, first moments ${worstM.toExponential(1)}; step ${(stepTimes[0] / 6).toFixed(1)} ms (JS AdamW) vs ${(stepTimes[1] / 6).toFixed(1)} ms (GPU AdamW)`)
     worst = Math.max(worst, worstP / 10, worstM / 10)
