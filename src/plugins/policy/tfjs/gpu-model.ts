@@ -33,9 +33,10 @@ export interface GpuModel {
   /**
    * From now on every `gradients` call also takes an AdamW step on the GPU (moments there, the
    * global norm clipped there) and leaves the gradient there: it returns no gradient arrays, and
-   * `lastStep` what the step was. Only for updates of one micro-batch (grad_accum_steps 1).
+   * `lastStep` what the step was. Only for updates of one micro-batch (grad_accum_steps 1);
+   * undefined: back to returning gradients.
    */
-  readonly useAdamW: (config: OptimizerConfig) => void
+  readonly useAdamW: (config: OptimizerConfig | undefined) => void
   /** The step the last `gradients` call took (once), for the optimizer service to report. */
   readonly lastStep: () => OptimizerStep | undefined
   /** The parameters and the moments as they are on the GPU (flat, in `layout` order). */
@@ -902,6 +903,12 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     run,
     gradients,
     useAdamW: (config) => {
+      if (config === undefined) {
+        // back to returning gradients (another optimizer takes them)
+        for (const b of adam === undefined ? [] : [adam.m, adam.v, adam.partial, adam.uniform, adam.normStaging]) b.destroy()
+        adam = undefined
+        return
+      }
       if (config.grad_accum_steps !== 1) throw new Error("AdamW on the GPU takes one micro-batch per update (grad_accum_steps 1)")
       const buffer = (size: number, usage: number) => device.createBuffer({ size, usage })
       const m = buffer(total * 4, storage)

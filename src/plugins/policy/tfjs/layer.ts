@@ -215,7 +215,12 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
       gpu?.upload(values)
     },
     onDevice: (name, optimizer) => {
-      if (gpu === undefined || bagsOn !== "js" || name !== "adamw" || optimizer.config.grad_accum_steps !== 1) return undefined
+      if (gpu === undefined || bagsOn !== "js" || name !== "adamw" || optimizer.config.grad_accum_steps !== 1) {
+        // another optimizer takes this learner's gradients in JS from now on
+        if (deviceAhead) throw new PolicyError({ message: "another optimizer was placed before settle() brought the GPU's parameters back" })
+        gpu?.useAdamW(undefined)
+        return undefined
+      }
       const g = gpu
       g.useAdamW(optimizer.config)
       deviceStep = 0
