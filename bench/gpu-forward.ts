@@ -158,7 +158,7 @@ const main = async () => {
       stepTimes[1] += performance.now() - t
       steps.push(`norm ${sa.gradNorm.toFixed(5)}/${sb.gradNorm.toFixed(5)} lr ${sa.learningRate.toExponential(3)}/${sb.learningRate.toExponential(3)}`)
     }
-    await dev.settle!()
+    await Effect.runPromise(dev.settle!())
     const stA = jsOptimizer.state()
     const stB = devOptimizer.state()
     let worstP = 0

@@ -1,5 +1,5 @@
 /**
- * Where one training step of the tfjs policy goes on a backend (default webgpu), at batch sizes
+ * Where one training step of the tfjs policy, op by op through tfjs, goes on a backend (default webgpu), at batch sizes
  * BATCHES: the learner's parts timed one by one (first forward + read-back, taped forward +
  * backward, gradient read-back, word-table gradient in JS, optimizer, commit), and how many
  * kernels the taped pass runs.
@@ -30,6 +30,8 @@ const main = async () => {
   const flags = process.env["TF_FLAGS"]
   if (flags !== undefined) for (const kv of flags.split(",")) tf.env().set(kv.split("=")[0]!, Number(kv.split("=")[1]))
   const config = TfPolicy.policyConfigOf(policySettings(PRESETS.small))
+  // the tfjs path op by op, whole step and parts alike (on WebGPU the policy otherwise trains through gpu-model.ts)
+  process.env["VIRL_WEBGPU_FORWARD"] = "tfjs"
   const policy = TfPolicy.make(tf, config, new PythonRandom(1))
   const learner = policy.learner!
   const optimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })

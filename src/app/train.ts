@@ -85,7 +85,7 @@ const trainable = (policy: PolicyService) =>
 const placeOptimizer = (learner: Learner, optimizer: OptimizerService) => Effect.map(Optimizer, (factory) => learner.onDevice?.(factory.name, optimizer) ?? optimizer)
 
 /** parameters() and the optimizer's state() brought up to date with the device, before they are read. */
-const settle = (learner: Learner) => Effect.promise(() => learner.settle?.() ?? Promise.resolve())
+const settle = (learner: Learner) => learner.settle?.() ?? Effect.void
 
 const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
   policy: { name: policy.name, config: policy.config },

@@ -76,7 +76,7 @@ export interface Learner {
    */
   readonly onDevice?: (optimizerName: string, optimizer: OptimizerService) => OptimizerService | undefined
   /** Optional: brings `parameters()` (and a device optimizer's `state()`) up to date with the device. */
-  readonly settle?: () => Promise<void>
+  readonly settle?: () => Effect.Effect<void, PolicyError>
 }
 
 /**

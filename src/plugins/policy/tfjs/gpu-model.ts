@@ -36,15 +36,13 @@ export interface GpuModel {
    * `lastStep` what the step was. Only for updates of one micro-batch (grad_accum_steps 1);
    * undefined: back to returning gradients.
    */
-  readonly useAdamW: (config: OptimizerConfig | undefined) => void
+  readonly useAdamW: (adamw: { readonly config: OptimizerConfig; readonly learningRate: (step: number) => number } | undefined) => void
   /** The step the last `gradients` call took (once), for the optimizer service to report. */
   readonly lastStep: () => OptimizerStep | undefined
-  /** The parameters and the moments as they are on the GPU (flat, in `layout` order). */
-  readonly read: () => Promise<{ parameters: Float32Array; m: Float32Array; v: Float32Array }>
-  /** Sets the AdamW moments and step count (a checkpoint's). */
-  readonly restoreAdamW: (step: number, m: Float32Array, v: Float32Array) => void
-  /** Float offset of each parameter in the flat arrays. */
-  readonly offset: Readonly<Record<string, number>>
+  /** The parameters and the AdamW moments (zero before any step) as they are on the GPU, by parameter. */
+  readonly read: () => Promise<{ parameters: Map<string, Float32Array>; m: Map<string, Float32Array>; v: Map<string, Float32Array> }>
+  /** Sets the AdamW step count and moments (a checkpoint's; parameters it lacks start from zero). */
+  readonly restoreAdamW: (step: number, moments: ReadonlyMap<string, { readonly m: Float32Array; readonly v: Float32Array }>) => void
   readonly destroy: () => void
 }
 
@@ -509,6 +507,26 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   const counts = 4 * (maxCount + 1)
   const ctxIn = CONTEXT_SLOTS * D + counts
   const { offset, total } = layout(c)
+  // a kernel that does not compile is an error of the first batch, with the compiler's messages
+  // (pushErrorScope before the module, then this once its pipelines exist)
+  const built = (module: GPUShaderModule, what: string): Promise<void> =>
+    Promise.all([device.popErrorScope(), module.getCompilationInfo()]).then(([error, info]) => {
+      const messages = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`)
+      if (error !== null || messages.length > 0) throw new Error(`the ${what} kernels do not build: ${[error?.message ?? "", ...messages].filter((m) => m !== "").join("; ")}`)
+    })
+  /** A flat array (in `layout` order) as one view per parameter. */
+  const split = (flat: Float32Array): Map<string, Float32Array> =>
+    new Map(parameterSpecs(c).map((spec) => [spec.name, flat.subarray(offset[spec.name]!, offset[spec.name]! + spec.shape.reduce((a, b) => a * b, 1))]))
+  /** Arrays by parameter as one flat array (missing ones zero). */
+  const flatten = (arrays: ReadonlyMap<string, Float32Array>): Float32Array<ArrayBuffer> => {
+    const flat = new Float32Array(total)
+    for (const [name, values] of arrays) {
+      const at = offset[name]
+      if (at === undefined) throw new Error(`no parameter ${name} in this model`)
+      flat.set(values, at)
+    }
+    return flat
+  }
   device.pushErrorScope("validation")
   const module = device.createShaderModule({ code: shader(c, offset) })
   const entries = [
@@ -531,14 +549,12 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   const adamPipelines = Object.fromEntries(
     (["normPartial", "normTotal", "update"] as const).map((e) => [e, device.createComputePipeline({ layout: "auto", compute: { module: adamModule, entryPoint: e } })])
   ) as Record<"normPartial" | "normTotal" | "update", GPUComputePipeline>
-  const adamReady = Promise.all([device.popErrorScope(), adamModule.getCompilationInfo()]).then(([error, info]) => {
-    const messages = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`)
-    if (error !== null || messages.length > 0) throw new Error(`the AdamW kernels do not build: ${[error?.message ?? "", ...messages].filter((m) => m !== "").join("; ")}`)
-  })
-  /** AdamW on the GPU, once asked for: its settings, step count, moments and the bind groups of its three kernels. */
+  const adamReady = built(adamModule, "AdamW")
+  /** AdamW on the GPU, once asked for: its settings and schedule, step count, moments and the bind groups of its three kernels. */
   let adam:
     | {
         readonly config: OptimizerConfig
+        readonly learningRate: (step: number) => number
         step: number
         last: OptimizerStep | undefined
         readonly m: GPUBuffer
@@ -549,11 +565,12 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
         readonly groups: Record<"normPartial" | "normTotal" | "update", GPUBindGroup>
       }
     | undefined
-  // a kernel that does not compile is an error of the first batch, with the compiler's messages
-  const ready = Promise.all([device.popErrorScope(), module.getCompilationInfo()]).then(([error, info]) => {
-    const messages = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`)
-    if (error !== null || messages.length > 0) throw new Error(`the fused model kernels do not build: ${[error?.message ?? "", ...messages].filter((m) => m !== "").join("; ")}`)
-  })
+  const ready = built(module, "fused model")
+  /** Gives AdamW's buffers back (another optimizer takes over, or the model is done). */
+  const dropAdam = () => {
+    for (const b of adam === undefined ? [] : [adam.m, adam.v, adam.partial, adam.uniform, adam.normStaging]) b.destroy()
+    adam = undefined
+  }
 
   interface Step {
     readonly pipeline: GPUComputePipeline
@@ -859,10 +876,10 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     encoder.clearBuffer(grads)
     dispatch(encoder, pl.backward, B)
     if (adam !== undefined) {
-      // the update, here: the learning rate of this step as the JS AdamW schedules it
+      // the update, here, at the learning rate the optimizer's own schedule gives this step
       const o = adam.config
       const step = adam.step + 1
-      const lr = o.init_lr + (o.end_lr - o.init_lr) * Math.min(1, (step - 1) / Math.max(1, o.lr_max_steps))
+      const lr = adam.learningRate(step - 1)
       const uniform = new ArrayBuffer(48)
       new Uint32Array(uniform, 0, 1)[0] = total
       new Float32Array(uniform, 4, 8).set([lr, o.beta1, o.beta2, 1 - o.beta1 ** step, 1 - o.beta2 ** step, o.eps, o.weight_decay, o.max_grad_norm])
@@ -888,27 +905,18 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     }
     encoder.copyBufferToBuffer(grads, 0, gradStaging, 0, total * 4)
     device.queue.submit([encoder.finish()])
-    const flat = await read(gradStaging, total)
-    const out = new Map<string, Float32Array>()
-    for (const spec of parameterSpecs(c)) out.set(spec.name, flat.subarray(offset[spec.name]!, offset[spec.name]! + spec.shape.reduce((a, b) => a * b, 1)))
-    return { gradients: out, evaluation }
+    return { gradients: split(await read(gradStaging, total)), evaluation }
   })
 
   return {
-    upload: (values) => {
-      const flat = new Float32Array(total)
-      for (const [name, at] of Object.entries(offset)) flat.set(values.get(name)!, at)
-      device.queue.writeBuffer(params, 0, flat)
-    },
+    upload: (values) => device.queue.writeBuffer(params, 0, flatten(values)),
     run,
     gradients,
-    useAdamW: (config) => {
-      if (config === undefined) {
-        // back to returning gradients (another optimizer takes them)
-        for (const b of adam === undefined ? [] : [adam.m, adam.v, adam.partial, adam.uniform, adam.normStaging]) b.destroy()
-        adam = undefined
-        return
-      }
+    useAdamW: (adamw) => {
+      dropAdam()
+      // undefined: back to returning gradients (another optimizer takes them)
+      if (adamw === undefined) return
+      const { config, learningRate } = adamw
       if (config.grad_accum_steps !== 1) throw new Error("AdamW on the GPU takes one micro-batch per update (grad_accum_steps 1)")
       const buffer = (size: number, usage: number) => device.createBuffer({ size, usage })
       const m = buffer(total * 4, storage)
@@ -924,9 +932,7 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
             ([binding, b]) => ({ binding: binding as number, resource: { buffer: b as GPUBuffer } })
           )
         })
-      adam?.m.destroy()
-      adam?.v.destroy()
-      adam = { config, step: 0, last: undefined, m, v, partial, uniform, normStaging, groups: { normPartial: bind("normPartial"), normTotal: bind("normTotal"), update: bind("update") } }
+      adam = { config, learningRate, step: 0, last: undefined, m, v, partial, uniform, normStaging, groups: { normPartial: bind("normPartial"), normTotal: bind("normTotal"), update: bind("update") } }
     },
     lastStep: () => {
       const last = adam?.last
@@ -946,19 +952,19 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
         device.queue.submit([encoder.finish()])
         const all = await read(staging, 3 * total)
         staging.destroy()
-        return { parameters: all.subarray(0, total), m: all.subarray(total, 2 * total), v: all.subarray(2 * total) }
+        return { parameters: split(all.subarray(0, total)), m: split(all.subarray(total, 2 * total)), v: split(all.subarray(2 * total)) }
       }),
-    restoreAdamW: (step, m, v) => {
+    restoreAdamW: (step, moments) => {
       if (adam === undefined) throw new Error("restoreAdamW before useAdamW")
       adam.step = step
       adam.last = undefined
-      device.queue.writeBuffer(adam.m, 0, m as Float32Array<ArrayBuffer>)
-      device.queue.writeBuffer(adam.v, 0, v as Float32Array<ArrayBuffer>)
+      device.queue.writeBuffer(adam.m, 0, flatten(new Map([...moments].map(([name, mo]) => [name, mo.m]))))
+      device.queue.writeBuffer(adam.v, 0, flatten(new Map([...moments].map(([name, mo]) => [name, mo.v]))))
     },
-    offset,
     destroy: () => {
       plan?.buffers.forEach((b) => b.destroy())
-      for (const b of [params, grads, gradStaging, ...(adam === undefined ? [] : [adam.m, adam.v, adam.partial, adam.uniform, adam.normStaging])]) b.destroy()
+      dropAdam()
+      for (const b of [params, grads, gradStaging]) b.destroy()
     }
   }
 }

@@ -222,7 +222,7 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
         return undefined
       }
       const g = gpu
-      g.useAdamW(optimizer.config)
+      g.useAdamW(optimizer)
       deviceStep = 0
       moments = new Map()
       const service: OptimizerService = {
@@ -242,35 +242,28 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
           return { step: deviceStep, pending: 0, moments: new Map([...moments].map(([k, v]) => [k, { m: v.m.slice(), v: v.v.slice() }])) }
         },
         restore: (state) => {
-          const total = specs.reduce((n, spec) => n + spec.shape.reduce((a, b) => a * b, 1), 0)
-          const m = new Float32Array(total)
-          const v = new Float32Array(total)
-          for (const [name, mo] of state.moments) {
-            const at = g.offset[name]
-            if (at === undefined) throw new PolicyError({ message: `optimizer state for unknown parameter ${name}` })
-            m.set(mo.m, at)
-            v.set(mo.v, at)
+          try {
+            g.restoreAdamW(state.step, state.moments)
+          } catch (e) {
+            throw new PolicyError({ message: `optimizer state: ${(e as Error).message}` })
           }
-          g.restoreAdamW(state.step, m, v)
           deviceStep = state.step
           moments = new Map([...state.moments].map(([k, mo]) => [k, { m: mo.m.slice(), v: mo.v.slice() }]))
         }
       }
       return service
     },
-    settle: async () => {
-      if (gpu === undefined || !deviceAhead) return
-      const read = await gpu.read()
-      const next = new Map<string, { m: Float32Array; v: Float32Array }>()
-      for (const spec of specs) {
-        const at = gpu.offset[spec.name]!
-        const n = spec.shape.reduce((a, b) => a * b, 1)
-        values.get(spec.name)!.set(read.parameters.subarray(at, at + n))
-        next.set(spec.name, { m: read.m.slice(at, at + n), v: read.v.slice(at, at + n) })
-      }
-      moments = next
-      deviceAhead = false
-    },
+    settle: () =>
+      Effect.tryPromise({
+        try: async () => {
+          if (gpu === undefined || !deviceAhead) return
+          const read = await gpu.read()
+          for (const [name, p] of read.parameters) values.get(name)!.set(p)
+          moments = new Map([...read.m].map(([name, m]) => [name, { m, v: read.v.get(name)! }]))
+          deviceAhead = false
+        },
+        catch: (e) => new PolicyError({ message: `reading the parameters back from the GPU: ${(e as Error).message}` })
+      }),
     teacher: (input, text) => {
       const features = readFeatures(input, shape)
       const parsed = parseOutput(text)
