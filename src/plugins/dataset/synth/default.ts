@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { DatasetError } from "../../../core/dataset.ts"
 import { buildOnce } from "../../../core/files.ts"
-import { RECIPE_VERSION, synthesize } from "./generate.ts"
+import { RECIPE_VERSION, synthesize, type SynthRequest } from "./generate.ts"
 import { VARIED_PREFIX } from "./varied.ts"
 
 /**
@@ -51,7 +51,37 @@ export const isReady = (paths: DefaultDatasets): boolean => {
 
 type Progress = { readonly onProgress?: (done: number, total: number) => void; readonly log?: (line: string) => void }
 
-const withProgress = (options: Progress) => (options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+/**
+ * Several cities rendered at once, `threads` render workers each, their progress summed into one
+ * bar. Measured on 16 cores (6 mixture styles): one city at a time with 8 workers 22.9 s, with 16
+ * workers 32.8 s; 6 at a time with 2 workers each 9.2 s — a city's workers spend much of their
+ * time starting, so more cities at once beat more workers per city. Each city's bytes do not
+ * depend on how it is rendered.
+ */
+const renderCities = (cities: ReadonlyArray<Omit<SynthRequest, "onProgress" | "threads">>, options: Progress) => {
+  const cores = os.availableParallelism()
+  const concurrency = Math.max(1, Math.min(cities.length, Math.floor(cores / 2)))
+  const threads = Math.max(2, Math.floor(cores / concurrency))
+  const done = cities.map(() => 0)
+  const totals = cities.map(() => 0)
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+  return Effect.runPromise(
+    Effect.forEach(
+      cities,
+      (city, k) =>
+        synthesize({
+          ...city,
+          threads,
+          onProgress: (d, t) => {
+            done[k] = d
+            totals[k] = t
+            options.onProgress?.(sum(done), sum(totals))
+          }
+        }),
+      { concurrency, discard: true }
+    )
+  )
+}
 
 /**
  * The default datasets, generated if the cache lacks them or holds another recipe (built in a
@@ -69,9 +99,14 @@ export const ensureDefault = (options: { readonly root?: string } & Progress = {
           { dir: at.train, routes: nyc.routes },
           { dir: at.eval, routes: DEFAULT_SPLITS.eval.routes }
         ]
-        await Effect.runPromise(synthesize({ city: nyc.city, seed: nyc.seed, splits, ...withProgress(options) }))
         const sf = DEFAULT_SPLITS.visualOod
-        await Effect.runPromise(synthesize({ city: sf.city, seed: sf.seed, splits: [{ dir: at.visualOod, routes: sf.routes }], ...withProgress(options) }))
+        await renderCities(
+          [
+            { city: nyc.city, seed: nyc.seed, splits },
+            { city: sf.city, seed: sf.seed, splits: [{ dir: at.visualOod, routes: sf.routes }] }
+          ],
+          options
+        )
       }),
     catch: (e) => (e instanceof DatasetError ? e : new DatasetError({ path: paths.root, message: `cannot build the default datasets: ${String(e)}` }))
   }).pipe(Effect.as(paths))
@@ -106,19 +141,11 @@ export const ensureMixture = (m: MixtureRecipe, options: Progress = {}): Effect.
     try: () =>
       buildOnce(paths.root, MARKER, JSON.stringify({ recipe: RECIPE_VERSION, mixture: m }, null, 2), async (staging) => {
         options.log?.(`generating the pretraining mixture (${m.styles} city styles × ${m.routes} routes) into ${paths.root} (once)`)
-        for (let k = 0; k < m.styles; k++) {
-          const seed = m.firstStyle + k
-          await Effect.runPromise(
-            synthesize({
-              city: `${VARIED_PREFIX}${seed}`,
-              seed,
-              splits: [{ dir: path.join(staging, `varied-${seed}`), routes: m.routes }],
-              panorama: MIXTURE_PANORAMA,
-              threads: Math.min(os.availableParallelism(), 8),
-              ...withProgress(options)
-            })
-          )
-        }
+        const seeds = Array.from({ length: m.styles }, (_, k) => m.firstStyle + k)
+        await renderCities(
+          seeds.map((seed) => ({ city: `${VARIED_PREFIX}${seed}`, seed, splits: [{ dir: path.join(staging, `varied-${seed}`), routes: m.routes }], panorama: MIXTURE_PANORAMA })),
+          options
+        )
       }),
     catch: (e) => (e instanceof DatasetError ? e : new DatasetError({ path: paths.root, message: `cannot build the pretraining mixture: ${String(e)}` }))
   }).pipe(Effect.as(paths.dirs))
