@@ -1,4 +1,4 @@
-import { Data, Effect, Either } from "effect"
+import { Data, Effect, Either, Fiber, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { mergeComponents, type Arm, type Experiment, type SuiteSpec } from "../core/experiment.ts"
@@ -32,6 +32,14 @@ export interface RunOptions {
    * same; evals.jsonl and kl.jsonl get their lines in the order they finish.
    */
   readonly parallelSeeds?: number
+  /**
+   * Runs one seed's arms (the base already built) in a process of its own: the CLI starts
+   * `virl run FILE --only-seed S`. Given, seeds run side by side (parallelSeeds > 1) in such
+   * processes, each with its own JavaScript thread, instead of as fibers of this one.
+   */
+  readonly seedProcess?: (seed: number) => Effect.Effect<void, ExperimentError>
+  /** This process runs some of a parent run's seeds (`--only-seed`): config.json is the parent's to write. */
+  readonly part?: boolean
 }
 
 /** One evaluation of one arm at one point of its training. */
@@ -71,6 +79,8 @@ export class ExperimentError extends Data.TaggedError("ExperimentError")<{ reado
 }
 
 export const EVALS_FILE = "evals.jsonl"
+/** A seed's output when it runs in a process of its own (`--parallel-seeds`), in its seed-S folder. */
+export const SEED_LOG = "run.log"
 export const KL_FILE = "kl.jsonl"
 
 export const armOrder = (arms: ReadonlyArray<Arm>): Arm[] => {
@@ -132,8 +142,8 @@ export const recipeLength = (arm: Arm, config: RunConfig): number => {
 
 const points = (total: number, count: number): number[] => [...new Set(Array.from({ length: count }, (_, k) => Math.max(1, Math.round(((k + 1) * total) / count))))]
 
-export const readEvals = (file: string): EvalRecord[] => readRecords<EvalRecord>(file)
-export const readKl = (file: string): KlRecord[] => readRecords<KlRecord>(file)
+export const readEvals = (file: string, options: { readonly repair?: boolean } = {}): EvalRecord[] => readRecords<EvalRecord>(file, options)
+export const readKl = (file: string, options: { readonly repair?: boolean } = {}): KlRecord[] => readRecords<KlRecord>(file, options)
 
 const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new ExperimentError({ message: e instanceof Error ? e.message : String(e) }) })
 
@@ -160,10 +170,14 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     const evalsFile = path.join(options.out, EVALS_FILE)
     const klFile = path.join(options.out, KL_FILE)
     const tracker = options.tracker ?? Jsonl.make(options.out)
-    const done = yield* attempt(() => readEvals(evalsFile))
-    const klDone = yield* attempt(() => readKl(klFile))
+    // a part of a run shares these files with its sibling processes: a line being written by one is left alone
+    const repair = options.part !== true
+    const done = yield* attempt(() => readEvals(evalsFile, { repair }))
+    const klDone = yield* attempt(() => readKl(klFile, { repair }))
     const count = experiment.evaluations ?? 3
+    // config.json shows the last seed's settings
     const resolved: Record<string, RunConfig> = {}
+    for (const arm of arms) resolved[arm.name] = yield* Either.match(armConfig(experiment, arm, options, seeds[seeds.length - 1]), { onLeft: Effect.fail, onRight: Effect.succeed })
     let probe: { inputs: PolicyInput[]; reference: Map<string, OutputDistribution[]> } | undefined
     // seeds running side by side build the KL probe and each reference's distributions once
     const probeLock = yield* Effect.makeSemaphore(1)
@@ -173,8 +187,6 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
       Effect.gen(function* () {
         const finalSamples = finals.get(seed)!
         const config = yield* Either.match(armConfig(experiment, arm, options, seed), { onLeft: Effect.fail, onRight: Effect.succeed })
-        // config.json shows the last seed's settings, whichever order the seeds finish in
-        if (seed === seeds[seeds.length - 1]) resolved[arm.name] = config
         const components = armComponents(experiment, arm, config)
         const layer = trainingLayer(components)
         const dir = path.join(options.out, `seed-${seed}`, arm.name)
@@ -268,20 +280,47 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)
         finalSamples.set(arm.name, final?.samples ?? offset)
       })
-    const parallel = Math.max(1, Math.floor(options.parallelSeeds ?? 1))
+    const parallel = Math.min(seeds.length, Math.max(1, Math.floor(options.parallelSeeds ?? 1)))
     if (parallel === 1) {
       for (const seed of seeds) for (const arm of arms) yield* runArm(seed, arm)
     } else {
       // the base first (built once, shared by the seeds), then each seed's arms in order, seeds side by side
       const base = arms.filter((a) => a.recipe.kind === "pretrain")
       for (const seed of seeds) for (const arm of base) yield* runArm(seed, arm)
-      yield* Effect.forEach(seeds, (seed) => Effect.forEach(arms.filter((a) => a.recipe.kind !== "pretrain"), (arm) => runArm(seed, arm), { discard: true }), {
-        concurrency: parallel,
-        discard: true
-      })
+      const rest = arms.filter((a) => a.recipe.kind !== "pretrain")
+      if (options.seedProcess === undefined) {
+        yield* Effect.forEach(seeds, (seed) => Effect.forEach(rest, (arm) => runArm(seed, arm), { discard: true }), { concurrency: parallel, discard: true })
+      } else {
+        const seedProcess = options.seedProcess
+        progress.log(`seeds ${seeds.join(", ")}: ${parallel} processes side by side, each one's output in ${path.join(options.out, "seed-S", SEED_LOG)}`)
+        // progress: the seeds' evaluations as they land in evals.jsonl
+        const owned = new Set(rest.map((a) => a.name))
+        const expected = seeds.length * rest.reduce((n, arm) => n + points(recipeLength(arm, resolved[arm.name]!), count).length * suites.length, 0)
+        const landed = () => {
+          try {
+            return readEvals(evalsFile, { repair: false }).filter((r) => seeds.includes(r.seed) && owned.has(r.arm)).length
+          } catch {
+            return 0
+          }
+        }
+        const bar = progress.bar(`evaluations of seeds ${seeds.join(", ")}`)
+        let shown = -1
+        const update = () => {
+          const now = Math.min(landed(), expected)
+          if (now !== shown) bar((shown = now), expected)
+        }
+        const watch = yield* Effect.fork(Effect.repeat(Effect.sync(update), Schedule.spaced("2 seconds")))
+        // every seed runs to its end; a failed one does not stop the others
+        const failures = (yield* Effect.forEach(seeds, (seed) => Effect.either(seedProcess(seed)), { concurrency: parallel })).flatMap((r) => (Either.isLeft(r) ? [r.left.message] : []))
+        yield* Fiber.interrupt(watch)
+        update()
+        if (failures.length > 0) return yield* new ExperimentError({ message: failures.join("\n") })
+      }
     }
-    writeFileAtomic(path.join(options.out, "config.json"), JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, arms: resolved }, null, 2))
-    return readEvals(evalsFile)
+    if (options.part !== true) {
+      writeFileAtomic(path.join(options.out, "config.json"), JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, arms: resolved }, null, 2))
+    }
+    return readEvals(evalsFile, { repair })
   })
 
 /**

@@ -1,13 +1,10 @@
 import { Effect, Either } from "effect"
-import { spawn } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { trials, type Sweep, type Trial } from "../core/experiment.ts"
 import { armComponents, trainingLayer } from "./components.ts"
 import { armConfig } from "./run.ts"
+import { fileTail, runVirlProcess } from "./processes.ts"
 import { ensureBase, type Progress } from "./train.ts"
-
-const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 
 /** A trial's folder name: its label with anything a file system may refuse replaced. */
 export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")
@@ -23,16 +20,11 @@ export interface TrialCommand {
 
 /**
  * Runs one trial as a child `virl run FILE --trial LABEL` (resumable: a trial killed half-way
- * continues from its checkpoints), its output in the trial's run.log. The child stops with its
- * parent: when the parent is interrupted (SIGTERM, then SIGKILL after 5 s) and when the parent
- * dies without a word (it watches its stdin, a pipe from the parent). The exit code is returned.
+ * continues from its checkpoints), its output in the trial's run.log. The exit code is returned.
  */
 export const runTrialProcess = (trial: TrialCommand) =>
-  Effect.async<number>((resume) => {
-    fs.mkdirSync(trial.dir, { recursive: true })
-    const logFile = fs.openSync(path.join(trial.dir, "run.log"), "a")
-    const args = [
-      BIN,
+  runVirlProcess(
+    [
       "run",
       trial.file,
       "--trial",
@@ -41,32 +33,12 @@ export const runTrialProcess = (trial: TrialCommand) =>
       trial.dir,
       ...(trial.quick ? ["--quick"] : []),
       ...Object.entries(trial.overrides).map(([k, v]) => `--${k}=${v}`)
-    ]
-    const child = spawn(process.execPath, args, { stdio: ["pipe", logFile, logFile], env: { ...process.env, VIRL_EXIT_WITH_PARENT: "1" } })
-    child.stdin?.on("error", () => {})
-    child.on("exit", (code) => {
-      fs.closeSync(logFile)
-      resume(Effect.succeed(code ?? 1))
-    })
-    return Effect.async<void>((done) => {
-      if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
-      const force = setTimeout(() => child.kill("SIGKILL"), 5000)
-      child.once("exit", () => {
-        clearTimeout(force)
-        done(Effect.void)
-      })
-      child.kill("SIGTERM")
-    })
-  })
+    ],
+    path.join(trial.dir, "run.log")
+  )
 
 /** The last lines of a trial's run.log, for an error message. */
-export const logTail = (dir: string, lines = 5): string => {
-  try {
-    return fs.readFileSync(path.join(dir, "run.log"), "utf8").trimEnd().split("\n").slice(-lines).join("\n")
-  } catch {
-    return "(no run.log)"
-  }
-}
+export const logTail = (dir: string, lines = 5): string => fileTail(path.join(dir, "run.log"), lines)
 
 /**
  * Builds the base models the trials start from, once, before trials run side by side (each

@@ -2,13 +2,15 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { fail, reportError } from "./fail.ts"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { isSweep, trials, type Experiment } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { writeReport, type SuiteLabel } from "../app/report.ts"
-import { ExperimentError, runExperiment } from "../app/run.ts"
+import { fileTail, runVirlProcess } from "../app/processes.ts"
+import { ExperimentError, runExperiment, SEED_LOG } from "../app/run.ts"
 import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { Tracker, type TrackerService } from "../core/tracker.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
@@ -30,8 +32,34 @@ const both = (a: TrackerService, b: TrackerService): TrackerService => ({
   close: Effect.zipRight(a.close, b.close)
 })
 
+/** Local JSONL (and W&B's upload at the end when asked), and the experiment's own Tracker layer if it has one: each gets every record. */
+const runTracker = (experiment: Experiment, out: string, wandb: boolean) =>
+  Effect.gen(function* () {
+    const own = wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
+    return experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
+  })
+
+/**
+ * Seeds side by side when --parallel-seeds is not given: one process per 4 cores (each drives its
+ * environments on one thread and renders views on worker threads), so a 2-core machine runs them
+ * one after another. On the H100 machine's 16 cores, the default study's 3 seeds: 3.4 min from
+ * nothing instead of 6.5 (docs/gpu/study-webgpu-h100.md).
+ */
+export const defaultParallelSeeds = (): number => Math.max(1, Math.floor(os.availableParallelism() / 4))
+
+/** Where an experiment came from, for the processes that run its seeds side by side. */
+export interface ExperimentSource {
+  readonly file: string
+  /** A sweep's trial, by label. */
+  readonly trial?: string
+}
+
 /** Runs one experiment into `out` and writes its report; returns the Markdown table. */
-export const runAndReport = (experiment: Experiment, out: string, options: { seeds?: number[]; quick: boolean; wandb: boolean; parallelSeeds?: number }) =>
+export const runAndReport = (
+  experiment: Experiment,
+  out: string,
+  options: { seeds?: number[]; quick: boolean; wandb: boolean; parallelSeeds?: number; source?: ExperimentSource }
+) =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const labels = yield* Effect.try({ try: () => suiteSpecs(experiment.suites).map(suiteLabel), catch: (e) => new ExperimentError({ message: `${experiment.name}: ${(e as Error).message}` }) })
@@ -46,9 +74,29 @@ export const runAndReport = (experiment: Experiment, out: string, options: { see
         2
       )
     )
-    const own = options.wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
-    // the experiment's own Tracker layer gets every record too
-    const tracker = experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
+    const tracker = yield* runTracker(experiment, out, options.wandb)
+    const source = options.source
+    // with a file to start them from, seeds side by side run as processes of their own
+    const seedProcess =
+      source === undefined
+        ? undefined
+        : (seed: number) => {
+            const log = path.join(out, `seed-${seed}`, SEED_LOG)
+            const args = [
+              "run",
+              source.file,
+              "--out",
+              out,
+              "--only-seed",
+              String(seed),
+              ...(source.trial === undefined ? [] : ["--trial", source.trial]),
+              ...(options.quick ? ["--quick"] : []),
+              ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)
+            ]
+            return Effect.flatMap(runVirlProcess(args, log), (code) =>
+              code === 0 ? Effect.void : Effect.fail(new ExperimentError({ message: `seed ${seed} exited with ${code}; the end of ${log}:\n${fileTail(log)}` }))
+            )
+          }
     yield* runExperiment(experiment, {
       out,
       tracker,
@@ -57,7 +105,8 @@ export const runAndReport = (experiment: Experiment, out: string, options: { see
       overrides: commandLine.overrides,
       progress: cliProgress,
       seeds,
-      ...(options.parallelSeeds === undefined ? {} : { parallelSeeds: options.parallelSeeds })
+      ...(options.parallelSeeds === undefined ? {} : { parallelSeeds: options.parallelSeeds }),
+      ...(seedProcess === undefined ? {} : { seedProcess })
     })
     const table = yield* Effect.tryPromise({
       try: () => writeReport(out, experiment.name, visibleArms(experiment), labels, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds),
@@ -79,11 +128,17 @@ export const run = Command.make(
     trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
     wandb: Options.boolean("wandb").pipe(Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run")),
     parallelSeeds: Options.integer("parallel-seeds").pipe(
-      Options.withDefault(1),
-      Options.withDescription("seeds trained side by side after the shared base (a machine with a GPU and many cores); same results")
+      Options.optional,
+      Options.withDescription(
+        "seeds trained side by side, each in a process of its own, after the shared base; same results (default: one per 4 cores, so 1 on small machines)"
+      )
+    ),
+    onlySeed: Options.integer("only-seed").pipe(
+      Options.optional,
+      Options.withDescription("run this one seed's arms into --out and write no report (what --parallel-seeds starts; the base must be built)")
     )
   },
-  ({ file, seeds, quick, out, trial, wandb, parallelSeeds }) =>
+  ({ file, seeds, quick, out, trial, wandb, parallelSeeds, onlySeed }) =>
     Effect.gen(function* () {
       const loaded = yield* loadExperimentFile(file)
       let experiment: Experiment
@@ -97,8 +152,32 @@ export const run = Command.make(
       } else experiment = loaded
       const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
       const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [experiment.seeds[0]] : undefined
-      if (parallelSeeds < 1) return yield* fail(`--parallel-seeds ${parallelSeeds}: give at least 1`)
-      const { table, seconds } = yield* runAndReport(experiment, dir, { ...(chosen === undefined ? {} : { seeds: chosen }), quick, wandb, parallelSeeds })
+      if (Option.isSome(parallelSeeds) && parallelSeeds.value < 1) return yield* fail(`--parallel-seeds ${parallelSeeds.value}: give at least 1`)
+      if (Option.isSome(onlySeed)) {
+        // one seed of a parent run's --parallel-seeds: its records go into the parent's files, the report is the parent's
+        if (Option.isSome(seeds) || Option.isSome(parallelSeeds)) return yield* fail("--only-seed runs one seed: leave out --seeds and --parallel-seeds")
+        const tracker = yield* runTracker(experiment, dir, false)
+        yield* runExperiment(experiment, {
+          out: dir,
+          tracker,
+          datasets: yield* defaultDatasets(progressBar("rendering panoramas")),
+          quick,
+          overrides: commandLine.overrides,
+          progress: cliProgress,
+          seeds: [onlySeed.value],
+          part: true
+        })
+        return yield* tracker.close
+      }
+      const source = { file, ...(Option.isSome(trial) ? { trial: trial.value } : {}) }
+      const { table, seconds } = yield* runAndReport(experiment, dir, {
+        ...(chosen === undefined ? {} : { seeds: chosen }),
+        quick,
+        wandb,
+        // a sweep's trial: the sweep already runs trials side by side
+        parallelSeeds: Option.getOrElse(parallelSeeds, () => (Option.isSome(trial) ? 1 : defaultParallelSeeds())),
+        source
+      })
       console.log(`\n${table}`)
       console.log(`run folder: ${dir}  (results.json, results.md, plots/, evals.jsonl, seed-*/<arm>/checkpoint)`)
       console.log(`wall time: ${(seconds / 60).toFixed(1)} min`)

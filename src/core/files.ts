@@ -45,10 +45,11 @@ export const buildOnce = async (dir: string, marker: string, recipe: string, bui
 
 /**
  * The records of a JSONL file. A last line without its newline was cut by an interruption and
- * is dropped (and removed from the file, so appends continue cleanly); any other line that does
- * not parse is an error naming the file and line.
+ * is dropped (and removed from the file, so appends continue cleanly — unless `repair` is false:
+ * a reader beside other writers may see a line half-written, and leaves it); any other line that
+ * does not parse is an error naming the file and line.
  */
-export const readRecords = <A>(file: string): A[] => {
+export const readRecords = <A>(file: string, options: { readonly repair?: boolean } = {}): A[] => {
   if (!fs.existsSync(file)) return []
   const text = fs.readFileSync(file, "utf8")
   const lines = text.split("\n")
@@ -63,7 +64,7 @@ export const readRecords = <A>(file: string): A[] => {
       throw new Error(`${file}, line ${i + 1}: not a JSON record (${JSON.stringify(line.slice(0, 60))}...); fix or delete the line`)
     }
   })
-  if (cut) fs.writeFileSync(file, complete.length === 0 ? "" : `${complete.join("\n")}\n`)
+  if (cut && options.repair !== false) fs.writeFileSync(file, complete.length === 0 ? "" : `${complete.join("\n")}\n`)
   return out
 }
 

@@ -1,0 +1,116 @@
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { readEvals, readKl } from "../../src/app/run.ts"
+import { tinyDatasets } from "../support/tiny-city.ts"
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-seeds-"))
+const env = { ...process.env, VIRL_DATASETS: path.join(root, "datasets") }
+const file = path.join(root, "tiny.ts")
+
+/** `virl ARGS…` to its end: exit code and stderr. */
+const virl = (...args: string[]) =>
+  new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d) => (stderr += String(d)))
+    child.on("exit", (status) => resolve({ status, stderr }))
+  })
+
+beforeAll(async () => {
+  await tinyDatasets(env.VIRL_DATASETS)
+  const core = pathToFileURL(path.resolve(import.meta.dirname, "../../src/core/experiment.ts")).href
+  fs.writeFileSync(
+    file,
+    `import { experiment } from ${JSON.stringify(core)}
+export default experiment({
+  name: "tiny", seeds: [1, 2], suites: ["indist", "rule-ood", "visual-ood"], evaluations: 2, klReference: "sft",
+  arms: [{ name: "sft", recipe: { kind: "sft" } }, { name: "rl", recipe: { kind: "ppo", from: "sft" } }, { name: "rft", recipe: { kind: "rft", from: "sft", samples: "sft" } }],
+  config: { "kl_config.routes": 2, "sft_config.routes": 3, "sft_config.epochs": 2, num_steps: 16, num_updates: 1, num_processes: 2, "eval_config.num_traj": 2, "eval_config.num_traj_visual": 2 }
+})
+`
+  )
+})
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
+
+describe("virl run --parallel-seeds", () => {
+  it("runs each seed in a process of its own to the same evaluations, KL, weights and config as one after another", async () => {
+    const one = path.join(root, "sequential")
+    const two = path.join(root, "parallel")
+    const [sequential, parallel] = await Promise.all([virl("run", file, "--out", one), virl("run", file, "--out", two, "--parallel-seeds", "2")])
+    expect(sequential.status).toBe(0)
+    expect(parallel.status).toBe(0)
+    expect(parallel.stderr).toMatch(/seeds 1, 2: 2 processes side by side/)
+    for (const seed of [1, 2]) expect(fs.readFileSync(path.join(two, `seed-${seed}`, "run.log"), "utf8")).toMatch(new RegExp(`seed ${seed}, arm rft`))
+    const key = (r: { seed: number; arm: string; step: number }) => `${r.seed}/${r.arm}/${r.step}`
+    const evals = (dir: string) =>
+      readEvals(path.join(dir, "evals.jsonl"))
+        .map((r) => `${key(r)}/${r.suite}: ${JSON.stringify(r.metrics)}`)
+        .sort()
+    expect(evals(two)).toEqual(evals(one))
+    expect(evals(two)).toHaveLength(2 * 4 * 3)
+    const kl = (dir: string) =>
+      readKl(path.join(dir, "kl.jsonl"))
+        .map((r) => `${key(r)}: ${r.kl}`)
+        .sort()
+    expect(kl(two)).toEqual(kl(one))
+    for (const seed of [1, 2]) {
+      for (const arm of ["sft", "rl", "rft"]) {
+        const weights = (dir: string) => fs.readFileSync(path.join(dir, `seed-${seed}`, arm, "checkpoint", "weights.bin"))
+        expect(weights(two).equals(weights(one))).toBe(true)
+      }
+    }
+    expect(fs.readFileSync(path.join(two, "config.json"), "utf8")).toBe(fs.readFileSync(path.join(one, "config.json"), "utf8"))
+    expect(fs.readFileSync(path.join(two, "results.md"), "utf8")).toBe(fs.readFileSync(path.join(one, "results.md"), "utf8"))
+  }, 300_000)
+
+  it("a parent killed without a word takes its seed processes with it; the same command resumes to the same results", async () => {
+    const dir = path.join(root, "killed")
+    const parent = spawn(process.execPath, [BIN, "run", file, "--out", dir, "--parallel-seeds", "2"], { env, stdio: "ignore" })
+    const seedProcesses = (): number[] =>
+      spawnSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+        .stdout.trim()
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => Number(f[1]) === parent.pid && f.includes("--only-seed"))
+        .map((f) => Number(f[0]))
+    // wait until both seeds have trained their first arm in processes of their own
+    let kids: number[] = []
+    const trained = () => [1, 2].every((seed) => fs.existsSync(path.join(dir, `seed-${seed}`, "sft", "checkpoint")))
+    for (let i = 0; i < 1200 && !(kids.length === 2 && trained()); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      if (kids.length < 2) kids = seedProcesses()
+    }
+    expect(kids.length).toBe(2)
+    const exited = new Promise<void>((resolve) => parent.on("exit", () => resolve()))
+    parent.kill("SIGKILL")
+    await exited
+    const alive = () =>
+      kids.filter((pid) => {
+        try {
+          process.kill(pid, 0)
+          return true
+        } catch {
+          return false
+        }
+      })
+    for (let i = 0; i < 200 && alive().length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(alive()).toEqual([])
+    const resumed = await virl("run", file, "--out", dir, "--parallel-seeds", "2")
+    expect(resumed.status).toBe(0)
+    // each seed's log, appended to: the first process's lines, then the resumed one's, which starts after a saved epoch
+    for (const seed of [1, 2]) expect(fs.readFileSync(path.join(dir, `seed-${seed}`, "run.log"), "utf8")).toMatch(/sft: .*epochs 2\.\.2|sft already finished/)
+    const sorted = (d: string, f: string) => fs.readFileSync(path.join(d, f), "utf8").trim().split("\n").sort()
+    for (const f of ["evals.jsonl", "kl.jsonl"]) expect(sorted(dir, f)).toEqual(sorted(path.join(root, "sequential"), f))
+  }, 300_000)
+
+  it("refuses --only-seed beside --seeds", async () => {
+    const r = await virl("run", file, "--out", path.join(root, "x"), "--only-seed", "2", "--seeds", "2")
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/--only-seed runs one seed: leave out --seeds and --parallel-seeds/)
+  })
+})
