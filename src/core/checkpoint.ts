@@ -126,15 +126,32 @@ const readJson = (file: string): Record<string, unknown> => {
 }
 
 /**
+ * Whether the process that names a staging folder (`….partial-PID`, `….old-PID`) still runs —
+ * then the folder is its write in progress (another runner or seed sharing the folder), not a
+ * leftover. This process's own are leftovers: its writes finish before anything else runs.
+ */
+const writerAlive = (name: string): boolean => {
+  const pid = Number(/-(\d+)$/.exec(name)?.[1])
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    // EPERM: alive, but another user's
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
  * Finishes what an interrupted `saveCheckpoint` left: killed between its two renames, the folder
  * is missing and the previous checkpoint waits under `DIR.old-PID`; it is put back. Leftover
- * staging folders are removed.
+ * staging folders are removed — those of dead processes only: a live one's is a write under way.
  */
 const recover = (dir: string): void => {
   const parent = path.dirname(dir)
   if (!fs.existsSync(parent)) return
   const base = path.basename(dir)
-  const leftovers = fs.readdirSync(parent).filter((f) => f.startsWith(`${base}.old-`) || f.startsWith(`${base}.partial-`))
+  const leftovers = fs.readdirSync(parent).filter((f) => (f.startsWith(`${base}.old-`) || f.startsWith(`${base}.partial-`)) && !writerAlive(f))
   if (leftovers.length === 0) return
   if (!fs.existsSync(path.join(dir, MANIFEST))) {
     const previous = leftovers.find((f) => f.startsWith(`${base}.old-`) && fs.existsSync(path.join(parent, f, MANIFEST)))

@@ -1,5 +1,5 @@
 import { Effect, Either } from "effect"
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -108,12 +108,22 @@ describe("exact resume", () => {
     const dir = path.join(out, "write", "checkpoint")
     const checkpoint = await Effect.runPromise(loadCheckpoint(path.join(out, "init", "checkpoint")))
     await Effect.runPromise(saveCheckpoint(dir, checkpoint))
-    // the state a kill leaves after `rename(dir, old)` and before `rename(staging, dir)`
-    fs.renameSync(dir, `${dir}.old-4242`)
-    fs.cpSync(`${dir}.old-4242`, `${dir}.partial-4242`, { recursive: true })
+    // the state a kill leaves after `rename(dir, old)` and before `rename(staging, dir)`: the writer's pid is a dead process's
+    const dead = spawnSync("true").pid
+    fs.renameSync(dir, `${dir}.old-${dead}`)
+    fs.cpSync(`${dir}.old-${dead}`, `${dir}.partial-${dead}`, { recursive: true })
     expect(isCheckpoint(dir)).toBe(true)
     expect(fs.readdirSync(path.dirname(dir))).toEqual(["checkpoint"])
     expect((await Effect.runPromise(loadCheckpoint(dir))).parameters.size).toBe(checkpoint.parameters.size)
+    // a live process's staging folder is its write under way (runners or seeds sharing a folder), not a leftover
+    const live = spawn("sleep", ["30"])
+    try {
+      fs.cpSync(dir, `${dir}.partial-${live.pid}`, { recursive: true })
+      expect(isCheckpoint(dir)).toBe(true)
+      expect(fs.readdirSync(path.dirname(dir)).sort()).toEqual(["checkpoint", `checkpoint.partial-${live.pid}`])
+    } finally {
+      live.kill()
+    }
   })
 })
 
