@@ -42,7 +42,7 @@ const runTracker = (experiment: Experiment, out: string, wandb: boolean) =>
 /**
  * Seeds side by side when --parallel-seeds is not given: one process per 4 cores (each drives its
  * environments on one thread and renders views on worker threads), so a 2-core machine runs them
- * one after another. On the H100 machine's 16 cores, the default study's 3 seeds: 3.4 min from
+ * one after another. On the H100 machine's 16 cores, the default study's 3 seeds: 3.5 min from
  * nothing instead of 6.5 (docs/gpu/study-webgpu-h100.md).
  */
 export const defaultParallelSeeds = (): number => Math.max(1, Math.floor(os.availableParallelism() / 4))
@@ -135,7 +135,7 @@ export const run = Command.make(
     ),
     onlySeed: Options.integer("only-seed").pipe(
       Options.optional,
-      Options.withDescription("run this one seed's arms into --out and write no report (what --parallel-seeds starts; the base must be built)")
+      Options.withDescription("run this one seed's arms into --out and write no report (what --parallel-seeds starts for each seed once the base is built)")
     )
   },
   ({ file, seeds, quick, out, trial, wandb, parallelSeeds, onlySeed }) =>

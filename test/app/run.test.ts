@@ -19,6 +19,7 @@ import * as Sgd from "../../src/plugins/optimizer/sgd.ts"
 import * as Outcome from "../../src/plugins/reward/outcome.ts"
 import * as Process from "../../src/plugins/reward/process.ts"
 import processVsOutcome from "../../experiments/process_vs_outcome.ts"
+import { expectSameRuns } from "../support/processes.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 
 let city = ""
@@ -114,26 +115,9 @@ describe("virl run", () => {
     const two = path.join(out, "parallel")
     await Effect.runPromise(runExperiment(tiny, { out: one, datasets, overrides: { num_updates: 1 } }))
     await Effect.runPromise(runExperiment(tiny, { out: two, datasets, overrides: { num_updates: 1 }, parallelSeeds: 2 }))
-    const key = (r: { seed: number; arm: string; step: number }) => `${r.seed}/${r.arm}/${r.step}`
-    const evals = (dir: string) =>
-      readEvals(path.join(dir, "evals.jsonl"))
-        .map((r) => `${key(r)}/${r.suite}: ${JSON.stringify(r.metrics)}`)
-        .sort()
-    expect(evals(two)).toEqual(evals(one))
+    expectSameRuns(one, two, [1, 2], ["sft", "rl", "rft"])
     // per seed: sft at 2 epochs, rl and rft at their one update; 3 suites each
-    expect(evals(two)).toHaveLength(2 * 4 * 3)
-    const kl = (dir: string) =>
-      readKl(path.join(dir, "kl.jsonl"))
-        .map((r) => `${key(r)}: ${r.kl}`)
-        .sort()
-    expect(kl(two)).toEqual(kl(one))
-    for (const seed of [1, 2]) {
-      for (const arm of ["sft", "rl", "rft"]) {
-        const weights = (dir: string) => fs.readFileSync(path.join(dir, `seed-${seed}`, arm, "checkpoint", "weights.bin"))
-        expect(weights(two).equals(weights(one))).toBe(true)
-      }
-    }
-    expect(fs.readFileSync(path.join(two, "config.json"), "utf8")).toBe(fs.readFileSync(path.join(one, "config.json"), "utf8"))
+    expect(readEvals(path.join(two, "evals.jsonl"))).toHaveLength(2 * 4 * 3)
   })
 
   it("drops a last line cut by an interruption and names the file and line of a damaged one", () => {

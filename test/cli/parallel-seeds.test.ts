@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { readEvals, readKl } from "../../src/app/run.ts"
+import { readEvals } from "../../src/app/run.ts"
+import { childProcesses, expectSameRuns, running } from "../support/processes.ts"
 import { tinyDatasets } from "../support/tiny-city.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
@@ -38,74 +39,44 @@ export default experiment({
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 
 describe("virl run --parallel-seeds", () => {
+  // the reference: the same experiment with its seeds one after another
+  const sequential = path.join(root, "sequential")
+  beforeAll(async () => {
+    expect((await virl("run", file, "--out", sequential, "--parallel-seeds", "1")).status).toBe(0)
+  }, 300_000)
+
   it("runs each seed in a process of its own to the same evaluations, KL, weights and config as one after another", async () => {
-    const one = path.join(root, "sequential")
     const two = path.join(root, "parallel")
-    const [sequential, parallel] = await Promise.all([virl("run", file, "--out", one), virl("run", file, "--out", two, "--parallel-seeds", "2")])
-    expect(sequential.status).toBe(0)
+    const parallel = await virl("run", file, "--out", two, "--parallel-seeds", "2")
     expect(parallel.status).toBe(0)
     expect(parallel.stderr).toMatch(/seeds 1, 2: 2 processes side by side/)
     for (const seed of [1, 2]) expect(fs.readFileSync(path.join(two, `seed-${seed}`, "run.log"), "utf8")).toMatch(new RegExp(`seed ${seed}, arm rft`))
-    const key = (r: { seed: number; arm: string; step: number }) => `${r.seed}/${r.arm}/${r.step}`
-    const evals = (dir: string) =>
-      readEvals(path.join(dir, "evals.jsonl"))
-        .map((r) => `${key(r)}/${r.suite}: ${JSON.stringify(r.metrics)}`)
-        .sort()
-    expect(evals(two)).toEqual(evals(one))
-    expect(evals(two)).toHaveLength(2 * 4 * 3)
-    const kl = (dir: string) =>
-      readKl(path.join(dir, "kl.jsonl"))
-        .map((r) => `${key(r)}: ${r.kl}`)
-        .sort()
-    expect(kl(two)).toEqual(kl(one))
-    for (const seed of [1, 2]) {
-      for (const arm of ["sft", "rl", "rft"]) {
-        const weights = (dir: string) => fs.readFileSync(path.join(dir, `seed-${seed}`, arm, "checkpoint", "weights.bin"))
-        expect(weights(two).equals(weights(one))).toBe(true)
-      }
-    }
-    expect(fs.readFileSync(path.join(two, "config.json"), "utf8")).toBe(fs.readFileSync(path.join(one, "config.json"), "utf8"))
-    expect(fs.readFileSync(path.join(two, "results.md"), "utf8")).toBe(fs.readFileSync(path.join(one, "results.md"), "utf8"))
+    expectSameRuns(sequential, two, [1, 2], ["sft", "rl", "rft"])
+    expect(readEvals(path.join(two, "evals.jsonl"))).toHaveLength(2 * 4 * 3)
+    expect(fs.readFileSync(path.join(two, "results.md"), "utf8")).toBe(fs.readFileSync(path.join(sequential, "results.md"), "utf8"))
   }, 300_000)
 
   it("a parent killed without a word takes its seed processes with it; the same command resumes to the same results", async () => {
     const dir = path.join(root, "killed")
     const parent = spawn(process.execPath, [BIN, "run", file, "--out", dir, "--parallel-seeds", "2"], { env, stdio: "ignore" })
-    const seedProcesses = (): number[] =>
-      spawnSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
-        .stdout.trim()
-        .split("\n")
-        .map((l) => l.trim().split(/\s+/))
-        .filter((f) => Number(f[1]) === parent.pid && f.includes("--only-seed"))
-        .map((f) => Number(f[0]))
     // wait until both seeds have trained their first arm in processes of their own
     let kids: number[] = []
     const trained = () => [1, 2].every((seed) => fs.existsSync(path.join(dir, `seed-${seed}`, "sft", "checkpoint")))
     for (let i = 0; i < 1200 && !(kids.length === 2 && trained()); i++) {
       await new Promise((r) => setTimeout(r, 50))
-      if (kids.length < 2) kids = seedProcesses()
+      if (kids.length < 2) kids = childProcesses(parent.pid, "--only-seed")
     }
     expect(kids.length).toBe(2)
     const exited = new Promise<void>((resolve) => parent.on("exit", () => resolve()))
     parent.kill("SIGKILL")
     await exited
-    const alive = () =>
-      kids.filter((pid) => {
-        try {
-          process.kill(pid, 0)
-          return true
-        } catch {
-          return false
-        }
-      })
-    for (let i = 0; i < 200 && alive().length > 0; i++) await new Promise((r) => setTimeout(r, 50))
-    expect(alive()).toEqual([])
+    for (let i = 0; i < 200 && running(kids).length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(running(kids)).toEqual([])
     const resumed = await virl("run", file, "--out", dir, "--parallel-seeds", "2")
     expect(resumed.status).toBe(0)
     // each seed's log, appended to: the first process's lines, then the resumed one's, which starts after a saved epoch
     for (const seed of [1, 2]) expect(fs.readFileSync(path.join(dir, `seed-${seed}`, "run.log"), "utf8")).toMatch(/sft: .*epochs 2\.\.2|sft already finished/)
-    const sorted = (d: string, f: string) => fs.readFileSync(path.join(d, f), "utf8").trim().split("\n").sort()
-    for (const f of ["evals.jsonl", "kl.jsonl"]) expect(sorted(dir, f)).toEqual(sorted(path.join(root, "sequential"), f))
+    expectSameRuns(sequential, dir, [1, 2], ["sft", "rl", "rft"])
   }, 300_000)
 
   it("refuses --only-seed beside --seeds", async () => {

@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { childProcesses, running } from "../support/processes.ts"
 import { tinyDatasets } from "../support/tiny-city.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
@@ -53,32 +54,17 @@ describe("virl sweep", () => {
   it("Ctrl-C stops the sweep and its trial processes: no orphan is left", async () => {
     const out = path.join(root, "interrupted")
     const parent = spawn(process.execPath, [BIN, "sweep", path.join(root, "tiny_sweep.ts"), "--out", out, "--parallel", "2"], { env, stdio: "ignore" })
-    const children = (): number[] =>
-      spawnSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
-        .stdout.trim()
-        .split("\n")
-        .map((l) => l.trim().split(/\s+/))
-        .filter((f) => Number(f[1]) === parent.pid && f.includes("--trial"))
-        .map((f) => Number(f[0]))
     // wait until both trials run as child processes
     let kids: number[] = []
     for (let i = 0; i < 300 && kids.length < 2; i++) {
       await new Promise((r) => setTimeout(r, 50))
-      kids = children()
+      kids = childProcesses(parent.pid, "--trial")
     }
     expect(kids.length).toBe(2)
     const exited = new Promise<void>((resolve) => parent.on("exit", () => resolve()))
     parent.kill("SIGINT")
     await exited
     // the sweep waits for its trials to stop before it exits
-    const alive = kids.filter((pid) => {
-      try {
-        process.kill(pid, 0)
-        return true
-      } catch {
-        return false
-      }
-    })
-    expect(alive).toEqual([])
+    expect(running(kids)).toEqual([])
   }, 60_000)
 })
