@@ -79,6 +79,27 @@ describe("virl run --parallel-seeds", () => {
     expectSameRuns(sequential, dir, [1, 2], ["sft", "rl", "rft"])
   }, 300_000)
 
+  it("a seed that fails is reported with the end of its log; the other seeds run to their end", async () => {
+    const dir = path.join(root, "one-fails")
+    fs.cpSync(sequential, dir, { recursive: true })
+    // seed 1 has its rft arm to do again; seed 2's rl checkpoint is damaged
+    fs.rmSync(path.join(dir, "seed-1", "rft"), { recursive: true })
+    for (const f of ["evals.jsonl", "kl.jsonl"]) {
+      const kept = fs.readFileSync(path.join(dir, f), "utf8").split("\n").filter((l) => !(l.includes('"seed":1') && l.includes('"arm":"rft"')))
+      fs.writeFileSync(path.join(dir, f), kept.join("\n"))
+    }
+    const weights = path.join(dir, "seed-2", "rl", "checkpoint", "weights.bin")
+    fs.truncateSync(weights, 100)
+    const r = await virl("run", file, "--out", dir, "--parallel-seeds", "2")
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/seed 2 exited with 1; the end of .*seed-2.run\.log:/)
+    expect(r.stderr).toContain("weights.bin")
+    // seed 1's rft is back, as in the reference
+    const rft = (d: string) => readEvals(path.join(d, "evals.jsonl")).filter((e) => e.seed === 1 && e.arm === "rft").map((e) => JSON.stringify(e)).sort()
+    expect(rft(dir)).toHaveLength(3)
+    expect(rft(dir)).toEqual(rft(sequential))
+  }, 300_000)
+
   it("refuses --only-seed beside --seeds", async () => {
     const r = await virl("run", file, "--out", path.join(root, "x"), "--only-seed", "2", "--seeds", "2")
     expect(r.status).not.toBe(0)
