@@ -202,8 +202,9 @@ export const submitSweep = (sweep: Sweep, file: string, db: string, options: { r
     const payloads = options.labels.map(
       (label): Omit<TrialPayload, "round"> => ({ sweep: sweep.name + (options.quick ? "-quick" : ""), label, file: relative, digest, quick: options.quick, overrides: JSON.stringify(options.overrides) })
     )
+    // the tables (virl's and the cluster's) before the client's layer, which would make the cluster's at the same time as a runner
+    yield* Effect.provide(ensureSchema(url), sqlLayer(url))
     return yield* Effect.gen(function* () {
-      yield* ensureSchema(url)
       const ids: string[] = []
       for (const p of payloads) ids.push(yield* submitJob(TrialWorkflow, url, p, p))
       console.error(`${payloads.length} trials submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`)
@@ -305,8 +306,8 @@ export const submitEvals = (
     const url = yield* parseDatabaseUrl(db)
     const isCheckpoint = !["oracle", "random"].includes(options.policy)
     if (options.policy.startsWith("openai:")) return yield* new SubmitError({ message: "--sharding cluster evaluates checkpoints, oracle or random; an openai: policy runs here" })
+    yield* Effect.provide(ensureSchema(url), sqlLayer(url))
     return yield* Effect.gen(function* () {
-      yield* ensureSchema(url)
       let policy = options.policy
       if (isCheckpoint) {
         if (!fs.existsSync(path.join(options.policy, "checkpoint.json"))) return yield* new SubmitError({ message: `--policy ${options.policy}: not a checkpoint folder (no checkpoint.json)` })

@@ -1,4 +1,4 @@
-import { ClusterWorkflowEngine, RunnerAddress } from "@effect/cluster"
+import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow } from "@effect/workflow"
@@ -135,8 +135,27 @@ export const ensureSchema = (db: DatabaseUrl) =>
     (setup) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(setup)),
     // SQLite: a writer of another process may hold the file for a moment
     Effect.retry({ times: 8, while: (e) => e._tag === "SqlError", schedule: Schedule.jittered(Schedule.spaced("250 millis")) }),
-    Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot set up virl's tables")(e)))
+    Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot set up virl's tables")(e))),
+    Effect.zipRight(ensureClusterTables(db))
   )
+
+/**
+ * @effect/cluster's own tables, made by one process at a time. Its storage layers make them with
+ * PostgreSQL's CREATE TABLE IF NOT EXISTS when a runner or client starts, and of two processes
+ * doing so at the same moment one can fail: two runners started together on a fresh database
+ * left one never healthy in 3 of 25 tries. Made here first, under an advisory lock, the layers
+ * find them there.
+ */
+const ensureClusterTables = (db: DatabaseUrl) =>
+  db.kind !== "postgres"
+    ? Effect.void
+    : Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.reserve)
+          yield* Effect.acquireRelease(conn.executeRaw("SELECT pg_advisory_lock(7021927)", []), () => Effect.ignore(conn.executeRaw("SELECT pg_advisory_unlock(7021927)", [])))
+          yield* Layer.build(Layer.merge(SqlMessageStorage.layer, SqlRunnerStorage.layer).pipe(Layer.provide(ShardingConfig.layer())))
+        })
+      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot set up the cluster's tables")(e))))
 
 const rowOf = (r: Record<string, unknown>): TrialRow => {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v))
