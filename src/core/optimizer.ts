@@ -28,6 +28,10 @@ export interface OptimizerState {
   readonly moments: ReadonlyMap<string, { readonly m: Float32Array; readonly v: Float32Array }>
 }
 
+/** A copy of per-parameter moments: what `state()` hands out and `restore()` keeps, so neither side's later updates reach the other. */
+export const copyMoments = (moments: OptimizerState["moments"]): Map<string, { m: Float32Array; v: Float32Array }> =>
+  new Map([...moments].map(([k, { m, v }]) => [k, { m: m.slice(), v: v.slice() }]))
+
 /**
  * One update from accumulated gradients: accumulate `grad_accum_steps` micro-batches, clip by
  * global norm, step with the scheduled learning rate.

@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { Optimizer, type OptimizerConfig, type OptimizerService, type OptimizerState, type OptimizerStep } from "../../core/optimizer.ts"
+import { copyMoments, Optimizer, type OptimizerConfig, type OptimizerService, type OptimizerState, type OptimizerStep } from "../../core/optimizer.ts"
 import type { Parameters } from "../../core/policy.ts"
 
 /**
@@ -11,7 +11,7 @@ export const make = (config: OptimizerConfig): OptimizerService => {
   let step = 0
   let pending = 0
   const sums = new Map<string, Float32Array>()
-  const moments = new Map<string, { m: Float32Array; v: Float32Array }>()
+  let moments = new Map<string, { m: Float32Array; v: Float32Array }>()
 
   const learningRate = (s: number): number => {
     const t = Math.min(1, s / Math.max(1, config.lr_max_steps))
@@ -82,13 +82,12 @@ export const make = (config: OptimizerConfig): OptimizerService => {
       return pending >= config.grad_accum_steps ? apply(parameters) : undefined
     },
     flush: apply,
-    state: (): OptimizerState => ({ step, pending: 0, moments: new Map([...moments].map(([k, v]) => [k, { m: v.m.slice(), v: v.v.slice() }])) }),
+    state: (): OptimizerState => ({ step, pending: 0, moments: copyMoments(moments) }),
     restore: (state) => {
       step = state.step
       pending = 0
       sums.clear()
-      moments.clear()
-      for (const [k, v] of state.moments) moments.set(k, { m: v.m.slice(), v: v.v.slice() })
+      moments = copyMoments(state.moments)
     }
   }
 }

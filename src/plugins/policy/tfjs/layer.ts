@@ -1,5 +1,5 @@
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
-import type { OptimizerService } from "../../../core/optimizer.ts"
+import { copyMoments, type OptimizerService } from "../../../core/optimizer.ts"
 import {
   Policy,
   PolicyError,
@@ -239,7 +239,7 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
         flush: () => undefined,
         state: () => {
           if (deviceAhead) throw new PolicyError({ message: "the GPU's AdamW state was read before settle() brought it back" })
-          return { step: deviceStep, pending: 0, moments: new Map([...moments].map(([k, v]) => [k, { m: v.m.slice(), v: v.v.slice() }])) }
+          return { step: deviceStep, pending: 0, moments: copyMoments(moments) }
         },
         restore: (state) => {
           try {
@@ -248,7 +248,7 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
             throw new PolicyError({ message: `optimizer state: ${(e as Error).message}` })
           }
           deviceStep = state.step
-          moments = new Map([...state.moments].map(([k, mo]) => [k, { m: mo.m.slice(), v: mo.v.slice() }]))
+          moments = copyMoments(state.moments)
         }
       }
       return service
