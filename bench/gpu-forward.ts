@@ -19,6 +19,7 @@ import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { bagsOfWords, batchInputs, forward, initialParameters, parameterSpecs, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
 import { oracleInputs } from "./inputs.ts"
+import { msPerCall } from "./timing.ts"
 
 const BATCHES = (process.env["BATCHES"] ?? "1,32,128,512").split(",").map(Number)
 const SECONDS = Number(process.env["SECONDS"] ?? 2)
@@ -38,16 +39,7 @@ const relativeDifference = (a: Float32Array, b: Float32Array): { relative: numbe
 }
 
 /** Milliseconds per call of `f`, over SECONDS after a warm-up. */
-const time = async (f: () => Promise<unknown>): Promise<number> => {
-  for (let i = 0; i < 3; i++) await f()
-  let n = 0
-  const t0 = performance.now()
-  while (performance.now() - t0 < SECONDS * 1000) {
-    await f()
-    n++
-  }
-  return (performance.now() - t0) / n
-}
+const time = (f: () => Promise<unknown>): Promise<number> => msPerCall(f, SECONDS, 3)
 
 const main = async () => {
   const inputs = await oracleInputs(8)

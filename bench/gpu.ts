@@ -22,22 +22,14 @@ import { slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts
 import { bagsOfWords, tableGradient, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
 import { oracleInputs } from "./inputs.ts"
+import { msPerCall } from "./timing.ts"
 
 const BACKENDS = (process.env["BACKENDS"] ?? "wasm,webgpu").split(",")
 const BATCHES = (process.env["BATCHES"] ?? "32,128,512").split(",").map(Number)
 const SECONDS = Number(process.env["SECONDS"] ?? 3)
 
 /** Runs `step` (one batch) for SECONDS after a warm-up; returns samples per second. */
-const rate = async (batch: number, step: () => Promise<unknown>): Promise<number> => {
-  for (let i = 0; i < 2; i++) await step()
-  let n = 0
-  const t0 = performance.now()
-  while (performance.now() - t0 < SECONDS * 1000) {
-    await step()
-    n++
-  }
-  return (batch * n) / ((performance.now() - t0) / 1000)
-}
+const rate = async (batch: number, step: () => Promise<unknown>): Promise<number> => (batch * 1000) / (await msPerCall(step, SECONDS, 2))
 
 const main = async () => {
   const inputs = await oracleInputs(8)
