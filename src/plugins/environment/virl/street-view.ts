@@ -1,4 +1,5 @@
 import { Effect, type Scope } from "effect"
+import * as path from "node:path"
 import { DatasetError, type Panorama, type RouteDataset, type RowSpan } from "../../../core/dataset.ts"
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
@@ -39,6 +40,26 @@ export const composeGrid = (tiles: ReadonlyArray<RgbImage>, resolution: number):
   return { width: side, height: side, rgb }
 }
 
+/**
+ * Finished grids of every renderer of this process, by dataset folder, view settings, panorama
+ * and heading, the least recently used dropped past the budget: evaluations of the same routes
+ * (every point of every arm of a run) render each view once. A grid is a function of its
+ * panorama file, which a process never sees change.
+ */
+const grids = new Map<string, RgbImage>()
+let gridBytes = 0
+
+const keepGrid = (key: string, grid: RgbImage): void => {
+  if (grids.has(key)) return
+  grids.set(key, grid)
+  gridBytes += grid.rgb.byteLength
+  while (gridBytes > GRID_CACHE_BYTES && grids.size > 1) {
+    const oldest = grids.keys().next().value as string
+    gridBytes -= grids.get(oldest)!.rgb.byteLength
+    grids.delete(oldest)
+  }
+}
+
 /** One name per decoded panorama (a panorama decoded again, or another dataset's, is another). */
 const panoramaKeys = new WeakMap<Panorama, string>()
 let decodes = 0
@@ -58,9 +79,10 @@ const panoramaKey = (pano: Panorama): string => {
  */
 export class StreetViewRenderer {
   private readonly tiles = new Map<string, RgbImage>()
-  /** Finished grids of the last few poses: a retry at the same point costs nothing. */
-  private readonly grids = new Map<string, RgbImage>()
-  private readonly gridCacheSize: number
+  /** Whether finished grids are kept (in the process's cache: see `grids`). */
+  private readonly keepGrids: boolean
+  /** What a grid's key starts with: the dataset and the view settings. */
+  private readonly gridPrefix: string
   /** Renders under way, so that a prefetch and a render of one pose share the work. */
   private readonly inflight = new Map<string, Effect.Effect<RgbImage, DatasetError>>()
   /** The panorama rows the views read: the decoder skips the rest (at fov 90, half of them). */
@@ -75,10 +97,10 @@ export class StreetViewRenderer {
     /** Where prefetches run: closing it interrupts them (default: the process). */
     private readonly scope?: Scope.Scope
   ) {
-    const side = 2 * config.resolution + SEPARATOR
     const { view_size, fov } = config
     this.span = { key: `view ${view_size}@${fov}`, rows: (_width, height) => sourceRows(view_size, view_size, fov, height) }
-    this.gridCacheSize = this.tileCacheSize === 0 ? 0 : Math.max(8, Math.floor(GRID_CACHE_BYTES / (side * side * 3)))
+    this.keepGrids = this.tileCacheSize > 0
+    this.gridPrefix = `${path.resolve(dataset.root)}|${view_size}@${fov}|`
   }
 
   panoramaAt(pose: ViewPose): Effect.Effect<string, DatasetError> {
@@ -114,18 +136,19 @@ export class StreetViewRenderer {
   render(pose: ViewPose): Effect.Effect<RgbImage, DatasetError> {
     return this.panoramaAt(pose).pipe(
       Effect.flatMap((panoId) => {
-        const key = `${panoId}@${pose.heading}:${this.config.resolution}`
-        const hit = this.grids.get(key)
-        if (hit !== undefined) return Effect.succeed(hit)
+        const key = `${this.gridPrefix}${panoId}@${pose.heading}:${this.config.resolution}`
+        const hit = this.keepGrids ? grids.get(key) : undefined
+        if (hit !== undefined) {
+          // the most recently used last: the cache drops the grids unused longest
+          grids.delete(key)
+          grids.set(key, hit)
+          return Effect.succeed(hit)
+        }
         const running = this.inflight.get(key)
         if (running !== undefined) return running
         const build = Effect.cached(this.dataset.panorama(panoId, this.span)).pipe(
           Effect.flatMap((source) => this.grid(panoId, pose.heading, source)),
-          Effect.map((grid) => {
-            this.grids.set(key, grid)
-            if (this.grids.size > this.gridCacheSize) this.grids.delete(this.grids.keys().next().value as string)
-            return grid
-          }),
+          Effect.tap((grid) => Effect.sync(() => this.keepGrids && keepGrid(key, grid))),
           Effect.ensuring(Effect.sync(() => this.inflight.delete(key)))
         )
         return Effect.cached(build).pipe(
@@ -182,7 +205,7 @@ export class StreetViewRenderer {
    * for this work instead of redoing it.
    */
   prefetch(poses: ReadonlyArray<ViewPose>): Effect.Effect<void> {
-    if (this.gridCacheSize === 0 || poses.length === 0) return Effect.void
+    if (!this.keepGrids || poses.length === 0) return Effect.void
     const [first, ...rest] = poses
     const decodes = rest.map((pose) => this.panoramaAt(pose).pipe(Effect.flatMap((id) => this.dataset.panorama(id, this.span))))
     const work = Effect.ignore(Effect.all([this.render(first), ...decodes], { concurrency: "unbounded" }))
