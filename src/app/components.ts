@@ -1,13 +1,14 @@
 import { Effect, Layer } from "effect"
 import type { ActionSpace } from "../core/action-space.ts"
-import { mergeComponents, type Arm, type Components, type DatasetRef, type Experiment } from "../core/experiment.ts"
+import { DatasetError } from "../core/dataset.ts"
+import { mergeComponents, type Arm, type Components, type DatasetRef, type Experiment, type SyntheticCityRef } from "../core/experiment.ts"
 import type { Optimizer } from "../core/optimizer.ts"
 import type { Policy } from "../core/policy.ts"
 import type { Reward } from "../core/reward.ts"
 import type { Sharding } from "../core/sharding.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
-import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import { cityDir, ensureCity, type CityRecipe, type DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as AdamW from "../plugins/optimizer/adamw.ts"
 import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
 import * as Process from "../plugins/reward/process.ts"
@@ -65,9 +66,16 @@ export const shardingLayer = (sharding: string): Layer.Layer<Sharding> => {
 /** The services training obtains from the context: action space, reward, policy, optimizer, sharding. */
 export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer | Sharding> => Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer, c.sharding)
 
-/** The folder a dataset reference names. */
-export const datasetDir = (ref: DatasetRef, datasets: DefaultDatasets): string => {
-  if (typeof ref !== "string") return ref.dir
+/** A synthetic city's recipe; `routes` when the reference leaves them to its user (a suite's episodes). */
+export const cityRecipe = (ref: SyntheticCityRef, routes?: number): CityRecipe => {
+  const count = ref.routes ?? routes
+  if (count === undefined) throw new RangeError(`the synthetic city ${ref.synth} (seed ${ref.seed}) needs a number of routes`)
+  return { city: ref.synth, seed: ref.seed, routes: count, after: ref.after ?? 0 }
+}
+
+/** The folder a dataset reference names (a synthetic city's is in the cache: see `ensureDataset`). */
+export const datasetDir = (ref: DatasetRef, datasets: DefaultDatasets, routes?: number): string => {
+  if (typeof ref !== "string") return "dir" in ref ? ref.dir : cityDir(cityRecipe(ref, routes))
   switch (ref) {
     case "train":
       return datasets.train
@@ -77,6 +85,15 @@ export const datasetDir = (ref: DatasetRef, datasets: DefaultDatasets): string =
       return datasets.visualOod
   }
 }
+
+/** The folder a dataset reference names, a synthetic city generated first if the cache lacks it. */
+export const ensureDataset = (ref: DatasetRef, datasets: DefaultDatasets, routes?: number, progress?: Parameters<typeof ensureCity>[1]) =>
+  typeof ref === "object" && "synth" in ref
+    ? Effect.flatMap(
+        Effect.try({ try: () => cityRecipe(ref, routes), catch: (e) => new DatasetError({ path: ref.synth, message: (e as Error).message }) }),
+        (recipe) => ensureCity(recipe, progress)
+      )
+    : Effect.succeed(datasetDir(ref, datasets, routes))
 
 /** Runs `effect` with the default layers (and what `config` says of the action space): single commands and tests. */
 export const withDefaults = <A, E, R>(config: RunConfig, effect: Effect.Effect<A, E, R>) =>

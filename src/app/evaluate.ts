@@ -14,7 +14,7 @@ import { PythonRandom } from "../plugins/random/python-random.ts"
 import type { RunConfig } from "./config.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import { environmentLayer } from "./layers.ts"
-import { DEFAULT_COMPONENTS, datasetDir } from "./components.ts"
+import { DEFAULT_COMPONENTS, ensureDataset } from "./components.ts"
 import { PAPER_SUITE_NAMES } from "./suites.ts"
 import type { SuiteSpec } from "../core/experiment.ts"
 import { traceWriter, type TraceError } from "./traces.ts"
@@ -46,7 +46,7 @@ export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =
   })
 
 /** Episodes of a suite: its own number, or eval_config's (num_traj_visual for the visual-OOD data). */
-const suiteEpisodes = (suite: SuiteSpec, config: RunConfig): number =>
+export const suiteEpisodes = (suite: SuiteSpec, config: RunConfig): number =>
   suite.episodes ?? (suite.dataset === "visual-ood" ? config.eval_config.num_traj_visual : config.eval_config.num_traj)
 
 export const evaluateSuite = (
@@ -63,11 +63,11 @@ export const evaluateSuite = (
   } = {}
 ): Effect.Effect<SuiteMetrics, DatasetError | EnvironmentError | PolicyError | TraceError> =>
   Effect.gen(function* () {
-    const dir = options.data ?? datasetDir(suite.dataset, datasets)
+    const wanted = suiteEpisodes(suite, config)
+    const dir = options.data ?? (yield* ensureDataset(suite.dataset, datasets, wanted))
     const lines: string[] = []
     const traces = options.traces === undefined ? undefined : traceWriter(options.traces.file, options.traces.runDir, options.traces.frames)
     const routes = (yield* readRoutes(path.join(dir, ROUTES_FILE))).length
-    const wanted = suiteEpisodes(suite, config)
     const numTraj = config.eval_config.order ? Math.min(wanted, routes) : wanted
     const metrics = yield* Effect.provide(
       Effect.flatMap(Environment, (env) =>

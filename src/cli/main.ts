@@ -60,7 +60,7 @@ const synth = Command.make(
   "synth",
   {
     city: Options.text("city").pipe(
-      Options.withDescription(`visual style and street layout: ${STYLE_NAMES.join(", ")}, or ${VARIED_PREFIX}N for the style drawn from seed N (as the base model's pretraining mixture uses)`)
+      Options.withDescription(`visual style and street layout: ${STYLE_NAMES.join(", ")}, or ${VARIED_PREFIX}N for the style drawn from seed N (as the base model's pretraining mixture uses); NAME@B turns its street grid to bearing B (sf@29)`)
     ),
     routes: Options.integer("routes").pipe(Options.withDefault(64), Options.withDescription("number of routes")),
     seed: Options.integer("seed").pipe(Options.withDefault(0)),
@@ -73,7 +73,7 @@ const synth = Command.make(
   ({ city, routes, seed, out, width }) =>
     Effect.gen(function* () {
       if (routes < 1) return yield* fail("--routes must be at least 1")
-      if (styleByName(city) === undefined) return yield* fail(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N`)
+      if (styleByName(city) === undefined) return yield* fail(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N, optionally @B (a grid bearing)`)
       if (width < 64 || width % 2 !== 0) return yield* fail("--panorama-width must be an even number of at least 64")
       const report = yield* synthesize({
         city,

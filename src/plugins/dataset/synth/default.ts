@@ -112,6 +112,32 @@ export const ensureDefault = (options: { readonly root?: string } & Progress = {
   }).pipe(Effect.as(paths))
 }
 
+/** A synthetic city of its own (a suite's): style, layout seed, routes, and how many routes before them are drawn and left out. */
+export interface CityRecipe {
+  readonly city: string
+  readonly seed: number
+  readonly routes: number
+  readonly after: number
+}
+
+export const cityDir = (c: CityRecipe, root = cacheRoot()): string =>
+  path.join(root, `city-r${RECIPE_VERSION}-${c.city.replace(/[^A-Za-z0-9.]+/g, "_")}-s${c.seed}-a${c.after}-n${c.routes}`, "routes")
+
+/** The city, generated into the cache on first use (see `buildOnce`); returns its folder. */
+export const ensureCity = (c: CityRecipe, options: Progress = {}): Effect.Effect<string, DatasetError> => {
+  const dir = cityDir(c)
+  const root = path.dirname(dir)
+  return Effect.tryPromise({
+    try: () =>
+      buildOnce(root, MARKER, JSON.stringify({ recipe: RECIPE_VERSION, city: c }, null, 2), async (staging) => {
+        options.log?.(`generating the city ${c.city} (seed ${c.seed}, ${c.routes} routes after the first ${c.after}) into ${root} (once)`)
+        const held = c.after > 0 ? [{ dir: path.join(staging, "left-out"), routes: c.after, write: false }] : []
+        await renderCities([{ city: c.city, seed: c.seed, splits: [...held, { dir: path.join(staging, "routes"), routes: c.routes }] }], options)
+      }),
+    catch: (e) => (e instanceof DatasetError ? e : new DatasetError({ path: root, message: `cannot build the city ${c.city}: ${String(e)}` }))
+  }).pipe(Effect.as(dir))
+}
+
 /**
  * The broad mixture a base model is pretrained on: `styles` cities, each in its own style drawn
  * from a style seed (`varied:N`, never the held-out nyc or sf look), `routes` routes each.

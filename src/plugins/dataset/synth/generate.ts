@@ -26,6 +26,11 @@ export interface Split {
   /** Folder the split is written to, in the VIRL_routes/<city>/ layout. */
   readonly dir: string
   readonly routes: number
+  /**
+   * false: draw the split's routes but write nothing — the routes of a later split are then the
+   * ones drawn after them (held-out routes of a city whose first routes train a model).
+   */
+  readonly write?: boolean
 }
 
 export interface SynthRequest {
@@ -66,7 +71,7 @@ export interface CityPlan {
 export const planCity = (request: Omit<SynthRequest, "onProgress">): CityPlan => {
   const style = styleByName(request.city)
   if (style === undefined) {
-    throw new RangeError(`unknown city style ${JSON.stringify(request.city)}; choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N (a style drawn from seed N)`)
+    throw new RangeError(`unknown city style ${JSON.stringify(request.city)}; choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N (a style drawn from seed N), optionally @B for a street grid at bearing B`)
   }
   const rng = streams(request.seed)
   const city = buildCity(style, rng.layout)
@@ -179,7 +184,8 @@ const renderInWorkers = async (
 export const synthesize = (request: SynthRequest): Effect.Effect<SynthReport, DatasetError> =>
   Effect.tryPromise({
     try: async () => {
-      for (const { dir } of request.splits) {
+      const written = request.splits.filter((s) => s.write !== false)
+      for (const { dir } of written) {
         // never replace a folder this generator did not write
         if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0 && !fs.existsSync(path.join(dir, SYNTH_FILE))) {
           throw new Error(`${dir} exists and is not a generated dataset (no ${SYNTH_FILE}); choose another --out or remove it`)
@@ -190,12 +196,13 @@ export const synthesize = (request: SynthRequest): Effect.Effect<SynthReport, Da
       const plan = planCity(recipe)
       const size = request.panorama ?? DEFAULT_PANORAMA
       const t1 = performance.now()
-      const ids = [...new Set(plan.splits.flatMap((s) => s.sites.map((site) => site.panoId)))]
+      const kept = plan.splits.filter((s) => s.split.write !== false)
+      const ids = [...new Set(kept.flatMap((s) => s.sites.map((site) => site.panoId)))]
       let done = 0
       onProgress?.(0, ids.length)
       const jpegs = await renderInWorkers(recipe, plan, ids, () => onProgress?.(++done, ids.length))
       let bytes = 0
-      for (const { split, routes, sites } of plan.splits) {
+      for (const { split, routes, sites } of kept) {
         const staging = `${split.dir}.partial-${process.pid}`
         fs.rmSync(staging, { recursive: true, force: true })
         fs.mkdirSync(path.join(staging, STREET_VIEWS_DIR), { recursive: true })
@@ -220,11 +227,11 @@ export const synthesize = (request: SynthRequest): Effect.Effect<SynthReport, Da
       }
       const t2 = performance.now()
       return {
-        routes: plan.splits.reduce((s, p) => s + p.routes.length, 0),
+        routes: kept.reduce((s, p) => s + p.routes.length, 0),
         panoramas: ids.length,
         bytes,
         seconds: { layout: (t1 - t0) / 1000, render: (t2 - t1) / 1000 }
       }
     },
-    catch: (e) => new DatasetError({ path: request.splits.map((s) => s.dir).join(", "), message: `synthesis failed: ${(e as Error).message}` })
+    catch: (e) => new DatasetError({ path: request.splits.filter((s) => s.write !== false).map((s) => s.dir).join(", "), message: `synthesis failed: ${(e as Error).message}` })
   })

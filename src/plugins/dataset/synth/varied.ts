@@ -140,8 +140,16 @@ export const variedStyle = (seed: number): CityStyle => {
   throw new RangeError(`style seed ${seed}: no style far from nyc and sf after 200 draws`)
 }
 
-/** A named style: `nyc`, `sf`, or `varied:N` for the style drawn from seed N. */
+/**
+ * A named style: `nyc`, `sf`, or `varied:N` for the style drawn from seed N; `NAME@B` is that style
+ * with its street grid turned to bearing B (`sf@29`: San Francisco's look on New York's grid angle).
+ */
 export const styleByName = (name: string): CityStyle | undefined => {
+  const turned = /^(.+)@(\d+(?:\.\d+)?)$/.exec(name)
+  if (turned !== null) {
+    const style = styleByName(turned[1])
+    return style === undefined ? undefined : { ...style, name, gridBearing: Number(turned[2]) }
+  }
   const fixed = STYLES[name]
   if (fixed !== undefined) return fixed
   const m = /^varied:(\d+)$/.exec(name)

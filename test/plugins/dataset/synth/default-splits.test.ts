@@ -50,4 +50,28 @@ describe("the default splits", () => {
     const seen = new Set(train.map(key))
     expect(evaluation.filter((r) => seen.has(key(r))).length).toBe(0)
   })
+
+  it("hold out routes drawn after the training and evaluation routes (a suite's `after`), and a city turned to 0° keeps them, answers aside", () => {
+    const after = DEFAULT_SPLITS.train.routes + DEFAULT_SPLITS.eval.routes
+    const [, heldOut] = railsOf("nyc", DEFAULT_SPLITS.train.seed, [after, 12])
+    const key = (r: (typeof train)[number]) => r.waypoints.map((w) => w.geocode.join(",")).join(";")
+    const seen = new Set([...train, ...evaluation].map(key))
+    expect(heldOut!.length).toBe(12)
+    expect(heldOut!.filter((r) => seen.has(key(r))).length).toBe(0)
+    // the same routes as a third split after the default two would draw
+    const routesOf = (counts: number[]) => planCity({ city: "nyc", seed: DEFAULT_SPLITS.train.seed, splits: counts.map((routes, i) => ({ dir: `split-${i}`, routes })) }).splits.at(-1)!.routes
+    expect(routesOf([after, 12]).map((r) => r.route_results.geocode_list)).toEqual(
+      routesOf([DEFAULT_SPLITS.train.routes, DEFAULT_SPLITS.eval.routes, 12]).map((r) => r.route_results.geocode_list)
+    )
+    // turned: the same routes (relative answers after the first, which depends on the start's heading in the world),
+    // other compass answers — north, east, south, west, which NYC's 29° grid never asks
+    const [, turned] = railsOf("nyc@0", DEFAULT_SPLITS.train.seed, [after, 12])
+    const relative = (rails: typeof train) => rails.map((r) => r.waypoints.slice(1).map((w) => w.relativeAction).join(","))
+    expect(relative(turned!)).toEqual(relative(heldOut!))
+    const compass = (rails: typeof train) => new Set(rails.flatMap((r) => r.waypoints.map((w) => w.absoluteAction)).filter((a) => a.startsWith("turn_direction")))
+    for (const word of ["north", "east", "south", "west"]) {
+      expect(compass(train).has(`turn_direction(${word})`)).toBe(false)
+      expect(compass(turned!).has(`turn_direction(${word})`)).toBe(true)
+    }
+  })
 })
