@@ -1,14 +1,17 @@
 /**
  * A reward written by the user, in a few lines: the paper's process reward, plus a bonus for
- * reaching the destination and a sharper penalty for claiming an intersection that is not there.
+ * reaching the destination and a sharper penalty for claiming an intersection that is not there;
+ * RL with it against RL with the process reward, from the study's start and compared along
+ * frontiers (experiments/footing.ts).
  *
  *   npx virl run experiments/custom_reward.ts --quick
  */
 import { Layer } from "effect"
 import { experiment } from "../src/core/experiment.ts"
 import { Reward, Verdict } from "../src/core/reward.ts"
+import * as Process from "../src/plugins/reward/process.ts"
 import { processReward } from "../src/plugins/reward/process.ts"
-import { SHORT_RL } from "./short-rl.ts"
+import { frontierOf, onFooting, rlMethod, START } from "./footing.ts"
 
 const shaped = Layer.succeed(Reward, {
   name: "shaped",
@@ -16,16 +19,11 @@ const shaped = Layer.succeed(Reward, {
   episodeEnd: ({ success }) => (success ? 5 : 0)
 })
 
-export default experiment({
-  name: "custom_reward",
-  description: "RL with a user-written reward next to RL with the paper's process reward",
-  seeds: [1],
-  suites: ["indist", "rule-ood", "visual-ood"],
-  evaluations: 2,
-  arms: [
-    { name: "init", recipe: { kind: "sft" }, hidden: true },
-    { name: "rl_process", recipe: { kind: "ppo", from: "init" } },
-    { name: "rl_shaped", recipe: { kind: "ppo", from: "init" }, reward: shaped }
-  ],
-  ...SHORT_RL
-})
+export default experiment(
+  onFooting({
+    name: "custom_reward",
+    description: "RL with a user-written reward next to RL with the paper's process reward, along frontiers",
+    arms: [...START, ...rlMethod("process", { layers: { reward: Process.layer } }), ...rlMethod("shaped", { layers: { reward: shaped } })],
+    frontier: frontierOf(["process", "shaped"])
+  })
+)

@@ -1,25 +1,20 @@
 /**
- * The same RL arm trained with the paper's per-step verification reward (process) and with a
- * reward paid only at the episode's end (outcome).
+ * RL with the paper's per-step verification reward (process) against RL paid only at the
+ * episode's end (outcome), from the study's start and compared along frontiers: each reward
+ * over the same three learning rates, six evaluation points each (experiments/footing.ts).
  *
- *   npx virl sweep experiments/process_vs_outcome.ts
+ *   npx virl run experiments/process_vs_outcome.ts
  */
-import { sweep } from "../src/core/experiment.ts"
+import { experiment } from "../src/core/experiment.ts"
 import * as Outcome from "../src/plugins/reward/outcome.ts"
 import * as Process from "../src/plugins/reward/process.ts"
-import { shortRlExperiment } from "./short-rl.ts"
+import { frontierOf, onFooting, rlMethod, START } from "./footing.ts"
 
-const base = shortRlExperiment("rl", { hideInit: true })
-
-export default sweep({
-  name: "process_vs_outcome",
-  description: "per-step verification reward vs reward at the episode's end",
-  base,
-  compare: "rl",
-  grid: {
-    reward: [
-      { label: "process", layers: { reward: Process.layer }, arms: ["rl"] },
-      { label: "outcome", layers: { reward: Outcome.layer }, arms: ["rl"] }
-    ]
-  }
-})
+export default experiment(
+  onFooting({
+    name: "process_vs_outcome",
+    description: "per-step verification reward vs reward at the episode's end, along frontiers",
+    arms: [...START, ...rlMethod("process", { layers: { reward: Process.layer } }), ...rlMethod("outcome", { layers: { reward: Outcome.layer } })],
+    frontier: frontierOf(["process", "outcome"])
+  })
+)

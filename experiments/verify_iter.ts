@@ -1,20 +1,20 @@
 /**
- * How many attempts the environment allows at each waypoint (verify_iter: 1, 2, 3), for the
- * SFT initialisation and the RL arm trained from it.
+ * How many attempts the environment allows at each waypoint during RL (verify_iter 1, 2 — the
+ * paper's —, 3), from the study's start and compared along frontiers (experiments/footing.ts).
+ * Every suite evaluates with the paper's 2 attempts, whatever the arm trained with, so that
+ * per-step accuracy means the same for every arm.
  *
- *   npx virl sweep experiments/verify_iter.ts
+ *   npx virl run experiments/verify_iter.ts
  */
-import { sweep } from "../src/core/experiment.ts"
-import { shortRlExperiment } from "./short-rl.ts"
+import { experiment } from "../src/core/experiment.ts"
+import { FRONTIER_SUITES, frontierOf, onFooting, rlMethod, START } from "./footing.ts"
 
-const base = shortRlExperiment("verify_iter")
-
-export default sweep({
-  name: "verify_iter",
-  description: "attempts per waypoint: 1, 2 (the paper's), 3",
-  base,
-  compare: "rl",
-  grid: {
-    verify_iter: [1, 2, 3].map((n) => ({ label: String(n), config: { "env_config.verify_iter": n } }))
-  }
-})
+export default experiment(
+  onFooting({
+    name: "verify_iter",
+    description: "attempts per waypoint in RL: 1, 2 (the paper's), 3, along frontiers",
+    suites: FRONTIER_SUITES.map((s) => ({ ...s, config: { "env_config.verify_iter": 2 } })),
+    arms: [...START, ...[1, 2, 3].flatMap((n) => rlMethod(`verify${n}`, { config: { "env_config.verify_iter": n } }))],
+    frontier: frontierOf(["verify1", "verify2", "verify3"])
+  })
+)

@@ -110,6 +110,13 @@ export const RunConfig = Schema.Struct({
     first_style: atLeast(0),
     /** Episodes per route under each rule set (absolute and relative directions). */
     passes: atLeast(1),
+    /**
+     * The share of the mixture's routes the base also drives under relative directions (spread
+     * evenly over the styles, each style's first routes). 0 makes a base that never answered in
+     * relative directions, so that the rule-OOD suite tests a rule it knows only from the words
+     * of its instructions.
+     */
+    relative_share: Schema.optionalWith(rate, { default: () => 1 }),
     /** Word the instructions in several phrasings. */
     instruction_variants: Schema.Boolean,
     /** "varied": describe observations in several correct ways (a pretrained model's own words); "oracle": the environment's one text. */
@@ -170,6 +177,7 @@ const small: RunConfig = {
     routes: 24,
     first_style: 1000,
     passes: 1,
+    relative_share: 1,
     instruction_variants: true,
     descriptions: "varied",
     epochs: 8,

@@ -11,6 +11,14 @@ export interface Series {
   readonly points: ReadonlyArray<readonly [number, number]>
   /** Half-width of a band around each point (spread over seeds). */
   readonly spread?: ReadonlyArray<number>
+  /** A shaded interval [low, high] at each point (an interval of the curve). */
+  readonly band?: ReadonlyArray<readonly [number, number]>
+  /** How points are joined: straight lines (default), a frontier's steps, or not at all (a scatter). */
+  readonly line?: "straight" | "steps" | "none"
+  /** Radius of the point markers in pixels (default 3; 0 for none). */
+  readonly marker?: number
+  /** Listed in the legend (default true). */
+  readonly legend?: boolean
 }
 
 export interface Panel {
@@ -107,18 +115,43 @@ const drawPanel = (canvas: Canvas, left: number, top: number, width: number, hei
   canvas.text(x0 + (w - textWidth(panel.xLabel)) / 2, y0 + h + 24, panel.xLabel, [0, 0, 0])
   canvas.text(left + 4, y0 - 10, panel.yLabel, [0, 0, 0])
   for (const s of panel.series) {
+    if (s.band !== undefined) {
+      for (let i = 1; i < s.points.length; i++) {
+        const [xa, xb] = [px(s.points[i - 1][0]), px(s.points[i][0])]
+        const [a, b] = [s.band[i - 1], s.band[i]]
+        if (a === undefined || b === undefined) continue
+        // each column once: a segment stops short of where the next begins
+        const last = i === s.points.length - 1 ? Math.round(xb) : Math.round(xb) - 1
+        for (let x = Math.round(xa); x <= last; x++) {
+          const t = xb === xa ? 0 : (x - xa) / (xb - xa)
+          const lo = py(Math.max(yLo, a[0] + (b[0] - a[0]) * t))
+          const hi = py(Math.min(yHi, a[1] + (b[1] - a[1]) * t))
+          for (let y = Math.round(hi); y <= Math.round(lo); y++) canvas.pixel(x, y, s.colour, 0.18)
+        }
+      }
+    }
+  }
+  for (const s of panel.series) {
     if (s.spread !== undefined) {
       s.points.forEach(([x, y], i) => {
         const d = s.spread![i] ?? 0
         if (d > 0) canvas.line(px(x), py(Math.min(yHi, y + d)), px(x), py(Math.max(yLo, y - d)), s.colour, 1)
       })
     }
-    for (let i = 1; i < s.points.length; i++) canvas.line(px(s.points[i - 1][0]), py(s.points[i - 1][1]), px(s.points[i][0]), py(s.points[i][1]), s.colour, 3)
-    for (const [x, y] of s.points) for (let dx = -3; dx <= 3; dx++) for (let dy = -3; dy <= 3; dy++) if (dx * dx + dy * dy <= 9) canvas.pixel(px(x) + dx, py(y) + dy, s.colour)
+    const line = s.line ?? "straight"
+    for (let i = 1; i < s.points.length && line !== "none"; i++) {
+      const [a, b] = [s.points[i - 1], s.points[i]]
+      if (line === "steps") {
+        canvas.line(px(a[0]), py(a[1]), px(a[0]), py(b[1]), s.colour, 3)
+        canvas.line(px(a[0]), py(b[1]), px(b[0]), py(b[1]), s.colour, 3)
+      } else canvas.line(px(a[0]), py(a[1]), px(b[0]), py(b[1]), s.colour, 3)
+    }
+    const r = s.marker ?? 3
+    if (r > 0) for (const [x, y] of s.points) for (let dx = -r; dx <= r; dx++) for (let dy = -r; dy <= r; dy++) if (dx * dx + dy * dy <= r * r) canvas.pixel(px(x) + dx, py(y) + dy, s.colour)
   }
   // the legend runs along the top margin, clear of the data
   let lx = x0 + w
-  for (const s of [...panel.series].reverse()) {
+  for (const s of [...panel.series].reverse().filter((s) => s.legend !== false)) {
     lx -= textWidth(s.label) + 30
     canvas.line(lx, top + 30 + GLYPH_HEIGHT / 2, lx + 18, top + 30 + GLYPH_HEIGHT / 2, s.colour, 3)
     canvas.text(lx + 22, top + 30, s.label, [0, 0, 0])

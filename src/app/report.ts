@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
+import { frontierMarkdown, writeFrontier, type FrontierMeta } from "./frontier-report.ts"
 import { PALETTE, renderPlot, type Series } from "./plot.ts"
 import { EVALS_FILE, KL_FILE, readEvals, readKl, type EvalRecord, type KlRecord } from "./run.ts"
 
@@ -182,15 +183,17 @@ export const writeReport = async (
   suites: ReadonlyArray<SuiteLabel>,
   plotted: ReadonlyArray<string> = arms,
   parents: Readonly<Record<string, string>> = {},
-  seeds?: ReadonlyArray<number>
+  seeds?: ReadonlyArray<number>,
+  frontier?: FrontierMeta
 ): Promise<string> => {
   const evals = readEvals(path.join(runDir, EVALS_FILE))
   const kls = readKl(path.join(runDir, KL_FILE))
   const results = aggregate(experiment, evals, arms, suites, kls, seeds)
-  const table = markdownTable(results, suites)
-  writeFileAtomic(path.join(runDir, "results.json"), JSON.stringify(results, null, 2))
-  writeFileAtomic(path.join(runDir, "results.md"), table)
   fs.mkdirSync(path.join(runDir, "plots"), { recursive: true })
+  const compared = frontier === undefined ? undefined : await writeFrontier(runDir, frontier, evals, kls, results.seeds, suites)
+  const table = markdownTable(results, suites) + (compared === undefined ? "" : `\n${frontierMarkdown(compared, suites)}`)
+  writeFileAtomic(path.join(runDir, "results.json"), JSON.stringify(compared === undefined ? results : { ...results, frontier: compared }, null, 2))
+  writeFileAtomic(path.join(runDir, "results.md"), table)
   const panels = suites.map((suite) => ({
     title: suite.title.toUpperCase(),
     xLabel: "TRAINING SAMPLES",

@@ -9,9 +9,10 @@ import type { TrackerService } from "../core/tracker.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import { PRESETS, resolveConfig, type RunConfig } from "./config.ts"
-import { armComponents, datasetDir, DEFAULT_COMPONENTS, trainingLayer } from "./components.ts"
-import { evaluateSuite, policyFromCheckpoint } from "./evaluate.ts"
+import { armComponents, datasetDir, DEFAULT_COMPONENTS, ensureDataset, trainingLayer } from "./components.ts"
+import { evaluateSuite, policyFromCheckpoint, suiteEpisodes } from "./evaluate.ts"
 import { suiteSpecs } from "./suites.ts"
+import { frontierProblem } from "./frontier.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
 import { CHECKPOINT_DIR, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "./train.ts"
 
@@ -115,8 +116,8 @@ export const lineage = (arms: ReadonlyArray<Arm>, arm: Arm): string[] => {
 
 /**
  * An arm's configuration, later sources winning: the `small` preset, the experiment's `config`,
- * the arm's `config`, the sweep value's (in a sweep trial), the experiment's `quick` values
- * (with --quick), the command line's dotted flags; then the seed.
+ * the arm's `config`, the sweep value's (in a sweep trial), the experiment's `quick` values and
+ * the arm's (with --quick), the command line's dotted flags; then the seed.
  */
 export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides">, seed: number) =>
   resolveConfig(PRESETS.small, [
@@ -124,9 +125,14 @@ export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOpt
     { source: `arm ${arm.name}`, values: arm.config ?? {} },
     ...(arm.sweep === undefined ? [] : [{ source: `sweep value of arm ${arm.name}`, values: arm.sweep.config }]),
     ...(options.quick === true ? [{ source: `${experiment.name} quick`, values: experiment.quick ?? {} }] : []),
+    ...(options.quick === true && arm.quick !== undefined ? [{ source: `arm ${arm.name} quick`, values: arm.quick }] : []),
     { source: "command line", values: options.overrides ?? {} },
     { source: "seed", values: { seed } }
   ])
+
+/** The config a suite evaluates an arm under: the arm's, with the suite's own values over it. */
+export const suiteConfig = (config: RunConfig, suite: SuiteSpec) =>
+  suite.config === undefined ? Effect.succeed(config) : Either.match(resolveConfig(config, [{ source: `suite ${suite.name}`, values: suite.config }]), { onLeft: Effect.fail, onRight: Effect.succeed })
 
 /** How many epochs or updates an arm's recipe runs. */
 export const recipeLength = (arm: Arm, config: RunConfig): number => {
@@ -160,6 +166,8 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     const seeds = options.seeds ?? experiment.seeds
     const arms = yield* attempt(() => armOrder(experiment.arms))
     const suites = yield* attempt(() => suiteSpecs(experiment.suites))
+    const frontier = frontierProblem(experiment, suites.map((s) => s.name))
+    if (frontier !== undefined) return yield* new ExperimentError({ message: `${experiment.name}: ${frontier}` })
     if (experiment.klReference !== undefined && !arms.some((a) => a.name === experiment.klReference)) {
       return yield* new ExperimentError({ message: `klReference ${JSON.stringify(experiment.klReference)} is not an arm; arms: ${arms.map((a) => a.name).join(", ")}` })
     }
@@ -178,6 +186,15 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     // config.json shows the last seed's settings
     const resolved: Record<string, RunConfig> = {}
     for (const arm of arms) resolved[arm.name] = yield* Either.match(armConfig(experiment, arm, options, seeds[seeds.length - 1]), { onLeft: Effect.fail, onRight: Effect.succeed })
+    // a suite's own config values checked now; suites on synthetic cities made now, once, before
+    // seeds (perhaps in processes of their own) look for them
+    for (const spec of suites) {
+      const episodes = new Set<number>()
+      for (const config of Object.values(resolved)) episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
+      for (const n of episodes) {
+        yield* ensureDataset(spec.dataset, options.datasets, n, { onProgress: progress.bar(`rendering the city of suite ${spec.name}`), log: progress.log })
+      }
+    }
     let probe: { inputs: PolicyInput[]; reference: Map<string, OutputDistribution[]> } | undefined
     // seeds running side by side build the KL probe and each reference's distributions once
     const probeLock = yield* Effect.makeSemaphore(1)
@@ -219,10 +236,14 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
               const shared = arm.recipe.kind === "pretrain" ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite) : undefined
               const metrics =
                 shared?.metrics ??
-                (yield* evaluateSuite(config, policy, suiteWithRules(spec), options.datasets, {
-                  logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
-                  // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
-                  traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total },
+                (yield* evaluateSuite(yield* suiteConfig(config, spec), policy, suiteWithRules(spec), options.datasets, {
+                  ...(experiment.evaluationLogs === "final" && step !== total
+                    ? {}
+                    : {
+                        logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
+                        // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
+                        traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total }
+                      }),
                   onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
                 }))
               yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })

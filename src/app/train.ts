@@ -255,6 +255,12 @@ export interface BaseMakers {
 
 const DEFAULT_MAKERS: BaseMakers = { policy: POLICY_NAME, optimizer: ADAMW }
 
+/** pretrain_config as the cache knows it: settings added later leave a base built before them where it was while they keep their defaults. */
+const pretrainRecipe = (config: RunConfig) => {
+  const { relative_share, ...rest } = config.pretrain_config
+  return relative_share === 1 ? rest : config.pretrain_config
+}
+
 const baseKey = (config: RunConfig, makers: BaseMakers): string => {
   const { absolute_action: _, ...env } = config.env_config
   const custom = makers.policy !== DEFAULT_MAKERS.policy || makers.policyKey !== undefined || makers.optimizer !== DEFAULT_MAKERS.optimizer
@@ -262,7 +268,7 @@ const baseKey = (config: RunConfig, makers: BaseMakers): string => {
     .update(
       JSON.stringify({
         recipe: BASE_RECIPE,
-        pretrain: config.pretrain_config,
+        pretrain: pretrainRecipe(config),
         policy: config.policy_config,
         env,
         panorama: MIXTURE_PANORAMA,
@@ -287,7 +293,8 @@ const BASE_MARKER = "recipe.json"
 
 /**
  * The base model: behaviour cloning on the pretraining mixture — `styles` procedurally varied
- * cities (never the nyc or sf look), every route under both rule sets, instructions in varied
+ * cities (never the nyc or sf look), every route under absolute directions and `relative_share`
+ * of them under relative ones too (spread evenly over the styles), instructions in varied
  * wording, observations described in several correct ways — from `pretrain_config.seed`. Built
  * once into the cache (`VIRL_CACHE`, keyed by the recipe: pretrain, policy and environment
  * settings) and reused by every run and seed after; an interrupted build resumes from its last
@@ -297,7 +304,7 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
   Effect.gen(function* () {
     const makers = yield* currentMakers
     const dir = baseDir(config, makers)
-    const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: config.pretrain_config, policy_config: config.policy_config }, null, 2)
+    const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: pretrainRecipe(config), policy_config: config.policy_config }, null, 2)
     const ready = () => {
       try {
         return fs.readFileSync(path.join(dir, BASE_MARKER), "utf8") === recipe && isCheckpoint(path.join(dir, CHECKPOINT_DIR))
@@ -320,6 +327,9 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
       { onProgress: progress.bar("rendering the pretraining mixture"), log: progress.log }
     )
     const describe = describingOracle(new PythonRandom(BigInt(p.seed) * 31n + 7n))
+    // relative_share of all the mixture's routes, spread evenly over the styles (each style's first ones)
+    const relativeTotal = Math.round(p.relative_share * p.styles * p.routes)
+    const relativeRoutes = (style: number) => Math.floor(((style + 1) * relativeTotal) / p.styles) - Math.floor((style * relativeTotal) / p.styles)
     yield* behaviourCloning(
       config,
       "pretrain",
@@ -327,15 +337,24 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
       () =>
         Effect.succeed(
           datasets.flatMap((d, k) =>
-            [Absolute.layer, Relative.layer].map((actionSpace, r) => ({
-              dir: d,
-              actionSpace,
-              routes: p.routes,
-              passes: p.passes,
-              expert: p.descriptions === "varied" ? describe : oracle,
-              instructionVariants: p.instruction_variants,
-              seed: p.seed * 1000 + k * 2 + r
-            }))
+            [
+              { actionSpace: Absolute.layer, routes: p.routes },
+              { actionSpace: Relative.layer, routes: relativeRoutes(k) }
+            ].flatMap(({ actionSpace, routes }, r) =>
+              routes === 0
+                ? []
+                : [
+                    {
+                      dir: d,
+                      actionSpace,
+                      routes,
+                      passes: p.passes,
+                      expert: p.descriptions === "varied" ? describe : oracle,
+                      instructionVariants: p.instruction_variants,
+                      seed: p.seed * 1000 + k * 2 + r
+                    }
+                  ]
+            )
           )
         ),
       work,

@@ -9,6 +9,7 @@ import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { writeReport, type SuiteLabel } from "../app/report.ts"
+import type { FrontierMeta } from "../app/frontier-report.ts"
 import { fileTail, runVirlProcess } from "../app/processes.ts"
 import { ExperimentError, runExperiment, SEED_LOG } from "../app/run.ts"
 import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
@@ -24,6 +25,18 @@ export const EXPERIMENT_FILE = "experiment.json"
 const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).map((a) => a.name)
 const parentsOf = (e: Experiment): Record<string, string> =>
   Object.fromEntries(e.arms.flatMap((a) => (a.recipe.from === undefined ? [] : [[a.name, a.recipe.from]])))
+
+/** What the report needs to compare an experiment's methods along their frontiers (none without a `frontier`). */
+const frontierMeta = (e: Experiment): FrontierMeta | undefined =>
+  e.frontier === undefined
+    ? undefined
+    : {
+        spec: e.frontier,
+        methodOf: Object.fromEntries(e.arms.map((a) => [a.name, a.method])),
+        // suites on one dataset evaluate the same routes in the same order: their route draws are paired
+        routeGroup: Object.fromEntries(suiteSpecs(e.suites).map((s) => [s.name, JSON.stringify(s.dataset)])),
+        ...(e.klReference === undefined ? {} : { klReference: e.klReference })
+      }
 
 /** Every record to both trackers; neither may fail the run. */
 const both = (a: TrackerService, b: TrackerService): TrackerService => ({
@@ -66,10 +79,19 @@ export const runAndReport = (
     const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
     const seeds = options.seeds ?? [...experiment.seeds]
     fs.mkdirSync(out, { recursive: true })
+    const frontier = frontierMeta(experiment)
     writeFileAtomic(
       path.join(out, EXPERIMENT_FILE),
       JSON.stringify(
-        { name: experiment.name, arms: visibleArms(experiment), plotted: experiment.arms.map((a) => a.name), parents: parentsOf(experiment), suites: labels, seeds },
+        {
+          name: experiment.name,
+          arms: visibleArms(experiment),
+          plotted: experiment.arms.map((a) => a.name),
+          parents: parentsOf(experiment),
+          suites: labels,
+          seeds,
+          ...(frontier === undefined ? {} : { frontier })
+        },
         null,
         2
       )
@@ -109,7 +131,7 @@ export const runAndReport = (
       ...(seedProcess === undefined ? {} : { seedProcess })
     })
     const table = yield* Effect.tryPromise({
-      try: () => writeReport(out, experiment.name, visibleArms(experiment), labels, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds),
+      try: () => writeReport(out, experiment.name, visibleArms(experiment), labels, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds, frontier),
       catch: (e) => new ExperimentError({ message: `cannot write the report of ${out}: ${(e as Error).message}` })
     })
     const seconds = (performance.now() - t0) / 1000
@@ -195,11 +217,12 @@ export const report = Command.make("report", { dir: Args.directory({ name: "RUN_
       parents?: Record<string, string>
       suites: ReadonlyArray<string | SuiteLabel>
       seeds?: number[]
+      frontier?: FrontierMeta
     }
     // older run folders list the paper's suites by name
     const labels = meta.suites.map((s) => (typeof s === "string" ? { name: s, title: PAPER_SUITES.find((p) => p.name === s)?.title ?? s } : s))
     const table = yield* Effect.tryPromise({
-      try: () => writeReport(dir, meta.name, meta.arms, labels, meta.plotted ?? meta.arms, meta.parents ?? {}, meta.seeds),
+      try: () => writeReport(dir, meta.name, meta.arms, labels, meta.plotted ?? meta.arms, meta.parents ?? {}, meta.seeds, meta.frontier),
       catch: (e) => new ExperimentError({ message: `cannot write the report of ${dir}: ${(e as Error).message}` })
     })
     console.log(table)

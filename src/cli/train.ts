@@ -109,7 +109,7 @@ const parseSuites = (text: string): Either.Either<SuiteName[], string> => {
 }
 
 const printMetrics = (suite: string, policy: string, metrics: SuiteMetrics, json: boolean) => {
-  const { rates, ...numbers } = metrics
+  const { rates, episodes: _, ...numbers } = metrics
   if (json) {
     console.log(JSON.stringify(numbers))
     return

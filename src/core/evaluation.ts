@@ -17,7 +17,15 @@ export interface SuiteMetrics {
   readonly num_traj: number
   /** Share of steps per verdict class, keyed as the reference's REWARD_FN_VIRL. */
   readonly rates: Readonly<Record<string, number>>
+  /**
+   * Each episode in episode order (with `order`, episode i is route i): its answers, its correct
+   * answers and whether it succeeded (1 or 0) — what intervals over routes are drawn from.
+   */
+  readonly episodes: ReadonlyArray<EpisodeOutcome>
 }
+
+/** [answers, correct answers, success (1 or 0)] of one episode. */
+export type EpisodeOutcome = readonly [number, number, number]
 
 /** The reference's name for the class of a verdict (REWARD_FN_VIRL; an exhausted retry scores −1). */
 export const verdictClass = (verdict: Verdict): string => {
@@ -82,11 +90,12 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
     type Shown = StepRecord["shown"]
     const shownOf = (o: Observation<StepInfoRecord>): Shown => ({ info: o.info, trace: o.trace, image: o.image })
     // per episode: its reward so far, verification attempts, and (for viewers) its steps
-    const state = new Map<number, { reward: number; veri: number; shown: Shown; start: Shown["trace"]; steps: StepRecord[] }>()
+    const state = new Map<number, { reward: number; veri: number; correct: number; shown: Shown; start: Shown["trace"]; steps: StepRecord[] }>()
+    const outcomes: EpisodeOutcome[] = Array.from({ length: options.numTraj }, () => [0, 0, 0] as const)
     const slots = new EpisodeSlots(env, {
       episodes: options.numTraj,
       route: (episode) => (options.order ? { routeIndex: episode } : undefined),
-      onBegin: (episode, o) => state.set(episode, { reward: 0, veri: 0, shown: shownOf(o), start: o.trace, steps: [] })
+      onBegin: (episode, o) => state.set(episode, { reward: 0, veri: 0, correct: 0, shown: shownOf(o), start: o.trace, steps: [] })
     })
     yield* slots.fill()
     while (slots.busy) {
@@ -100,6 +109,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
             const cls = verdictClass(tr.verdict)
             counts[cls] = (counts[cls] ?? 0) + 1
             if (tr.verdict._tag !== "Correct") failedChecks++
+            else st.correct++
             st.reward += tr.reward
             const log = logs[episode]!
             log.push({ sample_id: episode, veri_step: st.veri, output: output.text, reward: tr.reward, info: tr.observation.info })
@@ -114,6 +124,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
                 yield* options.record({ episode, start: st.start, steps: st.steps, success, reward: st.reward, terminated: tr.terminated })
               }
               if (success) successes++
+              outcomes[episode] = [st.veri, st.correct, success ? 1 : 0]
               episodeRewards.push(st.reward)
               log.push({ Success: success })
               log.push({ sample_id: episode, output: output.text, reward: st.reward, info: tr.observation.info })
@@ -138,7 +149,8 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
       mean_steps: steps / Math.max(1, n),
       mean_verification_steps: failedChecks / Math.max(1, n),
       num_traj: n,
-      rates
+      rates,
+      episodes: outcomes
     }
     if (options.log !== undefined) {
       for (const lines of logs) for (const line of lines) options.log(line)

@@ -6,8 +6,22 @@ import type { Reward } from "./reward.ts"
 import type { Sharding } from "./sharding.ts"
 import type { Tracker } from "./tracker.ts"
 
-/** A dataset by its role in the default splits, or a folder in the VIRL_routes format. */
-export type DatasetRef = "train" | "eval" | "visual-ood" | { readonly dir: string }
+/** A dataset by its role in the default splits, or a folder in the VIRL_routes format, or a synthetic city. */
+export type DatasetRef = "train" | "eval" | "visual-ood" | { readonly dir: string } | SyntheticCityRef
+
+/**
+ * A synthetic city made on first use and cached: a style (`nyc`, `sf`, `varied:N`, each
+ * optionally `@B` for its street grid turned to bearing B), the layout's seed, and its routes —
+ * those drawn after the city's first `after` routes (default 0), so a suite can hold out routes
+ * of a city whose first routes train a model. A suite's city has as many routes as it has
+ * episodes unless `routes` says otherwise.
+ */
+export interface SyntheticCityRef {
+  readonly synth: string
+  readonly seed: number
+  readonly after?: number
+  readonly routes?: number
+}
 
 /**
  * The swappable parts of a run, each an Effect layer (or, for data, where to find it). An arm
@@ -47,6 +61,11 @@ export interface SuiteSpec {
   readonly reward?: Layer.Layer<Reward>
   /** Episodes per evaluation (default: eval_config.num_traj, num_traj_visual for "visual-ood" data). */
   readonly episodes?: number
+  /**
+   * Config values the suite evaluates under, over each arm's own (dotted keys): arms trained
+   * with other settings — `env_config.verify_iter`, say — are then measured alike.
+   */
+  readonly config?: Readonly<Record<string, unknown>>
 }
 
 /**
@@ -76,8 +95,15 @@ export interface Arm {
   readonly layers?: Components
   /** Shorthand for `layers.reward`. */
   readonly reward?: Layer.Layer<Reward>
+  /** Config values for this arm under `--quick`, over the experiment's `quick`. */
+  readonly quick?: Readonly<Record<string, unknown>>
   /** Leave the arm out of the results table and plots (a shared initialisation, say). */
   readonly hidden?: boolean
+  /**
+   * The method this arm is one configuration of (see `configurations`): a frontier study
+   * compares methods, each over all of its configurations.
+   */
+  readonly method?: string
   /** Set by a sweep trial: its values for this arm, over the arm's own (see `trials`). */
   readonly sweep?: { readonly config: Readonly<Record<string, unknown>>; readonly layers: Components }
 }
@@ -100,12 +126,61 @@ export interface Experiment {
   /** Evaluation points along each arm's training (epochs for SFT, updates for PPO), for the curves. */
   readonly evaluations?: number
   /**
+   * Where the per-step evaluation logs (the reference's format) and episode traces (`virl view`)
+   * are written: at every evaluation point (default) or at each arm's final point only — a
+   * frontier study's many points otherwise write gigabytes; its statistics need only evals.jsonl.
+   */
+  readonly evaluationLogs?: "all" | "final"
+  /**
    * Measure KL(π_ref ‖ π) against this arm's final policy at every evaluation point of the arms
    * trained from it, on in-distribution training inputs (RL's Razor's measure of how far
    * post-training moved); `kl_config.routes` sets how many training routes' states.
    */
   readonly klReference?: string
+  /** Compare methods along their frontiers (see `FrontierSpec`); the report adds the comparison. */
+  readonly frontier?: FrontierSpec
 }
+
+/**
+ * How a frontier study compares its methods. Each method is the arms tagged with its name, each
+ * arm one configuration evaluated at every evaluation point; a method's frontier is the best
+ * OOD accuracy any of its points reaches at a given in-distribution accuracy or more. Everything
+ * here is fixed before the run: the comparison is the same for every method.
+ */
+export interface FrontierSpec {
+  /** The methods compared, by the `method` their arms carry; every method must have as many configurations. */
+  readonly methods: ReadonlyArray<string>
+  /** The arm every method starts from (shown as the common start; "gain" is measured from it). */
+  readonly start?: string
+  /** The in-distribution suite (x axis) and the OOD suites (y axes), by name. */
+  readonly indist: string
+  readonly ood: ReadonlyArray<string>
+  /**
+   * The rule that picks one point per method where one is wanted: the highest in-distribution
+   * per-step accuracy, at any evaluation point or at final points only (ties: the first arm in
+   * name order, then the earlier point).
+   */
+  readonly select?: { readonly by: "indist"; readonly at: "any" | "final" }
+  /** Pairs compared, [a, b] reporting a − b (default: every pair, in the order of `methods`). */
+  readonly compare?: ReadonlyArray<readonly [string, string]>
+  /** Bootstrap replicates over seeds and routes (default 2000). */
+  readonly bootstrap?: number
+  /**
+   * Suites that split a visual shift in two: the in-distribution city seen on another street-grid
+   * angle (`geometry`), another look on the training angle (`appearance`), and both (`both`).
+   */
+  readonly factors?: { readonly geometry: string; readonly appearance: string; readonly both: string }
+}
+
+/**
+ * Arms that are configurations of one method: `base` (recipe, layers, config) plus each
+ * configuration's config values, named `METHOD@LABEL` and tagged with the method.
+ */
+export const configurations = (
+  method: string,
+  base: Omit<Arm, "name" | "method" | "config"> & { readonly config?: Readonly<Record<string, unknown>> },
+  variants: ReadonlyArray<{ readonly label: string; readonly config: Readonly<Record<string, unknown>> }>
+): Arm[] => variants.map((v) => ({ ...base, name: `${method}@${v.label}`, method, config: { ...base.config, ...v.config } }))
 
 /**
  * One value of a sweep axis: a label, and what it changes — config values and layers — in every

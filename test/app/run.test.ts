@@ -18,7 +18,6 @@ import * as AdamW from "../../src/plugins/optimizer/adamw.ts"
 import * as Sgd from "../../src/plugins/optimizer/sgd.ts"
 import * as Outcome from "../../src/plugins/reward/outcome.ts"
 import * as Process from "../../src/plugins/reward/process.ts"
-import processVsOutcome from "../../experiments/process_vs_outcome.ts"
 import { expectSameRuns } from "../support/processes.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 
@@ -135,6 +134,17 @@ describe("virl run", () => {
   })
 
   it("expands a sweep's grid into trials with the layer swapped in the RL arm", () => {
+    const processVsOutcome = sweep({
+      name: "process_vs_outcome",
+      base: experiment({ name: "short", seeds: [1], suites: ["indist"], arms: [{ name: "init", recipe: { kind: "sft" } }, { name: "rl", recipe: { kind: "ppo", from: "init" } }] }),
+      compare: "rl",
+      grid: {
+        reward: [
+          { label: "process", layers: { reward: Process.layer }, arms: ["rl"] },
+          { label: "outcome", layers: { reward: Outcome.layer }, arms: ["rl"] }
+        ]
+      }
+    })
     const ts = trials(processVsOutcome)
     expect(ts.map((t) => t.label)).toEqual(["reward=process", "reward=outcome"])
     for (const t of ts) {
@@ -151,7 +161,7 @@ describe("virl run", () => {
       seeds: [1],
       suites: ["indist"],
       arms: [
-        { name: "a", recipe: { kind: "sft" }, config: { num_updates: 2, "sft_config.epochs": 2 }, layers: { optimizer: Sgd.layer } },
+        { name: "a", recipe: { kind: "sft" }, config: { num_updates: 2, "sft_config.epochs": 2 }, layers: { optimizer: Sgd.layer }, quick: { "sft_config.epochs": 3 } },
         { name: "b", recipe: { kind: "ppo", from: "a" } }
       ],
       config: { num_updates: 1, "sft_config.epochs": 1, "sft_config.routes": 1, num_steps: 7 },
@@ -175,11 +185,13 @@ describe("virl run", () => {
     const t = all[1]!.experiment
     const [a, b] = [t.arms[0]!, t.arms[1]!]
     const config = (arm: typeof a, quick: boolean, overrides = {}) => Either.getOrThrow(armConfig(t, arm, { quick, overrides }, 5))
-    // defaults < experiment < arm < sweep value < --quick < command line
+    // defaults < experiment < arm < sweep value < --quick (the experiment's, then the arm's) < command line
     expect(config(a, false).num_steps).toBe(7) // experiment over defaults
     expect(config(a, false).sft_config.epochs).toBe(2) // arm over experiment
     expect(config(a, false).num_updates).toBe(9) // sweep value over arm
     expect(config(a, true).num_updates).toBe(4) // --quick over sweep value
+    expect([config(a, true).sft_config.epochs, config(b, true).sft_config.epochs]).toEqual([3, 1]) // the arm's quick over the experiment's, for that arm
+    expect(config(a, true, { "sft_config.epochs": 5 }).sft_config.epochs).toBe(5)
     expect(config(a, true, { num_updates: 6 }).num_updates).toBe(6) // command line over all
     expect(config(a, false).optimizer_config.init_lr).toBe(1e-3)
     expect(config(a, false).seed).toBe(5)

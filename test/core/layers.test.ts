@@ -68,6 +68,13 @@ describe("core algorithms over test layers", () => {
       const never = yield* runSuite(env, scriptedPolicy(() => "forward()"), { numTraj: 6, order: false, act: { temperature: 1, greedy: true } })
       expect(never.success_rate).toBe(0)
       expect(never.per_step_accuracy).toBeCloseTo(2 / 5)
+      // each episode's answers, correct answers and success, which the metrics add up to
+      expect(right.episodes).toEqual(Array.from({ length: 6 }, () => [3, 3, 1]))
+      const sum = (k: 0 | 1 | 2) => never.episodes.reduce((s, e) => s + e[k], 0)
+      expect(never.episodes).toHaveLength(6)
+      expect(sum(1) / sum(0)).toBeCloseTo(never.per_step_accuracy)
+      expect(sum(0) / 6).toBeCloseTo(never.mean_steps)
+      expect(sum(2)).toBe(0)
     }).pipe(Effect.provide(corridorLayer(3)))
   )
 

@@ -1,0 +1,91 @@
+/**
+ * What the frontier study and its ablations share: the start (the pretrained base and its format
+ * initialisation on NYC), the suites, the evaluation points, and the learning-rate grids — so that
+ * an ablation changes one thing and is compared along frontiers on the study's footing.
+ */
+import { configurations, type Arm, type Components, type Experiment, type FrontierSpec, type SuiteSpec, type SyntheticCityRef } from "../src/core/experiment.ts"
+import * as Absolute from "../src/plugins/action-space/absolute.ts"
+import * as Relative from "../src/plugins/action-space/relative.ts"
+import { DEFAULT_SPLITS } from "../src/plugins/dataset/synth/default.ts"
+import study from "./sft_vs_rl.ts"
+
+/** NYC routes drawn after the default training and evaluation routes of the same city. */
+const heldOut = (synth: string): SyntheticCityRef => ({ synth, seed: DEFAULT_SPLITS.train.seed, after: DEFAULT_SPLITS.train.routes + DEFAULT_SPLITS.eval.routes })
+const sf = (synth: string): SyntheticCityRef => ({ synth, seed: DEFAULT_SPLITS.visualOod.seed })
+
+/**
+ * In-distribution on NYC routes held out of training, rule-OOD on the same routes in relative
+ * directions, and the visual shift in two halves and whole: the NYC look on a street grid at 0°
+ * instead of 29° (the same routes turned), the SF look on NYC's 29° grid, the SF look on its own
+ * 0° grid. As many routes as `eval_config.num_traj`.
+ */
+export const FRONTIER_SUITES: ReadonlyArray<SuiteSpec> = [
+  { name: "indist", title: "In-distribution", dataset: heldOut("nyc"), actionSpace: Absolute.layer },
+  { name: "rule-ood", title: "Rule OOD", dataset: heldOut("nyc"), actionSpace: Relative.layer },
+  { name: "nyc-grid0", title: "NYC look 0deg grid", dataset: heldOut("nyc@0"), actionSpace: Absolute.layer },
+  { name: "sf-grid29", title: "SF look 29deg grid", dataset: sf("sf@29"), actionSpace: Absolute.layer },
+  { name: "visual-ood", title: "Visual OOD (SF)", dataset: sf("sf"), actionSpace: Absolute.layer }
+]
+
+export const OOD = ["rule-ood", "nyc-grid0", "sf-grid29", "visual-ood"] as const
+
+/**
+ * The base never answered in relative directions (`relative_share: 0`): the rule-OOD suite then
+ * tests a rule it knows only from the words of its instructions. docs/frontier.md tells how the
+ * share was chosen.
+ */
+export const BASE_CONFIG = { "pretrain_config.relative_share": 0 } as const
+
+const [base, init] = study.arms
+
+/** The pretrained base and the format initialisation every method starts from (one epoch of SFT on NYC). */
+export const START: ReadonlyArray<Arm> = [base!, init!]
+
+/** PPO's and RFT's rates: each decays to a tenth over the run (20 updates of 32 optimizer steps). */
+const onPolicy = (lr: number) => ({ "optimizer_config.init_lr": lr, "optimizer_config.end_lr": lr / 10, "optimizer_config.lr_max_steps": 20 * 32 })
+const ON_POLICY_RATES = [1e-4, 3e-4, 1e-3]
+const SFT_RATES = [3e-4, 1e-3, 3e-3]
+const label = (lr: number) => `lr${lr.toExponential()}`
+
+/** SFT from the start: three learning rates, 10 epochs each (~21,000 gradient passes). */
+export const sftMethod = (method = "sft"): Arm[] =>
+  configurations(
+    method,
+    { recipe: { kind: "sft", from: "init" }, config: { "sft_config.epochs": 10 }, quick: { "sft_config.epochs": 6 } },
+    SFT_RATES.map((lr) => ({ label: label(lr), config: { "sft_config.init_lr": lr, "sft_config.end_lr": lr / 10 } }))
+  )
+
+/** PPO from the start: three learning rates, 20 updates of 256 steps × 4 epochs each (~20,500 passes). */
+export const rlMethod = (method = "rl", change: { readonly layers?: Components; readonly config?: Readonly<Record<string, unknown>> } = {}): Arm[] =>
+  configurations(
+    method,
+    { recipe: { kind: "ppo", from: "init" }, ...(change.layers === undefined ? {} : { layers: change.layers }) },
+    ON_POLICY_RATES.map((lr) => ({ label: label(lr), config: { ...onPolicy(lr), ...change.config } }))
+  )
+
+/** RFT from the start on the base's verified-correct samples, with PPO's rollouts, rates and updates. */
+export const rftMethod = (method = "rft"): Arm[] =>
+  configurations(method, { recipe: { kind: "rft", from: "init", samples: "base" } }, ON_POLICY_RATES.map((lr) => ({ label: label(lr), config: onPolicy(lr) })))
+
+/** The frontier comparison of `methods` from the start, one point per method chosen by in-distribution accuracy. */
+export const frontierOf = (methods: ReadonlyArray<string>, extra: Partial<FrontierSpec> = {}): FrontierSpec => ({
+  methods,
+  start: "init",
+  indist: "indist",
+  ood: OOD,
+  select: { by: "indist", at: "any" },
+  factors: { geometry: "nyc-grid0", appearance: "sf-grid29", both: "visual-ood" },
+  ...extra
+})
+
+/** An experiment on the study's footing: its seeds, suites, six evaluation points, KL to the base; `--quick` tiny. */
+export const onFooting = (e: Pick<Experiment, "name" | "description" | "arms" | "frontier"> & Partial<Experiment>): Experiment => ({
+  seeds: [1, 2, 3, 4, 5],
+  suites: FRONTIER_SUITES,
+  evaluations: 6,
+  evaluationLogs: "final",
+  klReference: "base",
+  ...e,
+  config: { ...BASE_CONFIG, "eval_config.num_traj": 100, num_updates: 20, ...e.config },
+  quick: { ...study.quick, "eval_config.num_traj": 12, "kl_config.routes": 6, num_updates: 6, num_steps: 64, ...e.quick }
+})
