@@ -1,0 +1,57 @@
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import type { FrontierResults } from "../../src/app/frontier.ts"
+
+const ROOT = path.resolve(import.meta.dirname, "../..")
+const BIN = path.join(ROOT, "bin/virl.mjs")
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-frontier-"))
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
+
+describe("virl run experiments/frontier.ts --quick", () => {
+  it(
+    "from an empty cache: cities, base, three methods of three configurations, and the frontier comparison with its intervals",
+    async () => {
+      const out = path.join(root, "run")
+      const t0 = performance.now()
+      const { status, stderr } = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        // the user's command, with a cache of its own (the default datasets and the quick base are built here)
+        const child = spawn(process.execPath, [BIN, "run", "experiments/frontier.ts", "--quick", "--out", out], {
+          cwd: ROOT,
+          env: { ...process.env, VIRL_CACHE: path.join(root, "cache"), VIRL_DATASETS: "" },
+          stdio: ["ignore", "ignore", "pipe"]
+        })
+        let err = ""
+        child.stderr.on("data", (d) => (err += String(d)))
+        child.on("exit", (code) => resolve({ status: code, stderr: err }))
+      })
+      console.log(`frontier --quick: ${((performance.now() - t0) / 60000).toFixed(2)} min from an empty cache`)
+      expect(status, stderr.slice(-3000)).toBe(0)
+      const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as { frontier: FrontierResults }
+      const f = results.frontier
+      expect(f.notes).toEqual([])
+      expect(Object.values(f.configurations).map((c) => c.length)).toEqual([3, 3, 3])
+      // every configuration at six points, on five suites
+      expect(f.points).toHaveLength(9 * 6)
+      expect(Object.keys(f.points[0]!.ood).sort()).toEqual(["nyc-grid0", "rule-ood", "sf-grid29", "visual-ood"])
+      expect(f.start?.arm).toBe("init")
+      expect(f.replicates).toBeGreaterThan(0)
+      // comparisons at matched in-distribution accuracy carry their interval bounds
+      expect(f.matched_indist.length).toBeGreaterThan(0)
+      for (const c of f.matched_indist.filter((c) => c.difference.defined > 0)) {
+        expect(c.difference.lo).toBeLessThanOrEqual(c.difference.hi)
+        expect(Number.isFinite(c.difference.lo) && Number.isFinite(c.difference.hi)).toBe(true)
+      }
+      expect(f.selected.map((s) => s.method)).toEqual(["sft", "rl", "rft"])
+      for (const file of ["plots/frontier.png", "plots/frontier_kl.png", "frontier_points.csv", "results.md"]) expect(fs.existsSync(path.join(out, file))).toBe(true)
+      expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*At matched in-distribution accuracy/)
+      // logs in the reference's format at final points only
+      const logs = fs.readdirSync(path.join(out, "seed-1", "rl@lr3e-4", "eval-logs"))
+      expect(logs).toContain("indist-step6.jsonl")
+      expect(logs).not.toContain("indist-step1.jsonl")
+    },
+    10 * 60_000
+  )
+})
