@@ -88,5 +88,5 @@ export const onFooting = (e: Pick<Experiment, "name" | "description" | "arms" | 
   klReference: "base",
   ...e,
   config: { ...BASE_CONFIG, "eval_config.num_traj": 100, num_updates: 20, ...e.config },
-  quick: { ...study.quick, "eval_config.num_traj": 12, "kl_config.routes": 6, num_updates: 6, num_steps: 64, ...e.quick }
+  quick: { ...study.quick, "sft_config.routes": 32, "eval_config.num_traj": 8, "kl_config.routes": 4, num_updates: 6, num_steps: 48, ...e.quick }
 })

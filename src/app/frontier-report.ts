@@ -91,6 +91,19 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
       ""
     )
   }
+  if (r.start !== undefined && Object.keys(r.best_gain).length > 0) {
+    const all = [r.spec.indist, ...ood]
+    out.push(
+      `### Above the start anywhere? The most any point of a method gains over ${r.start.arm}`,
+      "",
+      `| method | ${all.map(title).join(" | ")} |`,
+      `|---|${all.map(() => "---:").join("|")}|`,
+      ...Object.entries(r.best_gain).map(([m, g]) => `| ${m} | ${all.map((s) => signed(g[s]!)).join(" | ")} |`),
+      "",
+      "A maximum over every point of a method leans upward; its interval redraws the maximum.",
+      ""
+    )
+  }
   if (r.factors.length > 0 && r.spec.factors !== undefined) {
     const f = r.spec.factors
     out.push(

@@ -90,6 +90,12 @@ export interface FrontierResults {
   readonly matched_kl: Comparison[]
   readonly selected: Selected[]
   readonly selected_differences: Comparison[]
+  /**
+   * Per method and suite (in-distribution too): the most any of its points gains over the start —
+   * does the method raise accuracy above its start anywhere on its frontier? A maximum over many
+   * points leans upward; the bootstrap redraws the maximum, so its interval carries that.
+   */
+  readonly best_gain: Readonly<Record<string, Readonly<Record<string, Estimate>>>>
   readonly factors: FactorSplit[]
   /** Why a part could not be computed (unfinished seeds, a method short of configurations). */
   readonly notes: string[]
@@ -306,34 +312,41 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
   const identity = seeds.map((_, i) => i)
   const point = table(identity, groups.map(() => undefined))
 
-  // levels fixed from the point estimates, before any replicate is drawn
+  // levels fixed from the point estimates, before any replicate is drawn, for each pair compared
   const maxIndist = methodCells.map((cs) => Math.max(...cs.map((c) => point.indist[c]!)))
-  const top = Math.min(...maxIndist)
   const startIndist = startCell >= 0 ? point.indist[startCell]! : undefined
-  const indistLevels: Array<{ level: number; label: string }> = []
-  if (startIndist !== undefined && startIndist < top) {
-    indistLevels.push({ level: startIndist, label: `the start's in-distribution accuracy (${(100 * startIndist).toFixed(1)} %)` })
-    indistLevels.push({ level: (startIndist + top) / 2, label: "halfway between" })
-  }
-  if (Number.isFinite(top)) indistLevels.push({ level: top, label: `the highest in-distribution accuracy every method reaches (${(100 * top).toFixed(1)} %)` })
-  if (startIndist !== undefined && startIndist >= top) notes.push(`no method's points reach above the start's in-distribution accuracy on every method (best common ${(100 * top).toFixed(1)} %, start ${(100 * startIndist).toFixed(1)} %)`)
-  const klValues = methodCells.map((cs) => cs.map((c) => point.kl[c]!).filter(Number.isFinite))
-  const klLo = Math.max(...klValues.map((v) => Math.min(...v)))
-  const klHi = Math.min(...klValues.map((v) => Math.max(...v)))
-  // four bands, equal in log KL, over the range every method covers
-  const klBands: Array<{ lo: number; hi: number; level: number }> = []
-  if (klValues.every((v) => v.length > 0) && klLo > 0 && klHi > klLo) {
-    const edges = Array.from({ length: 5 }, (_, k) => klLo * (klHi / klLo) ** (k / 4))
-    for (let k = 0; k < 4; k++) {
-      const band = { lo: edges[k]!, hi: k === 3 ? edges[4]! * (1 + 1e-9) : edges[k + 1]!, level: Math.sqrt(edges[k]! * edges[k + 1]!) }
-      // a band some method has no point in compares nothing
-      if (methodCells.every((cs) => cs.some((c) => point.kl[c]! >= band.lo && point.kl[c]! < band.hi))) klBands.push(band)
-    }
-  } else if (klValues.some((v) => v.length > 0)) {
-    notes.push("the methods' KL ranges do not overlap: no comparison at matched KL")
-  }
   const pairs = spec.compare ?? spec.methods.flatMap((a, i) => spec.methods.slice(i + 1).map((b) => [a, b] as const))
+  const indistLevelsOf = (a: number, b: number): Array<{ level: number; label: string }> => {
+    const top = Math.min(maxIndist[a]!, maxIndist[b]!)
+    if (!Number.isFinite(top)) return []
+    const highest = { level: top, label: `the highest in-distribution accuracy both reach (${(100 * top).toFixed(1)} %)` }
+    if (startIndist === undefined || startIndist >= top) return [highest]
+    return [
+      { level: startIndist, label: `the start's in-distribution accuracy (${(100 * startIndist).toFixed(1)} %)` },
+      { level: (startIndist + top) / 2, label: `halfway between (${(50 * (startIndist + top)).toFixed(1)} %)` },
+      highest
+    ]
+  }
+  /** Four bands, equal in log KL, over the range both methods cover; a band either has no point in compares nothing. */
+  const klBandsOf = (a: number, b: number): Array<{ lo: number; hi: number; level: number }> => {
+    const values = [a, b].map((m) => methodCells[m]!.map((c) => point.kl[c]!).filter(Number.isFinite))
+    if (values.some((v) => v.length === 0)) return []
+    const lo = Math.max(...values.map((v) => Math.min(...v)))
+    const hi = Math.min(...values.map((v) => Math.max(...v)))
+    if (!(lo > 0 && hi > lo)) return []
+    const edges = Array.from({ length: 5 }, (_, k) => lo * (hi / lo) ** (k / 4))
+    return [0, 1, 2, 3]
+      .map((k) => ({ lo: edges[k]!, hi: k === 3 ? edges[4]! * (1 + 1e-9) : edges[k + 1]!, level: Math.sqrt(edges[k]! * edges[k + 1]!) }))
+      .filter((band) => [a, b].every((m) => methodCells[m]!.some((c) => point.kl[c]! >= band.lo && point.kl[c]! < band.hi)))
+  }
   const mIndex = (m: string) => spec.methods.indexOf(m)
+  const levels = pairs.map(([a, b]) => ({ indist: indistLevelsOf(mIndex(a), mIndex(b)), kl: klBandsOf(mIndex(a), mIndex(b)) }))
+  pairs.forEach(([a, b], i) => {
+    if (levels[i]!.indist.length === 1 && startIndist !== undefined) {
+      notes.push(`${a} and ${b} are compared only at ${(100 * levels[i]!.indist[0]!.level).toFixed(1)} % in-distribution: not both reach above the start's ${(100 * startIndist).toFixed(1)} %`)
+    }
+    if (levels[i]!.kl.length === 0) notes.push(`${a} and ${b} share no KL range with points of both: no comparison at matched KL`)
+  })
   const select = spec.select ?? { by: "indist" as const, at: "any" as const }
   const gridFor = (m: number) => {
     const lo = Math.min(...methodCells[m]!.map((c) => point.indist[c]!))
@@ -346,14 +359,14 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
   // the statistics of one table, in a fixed order, so replicates line up with the point estimate
   const statistics = (t: Table): Array<number | undefined> => {
     const out: Array<number | undefined> = []
-    for (const [a, b] of pairs) {
+    for (const [i, [a, b]] of pairs.entries()) {
       for (let u = 0; u < spec.ood.length; u++) {
-        for (const { level } of indistLevels) {
+        for (const { level } of levels[i]!.indist) {
           const fa = frontierAt(t, methodCells[mIndex(a)]!, u, level)
           const fb = frontierAt(t, methodCells[mIndex(b)]!, u, level)
           out.push(fa, fb, fa === undefined || fb === undefined ? undefined : fa - fb)
         }
-        for (const band of klBands) {
+        for (const band of levels[i]!.kl) {
           const fa = klBandMean(t, methodCells[mIndex(a)]!, u, band.lo, band.hi)
           const fb = klBandMean(t, methodCells[mIndex(b)]!, u, band.lo, band.hi)
           out.push(fa, fb, fa === undefined || fb === undefined ? undefined : fa - fb)
@@ -376,6 +389,13 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
       const ca = chosen[mIndex(a)]
       const cb = chosen[mIndex(b)]
       for (let u = 0; u < spec.ood.length; u++) out.push(ca === undefined || cb === undefined ? undefined : t.ood[u]![ca]! - t.ood[u]![cb]!)
+    }
+    // the most any point of a method gains over the start, in-distribution and on each OOD suite
+    for (let m = 0; m < spec.methods.length; m++) {
+      for (let u = -1; u < spec.ood.length; u++) {
+        const of = (c: number) => (u < 0 ? t.indist[c]! : t.ood[u]![c]!)
+        out.push(startCell < 0 ? undefined : Math.max(...methodCells[m]!.map(of)) - of(startCell))
+      }
     }
     for (let m = 0; m < spec.methods.length; m++) {
       for (let u = 0; u < spec.ood.length; u++) for (const x of grids[m]!) out.push(frontierAt(t, methodCells[m]!, u, x))
@@ -406,10 +426,10 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
 
   const matched_indist: Comparison[] = []
   const matched_kl: Comparison[] = []
-  for (const [a, b] of pairs) {
+  for (const [i, [a, b]] of pairs.entries()) {
     for (const suite of spec.ood) {
-      for (const { level, label } of indistLevels) matched_indist.push({ a, b, suite, level, label, a_value: take(), b_value: take(), difference: take() })
-      for (const band of klBands) {
+      for (const { level, label } of levels[i]!.indist) matched_indist.push({ a, b, suite, level, label, a_value: take(), b_value: take(), difference: take() })
+      for (const band of levels[i]!.kl) {
         matched_kl.push({ a, b, suite, level: band.level, label: `KL ${band.lo.toFixed(2)}–${band.hi.toFixed(2)} nats`, a_value: take(), b_value: take(), difference: take() })
       }
     }
@@ -436,6 +456,11 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
       const pick = (m: string) => selected.find((s) => s.method === m)?.ood[suite] ?? { mean: Number.NaN, lo: Number.NaN, hi: Number.NaN, defined: 0 }
       selected_differences.push({ a, b, suite, level: Number.NaN, label: `each method's point chosen by ${select.by} (${select.at} points)`, a_value: pick(a), b_value: pick(b), difference })
     }
+  }
+  const best_gain: Record<string, Record<string, Estimate>> = {}
+  for (const method of spec.methods) {
+    best_gain[method] = {}
+    for (const suite of [spec.indist, ...spec.ood]) best_gain[method]![suite] = take()
   }
   const bands: FrontierBand[] = []
   for (const [m, method] of spec.methods.entries()) {
@@ -495,6 +520,7 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     matched_kl,
     selected,
     selected_differences,
+    best_gain,
     factors,
     notes
   }

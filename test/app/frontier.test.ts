@@ -122,6 +122,26 @@ describe("frontiers", () => {
     ])
     expect(r.selected[0]!.gain["ood"]!.mean).toBeCloseTo(0.2 - 0.5, 2)
     expect(r.selected[0]!.gain["ood"]!.hi).toBeLessThan(0)
+    // the most any point gains over the start: a reaches 0.9 in-distribution (+0.3) and at best the start's OOD (0)
+    expect(r.best_gain["a"]!["indist"]!.mean).toBeCloseTo(0.3, 2)
+    expect(r.best_gain["a"]!["ood"]!.mean).toBeCloseTo(0, 2)
+    expect(r.best_gain["b"]!["ood"]!.mean).toBeCloseTo(-0.2, 2)
+  })
+
+  it("matches each pair at the in-distribution accuracies both of them reach", () => {
+    const r = frontierResults(
+      input([
+        init,
+        { arm: "a@1", points: [[0.7, 0.5], [0.9, 0.3]] },
+        { arm: "b@1", points: [[0.7, 0.4], [0.8, 0.2]] },
+        { arm: "c@1", points: [[0.5, 0.4], [0.55, 0.3]] }
+      ], { spec: { ...spec, methods: ["a", "b", "c"] } })
+    )
+    const levels = (a: string, b: string) => [...new Set(r.matched_indist.filter((c) => c.a === a && c.b === b).map((c) => c.level.toFixed(2)))]
+    // a and b both pass the start (0.6): from there to b's 0.8; c never reaches the start: only where both are
+    expect(levels("a", "b")).toEqual(["0.60", "0.70", "0.80"])
+    expect(levels("a", "c")).toEqual(["0.55"])
+    expect(r.notes.some((n) => n.startsWith("a and c are compared only at 55.0 %"))).toBe(true)
   })
 
   it("pairs the draws: two methods with the same records differ by exactly 0 in every draw", () => {

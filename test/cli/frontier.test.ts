@@ -31,7 +31,8 @@ describe("virl run experiments/frontier.ts --quick", () => {
       expect(status, stderr.slice(-3000)).toBe(0)
       const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as { frontier: FrontierResults }
       const f = results.frontier
-      expect(f.notes).toEqual([])
+      // notes tell of what the data allow (KL ranges that do not overlap, say), never of unequal budgets or unfinished seeds
+      expect(f.notes.filter((n) => /configurations|have not finished/.test(n))).toEqual([])
       expect(Object.values(f.configurations).map((c) => c.length)).toEqual([3, 3, 3])
       // every configuration at six points, on five suites
       expect(f.points).toHaveLength(9 * 6)
