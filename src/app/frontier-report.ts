@@ -1,20 +1,8 @@
 import * as path from "node:path"
-import type { FrontierSpec } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { frontierResults, type Comparison, type Estimate, type FrontierResults } from "./frontier.ts"
 import { PALETTE, renderPlot, type Panel, type Series } from "./plot.ts"
-import type { EvalRecord, KlRecord } from "./run.ts"
-import type { SuiteLabel } from "./report.ts"
-
-/** What a run folder records for its frontier comparison (in experiment.json). */
-export interface FrontierMeta {
-  readonly spec: FrontierSpec
-  /** Each arm's method (configurations), undefined for the others. */
-  readonly methodOf: Readonly<Record<string, string | undefined>>
-  /** Suites on the same routes share a key (their dataset). */
-  readonly routeGroup: Readonly<Record<string, string>>
-  readonly klReference?: string
-}
+import type { EvalRecord, FrontierMeta, KlRecord, SuiteLabel } from "./run-folder.ts"
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—")
 const interval = (e: Estimate) => (e.defined === 0 ? "—" : `${pct(e.mean)} [${pct(e.lo)}, ${pct(e.hi)}]${e.defined < 0.95 ? ` (${Math.round(100 * e.defined)} % of draws)` : ""}`)

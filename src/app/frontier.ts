@@ -1,7 +1,7 @@
 import type { EpisodeOutcome } from "../core/evaluation.ts"
 import type { Experiment, FrontierSpec } from "../core/experiment.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
-import type { EvalRecord, KlRecord } from "./run.ts"
+import type { EvalRecord, KlRecord } from "./run-folder.ts"
 
 /**
  * Methods compared along their frontiers (see `FrontierSpec`), with bootstrap intervals over

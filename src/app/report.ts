@@ -2,15 +2,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import { frontierMarkdown, writeFrontier, type FrontierMeta } from "./frontier-report.ts"
+import { frontierMarkdown, writeFrontier } from "./frontier-report.ts"
 import { PALETTE, renderPlot, type Series } from "./plot.ts"
-import { EVALS_FILE, KL_FILE, readEvals, readKl, type EvalRecord, type KlRecord } from "./run.ts"
+import { EVALS_FILE, KL_FILE, readEvals, readKl, RESULTS_FILE, type EvalRecord, type FrontierMeta, type KlRecord, type SuiteLabel } from "./run-folder.ts"
 
-/** A suite as the report names it: records carry `name`; tables and plots show `title`. */
-export interface SuiteLabel {
-  readonly name: string
-  readonly title: string
-}
 
 /** The key of a suite in results.json and the name of its plot: `rule-ood` → `rule_ood`. */
 export const suiteKey = (name: string): string => name.replace(/-/g, "_")
@@ -192,7 +187,7 @@ export const writeReport = async (
   fs.mkdirSync(path.join(runDir, "plots"), { recursive: true })
   const compared = frontier === undefined ? undefined : await writeFrontier(runDir, frontier, evals, kls, results.seeds, suites)
   const table = markdownTable(results, suites) + (compared === undefined ? "" : `\n${frontierMarkdown(compared, suites)}`)
-  writeFileAtomic(path.join(runDir, "results.json"), JSON.stringify(compared === undefined ? results : { ...results, frontier: compared }, null, 2))
+  writeFileAtomic(path.join(runDir, RESULTS_FILE), JSON.stringify(compared === undefined ? results : { ...results, frontier: compared }, null, 2))
   writeFileAtomic(path.join(runDir, "results.md"), table)
   const panels = suites.map((suite) => ({
     title: suite.title.toUpperCase(),

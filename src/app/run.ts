@@ -2,7 +2,6 @@ import { Data, Effect, Either, Fiber, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { mergeComponents, type Arm, type Experiment, type SuiteSpec } from "../core/experiment.ts"
-import type { SuiteMetrics } from "../core/evaluation.ts"
 import { readRecords, writeFileAtomic } from "../core/files.ts"
 import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
 import type { TrackerService } from "../core/tracker.ts"
@@ -14,6 +13,7 @@ import { evaluateSuite, policyFromCheckpoint, suiteEpisodes } from "./evaluate.t
 import { suiteSpecs } from "./suites.ts"
 import { frontierProblem } from "./frontier.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
+import { appendRecord, EVALS_FILE, KL_FILE, readEvals, readKl, SEED_LOG, type EvalRecord, type KlRecord } from "./run-folder.ts"
 import { CHECKPOINT_DIR, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "./train.ts"
 
 export interface RunOptions {
@@ -43,35 +43,6 @@ export interface RunOptions {
   readonly part?: boolean
 }
 
-/** One evaluation of one arm at one point of its training. */
-export interface EvalRecord {
-  readonly seed: number
-  readonly arm: string
-  /** Epochs (SFT, pretraining) or updates (PPO, RFT) done. */
-  readonly step: number
-  readonly total: number
-  /** Training samples seen since the start of the arm's lineage (the x axis of the curves). */
-  readonly samples: number
-  /** The suite's name. */
-  readonly suite: string
-  readonly metrics: SuiteMetrics
-}
-
-/** KL(reference ‖ policy) of one arm at one point of its training, on the post-training task's inputs. */
-export interface KlRecord {
-  readonly seed: number
-  readonly arm: string
-  readonly step: number
-  readonly total: number
-  readonly samples: number
-  readonly reference: string
-  /** Nats, mean over inputs, whole output. */
-  readonly kl: number
-  /** The same, part by part (action, instruction, observation). */
-  readonly parts: Readonly<Record<string, number>>
-  readonly inputs: number
-}
-
 /** An experiment that cannot run as declared, or a run folder that cannot be read; says which. */
 export class ExperimentError extends Data.TaggedError("ExperimentError")<{ readonly message: string }> {
   override toString(): string {
@@ -79,10 +50,6 @@ export class ExperimentError extends Data.TaggedError("ExperimentError")<{ reado
   }
 }
 
-export const EVALS_FILE = "evals.jsonl"
-/** A seed's output when it runs in a process of its own (`--parallel-seeds`), in its seed-S folder. */
-export const SEED_LOG = "run.log"
-export const KL_FILE = "kl.jsonl"
 
 export const armOrder = (arms: ReadonlyArray<Arm>): Arm[] => {
   const byName = new Map(arms.map((a) => [a.name, a]))
@@ -148,8 +115,6 @@ export const recipeLength = (arm: Arm, config: RunConfig): number => {
 
 const points = (total: number, count: number): number[] => [...new Set(Array.from({ length: count }, (_, k) => Math.max(1, Math.round(((k + 1) * total) / count))))]
 
-export const readEvals = (file: string, options: { readonly repair?: boolean } = {}): EvalRecord[] => readRecords<EvalRecord>(file, options)
-export const readKl = (file: string, options: { readonly repair?: boolean } = {}): KlRecord[] => readRecords<KlRecord>(file, options)
 
 const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new ExperimentError({ message: e instanceof Error ? e.message : String(e) }) })
 
@@ -214,7 +179,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         const measuresKl = reference !== undefined && lineage(arms, arm).includes(reference)
         const record = (r: EvalRecord) =>
           Effect.gen(function* () {
-            fs.appendFileSync(evalsFile, `${JSON.stringify(r)}\n`)
+            appendRecord(evalsFile, r)
             done.push(r)
             yield* tracker.log({
               kind: "eval",
@@ -265,7 +230,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
               )
               const kl = yield* measureKl(base, policy, inputs, config.generation_config.temperature)
               const r: KlRecord = { seed, arm: arm.name, step, total, samples: offset + samples, reference: reference!, kl: kl.total, parts: kl.parts, inputs: kl.inputs }
-              fs.appendFileSync(klFile, `${JSON.stringify(r)}\n`)
+              appendRecord(klFile, r)
               klDone.push(r)
               yield* tracker.log({ kind: "kl", seed, arm: arm.name, step, samples: r.samples, kl: r.kl, ...Object.fromEntries(Object.entries(r.parts).map(([k, v]) => [`kl_${k}`, v])) })
             }

@@ -1,7 +1,7 @@
 import type { Suite, SuiteSpec } from "../core/experiment.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
-import type { SuiteLabel } from "./report.ts"
+import type { SuiteLabel } from "./run-folder.ts"
 
 /** The paper's in-distribution suite: the NYC evaluation routes, absolute directions. */
 export const indist: SuiteSpec = { name: "indist", title: "In-distribution", dataset: "eval", actionSpace: Absolute.layer }

@@ -33,9 +33,9 @@ import {
   type TrialRow
 } from "../plugins/sharding/cluster.ts"
 import { DatabaseError, parseDatabaseUrl, sqlLayer, type DatabaseUrl } from "../plugins/sharding/database.ts"
-import { fail, reportError } from "./fail.ts"
+import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
-import { cliProgress } from "./train.ts"
+import { cliProgress } from "./progress.ts"
 
 /** The cluster's warnings and errors, one line each on stderr (no stack traces), nothing below a warning. */
 const oneLine = Logger.make(({ logLevel, message, cause, date }) => {
@@ -135,8 +135,8 @@ export const runner = Command.make(
   ({ db: dbFlag, host, port, parallel, failover, out }) =>
     Effect.gen(function* () {
       const db = yield* databaseFlag(dbFlag)
-      if (parallel < 1) return yield* fail("--parallel must be at least 1")
-      if (failover < 3) return yield* fail("--failover must be at least 3 seconds")
+      if (parallel < 1) return yield* printError("--parallel must be at least 1")
+      if (failover < 3) return yield* printError("--failover must be at least 3 seconds")
       const url = yield* parseDatabaseUrl(db)
       // a database of another virl is refused before anything starts
       yield* Effect.provide(ensureSchema(url), sqlLayer(url))

@@ -1,7 +1,7 @@
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Option } from "effect"
-import { fail } from "./fail.ts"
+import { printError } from "./errors.ts"
 import * as path from "node:path"
 import { DatasetError } from "../core/dataset.ts"
 import { runConformance } from "../conformance/run.ts"
@@ -20,7 +20,9 @@ import { report, run, sync } from "./run.ts"
 import { sweepCommand } from "./sweep.ts"
 import { runner } from "./cluster.ts"
 import { view } from "./view.ts"
-import { commandLine, evaluate, train } from "./train.ts"
+import { evaluate } from "./eval.ts"
+import { commandLine } from "./overrides.ts"
+import { train } from "./train.ts"
 
 const conformance = Command.make(
   "conformance",
@@ -37,7 +39,7 @@ const conformance = Command.make(
         console.log("note: headings use JS stand-ins for the C library's sin/cos/atan2 (native/libm not built: run `npm run install`); a few between geocodes < 1 m apart may differ in the 8th decimal")
       }
       if (failed > 0 || results.length === 0) process.exitCode = 1
-    }).pipe(Effect.catchAll((e) => fail(`conformance: ${e.message}`)))
+    }).pipe(Effect.catchAll((e) => printError(`conformance: ${e.message}`)))
 ).pipe(Command.withDescription("Replay a folder of reference cases (cases/ beside dataset/) and report N passed, M failed."))
 
 const check = Command.make(
@@ -72,9 +74,9 @@ const synth = Command.make(
   },
   ({ city, routes, seed, out, width }) =>
     Effect.gen(function* () {
-      if (routes < 1) return yield* fail("--routes must be at least 1")
-      if (styleByName(city) === undefined) return yield* fail(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N, optionally @B (a grid bearing)`)
-      if (width < 64 || width % 2 !== 0) return yield* fail("--panorama-width must be an even number of at least 64")
+      if (routes < 1) return yield* printError("--routes must be at least 1")
+      if (styleByName(city) === undefined) return yield* printError(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N, optionally @B (a grid bearing)`)
+      if (width < 64 || width % 2 !== 0) return yield* printError("--panorama-width must be an even number of at least 64")
       const report = yield* synthesize({
         city,
         seed,
@@ -87,7 +89,7 @@ const synth = Command.make(
         `${out}: ${report.routes} routes, ${report.panoramas} panoramas, ${(report.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s ` +
           `(${(report.panoramas / report.seconds.render).toFixed(1)} panoramas/s)`
       )
-    }).pipe(Effect.catchTag("DatasetError", (e) => fail(e.toString())))
+    }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))
 ).pipe(Command.withDescription("Generate a synthetic city in the VIRL_routes layout (route_infos.json, gps_pano_mapping.pkl, street_views/)."))
 
 const preview = Command.make(
@@ -108,14 +110,14 @@ const preview = Command.make(
         catch: (e) => new DatasetError({ path: file, message: `cannot write: ${String(e)}` })
       })
       console.log(`wrote ${file}`)
-    }).pipe(Effect.catchTag("DatasetError", (e) => fail(e.toString())))
+    }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))
 ).pipe(Command.withDescription("Write a contact sheet (PNG) of 2×2 observations at the start, an intersection and the destination of a few routes."))
 
 const defaults = Command.make("default", {}, () =>
   Effect.gen(function* () {
     const paths = yield* ensureDefault({ onProgress: progressBar("rendering panoramas"), log: (line) => console.error(line) })
     console.log(`train (nyc):        ${paths.train}\neval (nyc):         ${paths.eval}\nvisual-ood (sf):    ${paths.visualOod}`)
-  }).pipe(Effect.catchTag("DatasetError", (e) => fail(e.toString())))
+  }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))
 ).pipe(Command.withDescription("Generate the embedded default datasets if the cache lacks them (VIRL_CACHE, default ~/.cache/virl) and print where they are."))
 
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))

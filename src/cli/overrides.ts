@@ -8,6 +8,9 @@ import { PRESETS, readConfigFile, resolveConfig, RunConfig, type ConfigError } f
  */
 const TOP_LEVEL = new Set(Object.keys(RunConfig.fields))
 
+/** The dotted overrides of this process's command line, taken out by main before @effect/cli parses the rest. */
+export const commandLine = { overrides: {} as Record<string, string> }
+
 export const splitOverrides = (argv: ReadonlyArray<string>): { readonly argv: string[]; readonly overrides: Record<string, string> } => {
   const rest: string[] = []
   const overrides: Record<string, string> = {}

@@ -1,3 +1,5 @@
+import type { Progress } from "../app/train.ts"
+
 /** A one-line progress bar on stderr, redrawn in place when stderr is a terminal. */
 export const progressBar = (label: string) => {
   const tty = process.stderr.isTTY === true
@@ -13,3 +15,6 @@ export const progressBar = (label: string) => {
     else if (done === total) process.stderr.write(`${line}\n`)
   }
 }
+
+/** Progress of long work on stderr: bars, and lines of what is happening. */
+export const cliProgress: Progress = { bar: progressBar, log: (line) => process.stderr.write(`${line}\n`) }

@@ -1,6 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { fail, reportError } from "./fail.ts"
+import { printError, reportError } from "./errors.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -8,19 +8,19 @@ import { isSweep, trials, type Experiment } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
-import { writeReport, type SuiteLabel } from "../app/report.ts"
-import type { FrontierMeta } from "../app/frontier-report.ts"
+import { writeReport } from "../app/report.ts"
+import { EXPERIMENT_FILE, readRunMeta, RESULTS_FILE, SEED_LOG, type FrontierMeta, type RunMeta } from "../app/run-folder.ts"
 import { fileTail, runVirlProcess } from "../app/processes.ts"
-import { ExperimentError, runExperiment, SEED_LOG } from "../app/run.ts"
+import { ExperimentError, runExperiment } from "../app/run.ts"
 import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { Tracker, type TrackerService } from "../core/tracker.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import * as Wandb from "../plugins/tracker/wandb.ts"
 import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
-import { cliProgress, commandLine } from "./train.ts"
+import { commandLine } from "./overrides.ts"
+import { cliProgress } from "./progress.ts"
 
-export const EXPERIMENT_FILE = "experiment.json"
 
 const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).map((a) => a.name)
 const parentsOf = (e: Experiment): Record<string, string> =>
@@ -135,7 +135,7 @@ export const runAndReport = (
       catch: (e) => new ExperimentError({ message: `cannot write the report of ${out}: ${(e as Error).message}` })
     })
     const seconds = (performance.now() - t0) / 1000
-    yield* tracker.summary({ experiment: experiment.name, seconds, results: JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) })
+    yield* tracker.summary({ experiment: experiment.name, seconds, results: JSON.parse(fs.readFileSync(path.join(out, RESULTS_FILE), "utf8")) })
     yield* tracker.close
     return { table, seconds }
   })
@@ -168,16 +168,16 @@ export const run = Command.make(
         const all = trials(loaded)
         const chosen = all.find((t) => Option.isSome(trial) && t.label === trial.value)
         if (chosen === undefined) {
-          return yield* fail(`${file} declares a sweep; run it with virl sweep ${file} (or --trial one of: ${all.map((t) => t.label).join(", ")})`)
+          return yield* printError(`${file} declares a sweep; run it with virl sweep ${file} (or --trial one of: ${all.map((t) => t.label).join(", ")})`)
         }
         experiment = chosen.experiment
       } else experiment = loaded
       const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
       const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [experiment.seeds[0]] : undefined
-      if (Option.isSome(parallelSeeds) && parallelSeeds.value < 1) return yield* fail(`--parallel-seeds ${parallelSeeds.value}: give at least 1`)
+      if (Option.isSome(parallelSeeds) && parallelSeeds.value < 1) return yield* printError(`--parallel-seeds ${parallelSeeds.value}: give at least 1`)
       if (Option.isSome(onlySeed)) {
         // one seed of a parent run's --parallel-seeds: its records go into the parent's files, the report is the parent's
-        if (Option.isSome(seeds) || Option.isSome(parallelSeeds)) return yield* fail("--only-seed runs one seed: leave out --seeds and --parallel-seeds")
+        if (Option.isSome(seeds) || Option.isSome(parallelSeeds)) return yield* printError("--only-seed runs one seed: leave out --seeds and --parallel-seeds")
         const tracker = yield* runTracker(experiment, dir, false)
         yield* runExperiment(experiment, {
           out: dir,
@@ -209,16 +209,8 @@ export const run = Command.make(
 export const report = Command.make("report", { dir: Args.directory({ name: "RUN_DIR", exists: "yes" }) }, ({ dir }) =>
   Effect.gen(function* () {
     const file = path.join(dir, EXPERIMENT_FILE)
-    if (!fs.existsSync(file)) return yield* fail(`${dir}: not a run folder (${EXPERIMENT_FILE} is missing)`)
-    const meta = JSON.parse(fs.readFileSync(file, "utf8")) as {
-      name: string
-      arms: string[]
-      plotted?: string[]
-      parents?: Record<string, string>
-      suites: ReadonlyArray<string | SuiteLabel>
-      seeds?: number[]
-      frontier?: FrontierMeta
-    }
+    if (!fs.existsSync(file)) return yield* printError(`${dir}: not a run folder (${EXPERIMENT_FILE} is missing)`)
+    const meta = readRunMeta(dir)
     // older run folders list the paper's suites by name
     const labels = meta.suites.map((s) => (typeof s === "string" ? { name: s, title: PAPER_SUITES.find((p) => p.name === s)?.title ?? s } : s))
     const table = yield* Effect.tryPromise({
@@ -239,6 +231,6 @@ export const sync = Command.make(
     Effect.gen(function* () {
       const result = yield* Wandb.uploadRun(dir, { ...Wandb.optionsFromEnv(project), project })
       if (result.ok) console.log(result.message)
-      else yield* fail(result.message)
+      else yield* printError(result.message)
     })
 ).pipe(Command.withDescription("Upload a finished or offline run folder to Weights & Biases (WANDB_API_KEY); resumes where a previous upload stopped."))

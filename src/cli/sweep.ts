@@ -1,6 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { fail, reportError } from "./fail.ts"
+import { printError, reportError } from "./errors.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -16,7 +16,8 @@ import { progressBar } from "./progress.ts"
 import { ExperimentError } from "../app/run.ts"
 import { prepareTrials, runTrialProcess, trialFolder } from "../app/trials.ts"
 import { clusterSharding, databaseFlag, showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
-import { cliProgress, commandLine } from "./train.ts"
+import { commandLine } from "./overrides.ts"
+import { cliProgress } from "./progress.ts"
 
 const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<string>) => {
   const rows: Array<{ label: string; results: Results | undefined }> = labels.map((label) => {
@@ -81,14 +82,14 @@ export const sweepCommand = Command.make(
         let name: string | undefined
         if (Option.isSome(file)) {
           const loaded = yield* loadExperimentFile(file.value)
-          if (!isSweep(loaded)) return yield* fail(`${file.value} declares an experiment, not a sweep`)
+          if (!isSweep(loaded)) return yield* printError(`${file.value} declares an experiment, not a sweep`)
           name = loaded.name + (quick ? "-quick" : "")
         }
         return yield* showStatus(url, name)
       }
-      if (Option.isNone(file)) return yield* fail("virl sweep needs FILE (or --status --db URL)")
+      if (Option.isNone(file)) return yield* printError("virl sweep needs FILE (or --status --db URL)")
       const loaded = yield* loadExperimentFile(file.value)
-      if (!isSweep(loaded)) return yield* fail(`${file.value} declares an experiment, not a sweep; run it with virl run ${file.value}`)
+      if (!isSweep(loaded)) return yield* printError(`${file.value} declares an experiment, not a sweep; run it with virl run ${file.value}`)
       const dir = Option.getOrElse(out, () => path.join("runs", loaded.name + (quick ? "-quick" : "")))
       const all = trials(loaded)
       const todo = all.filter((t) => !fs.existsSync(path.join(dir, "trials", trialFolder(t.label), "results.json")))
@@ -122,7 +123,7 @@ export const sweepCommand = Command.make(
         catch: (e) => new ExperimentError({ message: `cannot write the comparison of ${dir}: ${(e as Error).message}` })
       })
       console.log(md)
-      if (failures.length > 0) return yield* fail(`failed trials: ${failures.join("; ")}`)
+      if (failures.length > 0) return yield* printError(`failed trials: ${failures.join("; ")}`)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(

@@ -3,7 +3,7 @@ import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { exportStatic, serve } from "../app/view/server.ts"
-import { reportError } from "./fail.ts"
+import { reportError } from "./errors.ts"
 
 export const view = Command.make(
   "view",

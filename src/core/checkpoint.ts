@@ -2,7 +2,7 @@ import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { OptimizerState } from "./optimizer.ts"
-import type { Parameters } from "./policy.ts"
+import type { Parameters } from "./parameters.ts"
 import type { RngSnapshot } from "./random.ts"
 
 export class CheckpointError extends Data.TaggedError("CheckpointError")<{ readonly path: string; readonly message: string }> {

@@ -1,5 +1,5 @@
 import { Context, Schema } from "effect"
-import type { Parameters } from "./policy.ts"
+import type { Parameters } from "./parameters.ts"
 
 /** Optimiser settings with the reference's names (spec §10). */
 export const OptimizerConfig = Schema.Struct({

@@ -1,6 +1,7 @@
 import { Context, Data, type Effect } from "effect"
 import type { ChatTurn, StepInfoRecord } from "./environment.ts"
 import type { OptimizerService } from "./optimizer.ts"
+import type { Parameters } from "./parameters.ts"
 import type { Rng } from "./random.ts"
 
 /** What a policy answers: the conversation and the picture, as a VLM receives them. */
@@ -48,7 +49,6 @@ export interface Evaluation {
 }
 
 /** Named parameter arrays; an optimizer updates them in place. */
-export type Parameters = Map<string, Float32Array>
 
 /**
  * The trainable side of a policy. Algorithms in core never see tensors: they ask for a

@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { readEvals } from "../../src/app/run.ts"
+import { readEvals } from "../../src/app/run-folder.ts"
 import { childProcesses, expectSameRuns, running } from "../support/processes.ts"
 import { tinyDatasets } from "../support/tiny-city.ts"
 

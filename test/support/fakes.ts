@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { Environment, type Observation, type StepInfoRecord, type Transition, type VectorEnvironment } from "../../src/core/environment.ts"
-import { Policy, type Evaluation, type Learner, type Parameters, type PolicyInput, type PolicyOutput, type PolicyService, type Sample } from "../../src/core/policy.ts"
+import type { Parameters } from "../../src/core/parameters.ts"
+import { Policy, type Evaluation, type Learner, type PolicyInput, type PolicyOutput, type PolicyService, type Sample } from "../../src/core/policy.ts"
 import type { Rng } from "../../src/core/random.ts"
 import { Verdict } from "../../src/core/reward.ts"
 

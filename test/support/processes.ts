@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { expect } from "vitest"
-import { readEvals, readKl } from "../../src/app/run.ts"
+import { readEvals, readKl } from "../../src/app/run-folder.ts"
 
 /** The pids of `parent`'s child processes whose command line has `flag`. */
 export const childProcesses = (parent: number | undefined, flag: string): number[] =>

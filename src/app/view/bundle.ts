@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { EXPERIMENT_FILE } from "../run-folder.ts"
 import { FRAMES_DIR, TRACE_FORMAT, type TraceEpisode } from "../traces.ts"
 
 /**
@@ -120,7 +121,7 @@ export const readIndex = (runDir: string): ViewIndex => {
   const dir = path.resolve(runDir)
   const exists = fs.existsSync(dir)
   if (!exists) problems.push(`the run folder ${dir} does not exist`)
-  const experiment = exists && fs.existsSync(path.join(dir, "experiment.json")) ? readJsonFile(path.join(dir, "experiment.json"), problems) : undefined
+  const experiment = exists && fs.existsSync(path.join(dir, EXPERIMENT_FILE)) ? readJsonFile(path.join(dir, EXPERIMENT_FILE), problems) : undefined
   if (exists && experiment === undefined && !problems.some((p) => p.startsWith("experiment.json"))) {
     problems.push("experiment.json is missing: not a finished `virl run` folder (it is written with the report at the end)")
   }

@@ -1,6 +1,6 @@
 import { Layer } from "effect"
 import { copyMoments, Optimizer, type OptimizerConfig, type OptimizerService, type OptimizerState, type OptimizerStep } from "../../core/optimizer.ts"
-import type { Parameters } from "../../core/policy.ts"
+import type { Parameters } from "../../core/parameters.ts"
 
 /**
  * AdamW over plain Float32Arrays, so any policy whose learner exposes its parameters can use

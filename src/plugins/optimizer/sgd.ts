@@ -1,6 +1,6 @@
 import { Layer } from "effect"
 import { Optimizer, type OptimizerConfig, type OptimizerService, type OptimizerStep } from "../../core/optimizer.ts"
-import type { Parameters } from "../../core/policy.ts"
+import type { Parameters } from "../../core/parameters.ts"
 
 /**
  * SGD with heavy-ball momentum (β = `beta1`, 0.9 by default) and decoupled weight decay, with the
