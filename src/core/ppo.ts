@@ -39,9 +39,17 @@ export interface PpoLossStats {
 }
 
 /**
- * The reference's loss on one mini-batch, as derivatives with respect to what the policy
- * computes: clipped surrogate with the ratio guard, clipped value loss × value_loss_coef,
- * and −entropy_coef × entropy only when `entropy_bonus` is on.
+ * PPO's loss on one mini-batch, as CleanRL's ppo.py writes it, with the reference's ratio guard
+ * (ε = clip_param, A the normalised advantages, R the returns):
+ *
+ *   ratio    = exp(log π(a|s) − log π_old(a|s))
+ *   pg_loss  = −mean( min(ratio · A, clip(ratio, 1 − ε, 1 + ε) · A) )   — only the clipped term when any ratio > 10
+ *   V_clip   = V_old + clip(V − V_old, −ε, ε)
+ *   v_loss   = ½ · mean( max((V − R)², (V_clip − R)²) )
+ *   loss     = pg_loss + value_loss_coef · v_loss − entropy_coef · mean(entropy)   — the last term only with entropy_bonus
+ *
+ * The learner backpropagates the loss's derivatives with respect to each sample's log-probability,
+ * value and entropy through the model; each term's derivative is written next to it.
  */
 export const ppoLoss = (
   config: PpoConfig,
@@ -51,41 +59,42 @@ export const ppoLoss = (
   entropies: ReadonlyArray<number>
 ): { readonly coefficients: LossCoefficients; readonly stats: PpoLossStats } => {
   const n = logProbs.length
-  const c = config.clip_param
-  const ratios = logProbs.map((lp, i) => Math.exp(lp - batch.oldLogProbs[i]))
-  const guarded = ratios.some((r) => r > RATIO_GUARD)
+  const eps = config.clip_param
+  const clip = (x: number, lo: number, hi: number) => Math.min(Math.max(x, lo), hi)
+
+  // the clipped surrogate
+  const ratio = logProbs.map((lp, i) => Math.exp(lp - batch.oldLogProbs[i]))
+  const guarded = ratio.some((r) => r > RATIO_GUARD)
   let actionLoss = 0
-  let valueLoss = 0
   let clipped = 0
-  const dLogProb = ratios.map((r, i) => {
-    const a = batch.advantages[i]
-    const inRange = r >= 1 - c && r <= 1 + c
+  const dLogProb = ratio.map((r, i) => {
+    const A = batch.advantages[i]
+    const unclippedTerm = r * A
+    const clippedTerm = clip(r, 1 - eps, 1 + eps) * A
+    const inRange = r >= 1 - eps && r <= 1 + eps
     if (!inRange) clipped++
-    const surr1 = r * a
-    const surr2 = Math.min(Math.max(r, 1 - c), 1 + c) * a
-    if (guarded) {
-      actionLoss -= surr2 / n
-      return inRange ? (-a * r) / n : 0
-    }
-    if (surr1 <= surr2) {
-      actionLoss -= surr1 / n
-      return (-a * r) / n
-    }
-    actionLoss -= surr2 / n
-    return inRange ? (-a * r) / n : 0
+    const takesClipped = guarded || clippedTerm < unclippedTerm
+    actionLoss -= (takesClipped ? clippedTerm : unclippedTerm) / n
+    // d/d log π of −term/n: the term is r·A (d r / d log π = r) unless it is the clipped one outside its range, where it is flat
+    return takesClipped && !inRange ? 0 : (-A * r) / n
   })
-  const dValue = values.map((v, i) => {
+
+  // the clipped value loss
+  let valueLoss = 0
+  const dValue = values.map((V, i) => {
     const R = batch.returns[i]
     const old = batch.oldValues[i]
-    const delta = Math.min(Math.max(v - old, -c), c)
-    const vc = old + delta
-    const plain = (v - R) ** 2
-    const clippedLoss = (vc - R) ** 2
+    const vClip = old + clip(V - old, -eps, eps)
+    const plain = (V - R) ** 2
+    const clippedLoss = (vClip - R) ** 2
     valueLoss += (0.5 * Math.max(plain, clippedLoss)) / n
+    // d/dV of value_loss_coef · ½ · max(...)/n: through the plain term, or the clipped one while V − V_old is inside (−ε, ε)
     const scale = config.value_loss_coef / n
-    if (plain >= clippedLoss) return scale * (v - R)
-    return Math.abs(v - old) < c ? scale * (vc - R) : 0
+    if (plain >= clippedLoss) return scale * (V - R)
+    return Math.abs(V - old) < eps ? scale * (vClip - R) : 0
   })
+
+  // the entropy bonus (the reference configures entropy_coef but adds a zero term)
   const dEntropy = entropies.map(() => (config.entropy_bonus ? -config.entropy_coef / n : 0))
   const entropy = entropies.reduce((s, e) => s + e, 0) / Math.max(1, n)
   const approxKl = logProbs.reduce((s, lp, i) => s + (batch.oldLogProbs[i] - lp), 0) / Math.max(1, n)
