@@ -11,7 +11,7 @@ import { PRESETS } from "../src/app/config.ts"
 import { policySettings } from "../src/app/layers.ts"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
-import { readFeatures, slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
+import { type Features, readFeatures, slotCount } from "../src/plugins/policy/tfjs/features.ts"
 import type { Evaluation } from "../src/core/policy.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import { makeGpuModel } from "../src/plugins/policy/tfjs/gpu-model.ts"
@@ -85,7 +85,9 @@ const main = async () => {
     const tTfjs = await time(() => viaTfjs(features))
     const tGpu = await time(() => gpu.run(features))
     console.log(
-      `  B=${String(B).padStart(4)}: max |Δ| actions ${d.actions.toExponential(1)}, sentences ${d.sentences.toExponential(1)}, observations ${d.observations.toExponential(1)}, values ${d.values.toExponential(1)}; ` +
+      `  B=${String(B).padStart(4)}: max |Δ| actions ${d.actions.toExponential(1)}, sentences ${d.sentences.toExponential(1)}, observations ${
+        d.observations.toExponential(1)
+      }, values ${d.values.toExponential(1)}; ` +
         `tfjs ${tTfjs.toFixed(2)} ms, fused ${tGpu.toFixed(2)} ms (${(tTfjs / tGpu).toFixed(1)}×; ${((1000 * B) / tGpu).toFixed(0)} samples/s)`
     )
   }
@@ -98,7 +100,9 @@ const main = async () => {
   const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!).filter((x) => x !== undefined)
   let worstGrad = 0
   for (const B of BATCHES.filter((b) => b > 1)) {
-    const batch = Array.from({ length: B }, (_, k) => samples[(k * 5) % samples.length]!) as unknown as Array<{ features: Features; action: number; instruction: number; observation: number }>
+    const batch = Array.from({ length: B }, (_, k) => samples[(k * 5) % samples.length]!) as unknown as Array<
+      { features: Features; action: number; instruction: number; observation: number }
+    >
     const options = { thoughtWeight: 0.5, temperature: 0.9 }
     // as PPO's: every coefficient depends on the evaluation
     const coefficients = (ev: Evaluation) => ({
@@ -108,7 +112,11 @@ const main = async () => {
     })
     const a = await Effect.runPromise(learner.gradients(batch as never, options, coefficients))
     const b = await gpu.gradients(batch.map((s) => s.features), batch, options, coefficients)
-    const evalDiff = Math.max(...a.evaluation.logProbs.map((x, i) => Math.abs(x - b.evaluation.logProbs[i]!)), ...a.evaluation.values.map((x, i) => Math.abs(x - b.evaluation.values[i]!)), ...a.evaluation.entropies.map((x, i) => Math.abs(x - b.evaluation.entropies[i]!)))
+    const evalDiff = Math.max(
+      ...a.evaluation.logProbs.map((x, i) => Math.abs(x - b.evaluation.logProbs[i]!)),
+      ...a.evaluation.values.map((x, i) => Math.abs(x - b.evaluation.values[i]!)),
+      ...a.evaluation.entropies.map((x, i) => Math.abs(x - b.evaluation.entropies[i]!))
+    )
     const rows: string[] = []
     for (const [name, ga] of a.gradients) {
       const { relative, scale } = relativeDifference(ga, b.gradients.get(name)!)
@@ -118,7 +126,9 @@ const main = async () => {
     const tTfjs = await time(() => Effect.runPromise(learner.gradients(batch as never, options, coefficients)))
     const tGpu = await time(() => gpu.gradients(batch.map((s) => s.features), batch, options, coefficients))
     console.log(
-      `  gradients B=${String(B).padStart(4)}: evaluation max |Δ| ${evalDiff.toExponential(1)}, worst relative gradient difference ${worstGrad.toExponential(1)}${rows.length > 0 ? ` — ${rows.join("; ")}` : ""}; ` +
+      `  gradients B=${String(B).padStart(4)}: evaluation max |Δ| ${evalDiff.toExponential(1)}, worst relative gradient difference ${
+        worstGrad.toExponential(1)
+      }${rows.length > 0 ? ` — ${rows.join("; ")}` : ""}; ` +
         `tfjs ${tTfjs.toFixed(2)} ms, fused ${tGpu.toFixed(2)} ms (${(tTfjs / tGpu).toFixed(1)}×; ${((1000 * B) / tGpu).toFixed(0)} samples/s)`
     )
     worst = Math.max(worst, evalDiff)
@@ -134,9 +144,13 @@ const main = async () => {
     const settings = { ...PRESETS.small.optimizer_config, max_grad_norm: 0.5, grad_accum_steps: 1, weight_decay: 0.01 }
     const jsOptimizer = AdamW.make(settings)
     const devOptimizer = dev.onDevice!("adamw", AdamW.make(settings))!
-    const coefficients = (ev: Evaluation) => ({ logProb: ev.logProbs.map(() => -1 / B), value: ev.values.map((v) => v / B), entropy: ev.entropies.map(() => -0.01 / B) })
+    const coefficients = (ev: Evaluation) => ({
+      logProb: ev.logProbs.map(() => -1 / B),
+      value: ev.values.map((v) => v / B),
+      entropy: ev.entropies.map(() => -0.01 / B)
+    })
     const steps: string[] = []
-    let stepTimes = [0, 0]
+    const stepTimes = [0, 0]
     for (let i = 0; i < 6; i++) {
       let t = performance.now()
       const a = await Effect.runPromise(js.gradients(batch, { thoughtWeight: 1, temperature: 1 }, coefficients))
@@ -167,7 +181,11 @@ const main = async () => {
       worstP = Math.max(worstP, d / scale)
       worstM = Math.max(worstM, relativeDifference(stA.moments.get(name)!.m, stB.moments.get(name)!.m).relative)
     }
-    console.log(`  AdamW on the GPU vs in JS, 6 steps at B=32: ${steps.join("; ")}; weights' difference ${worstP.toExponential(1)} of their change, first moments ${worstM.toExponential(1)}; step ${(stepTimes[0] / 6).toFixed(1)} ms (JS AdamW) vs ${(stepTimes[1] / 6).toFixed(1)} ms (GPU AdamW)`)
+    console.log(
+      `  AdamW on the GPU vs in JS, 6 steps at B=32: ${steps.join("; ")}; weights' difference ${worstP.toExponential(1)} of their change, first moments ${
+        worstM.toExponential(1)
+      }; step ${(stepTimes[0] / 6).toFixed(1)} ms (JS AdamW) vs ${(stepTimes[1] / 6).toFixed(1)} ms (GPU AdamW)`
+    )
     worst = Math.max(worst, worstP / 10, worstM / 10)
   }
   if (!(worst <= TOLERANCE)) {

@@ -12,7 +12,7 @@ import { policySettings } from "../src/app/layers.ts"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
-import { slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
+import { type Features, slotCount } from "../src/plugins/policy/tfjs/features.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { bagsOfWords, batchInputs, forward, tableGradient, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
@@ -28,7 +28,7 @@ const main = async () => {
   const inputs = await oracleInputs(8)
   const { tf, name } = await Effect.runPromise(Backend.make(BACKEND))
   const flags = process.env["TF_FLAGS"]
-  if (flags !== undefined) for (const kv of flags.split(",")) tf.env().set(kv.split("=")[0]!, Number(kv.split("=")[1]))
+  if (flags !== undefined) { for (const kv of flags.split(",")) tf.env().set(kv.split("=")[0]!, Number(kv.split("=")[1])) }
   const config = TfPolicy.policyConfigOf(policySettings(PRESETS.small))
   // the tfjs path op by op, whole step and parts alike (on WebGPU the policy otherwise trains through gpu-model.ts)
   process.env["VIRL_WEBGPU_FORWARD"] = "tfjs"
@@ -45,7 +45,11 @@ const main = async () => {
     const features = batch.map((s) => (s as unknown as { features: Features }).features)
     const step = async () => {
       const { gradients } = await Effect.runPromise(
-        learner.gradients(batch, { thoughtWeight: 1, temperature: 1 }, (ev) => ({ logProb: ev.logProbs.map(() => -1 / B), value: ev.values.map(() => 0), entropy: ev.entropies.map(() => 0) }))
+        learner.gradients(
+          batch,
+          { thoughtWeight: 1, temperature: 1 },
+          (ev) => ({ logProb: ev.logProbs.map(() => -1 / B), value: ev.values.map(() => 0), entropy: ev.entropies.map(() => 0) })
+        )
       )
       optimizer.accumulate(learner.parameters(), gradients)
       learner.commit()

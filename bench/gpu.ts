@@ -18,7 +18,7 @@ import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
-import { slotCount, type Features } from "../src/plugins/policy/tfjs/features.ts"
+import { type Features, slotCount } from "../src/plugins/policy/tfjs/features.ts"
 import { bagsOfWords, tableGradient, WORD_TABLE } from "../src/plugins/policy/tfjs/model.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
 import { oracleInputs } from "./inputs.ts"
@@ -65,7 +65,9 @@ const main = async () => {
       })
       const act = await rate(B, () => Effect.runPromise(policy.act(acting, { temperature: 1, greedy: false })))
       table[name]![B] = { train, act }
-      console.log(`  ${name.padEnd(7)} batch ${String(B).padStart(4)}: train ${train.toFixed(0).padStart(7)} samples/s   act ${act.toFixed(0).padStart(7)} samples/s`)
+      console.log(
+        `  ${name.padEnd(7)} batch ${String(B).padStart(4)}: train ${train.toFixed(0).padStart(7)} samples/s   act ${act.toFixed(0).padStart(7)} samples/s`
+      )
     }
     // where a training step's time goes, at the largest batch (mean of 5 steps, ms)
     const B = BATCHES[BATCHES.length - 1]!
@@ -74,7 +76,11 @@ const main = async () => {
     for (let i = 0; i < 5; i++) {
       let t = performance.now()
       const { gradients } = await Effect.runPromise(
-        learner.gradients(batch, { thoughtWeight: 1, temperature: 1 }, (ev) => ({ logProb: ev.logProbs.map(() => -1 / B), value: ev.values.map(() => 0), entropy: ev.entropies.map(() => 0) }))
+        learner.gradients(
+          batch,
+          { thoughtWeight: 1, temperature: 1 },
+          (ev) => ({ logProb: ev.logProbs.map(() => -1 / B), value: ev.values.map(() => 0), entropy: ev.entropies.map(() => 0) })
+        )
       )
       parts.gradients += performance.now() - t
       t = performance.now()
@@ -85,7 +91,11 @@ const main = async () => {
       parts.commit += performance.now() - t
     }
     if (optimizer !== jsOptimizer) {
-      console.log(`  ${name.padEnd(7)} batch ${String(B).padStart(4)} step breakdown (ms): gradients with AdamW's update, all on the GPU, ${(parts.gradients / 5).toFixed(1)}`)
+      console.log(
+        `  ${name.padEnd(7)} batch ${String(B).padStart(4)} step breakdown (ms): gradients with AdamW's update, all on the GPU, ${
+          (parts.gradients / 5).toFixed(1)
+        }`
+      )
       continue
     }
     const features = batch.map((s) => (s as unknown as { features: Features }).features)
@@ -98,16 +108,24 @@ const main = async () => {
     for (let i = 0; i < 5; i++) tableGradient(features, bagGrad, shape.embedding, slotCount(shape.shape), shape.shape.vocab)
     const tableGrad = (performance.now() - t) / 5
     console.log(
-      `  ${name.padEnd(7)} batch ${String(B).padStart(4)} step breakdown (ms): gradients ${(parts.gradients / 5).toFixed(1)} (of which JS bags of words ${bags.toFixed(1)}, JS word-table gradient ${tableGrad.toFixed(1)}), optimizer ${(parts.optimizer / 5).toFixed(1)}, commit ${(parts.commit / 5).toFixed(1)}`
+      `  ${name.padEnd(7)} batch ${String(B).padStart(4)} step breakdown (ms): gradients ${(parts.gradients / 5).toFixed(1)} (of which JS bags of words ${
+        bags.toFixed(1)
+      }, JS word-table gradient ${tableGrad.toFixed(1)}), optimizer ${(parts.optimizer / 5).toFixed(1)}, commit ${(parts.commit / 5).toFixed(1)}`
     )
   }
-  const torch = spawnSync("python3", [path.join(import.meta.dirname, "torch_policy.py"), "--batches", BATCHES.join(","), "--seconds", String(SECONDS)], { encoding: "utf8" })
+  const torch = spawnSync("python3", [path.join(import.meta.dirname, "torch_policy.py"), "--batches", BATCHES.join(","), "--seconds", String(SECONDS)], {
+    encoding: "utf8"
+  })
   if (torch.status === 0) {
     for (const line of torch.stdout.trim().split("\n")) {
       const r = JSON.parse(line) as { batch: number; device: string; train_samples_per_s: number; act_samples_per_s: number }
       table[`torch-${r.device}`] ??= {}
       table[`torch-${r.device}`]![r.batch] = { train: r.train_samples_per_s, act: r.act_samples_per_s }
-      console.log(`  torch-${r.device.padEnd(4)} batch ${String(r.batch).padStart(4)}: train ${r.train_samples_per_s.toFixed(0).padStart(7)} samples/s   act ${r.act_samples_per_s.toFixed(0).padStart(7)} samples/s`)
+      console.log(
+        `  torch-${r.device.padEnd(4)} batch ${String(r.batch).padStart(4)}: train ${r.train_samples_per_s.toFixed(0).padStart(7)} samples/s   act ${
+          r.act_samples_per_s.toFixed(0).padStart(7)
+        } samples/s`
+      )
     }
   } else console.log(`  torch: not available (${(torch.stderr || torch.error?.message || "").trim().split("\n").pop()})`)
   const names = Object.keys(table)

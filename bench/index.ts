@@ -67,8 +67,7 @@ const main = async () => {
   const root = await prepareDataset()
   const dataset = await Effect.runPromise(load(root, { panoramaCacheSize: 0 }))
   console.log(`bench: ${os.cpus().length} cores, node ${process.version}, panoramas ${PANO_WIDTH}×${PANO_HEIGHT}`)
-  const hasReference =
-    spawnSync("/usr/bin/python3", ["-c", "import numpy, cv2, PIL"], { stdio: "ignore" }).status === 0
+  const hasReference = spawnSync("/usr/bin/python3", ["-c", "import numpy, cv2, PIL"], { stdio: "ignore" }).status === 0
   for (const resolution of RESOLUTIONS) {
     const config = defaultConfig({ resolution, language_only: false })
     const env = new NavigationEnv(dataset, config, new PythonRandom(12), processReward)
@@ -81,19 +80,18 @@ const main = async () => {
     const probe = new StreetViewRenderer(dataset, config, 0)
     const referenceSteps = hasReference
       ? await Effect.runPromise(
-          Effect.forEach(poses, (pose) =>
-            // the panorama's id and north rotation (its metadata), without decoding it
-            probe.panoramaAt(pose).pipe(
-              Effect.flatMap((panoId) =>
-                Effect.map(readRotation(path.join(root, "street_views", `${panoId}.metadata.json`)), (rotation) => ({
-                  jpg: path.join(root, "street_views", `${panoId}.jpg`),
-                  rotation,
-                  heading: pose.heading
-                }))
-              )
+        Effect.forEach(poses, (pose) =>
+          // the panorama's id and north rotation (its metadata), without decoding it
+          probe.panoramaAt(pose).pipe(
+            Effect.flatMap((panoId) =>
+              Effect.map(readRotation(path.join(root, "street_views", `${panoId}.metadata.json`)), (rotation) => ({
+                jpg: path.join(root, "street_views", `${panoId}.jpg`),
+                rotation,
+                heading: pose.heading
+              }))
             )
-          )
-        )
+          ))
+      )
       : []
     const cold: number[] = []
     const reference: number[] = []
@@ -156,7 +154,9 @@ const main = async () => {
         `  ${BATCH} episodes at once      ${batchMs.toFixed(1)} ms/step  (${(1000 / batchMs).toFixed(1)} steps/s)`,
         referenceMs === undefined
           ? "  reference pipeline        skipped (/usr/bin/python3 lacks numpy, OpenCV or Pillow: apt-get install python3-opencv python3-pil)"
-          : `  reference pipeline        ${referenceMs.toFixed(1)} ms/step (median)  → virl/reference speed ${(referenceMs / coldMs).toFixed(2)}× uncached (headline; rounds ${roundRatios.map((r) => r.toFixed(2)).join(" / ")}), ${(referenceMs / cachedMs).toFixed(2)}× as run`
+          : `  reference pipeline        ${referenceMs.toFixed(1)} ms/step (median)  → virl/reference speed ${
+            (referenceMs / coldMs).toFixed(2)
+          }× uncached (headline; rounds ${roundRatios.map((r) => r.toFixed(2)).join(" / ")}), ${(referenceMs / cachedMs).toFixed(2)}× as run`
       ].join("\n")
     )
   }

@@ -21,7 +21,7 @@ export const oracleInputs = async (routes: number, steps = Infinity): Promise<Po
   await Effect.runPromise(synthesize({ city: "nyc", seed: 1, splits: [{ dir, routes }], panorama: { width: 512, height: 256 } }))
   const inputs = await Effect.runPromise(
     Effect.provide(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const env = yield* Environment
         const out: PolicyInput[] = []
         for (let r = 0; r < routes; r++) {

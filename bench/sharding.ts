@@ -38,7 +38,7 @@ const RESOLUTIONS = list(process.env["RESOLUTIONS"], [32, 224])
  * (panorama caches filled: the steady state of a long run, for every layer alike).
  */
 const rate = (once: () => Effect.Effect<number, unknown>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const w0 = performance.now()
     while (performance.now() - w0 < SECONDS * 1000) yield* once()
     let units = 0
@@ -59,14 +59,14 @@ const main = async () => {
     const measure = (sharding: string) =>
       Effect.runPromise(
         Effect.scoped(
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const env = yield* Environment
             // environments alone: a scripted answer per slot (mostly right, sometimes not)
             const answers = new PythonRandom(3)
             const current: Array<Observation<Record<string, unknown>>> = []
             for (let s = 0; s < env.numEnvs; s++) current.push(yield* env.reset(s))
             const envRate = yield* rate(() =>
-              Effect.gen(function* () {
+              Effect.gen(function*() {
                 const ts = yield* env.step(current.map((o) => (answers.random() < 0.8 ? oracleText(o.info) : '{"action": "forward()"}')))
                 for (const [s, t] of ts.entries()) current[s] = t === null || t.terminated || t.truncated ? yield* env.reset(s) : t.observation
                 return env.numEnvs
@@ -74,9 +74,17 @@ const main = async () => {
             )
             const collector = new RolloutCollector(env, policy, { properTimeLimits: false, act: { temperature: 1, greedy: false } })
             const rolloutRate = yield* rate(() => Effect.map(collector.collect(env.numEnvs * 4), (r) => r.samples.length))
-            const evalRate = yield* rate(() => Effect.as(runSuite(env, policy, { numTraj: env.numEnvs, order: false, act: { temperature: 1, greedy: true } }), env.numEnvs))
+            const evalRate = yield* rate(() =>
+              Effect.as(runSuite(env, policy, { numTraj: env.numEnvs, order: false, act: { temperature: 1, greedy: true } }), env.numEnvs)
+            )
             return { envRate, rolloutRate, evalRate }
-          }).pipe(Effect.provide(environmentLayer(config, dir, { numEnvs: NUM_ENVS, seed: 5 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, shardingLayer(sharding))))))
+          }).pipe(
+            Effect.provide(
+              environmentLayer(config, dir, { numEnvs: NUM_ENVS, seed: 5 }).pipe(
+                Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, shardingLayer(sharding)))
+              )
+            )
+          )
         )
       )
     console.log(`\nresolution ${resolution}:`)
@@ -84,7 +92,9 @@ const main = async () => {
     const local = await measure("local")
     const row = (name: string, r: typeof local) =>
       console.log(
-        `  ${name.padEnd(11)} ${r.envRate.toFixed(0).padStart(6)} (${(r.envRate / local.envRate).toFixed(2)}×)    ${r.rolloutRate.toFixed(0).padStart(6)} (${(r.rolloutRate / local.rolloutRate).toFixed(2)}×)    ${r.evalRate.toFixed(1).padStart(6)} (${(r.evalRate / local.evalRate).toFixed(2)}×)`
+        `  ${name.padEnd(11)} ${r.envRate.toFixed(0).padStart(6)} (${(r.envRate / local.envRate).toFixed(2)}×)    ${r.rolloutRate.toFixed(0).padStart(6)} (${
+          (r.rolloutRate / local.rolloutRate).toFixed(2)
+        }×)    ${r.evalRate.toFixed(1).padStart(6)} (${(r.evalRate / local.evalRate).toFixed(2)}×)`
       )
     row("local", local)
     for (const n of WORKERS) row(`workers:${n}`, await measure(`workers:${n}`))

@@ -25,7 +25,9 @@ const main = async () => {
     const dir = path.join(scratch, `nyc-${label.replace(" ", "-")}`)
     const report = await Effect.runPromise(synthesize({ city: "nyc", seed: 0, splits: [{ dir, routes: 64 }], ...(threads === undefined ? {} : { threads }) }))
     rates[label] = report.panoramas / report.seconds.render
-    console.log(`  nyc 64 routes, 1024×512, ${label}: ${report.panoramas} panoramas in ${report.seconds.render.toFixed(1)} s = ${rates[label].toFixed(1)} panoramas/s`)
+    console.log(
+      `  nyc 64 routes, 1024×512, ${label}: ${report.panoramas} panoramas in ${report.seconds.render.toFixed(1)} s = ${rates[label].toFixed(1)} panoramas/s`
+    )
   }
   console.log(`  worker threads / in process: ${(rates["worker threads"] / rates["in process"]).toFixed(2)}×`)
   const t = performance.now()

@@ -3,14 +3,18 @@
  * initialisation on NYC), the suites, the evaluation points, and the learning-rate grids — so that
  * an ablation changes one thing and is compared along frontiers on the study's footing.
  */
-import { configurations, type Arm, type Components, type Experiment, type FrontierSpec, type SuiteSpec, type SyntheticCityRef } from "../src/core/experiment.ts"
+import { type Arm, type Components, configurations, type Experiment, type FrontierSpec, type SuiteSpec, type SyntheticCityRef } from "../src/core/experiment.ts"
 import * as Absolute from "../src/plugins/action-space/absolute.ts"
 import * as Relative from "../src/plugins/action-space/relative.ts"
 import { DEFAULT_SPLITS } from "../src/plugins/dataset/synth/default.ts"
 import study from "./sft_vs_rl.ts"
 
 /** NYC routes drawn after the default training and evaluation routes of the same city. */
-const heldOut = (synth: string): SyntheticCityRef => ({ synth, seed: DEFAULT_SPLITS.train.seed, after: DEFAULT_SPLITS.train.routes + DEFAULT_SPLITS.eval.routes })
+const heldOut = (synth: string): SyntheticCityRef => ({
+  synth,
+  seed: DEFAULT_SPLITS.train.seed,
+  after: DEFAULT_SPLITS.train.routes + DEFAULT_SPLITS.eval.routes
+})
 const sf = (synth: string): SyntheticCityRef => ({ synth, seed: DEFAULT_SPLITS.visualOod.seed })
 
 /**

@@ -6,7 +6,7 @@
  *
  *   npx virl run experiments/sft_tuning.ts
  */
-import { experiment, type Arm } from "../src/core/experiment.ts"
+import { type Arm, experiment } from "../src/core/experiment.ts"
 import study from "./sft_vs_rl.ts"
 
 const candidates: Arm[] = [3e-4, 1e-3, 3e-3].flatMap((lr) =>

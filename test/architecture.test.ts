@@ -6,7 +6,9 @@ import { describe, expect, it } from "vitest"
 const SRC = path.resolve(import.meta.dirname, "../src")
 
 const sources = (dir: string): string[] =>
-  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []))
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((
+    e
+  ) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []))
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s+(?:type\s+)?(?:[^"';]*?\sfrom\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g
 
@@ -76,7 +78,9 @@ describe("the source layout", () => {
       const from = path.relative(SRC, file)
       return deps
         .map((d) => path.relative(SRC, d))
-        .filter((to) => (from.startsWith("core/") && !to.startsWith("core/")) || (from.startsWith("plugins/") && (to.startsWith("app/") || to.startsWith("cli/"))))
+        .filter((to) =>
+          (from.startsWith("core/") && !to.startsWith("core/")) || (from.startsWith("plugins/") && (to.startsWith("app/") || to.startsWith("cli/")))
+        )
         .map((to) => `${from} -> ${to}`)
     })
     expect(wrong).toEqual([])

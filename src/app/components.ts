@@ -1,14 +1,14 @@
 import { Effect, Layer } from "effect"
 import type { ActionSpace } from "../core/action-space.ts"
 import { DatasetError } from "../core/dataset.ts"
-import { mergeComponents, type Arm, type Components, type DatasetRef, type Experiment, type SyntheticCityRef } from "../core/experiment.ts"
+import { type Arm, type Components, type DatasetRef, type Experiment, mergeComponents, type SyntheticCityRef } from "../core/experiment.ts"
 import type { Optimizer } from "../core/optimizer.ts"
 import type { Policy } from "../core/policy.ts"
 import type { Reward } from "../core/reward.ts"
 import type { Sharding } from "../core/sharding.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
-import { cityDir, ensureCity, type CityRecipe, type DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import { cityDir, type CityRecipe, type DefaultDatasets, ensureCity } from "../plugins/dataset/synth/default.ts"
 import * as AdamW from "../plugins/optimizer/adamw.ts"
 import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
 import * as Process from "../plugins/reward/process.ts"
@@ -64,7 +64,8 @@ export const shardingLayer = (sharding: string): Layer.Layer<Sharding> => {
 }
 
 /** The services training obtains from the context: action space, reward, policy, optimizer, sharding. */
-export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer | Sharding> => Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer, c.sharding)
+export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer | Sharding> =>
+  Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer, c.sharding)
 
 /** A synthetic city's recipe; `routes` when the reference leaves them to its user (a suite's episodes). */
 export const cityRecipe = (ref: SyntheticCityRef, routes?: number): CityRecipe => {
@@ -90,11 +91,10 @@ export const datasetDir = (ref: DatasetRef, datasets: DefaultDatasets, routes?: 
 export const ensureDataset = (ref: DatasetRef, datasets: DefaultDatasets, routes?: number, progress?: Parameters<typeof ensureCity>[1]) =>
   typeof ref === "object" && "synth" in ref
     ? Effect.flatMap(
-        Effect.try({ try: () => cityRecipe(ref, routes), catch: (e) => new DatasetError({ path: ref.synth, message: (e as Error).message }) }),
-        (recipe) => ensureCity(recipe, progress)
-      )
+      Effect.try({ try: () => cityRecipe(ref, routes), catch: (e) => new DatasetError({ path: ref.synth, message: (e as Error).message }) }),
+      (recipe) => ensureCity(recipe, progress)
+    )
     : Effect.succeed(datasetDir(ref, datasets, routes))
 
 /** Runs `effect` with the default layers (and what `config` says of the action space): single commands and tests. */
-export const withDefaults = <A, E, R>(config: RunConfig, effect: Effect.Effect<A, E, R>) =>
-  Effect.provide(effect, trainingLayer(commandComponents(config)))
+export const withDefaults = <A, E, R>(config: RunConfig, effect: Effect.Effect<A, E, R>) => Effect.provide(effect, trainingLayer(commandComponents(config)))

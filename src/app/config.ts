@@ -36,7 +36,11 @@ export const RunConfig = Schema.Struct({
    * default), local, workers (threads, one per core but one) or workers:N. Results do not depend on it.
    */
   sharding: Schema.NullOr(
-    Schema.String.pipe(Schema.pattern(/^(local|workers(:[1-9][0-9]*)?)$/, { message: () => "must be local, workers or workers:N (N threads); cluster is for `virl sweep` and `virl eval` (jobs on `virl runner`s)" }))
+    Schema.String.pipe(
+      Schema.pattern(/^(local|workers(:[1-9][0-9]*)?)$/, {
+        message: () => "must be local, workers or workers:N (N threads); cluster is for `virl sweep` and `virl eval` (jobs on `virl runner`s)"
+      })
+    )
   ),
   optimizer_config: Schema.Struct({
     init_lr: nonNegative,
@@ -265,7 +269,9 @@ export const resolveConfig = (
   for (const { source, values } of overrides) {
     for (const [key, raw] of Object.entries(values)) {
       const nested = typeof raw === "object" && raw !== null && !Array.isArray(raw)
-      const pairs = nested ? dottedKeys(raw, key).map((k) => [k, k.split(".").slice(key.split(".").length).reduce((o: any, p) => o[p], raw)] as const) : [[key, raw] as const]
+      const pairs = nested
+        ? dottedKeys(raw, key).map((k) => [k, k.split(".").slice(key.split(".").length).reduce((o: any, p) => o[p], raw)] as const)
+        : [[key, raw] as const]
       for (const [k, v] of pairs) {
         if (!valid.includes(k)) {
           return Either.left(new ConfigError({ source, message: `unknown key ${JSON.stringify(k)}; did you mean ${nearestKeys(k, valid).join(", ")}?` }))
@@ -275,7 +281,10 @@ export const resolveConfig = (
     }
   }
   const decoded = Schema.decodeUnknownEither(RunConfig)(out)
-  return Either.mapLeft(decoded, (e) => new ConfigError({ source: overrides.map((o) => o.source).join(" + ") || "config", message: ParseResult.TreeFormatter.formatErrorSync(e) }))
+  return Either.mapLeft(
+    decoded,
+    (e) => new ConfigError({ source: overrides.map((o) => o.source).join(" + ") || "config", message: ParseResult.TreeFormatter.formatErrorSync(e) })
+  )
 }
 
 /** A YAML config file: a preset name under `preset:` (default small) and any keys to change. */

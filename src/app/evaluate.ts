@@ -17,7 +17,7 @@ import { environmentLayer } from "./layers.ts"
 import { DEFAULT_COMPONENTS, ensureDataset } from "./components.ts"
 import { PAPER_SUITE_NAMES } from "./suites.ts"
 import type { SuiteSpec } from "../core/experiment.ts"
-import { traceWriter, type TraceError } from "./traces.ts"
+import { type TraceError, traceWriter } from "./traces.ts"
 import type { DatasetError } from "../core/dataset.ts"
 import type { EnvironmentError } from "../core/environment.ts"
 import { buildPolicy } from "./train.ts"
@@ -27,7 +27,7 @@ export type SuiteName = (typeof SUITES)[number]
 
 /** A policy stored in a checkpoint folder, built by the run's Policy layer (the one that wrote it). */
 export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const checkpoint = yield* loadCheckpoint(dir)
     const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), { checkpoint, path: dir })
     return policy
@@ -38,7 +38,7 @@ export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
  * OPENAI_BASE_URL), or a checkpoint folder (read by the default policy layer).
  */
 export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     if (spec === "oracle") return oracle as PolicyService
     if (spec === "random") return RandomPolicy.make(new PythonRandom(config.seed))
     if (spec.startsWith("openai:")) return OpenAi.make(defaultOpenAiOptions(spec.slice("openai:".length), endpoint))
@@ -62,7 +62,7 @@ export const evaluateSuite = (
     readonly onEpisode?: (done: number, total: number) => void
   } = {}
 ): Effect.Effect<SuiteMetrics, DatasetError | EnvironmentError | PolicyError | TraceError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const wanted = suiteEpisodes(suite, config)
     const dir = options.data ?? (yield* ensureDataset(suite.dataset, datasets, wanted))
     const lines: string[] = []
@@ -78,8 +78,7 @@ export const evaluateSuite = (
           ...(options.logFile === undefined ? {} : { log: (line: unknown) => lines.push(JSON.stringify(line)) }),
           ...(options.onEpisode === undefined ? {} : { onEpisode: options.onEpisode }),
           ...(traces === undefined ? {} : { record: traces.record })
-        })
-      ),
+        })),
       environmentLayer(config, dir, { seed: config.eval_config.seed }).pipe(
         Layer.provide(Layer.mergeAll(suite.actionSpace ?? DEFAULT_COMPONENTS.actionSpace, suite.reward ?? DEFAULT_COMPONENTS.reward))
       )

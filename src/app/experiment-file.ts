@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { isExperiment, isSweep, type Experiment, type Sweep } from "../core/experiment.ts"
+import { type Experiment, isExperiment, isSweep, type Sweep } from "../core/experiment.ts"
 
 /** Loads an experiment or sweep: the default export of a TypeScript file, no build step. */
 export const loadExperimentFile = (file: string): Effect.Effect<Experiment | Sweep, Error> =>

@@ -1,11 +1,13 @@
 import * as path from "node:path"
 import { writeFileAtomic } from "../core/files.ts"
-import { frontierResults, type Comparison, type Estimate, type FrontierResults } from "./frontier.ts"
-import { PALETTE, renderPlot, type Panel, type Series } from "./plot.ts"
+import { type Comparison, type Estimate, type FrontierResults, frontierResults } from "./frontier.ts"
+import { PALETTE, type Panel, renderPlot, type Series } from "./plot.ts"
 import type { EvalRecord, FrontierMeta, KlRecord, SuiteLabel } from "./run-folder.ts"
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—")
-const interval = (e: Estimate) => (e.defined === 0 ? "—" : `${pct(e.mean)} [${pct(e.lo)}, ${pct(e.hi)}]${e.defined < 0.95 ? ` (${Math.round(100 * e.defined)} % of draws)` : ""}`)
+const interval = (
+  e: Estimate
+) => (e.defined === 0 ? "—" : `${pct(e.mean)} [${pct(e.lo)}, ${pct(e.hi)}]${e.defined < 0.95 ? ` (${Math.round(100 * e.defined)} % of draws)` : ""}`)
 const signed = (e: Estimate) => {
   if (e.defined === 0 || !Number.isFinite(e.mean)) return "—"
   const s = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`
@@ -23,12 +25,19 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
   const out: string[] = [
     "## Frontiers",
     "",
-    `Per-step accuracy, percent: mean over seeds ${r.seeds.join(", ")} [95 % bootstrap interval over seeds and routes, ${r.replicates} draws, paired across methods; ` +
-      `routes per suite: ${Object.entries(r.routes).map(([s, n]) => `${title(s)} ${n}`).join(", ")}]. ▲/▼: the interval excludes 0.`,
+    `Per-step accuracy, percent: mean over seeds ${
+      r.seeds.join(", ")
+    } [95 % bootstrap interval over seeds and routes, ${r.replicates} draws, paired across methods; ` +
+    `routes per suite: ${Object.entries(r.routes).map(([s, n]) => `${title(s)} ${n}`).join(", ")}]. ▲/▼: the interval excludes 0.`,
     ""
   ]
   if (r.notes.length > 0) out.push(...r.notes.map((n) => `- ${n}`), "")
-  out.push(`Configurations per method: ${Object.entries(r.configurations).map(([m, cs]) => `${m} ${cs.length}`).join(", ")}, each evaluated at every evaluation point.`, "")
+  out.push(
+    `Configurations per method: ${
+      Object.entries(r.configurations).map(([m, cs]) => `${m} ${cs.length}`).join(", ")
+    }, each evaluated at every evaluation point.`,
+    ""
+  )
   const head = `| point | step | ${title(r.spec.indist)} | ${ood.map(title).join(" | ")} | KL |`
   const rule = `|---|---:|---:|${ood.map(() => "---:").join("|")}|---:|`
   const row = (name: string, p: { step: number; total: number; indist: Estimate; ood: Readonly<Record<string, Estimate>>; kl: number | null }) =>
@@ -65,12 +74,17 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
   if (r.selected.length > 0) {
     const rule = r.spec.select ?? { by: "indist", at: "any" }
     out.push(
-      `### One point per method, chosen by the rule declared before the run (highest ${rule.by === "indist" ? "in-distribution accuracy" : rule.by}, ${rule.at} points)`,
+      `### One point per method, chosen by the rule declared before the run (highest ${
+        rule.by === "indist" ? "in-distribution accuracy" : rule.by
+      }, ${rule.at} points)`,
       "",
       `| method | chosen | ${title(r.spec.indist)} | ${ood.map((s) => `${title(s)} (gain over the start)`).join(" | ")} | KL |`,
       `|---|---|---:|${ood.map(() => "---:").join("|")}|---:|`,
       ...r.selected.map(
-        (s) => `| ${s.method} | ${s.arm} step ${s.step} | ${interval(s.indist)} | ${ood.map((u) => `${interval(s.ood[u]!)} (${signed(s.gain[u]!)})`).join(" | ")} | ${s.kl === null ? "—" : s.kl.toFixed(2)} |`
+        (s) =>
+          `| ${s.method} | ${s.arm} step ${s.step} | ${interval(s.indist)} | ${
+            ood.map((u) => `${interval(s.ood[u]!)} (${signed(s.gain[u]!)})`).join(" | ")
+          } | ${s.kl === null ? "—" : s.kl.toFixed(2)} |`
       ),
       "",
       "| suite | compared | a | b | a − b |",
@@ -111,10 +125,18 @@ export const frontierCsv = (r: FrontierResults): string => {
   const suites = [r.spec.indist, ...r.spec.ood]
   const head = ["method", "arm", "step", "total", "samples", "kl", ...suites.flatMap((s) => [s, `${s}_lo`, `${s}_hi`])]
   const rows = [...(r.reference === undefined ? [] : [r.reference]), ...(r.start === undefined ? [] : [r.start]), ...r.points].map((p) =>
-    [p.method, p.arm, p.step, p.total, Math.round(p.samples), p.kl ?? "", ...suites.flatMap((s) => {
-      const e = s === r.spec.indist ? p.indist : p.ood[s]!
-      return [e.mean, e.lo, e.hi].map((x) => x.toFixed(4))
-    })].join(",")
+    [
+      p.method,
+      p.arm,
+      p.step,
+      p.total,
+      Math.round(p.samples),
+      p.kl ?? "",
+      ...suites.flatMap((s) => {
+        const e = s === r.spec.indist ? p.indist : p.ood[s]!
+        return [e.mean, e.lo, e.hi].map((x) => x.toFixed(4))
+      })
+    ].join(",")
   )
   return [head.join(","), ...rows, ""].join("\n")
 }
@@ -133,13 +155,30 @@ const frontierPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): 
       const band = r.bands.find((b) => b.method === method && b.suite === suite)?.points ?? []
       const own = r.points.filter((p) => p.method === method).map((p) => [p.indist.mean, p.ood[suite]!.mean] as const)
       return [
-        { label: `${method} band`, colour, points: band.map((b) => [b[0], b[1]] as const), band: band.map((b) => [b[2], b[3]] as const), line: "none", marker: 0, legend: false },
+        {
+          label: `${method} band`,
+          colour,
+          points: band.map((b) => [b[0], b[1]] as const),
+          band: band.map((b) => [b[2], b[3]] as const),
+          line: "none",
+          marker: 0,
+          legend: false
+        },
         { label: `${method} points`, colour, points: own, line: "none", marker: 2, legend: false },
         { label: method.toUpperCase(), colour, points: r.frontiers[method]?.[suite] ?? [], line: "steps", marker: 3 }
       ] satisfies Series[]
     })
-    if (r.start !== undefined) series.push({ label: r.start.arm.toUpperCase(), colour: BLACK, points: [[r.start.indist.mean, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
-    return { title: `${title(suite)} FRONTIER`, xLabel: `${title(r.spec.indist)} PER-STEP ACCURACY`, yLabel: `${title(suite)} ACC.`, series, yRange: [0, 1] as const, xRange: [lo, hi] as const }
+    if (r.start !== undefined) {
+      series.push({ label: r.start.arm.toUpperCase(), colour: BLACK, points: [[r.start.indist.mean, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+    }
+    return {
+      title: `${title(suite)} FRONTIER`,
+      xLabel: `${title(r.spec.indist)} PER-STEP ACCURACY`,
+      yLabel: `${title(suite)} ACC.`,
+      series,
+      yRange: [0, 1] as const,
+      xRange: [lo, hi] as const
+    }
   })
 }
 
@@ -154,7 +193,9 @@ const klPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): Panel[
       line: "none",
       marker: 3
     }))
-    if (r.start?.kl !== null && r.start !== undefined) series.push({ label: r.start.arm.toUpperCase(), colour: BLACK, points: [[r.start.kl!, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+    if (r.start?.kl !== null && r.start !== undefined) {
+      series.push({ label: r.start.arm.toUpperCase(), colour: BLACK, points: [[r.start.kl!, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+    }
     return { title: `${title(suite)} VS KL`, xLabel: "KL FROM THE REFERENCE, NATS", yLabel: `${title(suite)} ACC.`, series, yRange: [0, 1] as const }
   })
 }

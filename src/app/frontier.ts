@@ -197,16 +197,22 @@ export const frontierProblem = (e: Experiment, suiteNames: ReadonlyArray<string>
   if (f === undefined) return undefined
   const counts = f.methods.map((m) => e.arms.filter((a) => a.method === m).length)
   const empty = f.methods.filter((_, i) => counts[i] === 0)
-  if (empty.length > 0) return `frontier: no arm has method ${empty.map((m) => JSON.stringify(m)).join(", ")} (arms carry it as \`method\`; see \`configurations\`)`
+  if (empty.length > 0) {
+    return `frontier: no arm has method ${empty.map((m) => JSON.stringify(m)).join(", ")} (arms carry it as \`method\`; see \`configurations\`)`
+  }
   if (new Set(counts).size > 1) {
     return `frontier: methods must have as many configurations each (the same tuning budget): ${f.methods.map((m, i) => `${m} ${counts[i]}`).join(", ")}`
   }
   const suites = [f.indist, ...f.ood, ...(f.factors === undefined ? [] : [f.factors.geometry, f.factors.appearance, f.factors.both])]
   const unknown = suites.filter((s) => !suiteNames.includes(s))
   if (unknown.length > 0) return `frontier: unknown suite(s) ${unknown.join(", ")}; the experiment's suites: ${suiteNames.join(", ")}`
-  if (f.factors !== undefined && ![f.factors.geometry, f.factors.appearance, f.factors.both].every((s) => f.ood.includes(s))) return "frontier: factors must name OOD suites"
+  if (f.factors !== undefined && ![f.factors.geometry, f.factors.appearance, f.factors.both].every((s) => f.ood.includes(s))) {
+    return "frontier: factors must name OOD suites"
+  }
   if (f.start !== undefined && !e.arms.some((a) => a.name === f.start)) return `frontier: start ${JSON.stringify(f.start)} is not an arm`
-  for (const [a, b] of f.compare ?? []) if (!f.methods.includes(a) || !f.methods.includes(b)) return `frontier: compare names ${a} and ${b}; the methods are ${f.methods.join(", ")}`
+  for (const [a, b] of f.compare ?? []) {
+    if (!f.methods.includes(a) || !f.methods.includes(b)) return `frontier: compare names ${a} and ${b}; the methods are ${f.methods.join(", ")}`
+  }
   return undefined
 }
 
@@ -234,8 +240,18 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     spec.methods.map((m) => [m, [...new Set(Object.entries(input.methodOf).flatMap(([arm, method]) => (method === m ? [arm] : [])))]])
   )
   const counts = spec.methods.map((m) => configurations[m]!.length)
-  if (new Set(counts).size > 1) notes.push(`methods have different numbers of configurations (${spec.methods.map((m, i) => `${m} ${counts[i]}`).join(", ")}): their frontiers had unequal tuning budgets`)
-  const wanted = [...Object.values(configurations).flat(), ...(spec.start === undefined ? [] : [spec.start]), ...(input.klReference === undefined ? [] : [input.klReference])]
+  if (new Set(counts).size > 1) {
+    notes.push(
+      `methods have different numbers of configurations (${
+        spec.methods.map((m, i) => `${m} ${counts[i]}`).join(", ")
+      }): their frontiers had unequal tuning budgets`
+    )
+  }
+  const wanted = [
+    ...Object.values(configurations).flat(),
+    ...(spec.start === undefined ? [] : [spec.start]),
+    ...(input.klReference === undefined ? [] : [input.klReference])
+  ]
   // keys of evaluation points: arm/step, with the seeds and suites each has
   const byKey = new Map<string, EvalRecord[]>()
   for (const e of input.evals) {
@@ -299,7 +315,7 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
         let sum = 0
         for (const s of seedDraw) {
           let v = cache.get(s)
-          if (v === undefined) cache.set(s, (v = accuracy(per[s]!, weights[groupOf[u]!])))
+          if (v === undefined) cache.set(s, v = accuracy(per[s]!, weights[groupOf[u]!]))
           sum += v
         }
         out[i] = sum / seedDraw.length
@@ -343,7 +359,11 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
   const levels = pairs.map(([a, b]) => ({ indist: indistLevelsOf(mIndex(a), mIndex(b)), kl: klBandsOf(mIndex(a), mIndex(b)) }))
   pairs.forEach(([a, b], i) => {
     if (levels[i]!.indist.length === 1 && startIndist !== undefined) {
-      notes.push(`${a} and ${b} are compared only at ${(100 * levels[i]!.indist[0]!.level).toFixed(1)} % in-distribution: not both reach above the start's ${(100 * startIndist).toFixed(1)} %`)
+      notes.push(
+        `${a} and ${b} are compared only at ${(100 * levels[i]!.indist[0]!.level).toFixed(1)} % in-distribution: not both reach above the start's ${
+          (100 * startIndist).toFixed(1)
+        } %`
+      )
     }
     if (levels[i]!.kl.length === 0) notes.push(`${a} and ${b} share no KL range with points of both: no comparison at matched KL`)
   })
@@ -353,7 +373,9 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     return Array.from({ length: 25 }, (_, k) => lo + ((maxIndist[m]! - lo) * k) / 24)
   }
   const grids = spec.methods.map((_, m) => gridFor(m))
-  const factorSuites = spec.factors === undefined ? undefined : [spec.factors.geometry, spec.factors.appearance, spec.factors.both].map((s) => spec.ood.indexOf(s))
+  const factorSuites = spec.factors === undefined
+    ? undefined
+    : [spec.factors.geometry, spec.factors.appearance, spec.factors.both].map((s) => spec.ood.indexOf(s))
   if (factorSuites !== undefined && factorSuites.some((i) => i < 0)) notes.push("factors name suites that are not among the OOD suites")
 
   // the statistics of one table, in a fixed order, so replicates line up with the point estimate
@@ -430,7 +452,16 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     for (const suite of spec.ood) {
       for (const { level, label } of levels[i]!.indist) matched_indist.push({ a, b, suite, level, label, a_value: take(), b_value: take(), difference: take() })
       for (const band of levels[i]!.kl) {
-        matched_kl.push({ a, b, suite, level: band.level, label: `KL ${band.lo.toFixed(2)}–${band.hi.toFixed(2)} nats`, a_value: take(), b_value: take(), difference: take() })
+        matched_kl.push({
+          a,
+          b,
+          suite,
+          level: band.level,
+          label: `KL ${band.lo.toFixed(2)}–${band.hi.toFixed(2)} nats`,
+          a_value: take(),
+          b_value: take(),
+          difference: take()
+        })
       }
     }
   }
@@ -447,14 +478,25 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     }
     if (factorSuites !== undefined && factorSuites.every((i) => i >= 0)) factors.push({ method, geometry: take(), appearance: take(), both: take() })
     const c = chosen[m]
-    if (c !== undefined) selected.push({ method, arm: cells[c]!.arm, step: cells[c]!.step, indist, ood, gain, kl: Number.isFinite(point.kl[c]!) ? point.kl[c]! : null })
+    if (c !== undefined) {
+      selected.push({ method, arm: cells[c]!.arm, step: cells[c]!.step, indist, ood, gain, kl: Number.isFinite(point.kl[c]!) ? point.kl[c]! : null })
+    }
   }
   const selected_differences: Comparison[] = []
   for (const [a, b] of pairs) {
     for (const suite of spec.ood) {
       const difference = take()
       const pick = (m: string) => selected.find((s) => s.method === m)?.ood[suite] ?? { mean: Number.NaN, lo: Number.NaN, hi: Number.NaN, defined: 0 }
-      selected_differences.push({ a, b, suite, level: Number.NaN, label: `each method's point chosen by ${select.by} (${select.at} points)`, a_value: pick(a), b_value: pick(b), difference })
+      selected_differences.push({
+        a,
+        b,
+        suite,
+        level: Number.NaN,
+        label: `each method's point chosen by ${select.by} (${select.at} points)`,
+        a_value: pick(a),
+        b_value: pick(b),
+        difference
+      })
     }
   }
   const best_gain: Record<string, Record<string, Estimate>> = {}

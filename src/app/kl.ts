@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { Environment } from "../core/environment.ts"
-import { meanKl, type KlSummary } from "../core/kl.ts"
-import { PolicyError, type OutputDistribution, type PolicyInput, type PolicyService } from "../core/policy.ts"
+import { type KlSummary, meanKl } from "../core/kl.ts"
+import { type OutputDistribution, PolicyError, type PolicyInput, type PolicyService } from "../core/policy.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import type { RunConfig } from "./config.ts"
 import { environmentLayer } from "./layers.ts"
@@ -14,7 +14,7 @@ import { environmentLayer } from "./layers.ts"
  */
 export const klInputs = (config: RunConfig, trainDir: string) =>
   Effect.provide(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* Environment
       const inputs: PolicyInput[] = []
       for (let route = 0; route < config.kl_config.routes; route++) {
@@ -35,8 +35,10 @@ export const klInputs = (config: RunConfig, trainDir: string) =>
 const BATCH = 64
 
 export const outputDistributions = (policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
-  Effect.gen(function* () {
-    if (policy.distributions === undefined) return yield* new PolicyError({ message: `policy ${policy.name} cannot enumerate its outputs, so its KL cannot be measured` })
+  Effect.gen(function*() {
+    if (policy.distributions === undefined) {
+      return yield* new PolicyError({ message: `policy ${policy.name} cannot enumerate its outputs, so its KL cannot be measured` })
+    }
     const out: OutputDistribution[] = []
     for (let i = 0; i < inputs.length; i += BATCH) out.push(...(yield* policy.distributions(inputs.slice(i, i + BATCH), { temperature })))
     return out
@@ -44,6 +46,11 @@ export const outputDistributions = (policy: PolicyService, inputs: ReadonlyArray
 
 /** KL(reference ‖ policy) averaged over the inputs, at the sampling temperature. */
 export const measureKl = (reference: ReadonlyArray<OutputDistribution>, policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
-  Effect.flatMap(outputDistributions(policy, inputs, temperature), (mine) =>
-    Effect.try({ try: (): KlSummary => meanKl(reference, mine), catch: (e) => new PolicyError({ message: `KL against ${policy.name}: ${(e as Error).message}` }) })
+  Effect.flatMap(
+    outputDistributions(policy, inputs, temperature),
+    (mine) =>
+      Effect.try({
+        try: (): KlSummary => meanKl(reference, mine),
+        catch: (e) => new PolicyError({ message: `KL against ${policy.name}: ${(e as Error).message}` })
+      })
   )

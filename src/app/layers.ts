@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import { DatasetError } from "../core/dataset.ts"
 import { Optimizer } from "../core/optimizer.ts"
 import type { PolicySettings } from "../core/policy.ts"
-import { defaultPaths, ensureDefault, type DefaultDatasets } from "../plugins/dataset/synth/default.ts"
+import { type DefaultDatasets, defaultPaths, ensureDefault } from "../plugins/dataset/synth/default.ts"
 import * as VirlRoutes from "../plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../plugins/environment/virl/config.ts"
 import * as Virl from "../plugins/environment/virl/layer.ts"
@@ -66,11 +66,14 @@ export const ppoOptimizer = (config: RunConfig) =>
       ...config.optimizer_config,
       max_grad_norm: config.ppo_config.max_grad_norm,
       grad_accum_steps: config.grad_accum_steps
-    })
-  )
+    }))
 
 /** Behaviour cloning's optimizer: a linear decay from init_lr to end_lr over the whole fit, Adam's betas from `optimizer_config`. */
-export const sftOptimizer = (config: RunConfig, settings: { readonly init_lr: number; readonly end_lr: number; readonly max_grad_norm: number }, steps: number) =>
+export const sftOptimizer = (
+  config: RunConfig,
+  settings: { readonly init_lr: number; readonly end_lr: number; readonly max_grad_norm: number },
+  steps: number
+) =>
   Effect.map(Optimizer, (o) =>
     o.make({
       init_lr: settings.init_lr,
@@ -82,8 +85,7 @@ export const sftOptimizer = (config: RunConfig, settings: { readonly init_lr: nu
       weight_decay: 0,
       max_grad_norm: settings.max_grad_norm,
       grad_accum_steps: 1
-    })
-  )
+    }))
 
 /**
  * The datasets experiments run on: VIRL_DATASETS=DIR when set (DIR/nyc-train, DIR/nyc-eval,

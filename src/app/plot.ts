@@ -67,9 +67,11 @@ class Canvas {
   }
   text(x: number, y: number, text: string, c: readonly [number, number, number] = [0, 0, 0], scale = 1): number {
     const bitmap = textBitmap([...text].filter(hasGlyph).join(""))
-    for (let j = 0; j < bitmap.height * scale; j++)
-      for (let i = 0; i < bitmap.width * scale; i++)
+    for (let j = 0; j < bitmap.height * scale; j++) {
+      for (let i = 0; i < bitmap.width * scale; i++) {
         if (bitmap.bits[Math.floor(j / scale) * bitmap.width + Math.floor(i / scale)] === 1) this.pixel(x + i, y + j, c)
+      }
+    }
     return bitmap.width * scale
   }
 }
@@ -147,7 +149,11 @@ const drawPanel = (canvas: Canvas, left: number, top: number, width: number, hei
       } else canvas.line(px(a[0]), py(a[1]), px(b[0]), py(b[1]), s.colour, 3)
     }
     const r = s.marker ?? 3
-    if (r > 0) for (const [x, y] of s.points) for (let dx = -r; dx <= r; dx++) for (let dy = -r; dy <= r; dy++) if (dx * dx + dy * dy <= r * r) canvas.pixel(px(x) + dx, py(y) + dy, s.colour)
+    if (r > 0) {
+      for (const [x, y] of s.points) {
+        for (let dx = -r; dx <= r; dx++) for (let dy = -r; dy <= r; dy++) if (dx * dx + dy * dy <= r * r) canvas.pixel(px(x) + dx, py(y) + dy, s.colour)
+      }
+    }
   }
   // the legend runs along the top margin, clear of the data
   let lx = x0 + w

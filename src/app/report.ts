@@ -4,8 +4,7 @@ import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { frontierMarkdown, writeFrontier } from "./frontier-report.ts"
 import { PALETTE, renderPlot, type Series } from "./plot.ts"
-import { EVALS_FILE, KL_FILE, readEvals, readKl, RESULTS_FILE, type EvalRecord, type FrontierMeta, type KlRecord, type SuiteLabel } from "./run-folder.ts"
-
+import { type EvalRecord, EVALS_FILE, type FrontierMeta, KL_FILE, type KlRecord, readEvals, readKl, RESULTS_FILE, type SuiteLabel } from "./run-folder.ts"
 
 /** The key of a suite in results.json and the name of its plot: `rule-ood` → `rule_ood`. */
 export const suiteKey = (name: string): string => name.replace(/-/g, "_")
@@ -67,7 +66,9 @@ export const aggregate = (
   const klSeries: Results["kl"] = {}
   for (const arm of arms) {
     const bySuite: Record<string, Record<string, Stat>> = {}
-    const complete = seeds.filter((seed) => suites.every((suite) => evals.some((e) => e.arm === arm && e.suite === suite.name && e.seed === seed && e.step === e.total)))
+    const complete = seeds.filter((seed) =>
+      suites.every((suite) => evals.some((e) => e.arm === arm && e.suite === suite.name && e.seed === seed && e.step === e.total))
+    )
     finished[arm] = { seeds: complete, missing: seeds.filter((s) => !complete.includes(s)) }
     for (const suite of suites) {
       const finals = finalsOf(evals.filter((e) => e.arm === arm && e.suite === suite.name), complete).map((e) => e.metrics)
@@ -101,7 +102,9 @@ const nats = (s: Stat | undefined) => (s === undefined ? "—" : `${s.mean.toFix
 
 export const markdownTable = (results: Results, suites: ReadonlyArray<SuiteLabel>): string => {
   const withKl = results.klReference !== undefined
-  const head = `| arm | seeds | ${suites.map((s) => `${s.title} per-step acc. | ${s.title} success`).join(" | ")} |${withKl ? ` KL(${results.klReference} ‖ arm), nats |` : ""}`
+  const head = `| arm | seeds | ${suites.map((s) => `${s.title} per-step acc. | ${s.title} success`).join(" | ")} |${
+    withKl ? ` KL(${results.klReference} ‖ arm), nats |` : ""
+  }`
   const rule = `|---|---:|${suites.map(() => "---:|---:").join("|")}|${withKl ? "---:|" : ""}`
   const rows = Object.entries(results.arms).map(([arm, m]) => {
     const f = results.finished[arm]
@@ -113,7 +116,7 @@ export const markdownTable = (results: Results, suites: ReadonlyArray<SuiteLabel
     `# ${results.experiment}`,
     "",
     `Percent, mean ± standard deviation over the seeds that finished each arm (of ${results.seeds.join(", ")}; final checkpoint of each arm).` +
-      (withKl ? ` KL: forward KL from ${results.klReference} to the arm's final policy on in-distribution training inputs, mean over inputs.` : ""),
+    (withKl ? ` KL: forward KL from ${results.klReference} to the arm's final policy on in-distribution training inputs, mean over inputs.` : ""),
     "",
     head,
     rule,
@@ -140,7 +143,10 @@ export const tradeoffCurves = (
         : evals.find((e) => e.arm === a && e.seed === seed && e.step === step && e.suite === "indist")?.metrics.per_step_accuracy
     const own = evals.filter((e) => e.arm === arm && e.suite === suite.name)
     const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite.name && e.step === e.total)
-    const pairs = [...start.map((e) => ({ key: -1, at: xAt(parent!, e.seed, e.step), y: e.metrics.per_step_accuracy })), ...own.map((e) => ({ key: e.step, at: xAt(arm, e.seed, e.step), y: e.metrics.per_step_accuracy }))]
+    const pairs = [
+      ...start.map((e) => ({ key: -1, at: xAt(parent!, e.seed, e.step), y: e.metrics.per_step_accuracy })),
+      ...own.map((e) => ({ key: e.step, at: xAt(arm, e.seed, e.step), y: e.metrics.per_step_accuracy }))
+    ]
     const keys = [...new Set(pairs.map((p) => p.key))].sort((a, b) => a - b)
     const points: Array<[number, number]> = []
     for (const key of keys) {
@@ -152,11 +158,18 @@ export const tradeoffCurves = (
   })
 
 /** Per-step accuracy along training for each arm (mean over seeds at each evaluation point). */
-export const curves = (evals: ReadonlyArray<EvalRecord>, arms: ReadonlyArray<string>, suite: SuiteLabel, parents: Readonly<Record<string, string>> = {}): Series[] =>
+export const curves = (
+  evals: ReadonlyArray<EvalRecord>,
+  arms: ReadonlyArray<string>,
+  suite: SuiteLabel,
+  parents: Readonly<Record<string, string>> = {}
+): Series[] =>
   arms.map((arm, i) => {
     const parent = parents[arm]
     // a continuing arm's curve starts where its parent's ended
-    const start = parent === undefined ? [] : evals.filter((e) => e.arm === parent && e.suite === suite.name && e.step === e.total).map((e) => ({ ...e, step: 0 }))
+    const start = parent === undefined
+      ? []
+      : evals.filter((e) => e.arm === parent && e.suite === suite.name && e.step === e.total).map((e) => ({ ...e, step: 0 }))
     const mine = [...start, ...evals.filter((e) => e.arm === arm && e.suite === suite.name)]
     const steps = [...new Set(mine.map((e) => e.step))].sort((a, b) => a - b)
     const points: Array<[number, number]> = []

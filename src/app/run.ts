@@ -1,7 +1,7 @@
 import { Data, Effect, Either, Fiber, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { mergeComponents, type Arm, type Experiment, type SuiteSpec } from "../core/experiment.ts"
+import { type Arm, type Experiment, mergeComponents, type SuiteSpec } from "../core/experiment.ts"
 import { readRecords, writeFileAtomic } from "../core/files.ts"
 import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
 import type { TrackerService } from "../core/tracker.ts"
@@ -13,8 +13,8 @@ import { evaluateSuite, policyFromCheckpoint, suiteEpisodes } from "./evaluate.t
 import { suiteSpecs } from "./suites.ts"
 import { frontierProblem } from "./frontier.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
-import { appendRecord, EVALS_FILE, KL_FILE, readEvals, readKl, SEED_LOG, type EvalRecord, type KlRecord } from "./run-folder.ts"
-import { CHECKPOINT_DIR, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft, type Progress } from "./train.ts"
+import { appendRecord, type EvalRecord, EVALS_FILE, KL_FILE, type KlRecord, readEvals, readKl, SEED_LOG } from "./run-folder.ts"
+import { CHECKPOINT_DIR, type Progress, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft } from "./train.ts"
 
 export interface RunOptions {
   readonly out: string
@@ -49,7 +49,6 @@ export class ExperimentError extends Data.TaggedError("ExperimentError")<{ reado
     return this.message
   }
 }
-
 
 export const armOrder = (arms: ReadonlyArray<Arm>): Arm[] => {
   const byName = new Map(arms.map((a) => [a.name, a]))
@@ -99,7 +98,9 @@ export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOpt
 
 /** The config a suite evaluates an arm under: the arm's, with the suite's own values over it. */
 export const suiteConfig = (config: RunConfig, suite: SuiteSpec) =>
-  suite.config === undefined ? Effect.succeed(config) : Either.match(resolveConfig(config, [{ source: `suite ${suite.name}`, values: suite.config }]), { onLeft: Effect.fail, onRight: Effect.succeed })
+  suite.config === undefined
+    ? Effect.succeed(config)
+    : Either.match(resolveConfig(config, [{ source: `suite ${suite.name}`, values: suite.config }]), { onLeft: Effect.fail, onRight: Effect.succeed })
 
 /** How many epochs or updates an arm's recipe runs. */
 export const recipeLength = (arm: Arm, config: RunConfig): number => {
@@ -113,8 +114,10 @@ export const recipeLength = (arm: Arm, config: RunConfig): number => {
   }
 }
 
-const points = (total: number, count: number): number[] => [...new Set(Array.from({ length: count }, (_, k) => Math.max(1, Math.round(((k + 1) * total) / count))))]
-
+const points = (
+  total: number,
+  count: number
+): number[] => [...new Set(Array.from({ length: count }, (_, k) => Math.max(1, Math.round(((k + 1) * total) / count))))]
 
 const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new ExperimentError({ message: e instanceof Error ? e.message : String(e) }) })
 
@@ -126,7 +129,7 @@ const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new Experi
  * evaluated once and its records are shared by the seeds.
  */
 export const runExperiment = (experiment: Experiment, options: RunOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const progress = options.progress ?? silent
     const seeds = options.seeds ?? experiment.seeds
     const arms = yield* attempt(() => armOrder(experiment.arms))
@@ -134,7 +137,9 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     const frontier = frontierProblem(experiment, suites.map((s) => s.name))
     if (frontier !== undefined) return yield* new ExperimentError({ message: `${experiment.name}: ${frontier}` })
     if (experiment.klReference !== undefined && !arms.some((a) => a.name === experiment.klReference)) {
-      return yield* new ExperimentError({ message: `klReference ${JSON.stringify(experiment.klReference)} is not an arm; arms: ${arms.map((a) => a.name).join(", ")}` })
+      return yield* new ExperimentError({
+        message: `klReference ${JSON.stringify(experiment.klReference)} is not an arm; arms: ${arms.map((a) => a.name).join(", ")}`
+      })
     }
     // a suite without an action space of its own asks in the experiment's rules
     const experimentRules = mergeComponents(DEFAULT_COMPONENTS, experiment.layers).actionSpace ?? DEFAULT_COMPONENTS.actionSpace
@@ -150,12 +155,16 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     const count = experiment.evaluations ?? 3
     // config.json shows the last seed's settings
     const resolved: Record<string, RunConfig> = {}
-    for (const arm of arms) resolved[arm.name] = yield* Either.match(armConfig(experiment, arm, options, seeds[seeds.length - 1]), { onLeft: Effect.fail, onRight: Effect.succeed })
+    for (const arm of arms) {
+      resolved[arm.name] = yield* Either.match(armConfig(experiment, arm, options, seeds[seeds.length - 1]), { onLeft: Effect.fail, onRight: Effect.succeed })
+    }
     // a suite's own config values checked now; suites on synthetic cities made now, once, before
     // seeds (perhaps in processes of their own) look for them
     for (const spec of suites) {
       const episodes = new Set<number>()
-      for (const config of Object.values(resolved)) episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
+      for (const config of Object.values(resolved)) {
+        episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
+      }
       for (const n of episodes) {
         yield* ensureDataset(spec.dataset, options.datasets, n, { onProgress: progress.bar(`rendering the city of suite ${spec.name}`), log: progress.log })
       }
@@ -166,7 +175,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     // per seed: training samples at each arm's final point (a child's offset)
     const finals = new Map(seeds.map((seed) => [seed, new Map<string, number>()]))
     const runArm = (seed: number, arm: (typeof arms)[number]) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const finalSamples = finals.get(seed)!
         const config = yield* Either.match(armConfig(experiment, arm, options, seed), { onLeft: Effect.fail, onRight: Effect.succeed })
         const components = armComponents(experiment, arm, config)
@@ -178,7 +187,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         const reference = experiment.klReference
         const measuresKl = reference !== undefined && lineage(arms, arm).includes(reference)
         const record = (r: EvalRecord) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             appendRecord(evalsFile, r)
             done.push(r)
             yield* tracker.log({
@@ -194,21 +203,20 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
             })
           })
         const evaluate = (step: number, policy: PolicyService, samples: number) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             for (const spec of suites) {
               const suite = spec.name
               if (done.some((r) => r.seed === seed && r.arm === arm.name && r.step === step && r.suite === suite)) continue
               const shared = arm.recipe.kind === "pretrain" ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite) : undefined
-              const metrics =
-                shared?.metrics ??
+              const metrics = shared?.metrics ??
                 (yield* evaluateSuite(yield* suiteConfig(config, spec), policy, suiteWithRules(spec), options.datasets, {
                   ...(experiment.evaluationLogs === "final" && step !== total
                     ? {}
                     : {
-                        logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
-                        // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
-                        traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total }
-                      }),
+                      logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
+                      // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
+                      traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total }
+                    }),
                   onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
                 }))
               yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
@@ -216,7 +224,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
             if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
               const refDir = path.join(options.out, `seed-${seed}`, reference!, CHECKPOINT_DIR)
               const { inputs, base } = yield* probeLock.withPermits(1)(
-                Effect.gen(function* () {
+                Effect.gen(function*() {
                   if (probe === undefined) probe = { inputs: yield* Effect.provide(klInputs(config, options.datasets.train), layer), reference: new Map() }
                   let base = probe.reference.get(refDir)
                   if (base === undefined) {
@@ -229,17 +237,39 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
                 })
               )
               const kl = yield* measureKl(base, policy, inputs, config.generation_config.temperature)
-              const r: KlRecord = { seed, arm: arm.name, step, total, samples: offset + samples, reference: reference!, kl: kl.total, parts: kl.parts, inputs: kl.inputs }
+              const r: KlRecord = {
+                seed,
+                arm: arm.name,
+                step,
+                total,
+                samples: offset + samples,
+                reference: reference!,
+                kl: kl.total,
+                parts: kl.parts,
+                inputs: kl.inputs
+              }
               appendRecord(klFile, r)
               klDone.push(r)
-              yield* tracker.log({ kind: "kl", seed, arm: arm.name, step, samples: r.samples, kl: r.kl, ...Object.fromEntries(Object.entries(r.parts).map(([k, v]) => [`kl_${k}`, v])) })
+              yield* tracker.log({
+                kind: "kl",
+                seed,
+                arm: arm.name,
+                step,
+                samples: r.samples,
+                kl: r.kl,
+                ...Object.fromEntries(Object.entries(r.parts).map(([k, v]) => [`kl_${k}`, v]))
+              })
             }
           })
-        const hook = (step: number, policy: PolicyService, info: { samples: number }) => (wanted.includes(step) ? evaluate(step, policy, info.samples) : Effect.void)
+        const hook = (
+          step: number,
+          policy: PolicyService,
+          info: { samples: number }
+        ) => (wanted.includes(step) ? evaluate(step, policy, info.samples) : Effect.void)
         const parent = arm.recipe.from === undefined ? undefined : path.join(options.out, `seed-${seed}`, arm.recipe.from, CHECKPOINT_DIR)
         progress.log(`— seed ${seed}, arm ${arm.name} (${arm.recipe.kind}${parent === undefined ? "" : ` from ${arm.recipe.from}`})`)
         const data = datasetDir(components.dataset, options.datasets)
-        const train = Effect.gen(function* () {
+        const train = Effect.gen(function*() {
           switch (arm.recipe.kind) {
             case "pretrain":
               return yield* trainPretrain(config, dir, progress)
@@ -293,18 +323,23 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         let shown = -1
         const update = () => {
           const now = Math.min(landed(), expected)
-          if (now !== shown) bar((shown = now), expected)
+          if (now !== shown) bar(shown = now, expected)
         }
         const watch = yield* Effect.fork(Effect.repeat(Effect.sync(update), Schedule.spaced("2 seconds")))
         // every seed runs to its end; a failed one does not stop the others
-        const failures = (yield* Effect.forEach(seeds, (seed) => Effect.either(seedProcess(seed)), { concurrency: parallel })).flatMap((r) => (Either.isLeft(r) ? [r.left.message] : []))
+        const failures = (yield* Effect.forEach(seeds, (seed) => Effect.either(seedProcess(seed)), { concurrency: parallel })).flatMap((
+          r
+        ) => (Either.isLeft(r) ? [r.left.message] : []))
         yield* Fiber.interrupt(watch)
         update()
         if (failures.length > 0) return yield* new ExperimentError({ message: failures.join("\n") })
       }
     }
     if (options.part !== true) {
-      writeFileAtomic(path.join(options.out, "config.json"), JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, arms: resolved }, null, 2))
+      writeFileAtomic(
+        path.join(options.out, "config.json"),
+        JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, arms: resolved }, null, 2)
+      )
     }
     return readEvals(evalsFile, { repair })
   })

@@ -24,7 +24,11 @@ export const suiteSpec = (suite: Suite): SuiteSpec => {
     return suite
   }
   const found = PAPER_SUITES.find((s) => s.name === suite)
-  if (found === undefined) throw new SuiteError(`unknown suite ${JSON.stringify(suite)}: the paper's are ${PAPER_SUITE_NAMES.join(", ")}; declare others as values ({ name, dataset, actionSpace })`)
+  if (found === undefined) {
+    throw new SuiteError(
+      `unknown suite ${JSON.stringify(suite)}: the paper's are ${PAPER_SUITE_NAMES.join(", ")}; declare others as values ({ name, dataset, actionSpace })`
+    )
+  }
   return found
 }
 

@@ -100,7 +100,7 @@ export const traceWriter = (file: string, runDir: string, frames: boolean) => {
   const lines: string[] = []
   const frame = frameWriter(runDir)
   const record = (e: EpisodeRecord) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const steps: TraceStep[] = []
       for (const s of e.steps) {
         const parsed = parseOutput(s.output)
@@ -132,7 +132,12 @@ export const traceWriter = (file: string, runDir: string, frames: boolean) => {
         terminated: e.terminated,
         global_instruction: asText(e.steps[0]?.shown.info["global_instruction"] ?? ""),
         instructions: Array.isArray(start["instructions"]) ? (start["instructions"] as unknown[]).map(asText) : [],
-        rail: Array.isArray(start["rail"]) ? (start["rail"] as unknown[]).flatMap((g) => { const c = geocodeOr(g); return c === null ? [] : [c] }) : [],
+        rail: Array.isArray(start["rail"])
+          ? (start["rail"] as unknown[]).flatMap((g) => {
+            const c = geocodeOr(g)
+            return c === null ? [] : [c]
+          })
+          : [],
         failure: firstWrong < 0 ? null : { step: firstWrong, class: steps[firstWrong]!.class },
         steps
       }

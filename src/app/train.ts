@@ -2,18 +2,18 @@ import { Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type Phase } from "../core/checkpoint.ts"
+import { type Checkpoint, isCheckpoint, loadCheckpoint, type Phase, saveCheckpoint } from "../core/checkpoint.ts"
 import type { DatasetError } from "../core/dataset.ts"
 import { Environment } from "../core/environment.ts"
 import { keepRecords, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
-import { Policy, PolicyError, type Learner, type PolicyService, type Sample } from "../core/policy.ts"
+import { type Learner, Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import type { ActionSpace } from "../core/action-space.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
 import { ppoUpdate } from "../core/ppo.ts"
 import type { RngSnapshot } from "../core/random.ts"
-import { RolloutCollector, type CollectorState, type Rollout } from "../core/rollout.ts"
+import { type CollectorState, type Rollout, RolloutCollector } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
 import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
@@ -67,7 +67,7 @@ const keepRecordsUpTo = (file: string, key: "epoch" | "update", done: number) =>
  * built with the architecture the checkpoint stores, whatever this run's `policy_config` says.
  */
 export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const factory = yield* Policy
     const policy = yield* factory.make(
       policySettings(config),
@@ -79,15 +79,27 @@ export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { reado
 
 /** Training needs a learner; a policy layer without one (oracle, random, an API model) says so. */
 const trainable = (policy: PolicyService) =>
-  policy.learner === undefined ? Effect.fail(new PolicyError({ message: `the policy layer "${policy.name}" cannot be trained (it has no learner); give the arm a trainable policy layer` })) : Effect.void
+  policy.learner === undefined
+    ? Effect.fail(
+      new PolicyError({ message: `the policy layer "${policy.name}" cannot be trained (it has no learner); give the arm a trainable policy layer` })
+    )
+    : Effect.void
 
 /** The phase's optimizer, run by the learner where its parameters live when it can (a GPU). */
-const placeOptimizer = (learner: Learner, optimizer: OptimizerService) => Effect.map(Optimizer, (factory) => learner.onDevice?.(factory.name, optimizer) ?? optimizer)
+const placeOptimizer = (learner: Learner, optimizer: OptimizerService) =>
+  Effect.map(Optimizer, (factory) => learner.onDevice?.(factory.name, optimizer) ?? optimizer)
 
 /** parameters() and the optimizer's state() brought up to date with the device, before they are read. */
 const settle = (learner: Learner) => learner.settle?.() ?? Effect.void
 
-const checkpointOf = (policy: PolicyService, rng: PythonRandom, phase: Phase, done: number, meta: Record<string, unknown>, optimizer?: Checkpoint["optimizer"]): Checkpoint => ({
+const checkpointOf = (
+  policy: PolicyService,
+  rng: PythonRandom,
+  phase: Phase,
+  done: number,
+  meta: Record<string, unknown>,
+  optimizer?: Checkpoint["optimizer"]
+): Checkpoint => ({
   policy: { name: policy.name, config: policy.config },
   parameters: policy.learner!.parameters(),
   ...(optimizer === undefined ? {} : { optimizer }),
@@ -110,7 +122,7 @@ export interface DemonstrationSource {
 }
 
 const collectSources = (config: RunConfig, policy: PolicyService, sources: ReadonlyArray<DemonstrationSource>, progress: Progress) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const samples: Sample[] = []
     const bar = progress.bar("expert trajectories")
     const total = sources.reduce((s, src) => s + src.routes * src.passes, 0)
@@ -118,8 +130,11 @@ const collectSources = (config: RunConfig, policy: PolicyService, sources: Reado
     for (const src of sources) {
       const got = yield* Effect.provide(
         Effect.flatMap(Environment, (env) =>
-          collectDemonstrations(env, src.expert, policy.learner!, { routes: src.routes, passes: src.passes, onEpisode: (done) => bar(before + done, total) })
-        ),
+          collectDemonstrations(env, src.expert, policy.learner!, {
+            routes: src.routes,
+            passes: src.passes,
+            onEpisode: (done) => bar(before + done, total)
+          })),
         environmentLayer(config, src.dir, { seed: src.seed, instructionVariants: src.instructionVariants }).pipe((l) =>
           src.actionSpace === undefined ? l : Layer.provide(l, src.actionSpace)
         )
@@ -154,7 +169,7 @@ const behaviourCloning = <E = never>(
   progress: Progress,
   options: { readonly init?: string; readonly seed: number; readonly meta: Record<string, unknown>; readonly afterEpoch?: AfterStep<E> }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
     writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, ...options.meta, config }, null, 2))
@@ -170,12 +185,11 @@ const behaviourCloning = <E = never>(
     if (resumed !== undefined) rng.restore(resumed.rng)
     const start = resumed?.progress.done ?? 0
     yield* keepRecordsUpTo(path.join(out, "metrics.jsonl"), "epoch", start)
-    const initial =
-      resumed !== undefined
-        ? { checkpoint: resumed, path: ckptDir }
-        : options.init === undefined
-          ? undefined
-          : { checkpoint: yield* loadCheckpoint(options.init), path: options.init }
+    const initial = resumed !== undefined
+      ? { checkpoint: resumed, path: ckptDir }
+      : options.init === undefined
+      ? undefined
+      : { checkpoint: yield* loadCheckpoint(options.init), path: options.init }
     const { policy, backend } = yield* buildPolicy(config, rng, initial)
     yield* trainable(policy)
     const makers = yield* currentMakers
@@ -199,7 +213,14 @@ const behaviourCloning = <E = never>(
         onBatch: (done) => bar(epoch * batches + done, settings.epochs * batches)
       })
       const seconds = (performance.now() - e0) / 1000
-      log({ phase, epoch: epoch + 1, samples: samples.length, loss: stats.loss, learning_rate: stats.learningRate, samples_per_second: samples.length / seconds })
+      log({
+        phase,
+        epoch: epoch + 1,
+        samples: samples.length,
+        loss: stats.loss,
+        learning_rate: stats.learningRate,
+        samples_per_second: samples.length / seconds
+      })
       // the hook (evaluations) before the checkpoint: a run killed during it redoes the epoch and the hook
       if (options.afterEpoch !== undefined) yield* isolated(rng, options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) }))
       yield* settle(learner)
@@ -227,7 +248,7 @@ export const trainSft = <E = never>(
     "sft",
     sftSettings(config),
     () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const routes = (yield* readRoutes(path.join(dataDir, ROUTES_FILE))).length
         const use = config.sft_config.routes > 0 ? Math.min(config.sft_config.routes, routes) : routes
         progress.log(`SFT on ${use} routes of ${dataDir}`)
@@ -273,7 +294,9 @@ const baseKey = (config: RunConfig, makers: BaseMakers): string => {
         env,
         panorama: MIXTURE_PANORAMA,
         ...(custom ? { makers } : {}),
-        ...(config.optimizer_config.beta1 !== 0.9 || config.optimizer_config.beta2 !== 0.999 ? { betas: [config.optimizer_config.beta1, config.optimizer_config.beta2] } : {})
+        ...(config.optimizer_config.beta1 !== 0.9 || config.optimizer_config.beta2 !== 0.999
+          ? { betas: [config.optimizer_config.beta1, config.optimizer_config.beta2] }
+          : {})
       })
     )
     .digest("hex")
@@ -283,7 +306,7 @@ const baseKey = (config: RunConfig, makers: BaseMakers): string => {
 export const baseDir = (config: RunConfig, makers: BaseMakers = DEFAULT_MAKERS): string => path.join(cacheRoot(), `base-${baseKey(config, makers)}`)
 
 /** The makers of the context's Policy and Optimizer layers. */
-const currentMakers = Effect.gen(function* () {
+const currentMakers = Effect.gen(function*() {
   const policy = yield* Policy
   const optimizer = yield* Optimizer
   return { policy: policy.name, ...(policy.key === undefined ? {} : { policyKey: policy.key }), optimizer: optimizer.name } satisfies BaseMakers
@@ -301,7 +324,7 @@ const BASE_MARKER = "recipe.json"
  * epoch. Returns the folder holding `checkpoint/` and `metrics.jsonl`.
  */
 export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const makers = yield* currentMakers
     const dir = baseDir(config, makers)
     const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: pretrainRecipe(config), policy_config: config.policy_config }, null, 2)
@@ -344,16 +367,16 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
               routes === 0
                 ? []
                 : [
-                    {
-                      dir: d,
-                      actionSpace,
-                      routes,
-                      passes: p.passes,
-                      expert: p.descriptions === "varied" ? describe : oracle,
-                      instructionVariants: p.instruction_variants,
-                      seed: p.seed * 1000 + k * 2 + r
-                    }
-                  ]
+                  {
+                    dir: d,
+                    actionSpace,
+                    routes,
+                    passes: p.passes,
+                    expert: p.descriptions === "varied" ? describe : oracle,
+                    instructionVariants: p.instruction_variants,
+                    seed: p.seed * 1000 + k * 2 + r
+                  }
+                ]
             )
           )
         ),
@@ -386,7 +409,7 @@ const alive = (pid: number): boolean => {
  * for (until `done` says the work is there); left by a dead one, it is taken over.
  */
 const acquireLock = (file: string, done: () => boolean, progress: Progress) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     let announced = false
     for (;;) {
       try {
@@ -410,7 +433,7 @@ const acquireLock = (file: string, done: () => boolean, progress: Progress) =>
 
 /** A `pretrain` arm: the cached base (built if missing), copied into the arm's folder. */
 export const trainPretrain = (config: RunConfig, out: string, progress: Progress = silent) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const source = yield* ensureBase(config, progress)
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     if (!isCheckpoint(ckptDir)) {
@@ -450,7 +473,7 @@ const onPolicy = <E = never>(
   progress: Progress,
   options: { readonly afterUpdate?: AfterStep<E>; readonly actor?: string }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
     writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, init, data: dataDir, config }, null, 2))
@@ -474,10 +497,9 @@ const onPolicy = <E = never>(
     const actorRng = new PythonRandom(config.seed + 7919)
     const saved = resumed?.resume as { readonly collector?: CollectorState; readonly actor_rng?: RngSnapshot } | undefined
     if (saved?.actor_rng !== undefined) actorRng.restore(saved.actor_rng)
-    const actor =
-      options.actor === undefined
-        ? policy
-        : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
+    const actor = options.actor === undefined
+      ? policy
+      : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
     const optimizer = yield* placeOptimizer(policy.learner!, yield* ppoOptimizer(config))
     const makers = yield* currentMakers
     if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
@@ -487,7 +509,7 @@ const onPolicy = <E = never>(
     )
     const t0 = performance.now()
     yield* Effect.provide(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const env = yield* Environment
         const collector = new RolloutCollector(env, actor, {
           properTimeLimits: config.compute_return_kwargs.use_proper_time_limits,
@@ -524,7 +546,10 @@ const onPolicy = <E = never>(
           if (done % Math.max(1, config.save_every) === 0 || done === config.num_updates) {
             const resume = { collector: collector.state(), ...(options.actor === undefined ? {} : { actor_rng: actorRng.snapshot() }) }
             yield* settle(policy.learner!)
-            yield* saveCheckpoint(ckptDir, { ...checkpointOf(policy, rng, phase, done, { config, data: dataDir, init, layers: makers }, optimizer.state()), resume })
+            yield* saveCheckpoint(ckptDir, {
+              ...checkpointOf(policy, rng, phase, done, { config, data: dataDir, init, layers: makers }, optimizer.state()),
+              resume
+            })
             progress.log(`saved checkpoint at update ${done}`)
           }
         }
@@ -544,9 +569,16 @@ export const trainPpo = <E = never>(
   progress: Progress = silent,
   options: { readonly afterUpdate?: AfterStep<E> } = {}
 ) => {
-  const ppo = { ...config.ppo_config, ...config.compute_return_kwargs, ...config.generation_config, num_steps: config.num_steps, num_updates: config.num_updates, save_every: config.save_every }
+  const ppo = {
+    ...config.ppo_config,
+    ...config.compute_return_kwargs,
+    ...config.generation_config,
+    num_steps: config.num_steps,
+    num_updates: config.num_updates,
+    save_every: config.save_every
+  }
   const round: Round = (rollout, policy, optimizer, rng) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const t = performance.now()
       const stats = yield* ppoUpdate(ppo, rollout, policy.learner!, optimizer, rng)
       return {
@@ -581,7 +613,7 @@ export const trainRft = <E = never>(
   options: { readonly afterUpdate?: AfterStep<E> } = {}
 ) => {
   const round: Round = (rollout, policy, optimizer, rng) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const kept = rollout.texts.flatMap((text, i) => {
         if (!rollout.correct[i]) return []
         const sample = policy.learner!.teacher(rollout.inputs[i], text)

@@ -1,6 +1,6 @@
 import { Effect, Either } from "effect"
 import * as path from "node:path"
-import { trials, type Sweep, type Trial } from "../core/experiment.ts"
+import { type Sweep, type Trial, trials } from "../core/experiment.ts"
 import { armComponents, trainingLayer } from "./components.ts"
 import { armConfig } from "./run.ts"
 import { fileTail, runVirlProcess } from "./processes.ts"
@@ -44,18 +44,20 @@ export const logTail = (dir: string, lines = 5): string => fileTail(path.join(di
  * Builds the base models the trials start from, once, before trials run side by side (each
  * would otherwise build the same one at the same time).
  */
-export const prepareTrials = (sweep: Sweep, chosen: ReadonlyArray<Trial>, options: { readonly quick: boolean; readonly overrides: Readonly<Record<string, unknown>>; readonly progress: Progress }) =>
+export const prepareTrials = (
+  sweep: Sweep,
+  chosen: ReadonlyArray<Trial>,
+  options: { readonly quick: boolean; readonly overrides: Readonly<Record<string, unknown>>; readonly progress: Progress }
+) =>
   Effect.forEach(chosen, (t) =>
     Effect.forEach(t.experiment.arms.filter((a) => a.recipe.kind === "pretrain"), (arm) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* Either.match(armConfig(t.experiment, arm, { quick: options.quick, overrides: options.overrides }, t.experiment.seeds[0]), {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
         yield* Effect.provide(ensureBase(config, options.progress), trainingLayer(armComponents(t.experiment, arm, config)))
-      })
-    )
-  ).pipe(Effect.asVoid)
+      }))).pipe(Effect.asVoid)
 
 /** The trial of a sweep with this label, or undefined. */
 export const trialByLabel = (sweep: Sweep, label: string) => trials(sweep).find((t) => t.label === label)

@@ -7,7 +7,7 @@ import { isSweep, type Sweep } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { RunConfig } from "../app/config.ts"
-import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
+import { evaluateSuite, loadPolicy, type SuiteName, SUITES } from "../app/evaluate.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { suiteSpec } from "../app/suites.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
@@ -16,23 +16,23 @@ import {
   bundleFiles,
   clientLayer,
   ensureSchema,
-  EvalWorkflow,
   evalJob,
+  type EvalPayload,
+  EvalWorkflow,
+  fileDigest,
   jobState,
   materializeBundle,
-  uploadBundle,
-  type EvalPayload,
-  fileDigest,
   PROJECT_ROOT,
   recordSubmitted,
   runnerLayer,
   TrialFailed,
-  TrialWorkflow,
-  trialRows,
   type TrialPayload,
-  type TrialRow
+  type TrialRow,
+  trialRows,
+  TrialWorkflow,
+  uploadBundle
 } from "../plugins/sharding/cluster.ts"
-import { DatabaseError, parseDatabaseUrl, sqlLayer, type DatabaseUrl } from "../plugins/sharding/database.ts"
+import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
 import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./progress.ts"
@@ -62,13 +62,19 @@ const exitAfterGrace = () => {
 
 /** Runs one trial on this runner: the same file as the submitter's (checked by digest), its base built once per runner. */
 const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const file = path.resolve(PROJECT_ROOT, payload.file)
-    if (!fs.existsSync(file)) return yield* new TrialFailed({ message: `this runner has no ${file} (the sweep's file, relative to the project: ${payload.file})` })
-    if (fileDigest(file) !== payload.digest) return yield* new TrialFailed({ message: `this runner's ${file} differs from the one submitted (sha256 ${payload.digest.slice(0, 12)}…): update the project here` })
+    if (!fs.existsSync(file)) {
+      return yield* new TrialFailed({ message: `this runner has no ${file} (the sweep's file, relative to the project: ${payload.file})` })
+    }
+    if (fileDigest(file) !== payload.digest) {
+      return yield* new TrialFailed({
+        message: `this runner's ${file} differs from the one submitted (sha256 ${payload.digest.slice(0, 12)}…): update the project here`
+      })
+    }
     const overrides = JSON.parse(payload.overrides) as Record<string, unknown>
     yield* prepareLock.withPermits(1)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const sweep = yield* loadExperimentFile(file)
         if (!isSweep(sweep)) return yield* new TrialFailed({ message: `${file} declares an experiment, not a sweep` })
         const trial = trialByLabel(sweep, payload.label)
@@ -96,21 +102,27 @@ export interface EvalResult {
  * resolved it, the default cities or a dataset folder this machine has.
  */
 const evalHere = (db: DatabaseUrl, out: string) => (payload: EvalPayload, dir: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const decoded = Schema.decodeUnknownEither(RunConfig)(JSON.parse(payload.config))
-    if (decoded._tag === "Left") return yield* new TrialFailed({ message: `the submitted config does not fit this virl: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` })
+    if (decoded._tag === "Left") {
+      return yield* new TrialFailed({ message: `the submitted config does not fit this virl: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}` })
+    }
     const cfg = decoded.right
-    if (!(SUITES as ReadonlyArray<string>).includes(payload.suite)) return yield* new TrialFailed({ message: `unknown suite ${payload.suite} (this virl has ${SUITES.join(", ")})` })
+    if (!(SUITES as ReadonlyArray<string>).includes(payload.suite)) {
+      return yield* new TrialFailed({ message: `unknown suite ${payload.suite} (this virl has ${SUITES.join(", ")})` })
+    }
     const policy = payload.policy.startsWith("checkpoint:")
       ? yield* materializeBundle(db, payload.policy.slice("checkpoint:".length), path.join(out, "checkpoints", payload.policy.slice("checkpoint:".length)))
       : payload.policy
     if (payload.data !== null && !fs.existsSync(payload.data)) return yield* new TrialFailed({ message: `this runner has no dataset folder ${payload.data}` })
-    const datasets =
-      payload.data === null ? yield* defaultDatasets() : { root: payload.data, train: payload.data, eval: payload.data, visualOod: payload.data }
+    const datasets = payload.data === null ? yield* defaultDatasets() : { root: payload.data, train: payload.data, eval: payload.data, visualOod: payload.data }
     const loaded = yield* loadPolicy(policy, cfg)
     fs.mkdirSync(dir, { recursive: true })
     const logFile = path.join(dir, "log.jsonl")
-    const metrics = yield* evaluateSuite(cfg, loaded, suiteSpec(payload.suite as SuiteName), datasets, { ...(payload.data === null ? {} : { data: payload.data }), logFile })
+    const metrics = yield* evaluateSuite(cfg, loaded, suiteSpec(payload.suite as SuiteName), datasets, {
+      ...(payload.data === null ? {} : { data: payload.data }),
+      logFile
+    })
     const result = JSON.stringify({ metrics, log: fs.readFileSync(logFile, "utf8") } satisfies EvalResult)
     writeFileAtomic(path.join(dir, "result.json"), result)
     return result
@@ -121,19 +133,27 @@ export const runner = Command.make(
   {
     db: Options.text("db").pipe(
       Options.optional,
-      Options.withDescription("the cluster's database: postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine); default $VIRL_DB (keeps a password out of `ps`)")
+      Options.withDescription(
+        "the cluster's database: postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine); default $VIRL_DB (keeps a password out of `ps`)"
+      )
     ),
-    host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("this runner's address as the other runners reach it (listened on too)")),
+    host: Options.text("host").pipe(
+      Options.withDefault("127.0.0.1"),
+      Options.withDescription("this runner's address as the other runners reach it (listened on too)")
+    ),
     port: Options.integer("port").pipe(Options.withDefault(34431), Options.withDescription("port for the runners' messages to each other")),
     parallel: Options.integer("parallel").pipe(Options.withDefault(1), Options.withDescription("trials run at once on this runner")),
-    failover: Options.integer("failover").pipe(Options.withDefault(30), Options.withDescription("seconds of silence after which a runner's trials move to another runner")),
+    failover: Options.integer("failover").pipe(
+      Options.withDefault(30),
+      Options.withDescription("seconds of silence after which a runner's trials move to another runner")
+    ),
     out: Options.directory("out").pipe(
       Options.withDefault(path.join("runs", "cluster")),
       Options.withDescription("where this runner's jobs go: OUT/<sweep>/trials/<trial>, OUT/evals/<job>, OUT/checkpoints/<sha256>")
     )
   },
   ({ db: dbFlag, host, port, parallel, failover, out }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const db = yield* databaseFlag(dbFlag)
       if (parallel < 1) return yield* printError("--parallel must be at least 1")
       if (failover < 3) return yield* printError("--failover must be at least 3 seconds")
@@ -142,12 +162,29 @@ export const runner = Command.make(
       yield* Effect.provide(ensureSchema(url), sqlLayer(url))
       yield* defaultDatasets(progressBar("rendering panoramas"))
       const prepareLock = yield* Effect.makeSemaphore(1)
-      const layer = runnerLayer({ db: url, host, port, parallel, failover, out: path.resolve(out), runTrial: runHere(prepareLock), runEval: evalHere(url, path.resolve(out)) }, trialFolder)
+      const layer = runnerLayer({
+        db: url,
+        host,
+        port,
+        parallel,
+        failover,
+        out: path.resolve(out),
+        runTrial: runHere(prepareLock),
+        runEval: evalHere(url, path.resolve(out))
+      }, trialFolder)
       exitAfterGrace()
-      console.error(`runner ${host}:${port} on ${url.shown}: up to ${parallel} job(s) at once, folders in ${path.resolve(out)} (Ctrl-C stops it; its jobs move to another runner)`)
+      console.error(
+        `runner ${host}:${port} on ${url.shown}: up to ${parallel} job(s) at once, folders in ${
+          path.resolve(out)
+        } (Ctrl-C stops it; its jobs move to another runner)`
+      )
       yield* Layer.launch(layer).pipe(Effect.provide(quiet))
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Start a cluster runner: it takes the sweep trials (`virl sweep FILE --sharding cluster --db URL`) and evaluation suites (`virl eval ... --sharding cluster --db URL`) submitted to the cluster and runs them."))
+).pipe(
+  Command.withDescription(
+    "Start a cluster runner: it takes the sweep trials (`virl sweep FILE --sharding cluster --db URL`) and evaluation suites (`virl eval ... --sharding cluster --db URL`) submitted to the cluster and runs them."
+  )
+)
 
 /**
  * `--sharding cluster` sends a command's jobs (sweep trials, evaluation suites) to the cluster's
@@ -162,7 +199,8 @@ export const clusterSharding = (overrides: Readonly<Record<string, string>>): { 
 /** `--db`, or else $VIRL_DB (an environment variable does not show in `ps` as a flag does). */
 export const databaseFlag = (flag: Option.Option<string>): Effect.Effect<string, DatabaseError> =>
   Option.match(Option.orElse(flag, () => Option.fromNullable(process.env["VIRL_DB"]).pipe(Option.filter((v) => v !== ""))), {
-    onNone: () => Effect.fail(new DatabaseError({ message: "no database: pass --db URL or set VIRL_DB (postgres://user:password@host:port/db or sqlite:PATH)" })),
+    onNone: () =>
+      Effect.fail(new DatabaseError({ message: "no database: pass --db URL or set VIRL_DB (postgres://user:password@host:port/db or sqlite:PATH)" })),
     onSome: Effect.succeed
   })
 
@@ -170,7 +208,7 @@ const STATE_ORDER = ["running", "pending", "failed", "done"] as const
 
 /** `virl sweep --status --db URL`: every sweep the database has seen, trial by trial. */
 export const showStatus = (db: string, sweep: string | undefined) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const url = yield* parseDatabaseUrl(db)
     const rows = yield* Effect.provide(Effect.zipRight(ensureSchema(url), trialRows(url, sweep)), sqlLayer(url))
     if (rows.length === 0) {
@@ -184,8 +222,16 @@ export const showStatus = (db: string, sweep: string | undefined) =>
       const counts = STATE_ORDER.map((s) => `${list.filter((r) => r.state === s).length} ${s}`).join(", ")
       console.log(`${name}: ${list.length} trials — ${counts}`)
       for (const r of list) {
-        const time = r.state === "running" && r.startedAt !== null ? `for ${((now - r.startedAt) / 1000).toFixed(0)} s` : r.finishedAt !== null && r.startedAt !== null ? `took ${((r.finishedAt - r.startedAt) / 1000).toFixed(0)} s` : ""
-        console.log(`  ${r.state.padEnd(8)} ${r.label.padEnd(28)} ${(r.runner ?? "").padEnd(22)} attempts ${r.attempts} ${time}${r.message === null ? "" : `\n           ${r.message.split("\n")[0]}`}`)
+        const time = r.state === "running" && r.startedAt !== null
+          ? `for ${((now - r.startedAt) / 1000).toFixed(0)} s`
+          : r.finishedAt !== null && r.startedAt !== null
+          ? `took ${((r.finishedAt - r.startedAt) / 1000).toFixed(0)} s`
+          : ""
+        console.log(
+          `  ${r.state.padEnd(8)} ${r.label.padEnd(28)} ${(r.runner ?? "").padEnd(22)} attempts ${r.attempts} ${time}${
+            r.message === null ? "" : `\n           ${r.message.split("\n")[0]}`
+          }`
+        )
       }
     }
   })
@@ -194,20 +240,34 @@ export const showStatus = (db: string, sweep: string | undefined) =>
  * `virl sweep FILE --sharding cluster --db URL`: submits every trial as a durable workflow, waits
  * for the runners to finish them, and returns their results.json texts by label (undefined: failed).
  */
-export const submitSweep = (sweep: Sweep, file: string, db: string, options: { readonly quick: boolean; readonly overrides: Readonly<Record<string, unknown>>; readonly labels: ReadonlyArray<string> }) =>
-  Effect.gen(function* () {
+export const submitSweep = (
+  sweep: Sweep,
+  file: string,
+  db: string,
+  options: { readonly quick: boolean; readonly overrides: Readonly<Record<string, unknown>>; readonly labels: ReadonlyArray<string> }
+) =>
+  Effect.gen(function*() {
     const url = yield* parseDatabaseUrl(db)
     const relative = path.relative(PROJECT_ROOT, path.resolve(file))
     const digest = fileDigest(file)
     const payloads = options.labels.map(
-      (label): Omit<TrialPayload, "round"> => ({ sweep: sweep.name + (options.quick ? "-quick" : ""), label, file: relative, digest, quick: options.quick, overrides: JSON.stringify(options.overrides) })
+      (label): Omit<TrialPayload, "round"> => ({
+        sweep: sweep.name + (options.quick ? "-quick" : ""),
+        label,
+        file: relative,
+        digest,
+        quick: options.quick,
+        overrides: JSON.stringify(options.overrides)
+      })
     )
     // the tables (virl's and the cluster's) before the client's layer, which would make the cluster's at the same time as a runner
     yield* Effect.provide(ensureSchema(url), sqlLayer(url))
-    return yield* Effect.gen(function* () {
+    return yield* Effect.gen(function*() {
       const ids: string[] = []
       for (const p of payloads) ids.push(yield* submitJob(TrialWorkflow, url, p, p))
-      console.error(`${payloads.length} trials submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`)
+      console.error(
+        `${payloads.length} trials submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`
+      )
       const outcomes = yield* awaitAll(TrialWorkflow, ids, "trials")
       return new Map(payloads.map((p, k) => [p.label, outcomes.get(ids[k]!)!] as const))
     }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
@@ -242,8 +302,8 @@ const submitJob = <P extends { readonly round: number }, R, R2>(
   base: Omit<P, "round">,
   job: { readonly sweep: string; readonly label: string }
 ) =>
-  Effect.gen(function* () {
-    for (let round = 0; ; round++) {
+  Effect.gen(function*() {
+    for (let round = 0;; round++) {
       const payload = { ...base, round } as unknown as P
       const id = yield* workflow.executionId(payload)
       // failed: as its runner recorded it, or as the journal has it (a crash the runner could not record)
@@ -266,7 +326,7 @@ export class SubmitError extends Schema.TaggedError<SubmitError>()("SubmitError"
 
 /** Waits until every execution has completed; its result text or its failure, by id. */
 const awaitAll = <W extends typeof TrialWorkflow | typeof EvalWorkflow>(workflow: W, ids: ReadonlyArray<string>, what: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const bar = progressBar(what)
     const outcomes = new Map<string, Outcome>()
     while (outcomes.size < ids.length) {
@@ -277,7 +337,12 @@ const awaitAll = <W extends typeof TrialWorkflow | typeof EvalWorkflow>(workflow
         const exit = result.exit
         outcomes.set(
           id,
-          Exit.isSuccess(exit) ? { ok: true, results: exit.value as string } : { ok: false, message: Option.match(Cause.failureOption(exit.cause), { onNone: () => Cause.pretty(exit.cause), onSome: (e) => (e as TrialFailed).message }) }
+          Exit.isSuccess(exit)
+            ? { ok: true, results: exit.value as string }
+            : {
+              ok: false,
+              message: Option.match(Cause.failureOption(exit.cause), { onNone: () => Cause.pretty(exit.cause), onSome: (e) => (e as TrialFailed).message })
+            }
         )
         bar(outcomes.size, ids.length)
       }
@@ -302,15 +367,19 @@ export const submitEvals = (
   db: string,
   options: { readonly policy: string; readonly suites: ReadonlyArray<SuiteName>; readonly config: RunConfig; readonly data: string | null }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const url = yield* parseDatabaseUrl(db)
     const isCheckpoint = !["oracle", "random"].includes(options.policy)
-    if (options.policy.startsWith("openai:")) return yield* new SubmitError({ message: "--sharding cluster evaluates checkpoints, oracle or random; an openai: policy runs here" })
+    if (options.policy.startsWith("openai:")) {
+      return yield* new SubmitError({ message: "--sharding cluster evaluates checkpoints, oracle or random; an openai: policy runs here" })
+    }
     yield* Effect.provide(ensureSchema(url), sqlLayer(url))
-    return yield* Effect.gen(function* () {
+    return yield* Effect.gen(function*() {
       let policy = options.policy
       if (isCheckpoint) {
-        if (!fs.existsSync(path.join(options.policy, "checkpoint.json"))) return yield* new SubmitError({ message: `--policy ${options.policy}: not a checkpoint folder (no checkpoint.json)` })
+        if (!fs.existsSync(path.join(options.policy, "checkpoint.json"))) {
+          return yield* new SubmitError({ message: `--policy ${options.policy}: not a checkpoint folder (no checkpoint.json)` })
+        }
         const bundle = bundleFiles(checkpointFiles(options.policy))
         yield* uploadBundle(url, bundle)
         policy = `checkpoint:${bundle.digest}`
@@ -320,7 +389,9 @@ export const submitEvals = (
       )
       const ids: string[] = []
       for (const p of payloads) ids.push(yield* submitJob(EvalWorkflow, url, p, evalJob(p)))
-      console.error(`${payloads.length} evaluation(s) submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`)
+      console.error(
+        `${payloads.length} evaluation(s) submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`
+      )
       const outcomes = yield* awaitAll(EvalWorkflow, ids, "suites")
       return new Map(options.suites.map((suite, k) => [suite, outcomes.get(ids[k]!)!] as const))
     }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))

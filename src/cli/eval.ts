@@ -2,12 +2,12 @@ import { Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { evaluateSuite, loadPolicy, SUITES, type SuiteName } from "../app/evaluate.ts"
+import { evaluateSuite, loadPolicy, type SuiteName, SUITES } from "../app/evaluate.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { suiteSpec } from "../app/suites.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import { clusterSharding, databaseFlag, submitEvals, type EvalResult } from "./cluster.ts"
+import { clusterSharding, databaseFlag, type EvalResult, submitEvals } from "./cluster.ts"
 import { printError, reportError } from "./errors.ts"
 import { commandConfig as config, configOption, dataOption, presetOption } from "./options.ts"
 import { commandLine, overridesHelp } from "./overrides.ts"
@@ -17,7 +17,9 @@ import { progressBar } from "./progress.ts"
 const parseSuites = (text: string): Either.Either<SuiteName[], string> => {
   const names = text.split(",").map((x) => x.trim()).filter((x) => x !== "")
   const unknown = names.filter((n) => !(SUITES as ReadonlyArray<string>).includes(n))
-  if (names.length === 0 || unknown.length > 0) return Either.left(`--suite: unknown suite ${unknown.join(", ") || "(none)"}; the suites are ${SUITES.join(", ")} (several: separated by commas)`)
+  if (names.length === 0 || unknown.length > 0) {
+    return Either.left(`--suite: unknown suite ${unknown.join(", ") || "(none)"}; the suites are ${SUITES.join(", ")} (several: separated by commas)`)
+  }
   return Either.right([...new Set(names)] as SuiteName[])
 }
 
@@ -49,7 +51,7 @@ export const evaluate = Command.make(
     file: configOption
   },
   ({ policy, endpoint, suite, data, json, log, db, preset, file }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const suites = parseSuites(suite)
       if (Either.isLeft(suites)) return yield* printError(suites.left)
       const { cluster: onCluster, overrides } = clusterSharding(commandLine.overrides)

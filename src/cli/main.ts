@@ -28,7 +28,7 @@ const conformance = Command.make(
   "conformance",
   { dir: Args.directory({ name: "DIR", exists: "yes" }), verbose: Options.boolean("verbose").pipe(Options.withAlias("v")) },
   ({ dir, verbose }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const results = yield* runConformance(dir, (r) => {
         if (!r.ok) console.log(`FAIL ${r.file}[${r.index}] (${r.label}): ${r.detail}`)
         else if (verbose) console.log(`ok   ${r.file}[${r.index}] (${r.label})`)
@@ -36,7 +36,9 @@ const conformance = Command.make(
       const failed = results.filter((r) => !r.ok).length
       console.log(`${results.length - failed} passed, ${failed} failed`)
       if (!nativeLibm) {
-        console.log("note: headings use JS stand-ins for the C library's sin/cos/atan2 (native/libm not built: run `npm run install`); a few between geocodes < 1 m apart may differ in the 8th decimal")
+        console.log(
+          "note: headings use JS stand-ins for the C library's sin/cos/atan2 (native/libm not built: run `npm run install`); a few between geocodes < 1 m apart may differ in the 8th decimal"
+        )
       }
       if (failed > 0 || results.length === 0) process.exitCode = 1
     }).pipe(Effect.catchAll((e) => printError(`conformance: ${e.message}`)))
@@ -50,7 +52,7 @@ const check = Command.make(
     radius: Options.float("mapping-radius").pipe(Options.withDefault(20), Options.withDescription("MAPPING_RADIUS in metres"))
   },
   ({ dir, deep, radius }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const report = yield* checkDataset(dir, { deep, mappingRadius: radius, onProgress: progressBar("checking panoramas") })
       for (const problem of report.problems) console.log(`problem: ${problem.toString()}`)
       console.log(`${dir}: ${report.routes} routes, ${report.panoramas} panoramas, ${report.problems.length} problems`)
@@ -62,20 +64,28 @@ const synth = Command.make(
   "synth",
   {
     city: Options.text("city").pipe(
-      Options.withDescription(`visual style and street layout: ${STYLE_NAMES.join(", ")}, or ${VARIED_PREFIX}N for the style drawn from seed N (as the base model's pretraining mixture uses); NAME@B turns its street grid to bearing B (sf@29)`)
+      Options.withDescription(
+        `visual style and street layout: ${
+          STYLE_NAMES.join(", ")
+        }, or ${VARIED_PREFIX}N for the style drawn from seed N (as the base model's pretraining mixture uses); NAME@B turns its street grid to bearing B (sf@29)`
+      )
     ),
     routes: Options.integer("routes").pipe(Options.withDefault(64), Options.withDescription("number of routes")),
     seed: Options.integer("seed").pipe(Options.withDefault(0)),
-    out: Options.directory("out").pipe(Options.withDescription("folder to write (a dataset this command wrote before is replaced; any other folder is refused)")),
+    out: Options.directory("out").pipe(
+      Options.withDescription("folder to write (a dataset this command wrote before is replaced; any other folder is refused)")
+    ),
     width: Options.integer("panorama-width").pipe(
       Options.withDefault(DEFAULT_PANORAMA.width),
       Options.withDescription("panorama width in pixels (height is half); the real data's is about 2048")
     )
   },
   ({ city, routes, seed, out, width }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       if (routes < 1) return yield* printError("--routes must be at least 1")
-      if (styleByName(city) === undefined) return yield* printError(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N, optionally @B (a grid bearing)`)
+      if (styleByName(city) === undefined) {
+        return yield* printError(`--city ${JSON.stringify(city)}: choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N, optionally @B (a grid bearing)`)
+      }
       if (width < 64 || width % 2 !== 0) return yield* printError("--panorama-width must be an even number of at least 64")
       const report = yield* synthesize({
         city,
@@ -101,7 +111,7 @@ const preview = Command.make(
     resolution: Options.integer("resolution").pipe(Options.withDefault(160), Options.withDescription("side of each view in the 2×2 grid"))
   },
   ({ dir, out, routes, resolution }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dataset = yield* VirlRoutes.load(dir)
       const png = yield* contactSheet(dataset, { routes, resolution })
       const file = Option.getOrElse(out, () => path.join(dir, "preview.png"))
@@ -114,11 +124,12 @@ const preview = Command.make(
 ).pipe(Command.withDescription("Write a contact sheet (PNG) of 2×2 observations at the start, an intersection and the destination of a few routes."))
 
 const defaults = Command.make("default", {}, () =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const paths = yield* ensureDefault({ onProgress: progressBar("rendering panoramas"), log: (line) => console.error(line) })
     console.log(`train (nyc):        ${paths.train}\neval (nyc):         ${paths.eval}\nvisual-ood (sf):    ${paths.visualOod}`)
-  }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))
-).pipe(Command.withDescription("Generate the embedded default datasets if the cache lacks them (VIRL_CACHE, default ~/.cache/virl) and print where they are."))
+  }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))).pipe(
+    Command.withDescription("Generate the embedded default datasets if the cache lacks them (VIRL_CACHE, default ~/.cache/virl) and print where they are.")
+  )
 
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 

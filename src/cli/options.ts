@@ -9,7 +9,10 @@ export const presetOption = Options.choice("preset", Object.keys(PRESETS) as [st
   Options.withDescription("hyperparameters: small (the tfjs policy on a CPU) or paper (the reference's values)")
 )
 export const configOption = Options.file("config", { exists: "yes" }).pipe(Options.optional, Options.withDescription("YAML config (configs/*.yaml)"))
-export const dataOption = Options.directory("data", { exists: "yes" }).pipe(Options.optional, Options.withDescription("dataset folder (default: the embedded synthetic cities)"))
+export const dataOption = Options.directory("data", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription("dataset folder (default: the embedded synthetic cities)")
+)
 
 /** preset → config file → the command line's dotted flags (or `overrides`), checked. */
 export const commandConfig = (preset: string, file: Option.Option<string>, overrides: Record<string, string> = commandLine.overrides) =>

@@ -1,5 +1,5 @@
 import { Either } from "effect"
-import { PRESETS, readConfigFile, resolveConfig, RunConfig, type ConfigError } from "../app/config.ts"
+import { type ConfigError, PRESETS, readConfigFile, resolveConfig, RunConfig } from "../app/config.ts"
 
 /**
  * Config overrides are dotted flags (`--ppo_config.clip_param=0.2`, `--seed=7`), taken out of
@@ -45,6 +45,8 @@ const flat = (value: unknown, prefix = ""): Array<[string, unknown]> =>
 
 /** The dotted flags a command takes, with the `small` preset's values, for `--help`. */
 export const overridesHelp = (): string =>
-  `Config keys as dotted flags (--key=value; values of the small preset shown; out-of-range values are refused at start-up): ${flat(PRESETS.small)
-    .map(([k, v]) => `--${k}=${JSON.stringify(v)}`)
-    .join(" ")}`
+  `Config keys as dotted flags (--key=value; values of the small preset shown; out-of-range values are refused at start-up): ${
+    flat(PRESETS.small)
+      .map(([k, v]) => `--${k}=${JSON.stringify(v)}`)
+      .join(" ")
+  }`

@@ -4,12 +4,12 @@ import { printError, reportError } from "./errors.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { isSweep, trials, type Experiment } from "../core/experiment.ts"
+import { type Experiment, isSweep, trials } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { writeReport } from "../app/report.ts"
-import { EXPERIMENT_FILE, readRunMeta, RESULTS_FILE, SEED_LOG, type FrontierMeta, type RunMeta } from "../app/run-folder.ts"
+import { EXPERIMENT_FILE, type FrontierMeta, readRunMeta, RESULTS_FILE, SEED_LOG } from "../app/run-folder.ts"
 import { fileTail, runVirlProcess } from "../app/processes.ts"
 import { ExperimentError, runExperiment } from "../app/run.ts"
 import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
@@ -21,7 +21,6 @@ import { progressBar } from "./progress.ts"
 import { commandLine } from "./overrides.ts"
 import { cliProgress } from "./progress.ts"
 
-
 const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).map((a) => a.name)
 const parentsOf = (e: Experiment): Record<string, string> =>
   Object.fromEntries(e.arms.flatMap((a) => (a.recipe.from === undefined ? [] : [[a.name, a.recipe.from]])))
@@ -31,12 +30,12 @@ const frontierMeta = (e: Experiment): FrontierMeta | undefined =>
   e.frontier === undefined
     ? undefined
     : {
-        spec: e.frontier,
-        methodOf: Object.fromEntries(e.arms.map((a) => [a.name, a.method])),
-        // suites on one dataset evaluate the same routes in the same order: their route draws are paired
-        routeGroup: Object.fromEntries(suiteSpecs(e.suites).map((s) => [s.name, JSON.stringify(s.dataset)])),
-        ...(e.klReference === undefined ? {} : { klReference: e.klReference })
-      }
+      spec: e.frontier,
+      methodOf: Object.fromEntries(e.arms.map((a) => [a.name, a.method])),
+      // suites on one dataset evaluate the same routes in the same order: their route draws are paired
+      routeGroup: Object.fromEntries(suiteSpecs(e.suites).map((s) => [s.name, JSON.stringify(s.dataset)])),
+      ...(e.klReference === undefined ? {} : { klReference: e.klReference })
+    }
 
 /** Every record to both trackers; neither may fail the run. */
 const both = (a: TrackerService, b: TrackerService): TrackerService => ({
@@ -47,7 +46,7 @@ const both = (a: TrackerService, b: TrackerService): TrackerService => ({
 
 /** Local JSONL (and W&B's upload at the end when asked), and the experiment's own Tracker layer if it has one: each gets every record. */
 const runTracker = (experiment: Experiment, out: string, wandb: boolean) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const own = wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
     return experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
   })
@@ -73,9 +72,12 @@ export const runAndReport = (
   out: string,
   options: { seeds?: number[]; quick: boolean; wandb: boolean; parallelSeeds?: number; source?: ExperimentSource }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const t0 = performance.now()
-    const labels = yield* Effect.try({ try: () => suiteSpecs(experiment.suites).map(suiteLabel), catch: (e) => new ExperimentError({ message: `${experiment.name}: ${(e as Error).message}` }) })
+    const labels = yield* Effect.try({
+      try: () => suiteSpecs(experiment.suites).map(suiteLabel),
+      catch: (e) => new ExperimentError({ message: `${experiment.name}: ${(e as Error).message}` })
+    })
     const datasets = yield* defaultDatasets(progressBar("rendering panoramas"))
     const seeds = options.seeds ?? [...experiment.seeds]
     fs.mkdirSync(out, { recursive: true })
@@ -99,26 +101,24 @@ export const runAndReport = (
     const tracker = yield* runTracker(experiment, out, options.wandb)
     const source = options.source
     // with a file to start them from, seeds side by side run as processes of their own
-    const seedProcess =
-      source === undefined
-        ? undefined
-        : (seed: number) => {
-            const log = path.join(out, `seed-${seed}`, SEED_LOG)
-            const args = [
-              "run",
-              source.file,
-              "--out",
-              out,
-              "--only-seed",
-              String(seed),
-              ...(source.trial === undefined ? [] : ["--trial", source.trial]),
-              ...(options.quick ? ["--quick"] : []),
-              ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)
-            ]
-            return Effect.flatMap(runVirlProcess(args, log), (code) =>
-              code === 0 ? Effect.void : Effect.fail(new ExperimentError({ message: `seed ${seed} exited with ${code}; the end of ${log}:\n${fileTail(log)}` }))
-            )
-          }
+    const seedProcess = source === undefined
+      ? undefined
+      : (seed: number) => {
+        const log = path.join(out, `seed-${seed}`, SEED_LOG)
+        const args = [
+          "run",
+          source.file,
+          "--out",
+          out,
+          "--only-seed",
+          String(seed),
+          ...(source.trial === undefined ? [] : ["--trial", source.trial]),
+          ...(options.quick ? ["--quick"] : []),
+          ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)
+        ]
+        return Effect.flatMap(runVirlProcess(args, log), (code) =>
+          code === 0 ? Effect.void : Effect.fail(new ExperimentError({ message: `seed ${seed} exited with ${code}; the end of ${log}:\n${fileTail(log)}` })))
+      }
     yield* runExperiment(experiment, {
       out,
       tracker,
@@ -131,7 +131,19 @@ export const runAndReport = (
       ...(seedProcess === undefined ? {} : { seedProcess })
     })
     const table = yield* Effect.tryPromise({
-      try: () => writeReport(out, experiment.name, visibleArms(experiment), labels, experiment.arms.map((a) => a.name), parentsOf(experiment), seeds, frontier),
+      try: () =>
+        writeReport(
+          out,
+          experiment.name,
+          visibleArms(experiment),
+          labels,
+          experiment.arms.map((a) =>
+            a.name
+          ),
+          parentsOf(experiment),
+          seeds,
+          frontier
+        ),
       catch: (e) => new ExperimentError({ message: `cannot write the report of ${out}: ${(e as Error).message}` })
     })
     const seconds = (performance.now() - t0) / 1000
@@ -148,7 +160,9 @@ export const run = Command.make(
     quick: Options.boolean("quick").pipe(Options.withDescription("the experiment's quick settings: one seed, fewer routes, epochs and updates")),
     out: Options.directory("out").pipe(Options.optional, Options.withDescription("run folder (default runs/<experiment>); re-running resumes it")),
     trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
-    wandb: Options.boolean("wandb").pipe(Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run")),
+    wandb: Options.boolean("wandb").pipe(
+      Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run")
+    ),
     parallelSeeds: Options.integer("parallel-seeds").pipe(
       Options.optional,
       Options.withDescription(
@@ -161,7 +175,7 @@ export const run = Command.make(
     )
   },
   ({ file, seeds, quick, out, trial, wandb, parallelSeeds, onlySeed }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const loaded = yield* loadExperimentFile(file)
       let experiment: Experiment
       if (isSweep(loaded)) {
@@ -204,10 +218,15 @@ export const run = Command.make(
       console.log(`run folder: ${dir}  (results.json, results.md, plots/, evals.jsonl, seed-*/<arm>/checkpoint)`)
       console.log(`wall time: ${(seconds / 60).toFixed(1)} min`)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Run an experiment file (experiments/*.ts): train every arm, evaluate every suite, write the table and plots. Dotted flags override config keys.\n\n" + overridesHelp()))
+).pipe(
+  Command.withDescription(
+    "Run an experiment file (experiments/*.ts): train every arm, evaluate every suite, write the table and plots. Dotted flags override config keys.\n\n" +
+      overridesHelp()
+  )
+)
 
 export const report = Command.make("report", { dir: Args.directory({ name: "RUN_DIR", exists: "yes" }) }, ({ dir }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const file = path.join(dir, EXPERIMENT_FILE)
     if (!fs.existsSync(file)) return yield* printError(`${dir}: not a run folder (${EXPERIMENT_FILE} is missing)`)
     const meta = readRunMeta(dir)
@@ -218,8 +237,7 @@ export const report = Command.make("report", { dir: Args.directory({ name: "RUN_
       catch: (e) => new ExperimentError({ message: `cannot write the report of ${dir}: ${(e as Error).message}` })
     })
     console.log(table)
-  }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Re-render the results table and plots of a finished or interrupted run folder."))
+  }).pipe(Effect.catchAll(reportError))).pipe(Command.withDescription("Re-render the results table and plots of a finished or interrupted run folder."))
 
 export const sync = Command.make(
   "sync",
@@ -228,7 +246,7 @@ export const sync = Command.make(
     project: Options.text("project").pipe(Options.withDefault(process.env["WANDB_PROJECT"] ?? "virl"))
   },
   ({ dir, project }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const result = yield* Wandb.uploadRun(dir, { ...Wandb.optionsFromEnv(project), project })
       if (result.ok) console.log(result.message)
       else yield* printError(result.message)

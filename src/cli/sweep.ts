@@ -4,12 +4,12 @@ import { printError, reportError } from "./errors.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { isSweep, trials, type Sweep } from "../core/experiment.ts"
+import { isSweep, type Sweep, trials } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { PALETTE, renderPlot } from "../app/plot.ts"
-import { suiteKey, type Results } from "../app/report.ts"
+import { type Results, suiteKey } from "../app/report.ts"
 import { suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
@@ -36,29 +36,37 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
     "",
     `| trial | ${suites.map((s) => `${s.title} per-step acc. | ${s.title} success`).join(" | ")} |`,
     `|---|${suites.map(() => "---:|---:").join("|")}|`,
-    ...rows.map((r) => `| ${r.label} | ${suites.map((s) => `${cell(r.results, suiteKey(s.name), "per_step_accuracy")} | ${cell(r.results, suiteKey(s.name), "success_rate")}`).join(" | ")} |`),
+    ...rows.map((r) =>
+      `| ${r.label} | ${
+        suites.map((s) => `${cell(r.results, suiteKey(s.name), "per_step_accuracy")} | ${cell(r.results, suiteKey(s.name), "success_rate")}`).join(" | ")
+      } |`
+    ),
     "",
     ...rows.map((r, i) => `trial ${i + 1}: ${r.label}`),
     ""
   ].join("\n")
   writeFileAtomic(path.join(out, "sweep.md"), md)
   writeFileAtomic(path.join(out, "sweep.json"), JSON.stringify({ sweep: sweep.name, compare: sweep.compare, trials: rows }, null, 2))
-  const png = await renderPlot([
-    {
-      title: `${sweep.name.toUpperCase()}: ${sweep.compare.toUpperCase()}`,
-      xLabel: "TRIAL (SEE SWEEP.MD)",
-      yLabel: "PER-STEP ACCURACY",
-      yRange: [0, 1],
-      series: suites.map((s, k) => ({
-        label: s.title.toUpperCase(),
-        colour: PALETTE[k],
-        points: rows.flatMap((r, i) => {
-          const v = r.results?.arms[sweep.compare]?.[suiteKey(s.name)]?.["per_step_accuracy"]
-          return v === undefined ? [] : [[i + 1, v.mean] as const]
-        })
-      }))
-    }
-  ], 640, 360)
+  const png = await renderPlot(
+    [
+      {
+        title: `${sweep.name.toUpperCase()}: ${sweep.compare.toUpperCase()}`,
+        xLabel: "TRIAL (SEE SWEEP.MD)",
+        yLabel: "PER-STEP ACCURACY",
+        yRange: [0, 1],
+        series: suites.map((s, k) => ({
+          label: s.title.toUpperCase(),
+          colour: PALETTE[k],
+          points: rows.flatMap((r, i) => {
+            const v = r.results?.arms[sweep.compare]?.[suiteKey(s.name)]?.["per_step_accuracy"]
+            return v === undefined ? [] : [[i + 1, v.mean] as const]
+          })
+        }))
+      }
+    ],
+    640,
+    360
+  )
   fs.mkdirSync(path.join(out, "plots"), { recursive: true })
   writeFileAtomic(path.join(out, "plots", "sweep.png"), png)
   return md
@@ -68,14 +76,20 @@ export const sweepCommand = Command.make(
   "sweep",
   {
     file: Args.file({ name: "FILE", exists: "yes" }).pipe(Args.optional),
-    parallel: Options.integer("parallel").pipe(Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))), Options.withDescription("trials run at once (local)")),
+    parallel: Options.integer("parallel").pipe(
+      Options.withDefault(Math.max(1, Math.min(2, os.availableParallelism()))),
+      Options.withDescription("trials run at once (local)")
+    ),
     quick: Options.boolean("quick"),
     out: Options.directory("out").pipe(Options.optional),
-    db: Options.text("db").pipe(Options.optional, Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH); default $VIRL_DB")),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH); default $VIRL_DB")
+    ),
     status: Options.boolean("status").pipe(Options.withDescription("with --db: show the trials the cluster has, and stop"))
   },
   ({ file, parallel, quick, out, db, status }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { cluster, overrides } = clusterSharding(commandLine.overrides)
       if (status) {
         const url = yield* databaseFlag(db)

@@ -12,25 +12,34 @@ const sft = Command.make(
   "sft",
   { data: dataOption, out: Options.directory("out"), preset: presetOption, file: configOption },
   ({ data, out, preset, file }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const cfg = yield* config(preset, file)
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
       const ckpt = yield* withDefaults(cfg, trainSft(cfg, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys.\n\n" + overridesHelp()))
+).pipe(
+  Command.withDescription(
+    "Supervised fine-tuning on expert (oracle) trajectories; writes OUT/checkpoint and OUT/metrics.jsonl. Dotted flags override config keys.\n\n" +
+      overridesHelp()
+  )
+)
 
 const ppo = Command.make(
   "ppo",
   { init: Options.directory("init", { exists: "yes" }), data: dataOption, out: Options.directory("out"), preset: presetOption, file: configOption },
   ({ init, data, out, preset, file }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const cfg = yield* config(preset, file)
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
       const ckpt = yield* withDefaults(cfg, trainPpo(cfg, init, dir, out, cliProgress))
       console.log(ckpt)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys.\n\n" + overridesHelp()))
+).pipe(
+  Command.withDescription(
+    "PPO from a checkpoint (the reference's algorithm); resumes from OUT/checkpoint when re-run. Dotted flags override config keys.\n\n" + overridesHelp()
+  )
+)
 
 const rft = Command.make(
   "rft",
@@ -46,7 +55,7 @@ const rft = Command.make(
     file: configOption
   },
   ({ init, samples, data, out, preset, file }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const cfg = yield* config(preset, file)
       const dir = Option.isSome(data) ? data.value : (yield* defaultDatasets(progressBar("rendering panoramas"))).train
       const ckpt = yield* withDefaults(cfg, trainRft(cfg, init, samples, dir, out, cliProgress))
@@ -54,7 +63,8 @@ const rft = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(
-    "Rejection-sampling fine-tuning from a checkpoint: rollouts written by --samples, SFT on the outputs the environment verified as correct; resumes when re-run." + "\n\n" + overridesHelp()
+    "Rejection-sampling fine-tuning from a checkpoint: rollouts written by --samples, SFT on the outputs the environment verified as correct; resumes when re-run." +
+      "\n\n" + overridesHelp()
   )
 )
 
@@ -62,14 +72,17 @@ const pretrain = Command.make(
   "pretrain",
   { out: Options.directory("out").pipe(Options.optional, Options.withDescription("also copy the base model here")), preset: presetOption, file: configOption },
   ({ out, preset, file }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const cfg = yield* config(preset, file)
-      const dir = Option.isSome(out) ? yield* withDefaults(cfg, trainPretrain(cfg, out.value, cliProgress)) : `${yield* withDefaults(cfg, ensureBase(cfg, cliProgress))}/checkpoint`
+      const dir = Option.isSome(out)
+        ? yield* withDefaults(cfg, trainPretrain(cfg, out.value, cliProgress))
+        : `${yield* withDefaults(cfg, ensureBase(cfg, cliProgress))}/checkpoint`
       console.log(dir)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(
-    "Build (once) the base model of pretrain_config — behaviour cloning on a mixture of procedurally varied cities and both rule sets — and print its checkpoint. Cached in VIRL_CACHE." + "\n\n" + overridesHelp()
+    "Build (once) the base model of pretrain_config — behaviour cloning on a mixture of procedurally varied cities and both rule sets — and print its checkpoint. Cached in VIRL_CACHE." +
+      "\n\n" + overridesHelp()
   )
 )
 

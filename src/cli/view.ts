@@ -14,10 +14,13 @@ export const view = Command.make(
       Options.withDefault("127.0.0.1"),
       Options.withDescription("address to listen on; the default answers this machine only (0.0.0.0 shows your runs to the network)")
     ),
-    out: Options.directory("out").pipe(Options.optional, Options.withDescription("write the page as static files to DIR instead of serving it (open DIR/index.html)"))
+    out: Options.directory("out").pipe(
+      Options.optional,
+      Options.withDescription("write the page as static files to DIR instead of serving it (open DIR/index.html)")
+    )
   },
   ({ dir, port, host, out }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       if (!fs.existsSync(dir)) console.error(`warning: ${dir} does not exist; the page will say so`)
       if (Option.isSome(out)) {
         const { index, frames } = yield* exportStatic(dir, out.value)

@@ -10,14 +10,14 @@ import { defaultConfig } from "../plugins/environment/virl/config.ts"
 import * as geo from "../plugins/environment/virl/geo.ts"
 import { parseMilestones } from "../plugins/environment/virl/milestones.ts"
 import { NavigationEnv } from "../plugins/environment/virl/navigation.ts"
-import { reMatch, type OutputKey } from "../plugins/environment/virl/output-parsing.ts"
+import { type OutputKey, reMatch } from "../plugins/environment/virl/output-parsing.ts"
 import { perspectiveView, type RgbImage } from "../plugins/environment/virl/projection.ts"
-import { templateFor, type PromptTemplate } from "../plugins/environment/virl/prompt.ts"
+import { type PromptTemplate, templateFor } from "../plugins/environment/virl/prompt.ts"
 import { StreetViewRenderer } from "../plugins/environment/virl/street-view.ts"
 import { verdictMessage, verify } from "../plugins/environment/virl/verifier.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
 import { processReward } from "../plugins/reward/process.ts"
-import { firstDifference, readCaseFile, type CaseResult } from "./cases.ts"
+import { type CaseResult, firstDifference, readCaseFile } from "./cases.ts"
 
 /** Tolerances from the cases' README. */
 const DISTANCE_TOLERANCE_M = 1e-6
@@ -53,11 +53,11 @@ const checkGeo = (c: Case): string | undefined => {
   if (c.headings !== undefined) return firstDifference(geo.viewHeadings(c.heading_list_of, c.fov, c.range), c.headings)
   return (
     firstDifference(geo.geodesicDistance(c.a, c.b), c.geodesic_m, DISTANCE_TOLERANCE_M, "geodesic_m") ??
-    firstDifference(geo.haversineDistance(c.a, c.b), c.haversine_m, DISTANCE_TOLERANCE_M, "haversine_m") ??
-    firstDifference(geo.headingBetween(c.a, c.b), c.heading_deg, HEADING_TOLERANCE_DEG, "heading_deg") ??
-    firstDifference(geo.compassWord(c.heading_deg), c.direction_abs, 0, "direction_abs") ??
-    firstDifference(geo.spatialRelation(c.agent_heading, c.heading_deg), c.spatial, 0, "spatial") ??
-    firstDifference(geo.interpolate(c.a, c.b, 2, 5), c.interpolate_2_of_5, 0, "interpolate_2_of_5")
+      firstDifference(geo.haversineDistance(c.a, c.b), c.haversine_m, DISTANCE_TOLERANCE_M, "haversine_m") ??
+      firstDifference(geo.headingBetween(c.a, c.b), c.heading_deg, HEADING_TOLERANCE_DEG, "heading_deg") ??
+      firstDifference(geo.compassWord(c.heading_deg), c.direction_abs, 0, "direction_abs") ??
+      firstDifference(geo.spatialRelation(c.agent_heading, c.heading_deg), c.spatial, 0, "spatial") ??
+      firstDifference(geo.interpolate(c.a, c.b, 2, 5), c.interpolate_2_of_5, 0, "interpolate_2_of_5")
   )
 }
 
@@ -96,16 +96,16 @@ const checkRail = (dataset: RouteDataset) => (c: Case): string | undefined => {
   const rail = env.episode.rail
   return (
     (c.chosen_route_idx === undefined ? undefined : firstDifference(rail.routeIndex, c.chosen_route_idx, 0, "chosen_route_idx")) ??
-    firstDifference(rail.globalInstruction, c.str_instruction, 0, "str_instruction") ??
-    firstDifference(rail.instructions, c.list_instruction, 0, "list_instruction") ??
-    firstDifference(
-      rail.waypoints.map((p) => railPoint(p, config.absolute_action, config.relocation)),
-      c.rail,
-      GEOCODE_TOLERANCE_DEG,
-      "rail"
-    ) ??
-    firstDifference(reset.info, c.reset_info, 0, "reset_info") ??
-    firstDifference(rng.random(), c.next_random_after_reset, 0, "next_random_after_reset")
+      firstDifference(rail.globalInstruction, c.str_instruction, 0, "str_instruction") ??
+      firstDifference(rail.instructions, c.list_instruction, 0, "list_instruction") ??
+      firstDifference(
+        rail.waypoints.map((p) => railPoint(p, config.absolute_action, config.relocation)),
+        c.rail,
+        GEOCODE_TOLERANCE_DEG,
+        "rail"
+      ) ??
+      firstDifference(reset.info, c.reset_info, 0, "reset_info") ??
+      firstDifference(rng.random(), c.next_random_after_reset, 0, "next_random_after_reset")
   )
 }
 
@@ -127,8 +127,7 @@ const checkEpisode = (dataset: RouteDataset) => (c: Case): string | undefined =>
     chat.record(s.output)
     const step = env.step(s.output)
     info = step.info
-    const diff =
-      firstDifference(step.reward, s.reward, 0, `steps[${i}].reward`) ??
+    const diff = firstDifference(step.reward, s.reward, 0, `steps[${i}].reward`) ??
       firstDifference(step.terminated, s.terminated, 0, `steps[${i}].terminated`) ??
       firstDifference(step.truncated, s.truncated, 0, `steps[${i}].truncated`) ??
       firstDifference(step.info, s.info, 0, `steps[${i}].info`) ??
@@ -137,7 +136,7 @@ const checkEpisode = (dataset: RouteDataset) => (c: Case): string | undefined =>
   }
   return (
     firstDifference(info.is_success, c.is_success, 0, "is_success") ??
-    firstDifference(rng.random(), c.next_random_after_episode, 0, "next_random_after_episode")
+      firstDifference(rng.random(), c.next_random_after_episode, 0, "next_random_after_episode")
   )
 }
 
@@ -168,7 +167,9 @@ const compareImages = (actual: RgbImage, expected: RgbImage): string | undefined
   }
   const { mean, outlierShare } = imageDifference(actual, expected)
   if (mean > IMAGE_MEAN_TOLERANCE || outlierShare > IMAGE_OUTLIER_SHARE) {
-    return `image differs: mean |Δ| ${mean.toFixed(3)} (≤ ${IMAGE_MEAN_TOLERANCE}), ${(outlierShare * 100).toFixed(2)}% beyond ${IMAGE_OUTLIER_LEVEL} (≤ ${IMAGE_OUTLIER_SHARE * 100}%)`
+    return `image differs: mean |Δ| ${mean.toFixed(3)} (≤ ${IMAGE_MEAN_TOLERANCE}), ${(outlierShare * 100).toFixed(2)}% beyond ${IMAGE_OUTLIER_LEVEL} (≤ ${
+      IMAGE_OUTLIER_SHARE * 100
+    }%)`
   }
   return undefined
 }
@@ -188,8 +189,7 @@ const checkGrid = async (dir: string, dataset: RouteDataset, c: Case): Promise<s
     if (step.terminated || step.truncated) return `episode ended before rail index ${c.rail_index}`
   }
   const pose = env.episode.pose()
-  const poseDiff =
-    firstDifference([...pose.geocode], c.geocode, GEOCODE_TOLERANCE_DEG, "geocode") ?? firstDifference(pose.heading, c.heading, 0, "heading")
+  const poseDiff = firstDifference([...pose.geocode], c.geocode, GEOCODE_TOLERANCE_DEG, "geocode") ?? firstDifference(pose.heading, c.heading, 0, "heading")
   if (poseDiff !== undefined) return poseDiff
   const grid = await Effect.runPromise(new StreetViewRenderer(dataset, config).render(pose))
   const shapeDiff = firstDifference([grid.height, grid.width, 3], c.shape, 0, "shape")
@@ -224,7 +224,9 @@ export const kindOf = (file: string): string => `${file.split(".")[0]}.json`
 /** The case files of a folder that the given checks replay, each kind's main file first. */
 const caseFiles = (dir: string, checks: Record<string, unknown>): string[] => {
   const present = fs.existsSync(path.join(dir, "cases")) ? fs.readdirSync(path.join(dir, "cases")).filter((f) => f.endsWith(".json")) : []
-  return Object.keys(checks).flatMap((kind) => present.filter((f) => kindOf(f) === kind).sort((a, b) => (a === kind ? -1 : b === kind ? 1 : a.localeCompare(b))))
+  return Object.keys(checks).flatMap((kind) =>
+    present.filter((f) => kindOf(f) === kind).sort((a, b) => (a === kind ? -1 : b === kind ? 1 : a.localeCompare(b)))
+  )
 }
 
 /** Replays every case file of a folder in the fixtures' layout (cases/ beside dataset/). */
@@ -232,7 +234,7 @@ export const runConformance = (
   dir: string,
   onResult: (result: CaseResult) => void = () => {}
 ): Effect.Effect<CaseResult[], Error> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const dataset = yield* load(path.join(dir, "dataset"))
     const results: CaseResult[] = []
     const record = (r: CaseResult) => {

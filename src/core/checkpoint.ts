@@ -170,7 +170,7 @@ export const isCheckpoint = (dir: string): boolean => {
 }
 
 export const loadCheckpoint = (dir: string): Effect.Effect<Checkpoint, CheckpointError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const manifestFile = path.join(dir, MANIFEST)
     if (!isCheckpoint(dir)) return yield* new CheckpointError({ path: dir, message: `not a checkpoint: ${MANIFEST} is missing` })
     const raw = yield* Effect.try({

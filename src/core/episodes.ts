@@ -103,7 +103,7 @@ export class EpisodeSlots {
     text: (output: O) => string,
     handle: (step: SlotStep<O>) => Effect.Effect<void, E2, R2>
   ): Effect.Effect<void, E1 | E2 | EnvironmentError, R1 | R2> {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       const slots = this.slots()
       const inputs = slots.map((s) => toInput(this.live.get(s)!.observation))
       const outputs = yield* act(inputs)

@@ -79,7 +79,7 @@ export interface EpisodeRecord {
  * reference's metrics. The log keeps the reference's line order per episode, episodes in order.
  */
 export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, policy: PolicyService, options: SuiteOptions<E>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const counts: Record<string, number> = {}
     let steps = 0
     let successes = 0
@@ -103,7 +103,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
         (inputs) => policy.act(inputs, options.act),
         (o) => o.text,
         ({ episode, output, transition: tr }) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const st = state.get(episode)!
             steps++
             const cls = verdictClass(tr.verdict)

@@ -92,7 +92,10 @@ export interface PolicyService {
   readonly name: string
   readonly act: (inputs: ReadonlyArray<PolicyInput>, options: ActOptions) => Effect.Effect<ReadonlyArray<PolicyOutput>, PolicyError>
   /** The output distribution at a sampling temperature (policies whose outputs can be enumerated part by part). */
-  readonly distributions?: (inputs: ReadonlyArray<PolicyInput>, options: { readonly temperature: number }) => Effect.Effect<ReadonlyArray<OutputDistribution>, PolicyError>
+  readonly distributions?: (
+    inputs: ReadonlyArray<PolicyInput>,
+    options: { readonly temperature: number }
+  ) => Effect.Effect<ReadonlyArray<OutputDistribution>, PolicyError>
   readonly learner?: Learner
   /** The policy's own configuration, stored in checkpoints. */
   readonly config?: unknown

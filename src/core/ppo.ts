@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import { gae, normalise } from "./gae.ts"
 import type { OptimizerService, OptimizerStep } from "./optimizer.ts"
-import { PolicyError, type Learner, type LossCoefficients, type Sample } from "./policy.ts"
+import { type Learner, type LossCoefficients, PolicyError, type Sample } from "./policy.ts"
 import type { Rng } from "./random.ts"
 import type { Rollout } from "./rollout.ts"
 
@@ -53,7 +53,12 @@ export interface PpoLossStats {
  */
 export const ppoLoss = (
   config: PpoConfig,
-  batch: { readonly oldLogProbs: ReadonlyArray<number>; readonly oldValues: ReadonlyArray<number>; readonly advantages: ReadonlyArray<number>; readonly returns: ReadonlyArray<number> },
+  batch: {
+    readonly oldLogProbs: ReadonlyArray<number>
+    readonly oldValues: ReadonlyArray<number>
+    readonly advantages: ReadonlyArray<number>
+    readonly returns: ReadonlyArray<number>
+  },
   logProbs: ReadonlyArray<number>,
   values: ReadonlyArray<number>,
   entropies: ReadonlyArray<number>
@@ -117,7 +122,7 @@ const mean = (xs: ReadonlyArray<number>) => (xs.length === 0 ? 0 : xs.reduce((s,
 
 /** GAE over the rollout, then `ppo_epoch` passes of shuffled mini-batches (spec §10). */
 export const ppoUpdate = (config: PpoConfig, rollout: Rollout, learner: Learner, optimizer: OptimizerService, rng: Rng) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const raw: number[] = []
     const returns: number[] = []
     for (const { start, end, nextValue } of rollout.segments) {

@@ -66,7 +66,7 @@ export class RolloutCollector {
   }
 
   restore(state: CollectorState) {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       if (!state.started || state.environment === null) {
         this.slots.resume([], 0)
         this.running = []
@@ -77,7 +77,12 @@ export class RolloutCollector {
         // the collector restarts an ended slot at once, so every slot it saved was live
         if (o === null) return yield* new EnvironmentError({ slot, message: "cannot restore the rollout: a saved episode had ended" })
       }
-      if (state.running.length !== observations.length) return yield* new EnvironmentError({ slot: -1, message: `cannot restore the rollout: ${state.running.length} running totals for ${observations.length} environments` })
+      if (state.running.length !== observations.length) {
+        return yield* new EnvironmentError({
+          slot: -1,
+          message: `cannot restore the rollout: ${state.running.length} running totals for ${observations.length} environments`
+        })
+      }
       this.slots.resume(observations, 0)
       this.running = state.running.map((r) => ({ ...r }))
     })
@@ -85,7 +90,7 @@ export class RolloutCollector {
 
   /** Collects `numSteps` transitions (rounded up to a multiple of the number of environments). */
   collect(numSteps: number) {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       yield* this.start
       const n = this.env.numEnvs
       const per = Array.from({ length: n }, () => ({
@@ -148,7 +153,19 @@ export class RolloutCollector {
         texts.push(...p.texts)
         masks.push(...p.masks)
       })
-      return { samples, logProbs, values, rewards, correct, inputs, texts, masks, segments, episodes, correctSteps: total === 0 ? 0 : correctCount / total } satisfies Rollout
+      return {
+        samples,
+        logProbs,
+        values,
+        rewards,
+        correct,
+        inputs,
+        texts,
+        masks,
+        segments,
+        episodes,
+        correctSteps: total === 0 ? 0 : correctCount / total
+      } satisfies Rollout
     })
   }
 }

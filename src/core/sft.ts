@@ -2,7 +2,7 @@ import { Effect, Schema } from "effect"
 import type { StepInfoRecord, VectorEnvironment } from "./environment.ts"
 import { EpisodeSlots } from "./episodes.ts"
 import type { OptimizerService } from "./optimizer.ts"
-import { PolicyError, type Learner, type PolicyService, type Sample } from "./policy.ts"
+import { type Learner, PolicyError, type PolicyService, type Sample } from "./policy.ts"
 import type { Rng } from "./random.ts"
 
 export const SftConfig = Schema.Struct({
@@ -24,7 +24,7 @@ export const collectDemonstrations = (
   learner: Learner,
   options: { readonly routes: number; readonly passes: number; readonly onEpisode?: (done: number, total: number) => void }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const total = options.routes * options.passes
     const samples: Sample[] = []
     let done = 0
@@ -34,7 +34,7 @@ export const collectDemonstrations = (
       yield* slots.step(
         (inputs) =>
           Effect.flatMap(expert.act(inputs, { temperature: 1, greedy: true }), (outputs) =>
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               // the learner's teacher-forced sample of each answer, in slot order
               for (const [k, output] of outputs.entries()) {
                 const sample = learner.teacher(inputs[k]!, output.text)
@@ -42,8 +42,7 @@ export const collectDemonstrations = (
                 samples.push(sample)
               }
               return outputs
-            })
-          ),
+            })),
         (o) => o.text,
         ({ transition }) => Effect.sync(() => (transition.terminated || transition.truncated ? options.onEpisode?.(++done, total) : undefined))
       )
@@ -69,7 +68,7 @@ export const sftTrain = (
     temperature: 1
   }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const parameters = learner.parameters()
     const batches = Math.ceil(samples.length / config.batch_size)
     const history: SftEpochStats[] = []

@@ -8,7 +8,9 @@ import { buildConfig, splitOverrides } from "../../src/cli/overrides.ts"
 
 describe("run configuration", () => {
   it("applies dotted overrides with their types", () => {
-    const c = Either.getOrThrow(resolveConfig(PRESETS.small, [{ source: "cli", values: { "ppo_config.clip_param": "0.2", seed: "7", "ppo_config.entropy_bonus": "true" } }]))
+    const c = Either.getOrThrow(
+      resolveConfig(PRESETS.small, [{ source: "cli", values: { "ppo_config.clip_param": "0.2", seed: "7", "ppo_config.entropy_bonus": "true" } }])
+    )
     expect([c.ppo_config.clip_param, c.seed, c.ppo_config.entropy_bonus]).toEqual([0.2, 7, true])
   })
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import type { EpisodeOutcome, SuiteMetrics } from "../../src/core/evaluation.ts"
 import type { FrontierSpec } from "../../src/core/experiment.ts"
 import { configurations } from "../../src/core/experiment.ts"
-import { frontierResults, type FrontierInput } from "../../src/app/frontier.ts"
+import { type FrontierInput, frontierResults } from "../../src/app/frontier.ts"
 import type { EvalRecord, KlRecord } from "../../src/app/run-folder.ts"
 
 /** Episodes of 100 answers each, `accuracy` of them right on average over the routes. */

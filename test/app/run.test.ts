@@ -137,7 +137,12 @@ describe("virl run", () => {
   it("expands a sweep's grid into trials with the layer swapped in the RL arm", () => {
     const processVsOutcome = sweep({
       name: "process_vs_outcome",
-      base: experiment({ name: "short", seeds: [1], suites: ["indist"], arms: [{ name: "init", recipe: { kind: "sft" } }, { name: "rl", recipe: { kind: "ppo", from: "init" } }] }),
+      base: experiment({
+        name: "short",
+        seeds: [1],
+        suites: ["indist"],
+        arms: [{ name: "init", recipe: { kind: "sft" } }, { name: "rl", recipe: { kind: "ppo", from: "init" } }]
+      }),
       compare: "rl",
       grid: {
         reward: [
@@ -162,7 +167,13 @@ describe("virl run", () => {
       seeds: [1],
       suites: ["indist"],
       arms: [
-        { name: "a", recipe: { kind: "sft" }, config: { num_updates: 2, "sft_config.epochs": 2 }, layers: { optimizer: Sgd.layer }, quick: { "sft_config.epochs": 3 } },
+        {
+          name: "a",
+          recipe: { kind: "sft" },
+          config: { num_updates: 2, "sft_config.epochs": 2 },
+          layers: { optimizer: Sgd.layer },
+          quick: { "sft_config.epochs": 3 }
+        },
         { name: "b", recipe: { kind: "ppo", from: "a" } }
       ],
       config: { num_updates: 1, "sft_config.epochs": 1, "sft_config.routes": 1, num_steps: 7 },

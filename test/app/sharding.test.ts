@@ -32,7 +32,17 @@ const configWith = (values: Record<string, unknown>): RunConfig =>
     resolveConfig(PRESETS.small, [
       {
         source: "test",
-        values: { "sft_config.routes": 6, "sft_config.passes": 2, "sft_config.batch_size": 16, "sft_config.epochs": 2, num_processes: 4, num_steps: 48, num_updates: 2, "eval_config.num_traj": 6, ...values }
+        values: {
+          "sft_config.routes": 6,
+          "sft_config.passes": 2,
+          "sft_config.batch_size": 16,
+          "sft_config.epochs": 2,
+          num_processes: 4,
+          num_steps: 48,
+          num_updates: 2,
+          "eval_config.num_traj": 6,
+          ...values
+        }
       }
     ])
   )
@@ -48,7 +58,14 @@ const metrics = (dir: string) =>
 
 /** What a step shows, in a comparable form (the picture as a digest). */
 const shown = (o: Observation<Record<string, unknown>> | null) =>
-  o === null ? null : { chat: o.chat, info: o.info, trace: o.trace, image: o.image === null ? null : [o.image.width, o.image.height, createHash("sha1").update(o.image.rgb).digest("hex")] }
+  o === null
+    ? null
+    : {
+      chat: o.chat,
+      info: o.info,
+      trace: o.trace,
+      image: o.image === null ? null : [o.image.width, o.image.height, createHash("sha1").update(o.image.rgb).digest("hex")]
+    }
 const transition = (t: Transition<Record<string, unknown>> | null) =>
   t === null ? null : { o: shown(t.observation), reward: t.reward, terminated: t.terminated, truncated: t.truncated, verdict: t.verdict }
 
@@ -56,7 +73,7 @@ describe("the workers sharding", () => {
   it("steps environments in threads exactly as in process: draws, pictures, verdicts, rewards, snapshots", async () => {
     const config = configWith({ "env_config.verify_iter": 2 })
     // a long scripted session over 5 slots: resets from the generator and by route, right and wrong answers
-    const drive = Effect.gen(function* () {
+    const drive = Effect.gen(function*() {
       const env = yield* Environment
       const answers = new PythonRandom(11)
       const trace: unknown[] = []
@@ -92,7 +109,9 @@ describe("the workers sharding", () => {
         Effect.scoped(
           Effect.provide(
             drive,
-            environmentLayer(config, city, { numEnvs: 5, seed: 9, instructionVariants: true }).pipe(Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding))))
+            environmentLayer(config, city, { numEnvs: 5, seed: 9, instructionVariants: true }).pipe(
+              Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding)))
+            )
           )
         )
       )
@@ -107,7 +126,9 @@ describe("the workers sharding", () => {
         Effect.scoped(
           Effect.provide(
             Effect.flatMap(Environment, (env) => env.restore(snapshot as never)).pipe(Effect.map((os) => os.map(shown))),
-            environmentLayer(config, city, { numEnvs: 5, seed: 9, instructionVariants: true }).pipe(Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding))))
+            environmentLayer(config, city, { numEnvs: 5, seed: 9, instructionVariants: true }).pipe(
+              Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding)))
+            )
           )
         )
       )
@@ -122,7 +143,13 @@ describe("the workers sharding", () => {
       const ppo = await Effect.runPromise(withDefaults(config, trainPpo(config, sft, city, path.join(dir, "ppo"), silent)))
       const logFile = path.join(dir, "eval.jsonl")
       const evaluated = await Effect.runPromise(
-        withDefaults(config, Effect.flatMap(loadPolicy(ppo, config), (p) => evaluateSuite(config, p, indistSuite, { root: city, train: city, eval: city, visualOod: city }, { logFile })))
+        withDefaults(
+          config,
+          Effect.flatMap(
+            loadPolicy(ppo, config),
+            (p) => evaluateSuite(config, p, indistSuite, { root: city, train: city, eval: city, visualOod: city }, { logFile })
+          )
+        )
       )
       const lines = fs.readFileSync(logFile, "utf8").trim().split("\n")
       return {

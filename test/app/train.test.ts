@@ -74,7 +74,11 @@ describe("training", () => {
     const rollout = (xs: Array<Record<string, unknown>>) => xs.reduce((s, l) => s + Number(l["mean_step_reward"]), 0) / xs.length
     expect(rollout(updates.slice(-3))).toBeGreaterThan(rollout(updates.slice(0, 3)))
     expect((await Effect.runPromise(loadCheckpoint(ckpt))).progress).toEqual({ phase: "ppo", done: 12 })
-    expect(saved.filter((l) => l.startsWith("saved"))).toEqual(["saved checkpoint at update 5", "saved checkpoint at update 10", "saved checkpoint at update 12"])
+    expect(saved.filter((l) => l.startsWith("saved"))).toEqual([
+      "saved checkpoint at update 5",
+      "saved checkpoint at update 10",
+      "saved checkpoint at update 12"
+    ])
     expect(updates.map((l) => l["update"])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
   }, 180_000)
 
@@ -105,7 +109,9 @@ describe("training", () => {
     expect((await Effect.runPromise(loadCheckpoint(ckpt))).progress).toEqual({ phase: "rft", done: 2 })
     // samples written by another, fixed policy (the base in sft_vs_rl): its verified outputs teach this one
     const fixed = path.join(out, "rft-fixed")
-    await Effect.runPromise(withDefaults(config, trainRft(config, path.join(out, "weak", "checkpoint"), path.join(out, "sft", "checkpoint"), city, fixed, silent)))
+    await Effect.runPromise(
+      withDefaults(config, trainRft(config, path.join(out, "weak", "checkpoint"), path.join(out, "sft", "checkpoint"), city, fixed, silent))
+    )
     const taught = metricLines(fixed)
     expect(taught.every((r) => Number(r["kept"]) > 0)).toBe(true)
     // the fixed sampler (SFT to ≥95%) is right far more often than the weak policy it teaches
@@ -125,7 +131,9 @@ describe("training", () => {
       const logged: string[] = []
       const progress = { ...silent, log: (line: string) => logged.push(line) }
       // two builders at once: one builds, the other waits for it
-      const [dir, same] = await Effect.runPromise(withDefaults(config, Effect.all([ensureBase(config, progress), ensureBase(config, progress)], { concurrency: 2 })))
+      const [dir, same] = await Effect.runPromise(
+        withDefaults(config, Effect.all([ensureBase(config, progress), ensureBase(config, progress)], { concurrency: 2 }))
+      )
       expect(same).toBe(dir)
       expect(logged.filter((l) => l.startsWith("building the base model"))).toHaveLength(1)
       expect(logged.some((l) => l.startsWith(`waiting for process ${process.pid}`))).toBe(true)

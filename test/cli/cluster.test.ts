@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -32,7 +32,10 @@ const virl = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], 
 
 const startRunner = (port: number, out: string, db = url) => {
   const log = fs.openSync(path.join(root, `runner-${port}.log`), "w")
-  const child = spawn(process.execPath, [BIN, "runner", "--db", db, "--port", String(port), "--failover", "5", "--out", out], { env, stdio: ["ignore", log, log] })
+  const child = spawn(process.execPath, [BIN, "runner", "--db", db, "--port", String(port), "--failover", "5", "--out", out], {
+    env,
+    stdio: ["ignore", log, log]
+  })
   runners.push(child)
   return child
 }
@@ -123,7 +126,10 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
     await new Promise((r) => setTimeout(r, 4000))
     const submitLog = path.join(root, "submit.log")
     const submitFd = fs.openSync(submitLog, "w")
-    const submitter = spawn(process.execPath, [BIN, "sweep", sweepFile, "--sharding", "cluster", "--db", url, "--out", path.join(root, "cluster")], { env, stdio: ["ignore", submitFd, submitFd] })
+    const submitter = spawn(process.execPath, [BIN, "sweep", sweepFile, "--sharding", "cluster", "--db", url, "--out", path.join(root, "cluster")], {
+      env,
+      stdio: ["ignore", submitFd, submitFd]
+    })
     const submitted = new Promise<number>((resolve) => submitter.on("exit", (code) => resolve(code ?? 1)))
 
     // wait for a trial to run, then kill its runner with SIGKILL half-way through
@@ -147,7 +153,12 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
     const code = await submitted
     const output = fs.readFileSync(submitLog, "utf8")
     expect(code, output).toBe(0)
-    const rows = query("SELECT label, state, runner, attempts FROM virl_trials ORDER BY label").map(([label, state, runner, attempts]) => ({ label, state, runner, attempts: Number(attempts) }))
+    const rows = query("SELECT label, state, runner, attempts FROM virl_trials ORDER BY label").map(([label, state, runner, attempts]) => ({
+      label,
+      state,
+      runner,
+      attempts: Number(attempts)
+    }))
     expect(rows.map((r) => [r.label, r.state])).toEqual(LABELS.map((l) => [l, "done"]))
     // the killed trial was taken over by the survivor
     const survivor = killed === a ? PORT + 1002 : PORT + 1001
@@ -199,11 +210,33 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
 
     const c = startRunner(PORT + 1004, path.join(root, "runner-c"))
     const d = startRunner(PORT + 1005, path.join(root, "runner-d"))
-    for (let i = 0; i < 300 && Number(query(`SELECT count(*) FROM cluster_runners WHERE healthy AND (address LIKE '%:${PORT + 1004}' OR address LIKE '%:${PORT + 1005}')`)[0]?.[0] ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 200))
+    for (
+      let i = 0;
+      i < 300 &&
+      Number(
+          query(`SELECT count(*) FROM cluster_runners WHERE healthy AND (address LIKE '%:${PORT + 1004}' OR address LIKE '%:${PORT + 1005}')`)[0]?.[0] ?? 0
+        ) < 2;
+      i++
+    ) await new Promise((r) => setTimeout(r, 200))
     await new Promise((r) => setTimeout(r, 6000))
     const submitLog = path.join(root, "eval-submit.log")
     const fd = fs.openSync(submitLog, "w")
-    const submitter = spawn(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", suites.join(","), "--json", "--log", path.join(root, "eval-cluster"), "--sharding", "cluster", "--db", url, ...flags], { env, stdio: ["ignore", fd, fd] })
+    const submitter = spawn(process.execPath, [
+      BIN,
+      "eval",
+      "--policy",
+      checkpoint,
+      "--suite",
+      suites.join(","),
+      "--json",
+      "--log",
+      path.join(root, "eval-cluster"),
+      "--sharding",
+      "cluster",
+      "--db",
+      url,
+      ...flags
+    ], { env, stdio: ["ignore", fd, fd] })
     const submitted = new Promise<number>((resolve) => submitter.on("exit", (code) => resolve(code ?? 1)))
 
     let victim: { runner: string; label: string } | undefined
@@ -223,7 +256,9 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
     const metricLines = (text: string) => text.trim().split("\n").filter((l) => l.startsWith("{"))
     expect(metricLines(output)).toEqual(metricLines(local.stdout))
     for (const suite of suites) {
-      expect(fs.readFileSync(path.join(root, "eval-cluster", `${suite}.jsonl`), "utf8")).toBe(fs.readFileSync(path.join(root, "eval-local", `${suite}.jsonl`), "utf8"))
+      expect(fs.readFileSync(path.join(root, "eval-cluster", `${suite}.jsonl`), "utf8")).toBe(
+        fs.readFileSync(path.join(root, "eval-local", `${suite}.jsonl`), "utf8")
+      )
     }
     const rows = query("SELECT label, state, runner, attempts FROM virl_trials WHERE sweep LIKE 'eval %' ORDER BY label")
     expect(rows.map((r) => [r[0], r[1]])).toEqual([...suites].sort().map((s) => [s, "done"]))
@@ -231,7 +266,9 @@ describe("virl sweep --sharding cluster on PostgreSQL", () => {
     expect(Number(taken[3])).toBeGreaterThanOrEqual(2)
     expect(taken[2]).not.toBe(victim!.runner)
     // the checkpoint came through the database: the runners' copies are the submitter's files
-    const copies = [path.join(root, "runner-c"), path.join(root, "runner-d")].flatMap((o) => (fs.existsSync(path.join(o, "checkpoints")) ? fs.readdirSync(path.join(o, "checkpoints")).map((h) => path.join(o, "checkpoints", h)) : []))
+    const copies = [path.join(root, "runner-c"), path.join(root, "runner-d")].flatMap((
+      o
+    ) => (fs.existsSync(path.join(o, "checkpoints")) ? fs.readdirSync(path.join(o, "checkpoints")).map((h) => path.join(o, "checkpoints", h)) : []))
     expect(copies.length).toBeGreaterThanOrEqual(1)
     for (const copy of copies) expect(digest(path.join(copy, "weights.bin"))).toBe(digest(path.join(checkpoint, "weights.bin")))
 
@@ -265,7 +302,20 @@ describe("virl runner on SQLite", () => {
     startRunner(PORT + 1006, path.join(root, "runner-shared"), db)
     startRunner(PORT + 1007, path.join(root, "runner-shared"), db)
     await new Promise((r) => setTimeout(r, 8000))
-    const r = spawn(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", "indist,rule-ood,visual-ood", "--json", "--sharding", "cluster", "--db", db, ...flags], { env })
+    const r = spawn(process.execPath, [
+      BIN,
+      "eval",
+      "--policy",
+      checkpoint,
+      "--suite",
+      "indist,rule-ood,visual-ood",
+      "--json",
+      "--sharding",
+      "cluster",
+      "--db",
+      db,
+      ...flags
+    ], { env })
     let stdout = ""
     let stderr = ""
     r.stdout.on("data", (b) => (stdout += String(b)))
@@ -291,7 +341,6 @@ describe("virl runner on SQLite", () => {
     const direct = virl("eval", "--policy", checkpoint, "--suite", "indist", "--data", later, "--json", ...flags)
     expect(lines(fixed.stdout)).toEqual(lines(direct.stdout))
   }, 180_000)
-
 
   it("refuses a database set up by another version of virl", async () => {
     const file = path.join(root, "other.db")

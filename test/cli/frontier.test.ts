@@ -46,7 +46,9 @@ describe("virl run experiments/frontier.ts --quick", () => {
         expect(Number.isFinite(c.difference.lo) && Number.isFinite(c.difference.hi)).toBe(true)
       }
       expect(f.selected.map((s) => s.method)).toEqual(["sft", "rl", "rft"])
-      for (const file of ["plots/frontier.png", "plots/frontier_kl.png", "frontier_points.csv", "results.md"]) expect(fs.existsSync(path.join(out, file))).toBe(true)
+      for (const file of ["plots/frontier.png", "plots/frontier_kl.png", "frontier_points.csv", "results.md"]) {
+        expect(fs.existsSync(path.join(out, file))).toBe(true)
+      }
       expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*At matched in-distribution accuracy/)
       // logs in the reference's format at final points only
       const logs = fs.readdirSync(path.join(out, "seed-1", "rl@lr3e-4", "eval-logs"))

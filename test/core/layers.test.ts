@@ -4,7 +4,7 @@ import { Environment } from "../../src/core/environment.ts"
 import { runSuite } from "../../src/core/evaluation.ts"
 import { Optimizer } from "../../src/core/optimizer.ts"
 import { Policy, type PolicySettings } from "../../src/core/policy.ts"
-import { ppoUpdate, type PpoConfig } from "../../src/core/ppo.ts"
+import { type PpoConfig, ppoUpdate } from "../../src/core/ppo.ts"
 import { RolloutCollector } from "../../src/core/rollout.ts"
 import * as AdamW from "../../src/plugins/optimizer/adamw.ts"
 import { PythonRandom } from "../../src/plugins/random/python-random.ts"
@@ -31,7 +31,7 @@ const ppo: PpoConfig = {
   save_every: 1
 }
 
-const evaluate = Effect.gen(function* () {
+const evaluate = Effect.gen(function*() {
   const env = yield* Environment
   const policy = yield* (yield* Policy).make(settings, new PythonRandom(1))
   return yield* runSuite(env, policy, { numTraj: 8, order: false, act: { temperature: 1, greedy: true } })
@@ -39,7 +39,7 @@ const evaluate = Effect.gen(function* () {
 
 describe("core algorithms over test layers", () => {
   it.effect("collects rollouts across episode boundaries, one policy call a step for every environment", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* Environment
       const policy = yield* (yield* Policy).make(settings, new PythonRandom(2))
       const collector = new RolloutCollector(env, policy, { properTimeLimits: false, act: { temperature: 1, greedy: false } })
@@ -55,13 +55,16 @@ describe("core algorithms over test layers", () => {
       expect(state.started).toBe(true)
       const second = yield* collector.collect(32)
       expect(second.samples).toHaveLength(32)
-    }).pipe(Effect.provide(TestLayers))
-  )
+    }).pipe(Effect.provide(TestLayers)))
 
   it.effect("evaluates: the right answers score 1, a policy that never stops never succeeds", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* Environment
-      const right = yield* runSuite(env, scriptedPolicy((i) => String(i.info["gt_action"])), { numTraj: 6, order: false, act: { temperature: 1, greedy: true } })
+      const right = yield* runSuite(env, scriptedPolicy((i) => String(i.info["gt_action"])), {
+        numTraj: 6,
+        order: false,
+        act: { temperature: 1, greedy: true }
+      })
       expect(right.per_step_accuracy).toBe(1)
       expect(right.success_rate).toBe(1)
       expect(right.mean_steps).toBe(3)
@@ -75,11 +78,10 @@ describe("core algorithms over test layers", () => {
       expect(sum(1) / sum(0)).toBeCloseTo(never.per_step_accuracy)
       expect(sum(0) / 6).toBeCloseTo(never.mean_steps)
       expect(sum(2)).toBe(0)
-    }).pipe(Effect.provide(corridorLayer(3)))
-  )
+    }).pipe(Effect.provide(corridorLayer(3))))
 
   it.effect("PPO with the context's optimizer teaches the table policy the corridor", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const before = yield* evaluate
       expect(before.success_rate).toBe(0)
       const env = yield* Environment
@@ -106,6 +108,5 @@ describe("core algorithms over test layers", () => {
       expect(rewards.at(-1)!).toBeGreaterThan(rewards[0]! + 0.5)
       const greedy = yield* runSuite(env, policy, { numTraj: 8, order: false, act: { temperature: 1, greedy: true } })
       expect(greedy.success_rate).toBe(1)
-    }).pipe(Effect.provide(TestLayers))
-  )
+    }).pipe(Effect.provide(TestLayers)))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { ppoLoss, type PpoConfig } from "../../src/core/ppo.ts"
+import { type PpoConfig, ppoLoss } from "../../src/core/ppo.ts"
 
 const config: PpoConfig = {
   num_steps: 4,
@@ -25,12 +25,11 @@ const loss = (c: PpoConfig, b: Parameters<typeof ppoLoss>[1], lp: number[], v: n
   const guarded = r.some((x) => x > 10)
   const clip = (x: number) => Math.min(Math.max(x, 1 - c.clip_param), 1 + c.clip_param)
   const action = -r.reduce((s, ri, i) => s + (guarded ? clip(ri) * b.advantages[i] : Math.min(ri * b.advantages[i], clip(ri) * b.advantages[i])), 0) / n
-  const value =
-    (0.5 *
-      v.reduce((s, vi, i) => {
-        const vc = b.oldValues[i] + Math.min(Math.max(vi - b.oldValues[i], -c.clip_param), c.clip_param)
-        return s + Math.max((vi - b.returns[i]) ** 2, (vc - b.returns[i]) ** 2)
-      }, 0)) /
+  const value = (0.5 *
+    v.reduce((s, vi, i) => {
+      const vc = b.oldValues[i] + Math.min(Math.max(vi - b.oldValues[i], -c.clip_param), c.clip_param)
+      return s + Math.max((vi - b.returns[i]) ** 2, (vc - b.returns[i]) ** 2)
+    }, 0)) /
     n
   const entropy = h.reduce((s, x) => s + x, 0) / n
   return action + c.value_loss_coef * value - (c.entropy_bonus ? c.entropy_coef * entropy : 0)

@@ -6,7 +6,7 @@ import { loadExperimentFile } from "../../src/app/experiment-file.ts"
 import { frontierProblem } from "../../src/app/frontier.ts"
 import { armConfig, armOrder } from "../../src/app/run.ts"
 import { suiteSpecs } from "../../src/app/suites.ts"
-import { experiment, isSweep, trials, type Experiment } from "../../src/core/experiment.ts"
+import { type Experiment, experiment, isSweep, trials } from "../../src/core/experiment.ts"
 import { frontierOf, onFooting, rlMethod, START } from "../../experiments/footing.ts"
 
 const DIR = path.resolve(import.meta.dirname, "../../experiments")

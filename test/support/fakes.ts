@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import { Environment, type Observation, type StepInfoRecord, type Transition, type VectorEnvironment } from "../../src/core/environment.ts"
 import type { Parameters } from "../../src/core/parameters.ts"
-import { Policy, type Evaluation, type Learner, type PolicyInput, type PolicyOutput, type PolicyService, type Sample } from "../../src/core/policy.ts"
+import { type Evaluation, type Learner, Policy, type PolicyInput, type PolicyOutput, type PolicyService, type Sample } from "../../src/core/policy.ts"
 import type { Rng } from "../../src/core/random.ts"
 import { Verdict } from "../../src/core/reward.ts"
 
@@ -48,7 +48,13 @@ export const corridor = (numEnvs: number, length = 3): VectorEnvironment<StepInf
           else s.wrong += 1
           const truncated = s.wrong >= 3
           if (truncated) s.live = false
-          return { observation: observe(slot), reward: correct ? 1 : -1, terminated: false, truncated, verdict: correct ? Verdict.Correct() : Verdict.WrongAction({ parsed: true }) }
+          return {
+            observation: observe(slot),
+            reward: correct ? 1 : -1,
+            terminated: false,
+            truncated,
+            verdict: correct ? Verdict.Correct() : Verdict.WrongAction({ parsed: true })
+          }
         })
       ),
     snapshot: () => ({ kind: "corridor", slots: slots.map((s) => ({ ...s })) }),

@@ -10,7 +10,7 @@ import * as Process from "../../src/plugins/reward/process.ts"
 
 /** Walks every route of a dataset with the ground-truth answer; returns how many succeed. */
 export const oracleSuccesses = (dir: string, actionSpace: "absolute" | "relative", routes: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const env = yield* Environment
     let successes = 0
     for (let r = 0; r < routes; r++) {

@@ -20,7 +20,12 @@ export const removeCity = (dir: string) => fs.rmSync(path.dirname(dir), { recurs
 export const tinyDatasets = async (root: string): Promise<void> => {
   const small = { width: 128, height: 64 }
   await Effect.runPromise(
-    synthesize({ city: "nyc", seed: 2, splits: [{ dir: path.join(root, "nyc-train"), routes: 3 }, { dir: path.join(root, "nyc-eval"), routes: 2 }], panorama: small })
+    synthesize({
+      city: "nyc",
+      seed: 2,
+      splits: [{ dir: path.join(root, "nyc-train"), routes: 3 }, { dir: path.join(root, "nyc-eval"), routes: 2 }],
+      panorama: small
+    })
   )
   await Effect.runPromise(synthesize({ city: "sf", seed: 2, splits: [{ dir: path.join(root, "sf"), routes: 2 }], panorama: small }))
 }

@@ -6,7 +6,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { chromium, type Browser, type Page } from "playwright-core"
+import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { writeReport } from "../../src/app/report.ts"
 import { runExperiment } from "../../src/app/run.ts"
@@ -72,7 +72,9 @@ const rawGet = (base: string, rawPath: string) =>
 
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the viewer's browser test needs Debian's chromium (apt-get install chromium; .ci/run installs it), or VIRL_CHROMIUM=/path/to/chromium`)
+    throw new Error(
+      `${CHROMIUM} is missing: the viewer's browser test needs Debian's chromium (apt-get install chromium; .ci/run installs it), or VIRL_CHROMIUM=/path/to/chromium`
+    )
   }
   fs.mkdirSync(SHOTS, { recursive: true })
   city = await tinyCity("nyc", 4)
@@ -87,7 +89,16 @@ beforeAll(async () => {
   fs.writeFileSync(traces, lines.map((l) => JSON.stringify(l)).join("\n") + "\n")
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync"
+    ]
   })
 }, 240_000)
 
@@ -208,18 +219,20 @@ describe("virl view serves only the run's plots and frames", () => {
     const base = await start(run)
     expect(await rawGet(base, `/frames/${frame}`)).toBe(200)
     expect(await rawGet(base, "/plots/indist.png")).toBe(200)
-    for (const p of [
-      "/frames/../experiment.json",
-      "/frames/%2e%2e/experiment.json",
-      "/frames/..%2fexperiment.json",
-      "/frames/%2E%2E%2F%2E%2E%2Fsecret.txt",
-      "/plots/..%5c..%5csecret.txt",
-      "/frames/link.jpg",
-      "/experiment.json",
-      "/seed-1/rl/checkpoint/weights.bin",
-      "/frames/%00.jpg",
-      "/episodes/..%2f..%2fsecret.js"
-    ]) {
+    for (
+      const p of [
+        "/frames/../experiment.json",
+        "/frames/%2e%2e/experiment.json",
+        "/frames/..%2fexperiment.json",
+        "/frames/%2E%2E%2F%2E%2E%2Fsecret.txt",
+        "/plots/..%5c..%5csecret.txt",
+        "/frames/link.jpg",
+        "/experiment.json",
+        "/seed-1/rl/checkpoint/weights.bin",
+        "/frames/%00.jpg",
+        "/episodes/..%2f..%2fsecret.js"
+      ]
+    ) {
       expect([p, await rawGet(base, p)]).toEqual([p, 404])
     }
     expect(safeFile(run, `/frames/${frame}`, ["frames"])).toBeDefined()

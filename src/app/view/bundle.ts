@@ -45,7 +45,8 @@ const LOG_NAME = /^(.+)-step(\d+)\.episodes\.jsonl$/
 const PLAIN_LOG = /^(.+)-step(\d+)\.jsonl$/
 
 /** A key that names one evaluation log in URLs and file names: `seed-1__rl__indist-step4`. */
-export const logKey = (seed: number, arm: string, suite: string, step: number): string => `seed-${seed}__${arm}__${suite}-step${step}`.replace(/[^A-Za-z0-9_.-]/g, "_")
+export const logKey = (seed: number, arm: string, suite: string, step: number): string =>
+  `seed-${seed}__${arm}__${suite}-step${step}`.replace(/[^A-Za-z0-9_.-]/g, "_")
 
 const readJsonFile = (file: string, problems: string[]): Record<string, unknown> | undefined => {
   try {
@@ -128,14 +129,18 @@ export const readIndex = (runDir: string): ViewIndex => {
   const name = typeof experiment?.["name"] === "string" ? (experiment["name"] as string) : path.basename(dir)
   let results: ViewIndex["results"] = []
   if (fs.existsSync(path.join(dir, "results.md"))) results = markdownBlocks(fs.readFileSync(path.join(dir, "results.md"), "utf8"))
-  else if (exists) problems.push("results.md is missing: the run has not finished or was interrupted (re-run the same `virl run` command to resume; `virl report` rewrites the table)")
+  else if (exists) {
+    problems.push(
+      "results.md is missing: the run has not finished or was interrupted (re-run the same `virl run` command to resume; `virl report` rewrites the table)"
+    )
+  }
   const plotsDir = path.join(dir, "plots")
   const plots = fs.existsSync(plotsDir)
     ? fs
-        .readdirSync(plotsDir)
-        .filter((f) => f.endsWith(".png"))
-        .sort()
-        .map((f) => `plots/${f}`)
+      .readdirSync(plotsDir)
+      .filter((f) => f.endsWith(".png"))
+      .sort()
+      .map((f) => `plots/${f}`)
     : []
   if (exists && plots.length === 0) problems.push("plots/ is missing or empty")
 
@@ -188,14 +193,15 @@ export const readLog = (runDir: string, index: ViewIndex, key: string): TraceEpi
   const file = path.join(runDir, `seed-${log.seed}`, log.arm, "eval-logs", `${log.suite}-step${log.step}.episodes.jsonl`)
   return readEpisodes(file).map((e) => ({
     ...e,
-    steps: e.steps.map((s) => (s.frame !== null && (!s.frame.startsWith(`${FRAMES_DIR}/`) || !fs.existsSync(path.join(runDir, s.frame))) ? { ...s, frame: null } : s))
+    steps: e.steps.map((
+      s
+    ) => (s.frame !== null && (!s.frame.startsWith(`${FRAMES_DIR}/`) || !fs.existsSync(path.join(runDir, s.frame))) ? { ...s, frame: null } : s))
   }))
 }
 
 /** The bundle as a script (it loads from file:// as well as over HTTP). */
 export const indexScript = (index: ViewIndex): string => `window.VIRL_INDEX = ${safeJson(index)};\n`
-export const logScript = (key: string, episodes: ReadonlyArray<TraceEpisode>): string =>
-  `window.VIRL_LOADED(${safeJson(key)}, ${safeJson(episodes)});\n`
+export const logScript = (key: string, episodes: ReadonlyArray<TraceEpisode>): string => `window.VIRL_LOADED(${safeJson(key)}, ${safeJson(episodes)});\n`
 
 /** JSON that cannot close a <script> element or start a comment, whatever a model wrote. */
 const safeJson = (value: unknown): string =>

@@ -36,7 +36,14 @@ const routeProblems = (
     for (const relocation of [false, true]) {
       try {
         // Headings and draws do not matter here: every check below is independent of them.
-        buildRail(route, routeIndex, 90, { relocation, drop_rate: 0, straight_line_length: 1, mapping_radius: radius, wrap_turns: false }, new PythonRandom(0), relocate)
+        buildRail(
+          route,
+          routeIndex,
+          90,
+          { relocation, drop_rate: 0, straight_line_length: 1, mapping_radius: radius, wrap_turns: false },
+          new PythonRandom(0),
+          relocate
+        )
       } catch (e) {
         const error = e as { field?: string; message?: string }
         problems.push(new DatasetError({ path: file, field: `route ${routeIndex}: ${error.field ?? "?"}`, message: error.message ?? String(e) }))
@@ -63,7 +70,7 @@ const imageProblem = async (jpg: string, deep: boolean): Promise<string | undefi
 
 /** Validates a dataset folder and reports every problem found, each naming its file and field. */
 export const checkDataset = (root: string, options: CheckOptions = {}): Effect.Effect<CheckReport> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const radius = options.mappingRadius ?? 20
     const problems: DatasetError[] = []
     if (!fs.existsSync(root)) {

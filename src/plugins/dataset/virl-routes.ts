@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { NameRegistry, Parser } from "pickleparser"
 import sharp from "sharp"
 import { sharedBuffer } from "../../core/shared-memory.ts"
-import { Dataset, DatasetError, Route, type Panorama, type PanoramaMatch, type RouteDataset, type RowSpan } from "../../core/dataset.ts"
+import { Dataset, DatasetError, type Panorama, type PanoramaMatch, Route, type RouteDataset, type RowSpan } from "../../core/dataset.ts"
 import { PanoramaIndex } from "./panorama-index.ts"
 
 export const ROUTES_FILE = "route_infos.json"
@@ -161,7 +161,10 @@ export const jpegSize = (bytes: Uint8Array): { readonly width: number; readonly 
  * rows it names (the decoder stops after the last and converts only those; pixel for pixel the
  * same as a whole decode), the others left zero.
  */
-export const decodePanorama = (file: string, span?: RowSpan): Effect.Effect<{ width: number; height: number; rgb: Uint8Array; rows?: { first: number; last: number } }, DatasetError> =>
+export const decodePanorama = (
+  file: string,
+  span?: RowSpan
+): Effect.Effect<{ width: number; height: number; rgb: Uint8Array; rows?: { first: number; last: number } }, DatasetError> =>
   Effect.tryPromise({
     try: async () => {
       const bytes = await fs.promises.readFile(file)
@@ -196,7 +199,7 @@ export interface LoadOptions {
 
 /** A dataset folder in SFTvsRL_Data's VIRL_routes/<city>/ layout. */
 export const load = (root: string, options: LoadOptions = {}): Effect.Effect<RouteDataset, DatasetError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     if (!fs.existsSync(root)) return yield* new DatasetError({ path: root, message: "dataset folder not found" })
     const routes = yield* readRoutes(path.join(root, ROUTES_FILE))
     const index = new PanoramaIndex(yield* readMapping(path.join(root, MAPPING_FILE)))
@@ -241,5 +244,4 @@ export const load = (root: string, options: LoadOptions = {}): Effect.Effect<Rou
     } satisfies RouteDataset
   })
 
-export const layer = (root: string, options?: LoadOptions): Layer.Layer<Dataset, DatasetError> =>
-  Layer.effect(Dataset, load(root, options))
+export const layer = (root: string, options?: LoadOptions): Layer.Layer<Dataset, DatasetError> => Layer.effect(Dataset, load(root, options))

@@ -23,7 +23,7 @@ export const make = (config: OptimizerConfig): OptimizerService => {
     let sq = 0
     for (const g of sums.values()) {
       // dividing by 1 changes nothing: skipped
-      if (pending !== 1) for (let i = 0; i < g.length; i++) g[i] /= pending
+      if (pending !== 1) { for (let i = 0; i < g.length; i++) g[i] /= pending }
       for (let i = 0; i < g.length; i++) sq += g[i] * g[i]
     }
     const gradNorm = Math.sqrt(sq)
@@ -68,7 +68,7 @@ export const make = (config: OptimizerConfig): OptimizerService => {
     learningRate,
     accumulate: (parameters, gradients) => {
       // the first micro-batch of an update is copied (0 + g = g; a −0 stays −0, which no update tells from 0)
-      if (pending === 0) for (const [name, sum] of sums) if (!gradients.has(name)) sum.fill(0)
+      if (pending === 0) { for (const [name, sum] of sums) if (!gradients.has(name)) sum.fill(0) }
       for (const [name, g] of gradients) {
         let sum = sums.get(name)
         if (sum === undefined) {

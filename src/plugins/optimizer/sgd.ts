@@ -29,7 +29,7 @@ export const make = (config: OptimizerConfig): OptimizerService => {
       const p = parameters.get(name)
       if (p === undefined) throw new Error(`gradient for unknown parameter ${name}`)
       let state = velocity.get(name)
-      if (state === undefined) velocity.set(name, (state = { m: new Float32Array(p.length), v: new Float32Array(0) }))
+      if (state === undefined) velocity.set(name, state = { m: new Float32Array(p.length), v: new Float32Array(0) })
       const m = state.m
       for (let i = 0; i < p.length; i++) {
         m[i] = config.beta1 * m[i] + g[i] * scale
@@ -46,7 +46,7 @@ export const make = (config: OptimizerConfig): OptimizerService => {
     accumulate: (parameters, gradients) => {
       for (const [name, g] of gradients) {
         let sum = sums.get(name)
-        if (sum === undefined) sums.set(name, (sum = new Float32Array(g.length)))
+        if (sum === undefined) sums.set(name, sum = new Float32Array(g.length))
         for (let i = 0; i < g.length; i++) sum[i] += g[i]
       }
       pending += 1

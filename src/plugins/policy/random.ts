@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
-import { Policy, questionText, type PolicyService } from "../../core/policy.ts"
-import { Random, type Rng } from "../../core/random.ts"
+import { Policy, type PolicyService, questionText } from "../../core/policy.ts"
+import type { Rng } from "../../core/random.ts"
 import { instructionSentences, listedActions } from "./prompt-reader.ts"
 
 /** Valid JSON with an action drawn uniformly from those the prompt lists: the floor of every suite. */

@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { Reward, Verdict, type RewardFunction } from "../../core/reward.ts"
+import { Reward, type RewardFunction, Verdict } from "../../core/reward.ts"
 
 /** The reference's `REWARD_FN_VIRL` values, paid at every answer (spec §6–7). */
 export const PROCESS_REWARDS = {

@@ -6,7 +6,7 @@ import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { DatabaseError, scrub, sqlLayer, type DatabaseUrl } from "./database.ts"
+import { DatabaseError, type DatabaseUrl, scrub, sqlLayer } from "./database.ts"
 
 /**
  * Sweep trials and evaluation suites as durable jobs: each is a workflow execution of
@@ -103,7 +103,7 @@ const sqlError = (db: DatabaseUrl, what: string) => (e: unknown) => new Database
  * `virl sweep --status`. Refuses a database set up by another version.
  */
 export const ensureSchema = (db: DatabaseUrl) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     // runners and submitters starting at once: one of them creates the tables (PostgreSQL's
     // CREATE TABLE IF NOT EXISTS is not safe against a concurrent one)
@@ -115,7 +115,9 @@ export const ensureSchema = (db: DatabaseUrl) =>
     const found = Object.fromEntries(rows.map((r) => [r.name, r.value]))
     if (found["schema"] !== SCHEMA) {
       return yield* new DatabaseError({
-        message: `${db.shown} was set up by virl ${found["virl"] ?? "?"} with the schema ${JSON.stringify(found["schema"])}; this is virl ${VIRL_VERSION} (schema ${JSON.stringify(SCHEMA)}): use another database, or the virl that made it`
+        message: `${db.shown} was set up by virl ${found["virl"] ?? "?"} with the schema ${
+          JSON.stringify(found["schema"])
+        }; this is virl ${VIRL_VERSION} (schema ${JSON.stringify(SCHEMA)}): use another database, or the virl that made it`
       })
     }
     yield* sql`CREATE TABLE IF NOT EXISTS virl_blobs (digest VARCHAR(64) PRIMARY KEY, content TEXT NOT NULL)`
@@ -150,12 +152,14 @@ const ensureClusterTables = (db: DatabaseUrl) =>
   db.kind !== "postgres"
     ? Effect.void
     : Effect.scoped(
-        Effect.gen(function* () {
-          const conn = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.reserve)
-          yield* Effect.acquireRelease(conn.executeRaw("SELECT pg_advisory_lock(7021927)", []), () => Effect.ignore(conn.executeRaw("SELECT pg_advisory_unlock(7021927)", [])))
-          yield* Layer.build(Layer.merge(SqlMessageStorage.layer, SqlRunnerStorage.layer).pipe(Layer.provide(ShardingConfig.layer())))
-        })
-      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot set up the cluster's tables")(e))))
+      Effect.gen(function*() {
+        const conn = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.reserve)
+        yield* Effect.acquireRelease(conn.executeRaw("SELECT pg_advisory_lock(7021927)", []), () =>
+          Effect.ignore(conn.executeRaw("SELECT pg_advisory_unlock(7021927)", [])))
+        yield* Layer.build(Layer.merge(SqlMessageStorage.layer, SqlRunnerStorage.layer).pipe(Layer.provide(ShardingConfig.layer())))
+      })
+    ).pipe(Effect.catchTag("SqlError", (e) =>
+      Effect.fail(sqlError(db, "cannot set up the cluster's tables")(e))))
 
 const rowOf = (r: Record<string, unknown>): TrialRow => {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v))
@@ -174,12 +178,11 @@ const rowOf = (r: Record<string, unknown>): TrialRow => {
 }
 
 export const trialRows = (db: DatabaseUrl, sweep?: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const rows =
-      sweep === undefined
-        ? yield* sql<Record<string, unknown>>`SELECT * FROM virl_trials ORDER BY sweep, submitted_at, label`
-        : yield* sql<Record<string, unknown>>`SELECT * FROM virl_trials WHERE sweep = ${sweep} ORDER BY submitted_at, label`
+    const rows = sweep === undefined
+      ? yield* sql<Record<string, unknown>>`SELECT * FROM virl_trials ORDER BY sweep, submitted_at, label`
+      : yield* sql<Record<string, unknown>>`SELECT * FROM virl_trials WHERE sweep = ${sweep} ORDER BY submitted_at, label`
     return rows.map(rowOf)
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot read the trials")(e))))
 
@@ -198,20 +201,31 @@ export const jobState = (db: DatabaseUrl, executionId: string) =>
 
 /** The submitter's record of a job: pending until a runner takes it (kept as it is when it exists). */
 export const recordSubmitted = (db: DatabaseUrl, executionId: string, p: { readonly sweep: string; readonly label: string }) =>
-  mark(db, executionId, (sql) => sql`INSERT INTO virl_trials (execution_id, sweep, label, state, attempts, submitted_at) VALUES (${executionId}, ${p.sweep}, ${p.label}, 'pending', 0, ${Date.now()}) ON CONFLICT (execution_id) DO NOTHING`)
+  mark(
+    db,
+    executionId,
+    (sql) =>
+      sql`INSERT INTO virl_trials (execution_id, sweep, label, state, attempts, submitted_at) VALUES (${executionId}, ${p.sweep}, ${p.label}, 'pending', 0, ${Date.now()}) ON CONFLICT (execution_id) DO NOTHING`
+  )
 
 const BUNDLE_FORMAT = "virl-bundle/1"
 
 /** Files as one text (their bytes in base64, names sorted) and its sha256: what virl_blobs holds. */
 export const bundleFiles = (files: ReadonlyArray<readonly [string, Uint8Array]>): { readonly digest: string; readonly text: string } => {
   const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const text = JSON.stringify({ format: BUNDLE_FORMAT, files: Object.fromEntries(sorted.map(([name, bytes]) => [name, Buffer.from(bytes).toString("base64")])) })
+  const text = JSON.stringify({
+    format: BUNDLE_FORMAT,
+    files: Object.fromEntries(sorted.map(([name, bytes]) => [name, Buffer.from(bytes).toString("base64")]))
+  })
   return { digest: createHash("sha256").update(text).digest("hex"), text }
 }
 
 /** Stores a bundle (once: it is named by its content). */
 export const uploadBundle = (db: DatabaseUrl, bundle: { readonly digest: string; readonly text: string }) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO virl_blobs (digest, content) VALUES (${bundle.digest}, ${bundle.text}) ON CONFLICT (digest) DO NOTHING`).pipe(
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`INSERT INTO virl_blobs (digest, content) VALUES (${bundle.digest}, ${bundle.text}) ON CONFLICT (digest) DO NOTHING`
+  ).pipe(
     Effect.retry({ times: 5, while: (e) => e._tag === "SqlError", schedule: Schedule.spaced("500 millis") }),
     Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, `cannot store the bundle ${bundle.digest.slice(0, 12)}`)(e)))
   )
@@ -221,20 +235,28 @@ export const uploadBundle = (db: DatabaseUrl, bundle: { readonly digest: string;
  * beside it and renamed into place, so a runner killed half-way leaves no partial folder).
  */
 export const materializeBundle = (db: DatabaseUrl, digest: string, dir: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     if (fs.existsSync(dir)) return dir
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ content: string }>`SELECT content FROM virl_blobs WHERE digest = ${digest}`
     const text = rows[0]?.content
-    if (text === undefined) return yield* new TrialFailed({ message: `${db.shown} has no bundle ${digest.slice(0, 12)} (the submitter stores it before submitting)` })
-    if (createHash("sha256").update(text).digest("hex") !== digest) return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} in ${db.shown} is damaged (its sha256 differs)` })
+    if (text === undefined) {
+      return yield* new TrialFailed({ message: `${db.shown} has no bundle ${digest.slice(0, 12)} (the submitter stores it before submitting)` })
+    }
+    if (createHash("sha256").update(text).digest("hex") !== digest) {
+      return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} in ${db.shown} is damaged (its sha256 differs)` })
+    }
     const bundle = JSON.parse(text) as { format: string; files: Record<string, string> }
-    if (bundle.format !== BUNDLE_FORMAT) return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} has the format ${bundle.format}, not ${BUNDLE_FORMAT}` })
+    if (bundle.format !== BUNDLE_FORMAT) {
+      return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} has the format ${bundle.format}, not ${BUNDLE_FORMAT}` })
+    }
     const partial = `${dir}.partial-${process.pid}`
     fs.rmSync(partial, { recursive: true, force: true })
     fs.mkdirSync(partial, { recursive: true })
     for (const [name, base64] of Object.entries(bundle.files)) {
-      if (name.includes("/") || name.includes("\\") || name.startsWith(".")) return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} names a file outside its folder: ${name}` })
+      if (name.includes("/") || name.includes("\\") || name.startsWith(".")) {
+        return yield* new TrialFailed({ message: `the bundle ${digest.slice(0, 12)} names a file outside its folder: ${name}` })
+      }
       fs.writeFileSync(path.join(partial, name), Buffer.from(base64, "base64"))
     }
     fs.mkdirSync(path.dirname(dir), { recursive: true })
@@ -246,7 +268,8 @@ export const materializeBundle = (db: DatabaseUrl, digest: string, dir: string) 
       if (!fs.existsSync(dir)) throw e
     }
     return dir
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(new TrialFailed({ message: `${db.shown}: cannot read the bundle ${digest.slice(0, 12)}: ${scrub(db, String(e))}` }))))
+  }).pipe(Effect.catchTag("SqlError", (e) =>
+    Effect.fail(new TrialFailed({ message: `${db.shown}: cannot read the bundle ${digest.slice(0, 12)}: ${scrub(db, String(e))}` }))))
 
 export interface RunnerOptions {
   readonly db: DatabaseUrl
@@ -292,31 +315,35 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
   const address = `${options.host}:${options.port}`
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   const workflows = Layer.unwrapEffect(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const permits = yield* Effect.makeSemaphore(options.parallel)
       /** One durable job: its state in virl_trials, `parallel` at a time, not run again when `finished` exists. */
       const job = <R>(executionId: string, name: string, dir: string, finished: string, run: Effect.Effect<string, TrialFailed, R>) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           // a job that finished here before this runner (or another on this machine) died: not run twice
           if (fs.existsSync(finished)) {
             log(`${name}: finished before, result taken from ${finished}`)
-            yield* mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+            yield* mark(options.db, executionId, (sql) =>
+              sql`UPDATE virl_trials SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
             return fs.readFileSync(finished, "utf8")
           }
           return yield* permits.withPermits(1)(
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               yield* mark(options.db, executionId, (sql) =>
-                sql`UPDATE virl_trials SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`
-              )
+                sql`UPDATE virl_trials SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
               log(`${name}: running in ${dir}`)
               const result = yield* run.pipe(
                 // a crash is the job's failure too: recorded, journaled, run again when resubmitted
-                Effect.catchAllDefect((d) => Effect.fail(new TrialFailed({ message: `${name} crashed: ${String(d)}` }))),
+                Effect.catchAllDefect((d) =>
+                  Effect.fail(new TrialFailed({ message: `${name} crashed: ${String(d)}` }))
+                ),
                 Effect.tapError((e) =>
-                  mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
+                  mark(options.db, executionId, (sql) =>
+                    sql`UPDATE virl_trials SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
                 )
               )
-              yield* mark(options.db, executionId, (sql) => sql`UPDATE virl_trials SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+              yield* mark(options.db, executionId, (sql) =>
+                sql`UPDATE virl_trials SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
               log(`${name}: done`)
               return result
             })
@@ -349,7 +376,10 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
     Layer.provideMerge(
       NodeClusterSocket.layer({
         storage: "sql",
-        shardingConfig: { ...shardingConfig(options.failover), runnerAddress: Option.some(RunnerAddress.RunnerAddress.make({ host: options.host, port: options.port })) }
+        shardingConfig: {
+          ...shardingConfig(options.failover),
+          runnerAddress: Option.some(RunnerAddress.RunnerAddress.make({ host: options.host, port: options.port }))
+        }
       })
     ),
     Layer.provideMerge(sqlLayer(options.db))

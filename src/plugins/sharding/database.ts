@@ -40,10 +40,16 @@ export const parseDatabaseUrl = (raw: string): Effect.Effect<DatabaseUrl, Databa
     } catch {
       return Effect.fail(new DatabaseError({ message: `--db: not a valid PostgreSQL URL: ${redactUrl(trimmed)}` }))
     }
-    if (parsed.pathname.length <= 1) return Effect.fail(new DatabaseError({ message: `--db ${redactUrl(trimmed)}: name the database (postgres://user:password@host:port/DATABASE)` }))
+    if (parsed.pathname.length <= 1) {
+      return Effect.fail(new DatabaseError({ message: `--db ${redactUrl(trimmed)}: name the database (postgres://user:password@host:port/DATABASE)` }))
+    }
     return Effect.succeed({ kind: "postgres", url: Redacted.make(trimmed), shown: redactUrl(trimmed) })
   }
-  return Effect.fail(new DatabaseError({ message: `--db ${JSON.stringify(redactUrl(trimmed))}: use postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine)` }))
+  return Effect.fail(
+    new DatabaseError({
+      message: `--db ${JSON.stringify(redactUrl(trimmed))}: use postgres://user:password@host:port/db (many machines) or sqlite:PATH (one machine)`
+    })
+  )
 }
 
 /** The URL with any password replaced by *** (also when the URL does not parse). */
@@ -74,16 +80,20 @@ export const scrub = (db: DatabaseUrl, text: string): string => {
 
 /** The SQL client for a database URL. */
 export const sqlLayer = (db: DatabaseUrl): Layer.Layer<SqlClient.SqlClient, DatabaseError> => {
-  const layer: Layer.Layer<SqlClient.SqlClient, unknown> =
-    db.kind === "postgres"
-      ? PgClient.layer({ url: db.url, applicationName: "virl", connectTimeout: "10 seconds" })
-      : // 64-bit message ids need bigint; several processes on one file wait for each other's writes (sqlite.ts)
-        Layer.unwrapScoped(
-          Effect.acquireRelease(
-            Effect.try({ try: () => busyTolerantClient(db.file!), catch: (e) => new DatabaseError({ message: `cannot open the database ${db.shown}: ${String(e)}` }) }),
-            (client) => Effect.sync(() => client.close())
-          ).pipe(Effect.map((liveClient) => LibsqlClient.layer({ liveClient, intMode: "bigint" })))
-        )
+  const layer: Layer.Layer<SqlClient.SqlClient, unknown> = db.kind === "postgres"
+    ? PgClient.layer({ url: db.url, applicationName: "virl", connectTimeout: "10 seconds" })
+    // 64-bit message ids need bigint; several processes on one file wait for each other's writes (sqlite.ts)
+    : Layer.unwrapScoped(
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => busyTolerantClient(db.file!),
+          catch: (e) => new DatabaseError({ message: `cannot open the database ${db.shown}: ${String(e)}` })
+        }),
+        (client) => Effect.sync(() => client.close())
+      ).pipe(Effect.map((liveClient) => LibsqlClient.layer({ liveClient, intMode: "bigint" })))
+    )
   // a DatabaseError says it already; anything else from a driver is named here (password scrubbed)
-  return layer.pipe(Layer.mapError((e) => (e instanceof DatabaseError ? e : new DatabaseError({ message: `cannot open the database ${db.shown}: ${scrub(db, String(e))}` }))))
+  return layer.pipe(
+    Layer.mapError((e) => (e instanceof DatabaseError ? e : new DatabaseError({ message: `cannot open the database ${db.shown}: ${scrub(db, String(e))}` })))
+  )
 }

@@ -39,7 +39,9 @@ const fromSql = (value: unknown): unknown => (value instanceof Buffer ? value.bu
 const execute = (db: Native, stmt: Libsql.InStatement): Libsql.ResultSet => {
   const sql = typeof stmt === "string" ? stmt : stmt.sql
   const rawArgs = typeof stmt === "string" ? [] : (stmt.args ?? [])
-  const args = Array.isArray(rawArgs) ? rawArgs.map(toSql) : Object.fromEntries(Object.entries(rawArgs).map(([k, v]) => [/^[@$:]/.test(k) ? k.slice(1) : k, toSql(v)]))
+  const args = Array.isArray(rawArgs)
+    ? rawArgs.map(toSql)
+    : Object.fromEntries(Object.entries(rawArgs).map(([k, v]) => [/^[@$:]/.test(k) ? k.slice(1) : k, toSql(v)]))
   const prepared = db.prepare(sql)
   prepared.safeIntegers(true)
   let returnsData = true

@@ -10,4 +10,5 @@ export const defaultWorkers = () => Math.max(2, os.availableParallelism() - 1)
  * its share of the slots — verification, instructions, street-view rendering — while the policy
  * answers for all slots at once in the trainer. Same seed, same results as `local`.
  */
-export const layer = (workers: number = defaultWorkers()) => Layer.succeed(Sharding, { name: `workers:${workers}`, environmentWorkers: Math.max(1, Math.floor(workers)) })
+export const layer = (workers: number = defaultWorkers()) =>
+  Layer.succeed(Sharding, { name: `workers:${workers}`, environmentWorkers: Math.max(1, Math.floor(workers)) })

@@ -61,7 +61,9 @@ const runIdOf = (runDir: string): string => createHash("sha256").update(path.res
 /** Uploads what RUN_DIR holds and W&B has not seen yet. Never fails: returns what happened. */
 export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<{ readonly ok: boolean; readonly message: string }> =>
   Effect.promise(async () => {
-    if (options.apiKey === undefined || options.apiKey === "") return { ok: false, message: "W&B: no WANDB_API_KEY; the run is kept locally (upload later with virl sync)" }
+    if (options.apiKey === undefined || options.apiKey === "") {
+      return { ok: false, message: "W&B: no WANDB_API_KEY; the run is kept locally (upload later with virl sync)" }
+    }
     try {
       const statePath = path.join(runDir, STATE)
       const previous = fs.existsSync(statePath) ? (JSON.parse(fs.readFileSync(statePath, "utf8")) as SyncState) : undefined
@@ -70,7 +72,10 @@ export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<
       const reply = (await post(
         `${options.baseUrl}/graphql`,
         options.apiKey,
-        { query: UPSERT, variables: { name: runId, project: options.project, entity: options.entity, config, displayName: path.basename(path.resolve(runDir)) } },
+        {
+          query: UPSERT,
+          variables: { name: runId, project: options.project, entity: options.entity, config, displayName: path.basename(path.resolve(runDir)) }
+        },
         options.timeoutMs
       )) as { data?: { upsertBucket?: { bucket?: { name?: string; project?: { name?: string; entity?: { name?: string } } } } }; errors?: unknown }
       const bucket = reply.data?.upsertBucket?.bucket
@@ -83,12 +88,21 @@ export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<
       const files: Record<string, { offset: number; content: string[] }> = { "wandb-history.jsonl": { offset: sent, content: history } }
       const summaryFile = path.join(runDir, "results.json")
       if (fs.existsSync(summaryFile)) files["wandb-summary.json"] = { offset: 0, content: [JSON.stringify(JSON.parse(fs.readFileSync(summaryFile, "utf8")))] }
-      await post(`${options.baseUrl}/files/${entity}/${options.project}/${runId}/file_stream`, options.apiKey, { files, complete: true, exitcode: 0 }, options.timeoutMs)
+      await post(
+        `${options.baseUrl}/files/${entity}/${options.project}/${runId}/file_stream`,
+        options.apiKey,
+        { files, complete: true, exitcode: 0 },
+        options.timeoutMs
+      )
       writeFileAtomic(statePath, JSON.stringify({ runId, entity, project: options.project, sentLines: lines.length } satisfies SyncState, null, 2))
       return { ok: true, message: `W&B: sent ${history.length} records to ${entity}/${options.project}/${runId}` }
     } catch (e) {
       const error = e as Error
-      const reason = error.name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+      const reason = error.name === "TimeoutError"
+        ? `no answer within ${options.timeoutMs} ms`
+        : error.cause instanceof Error
+        ? `${error.message}: ${error.cause.message}`
+        : error.message
       return { ok: false, message: `W&B upload failed (${reason}); the run is kept locally, retry with virl sync ${runDir}` }
     }
   })

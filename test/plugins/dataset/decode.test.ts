@@ -36,7 +36,8 @@ describe("decoding part of a panorama", () => {
     const part = await Effect.runPromise(decodePanorama(file, span))
     expect([part.width, part.height, part.rows]).toEqual([whole.width, whole.height, { first: 37, last: whole.height - 50 }])
     const row = whole.width * 3
-    expect(Buffer.from(part.rgb.subarray(37 * row, (whole.height - 49) * row)).equals(Buffer.from(whole.rgb.subarray(37 * row, (whole.height - 49) * row)))).toBe(true)
+    expect(Buffer.from(part.rgb.subarray(37 * row, (whole.height - 49) * row)).equals(Buffer.from(whole.rgb.subarray(37 * row, (whole.height - 49) * row))))
+      .toBe(true)
     expect(part.rgb.subarray(0, 37 * row).every((b) => b === 0)).toBe(true)
     expect(part.rgb.subarray((whole.height - 49) * row).every((b) => b === 0)).toBe(true)
     // a PNG saved as .jpg: no frame header to size it by, so decoded whole

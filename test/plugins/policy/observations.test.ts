@@ -20,7 +20,14 @@ describe("observation descriptions a policy writes", () => {
   const candidates = observationCandidates(sentences)
 
   it("include the environment's own texts, so an oracle answer can be written", () => {
-    for (const own of ["No landmarks nearby; ", "No landmark nearby; You observe an intersection", "Cinema is on your left; You observe an intersection", "Book Nook is on your right front; "]) {
+    for (
+      const own of [
+        "No landmarks nearby; ",
+        "No landmark nearby; You observe an intersection",
+        "Cinema is on your left; You observe an intersection",
+        "Book Nook is on your right front; "
+      ]
+    ) {
       expect(candidates).toContain(own)
     }
   })

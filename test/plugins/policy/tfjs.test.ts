@@ -19,7 +19,7 @@ beforeAll(async () => {
   dir = await tinyCity("nyc", 3)
   inputs = await Effect.runPromise(
     Effect.provide(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const env = yield* Environment
         const out: PolicyInput[] = []
         let o = yield* env.reset(0, { routeIndex: 0 })

@@ -16,7 +16,9 @@ const server = http.createServer((req, res) => {
     if (silentServer) return // a network that drops everything: never answer
     seen.push({ url: req.url ?? "", auth: req.headers.authorization, body: JSON.parse(data) })
     res.writeHead(200, { "content-type": "application/json" })
-    res.end(JSON.stringify(req.url === "/graphql" ? { data: { upsertBucket: { bucket: { name: "r1", project: { name: "p", entity: { name: "me" } } } } } } : {}))
+    res.end(
+      JSON.stringify(req.url === "/graphql" ? { data: { upsertBucket: { bucket: { name: "r1", project: { name: "p", entity: { name: "me" } } } } } } : {})
+    )
   })
 })
 let base = ""

@@ -221,7 +221,7 @@ const drawSkyline = (style: CityStyle, rng: Rng): Float64Array => {
   const skyline = new Float64Array(SKYLINE_BINS)
   const [lo, hi] = style.skylineElevation
   if (style.skylineKind === "towers") {
-    for (let i = 0; i < SKYLINE_BINS; ) {
+    for (let i = 0; i < SKYLINE_BINS;) {
       const width = 3 + Math.floor(rng.random() * 12)
       const height = rng.random() < 0.3 ? lo * 0.5 : uniform(rng, [lo, hi])
       for (let k = 0; k < width && i < SKYLINE_BINS; k++, i++) skyline[i] = height

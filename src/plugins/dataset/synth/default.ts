@@ -169,7 +169,12 @@ export const ensureMixture = (m: MixtureRecipe, options: Progress = {}): Effect.
         options.log?.(`generating the pretraining mixture (${m.styles} city styles × ${m.routes} routes) into ${paths.root} (once)`)
         const seeds = Array.from({ length: m.styles }, (_, k) => m.firstStyle + k)
         await renderCities(
-          seeds.map((seed) => ({ city: `${VARIED_PREFIX}${seed}`, seed, splits: [{ dir: path.join(staging, `varied-${seed}`), routes: m.routes }], panorama: MIXTURE_PANORAMA })),
+          seeds.map((seed) => ({
+            city: `${VARIED_PREFIX}${seed}`,
+            seed,
+            splits: [{ dir: path.join(staging, `varied-${seed}`), routes: m.routes }],
+            panorama: MIXTURE_PANORAMA
+          })),
           options
         )
       }),

@@ -9,9 +9,9 @@ import { PythonRandom } from "../../random/python-random.ts"
 import { MAPPING_FILE, ROUTES_FILE, STREET_VIEWS_DIR } from "../virl-routes.ts"
 import { buildCity, type City } from "./city.ts"
 import { buildGround } from "./ground.ts"
-import { PanoramaSites, type PanoramaSite } from "./panoramas.ts"
+import { type PanoramaSite, PanoramaSites } from "./panoramas.ts"
 import { pickleMapping } from "./pickle.ts"
-import { renderPanorama, type PanoramaSize } from "./render.ts"
+import { type PanoramaSize, renderPanorama } from "./render.ts"
 import { DEFAULT_ROUTE_OPTIONS, drawRoutes, PlaceBook, type RouteOptions, type RouteRecord } from "./routes.ts"
 import { STYLE_NAMES } from "./styles.ts"
 import { styleByName, VARIED_PREFIX } from "./varied.ts"
@@ -71,7 +71,11 @@ export interface CityPlan {
 export const planCity = (request: Omit<SynthRequest, "onProgress">): CityPlan => {
   const style = styleByName(request.city)
   if (style === undefined) {
-    throw new RangeError(`unknown city style ${JSON.stringify(request.city)}; choose one of ${STYLE_NAMES.join(", ")} or ${VARIED_PREFIX}N (a style drawn from seed N), optionally @B for a street grid at bearing B`)
+    throw new RangeError(
+      `unknown city style ${JSON.stringify(request.city)}; choose one of ${
+        STYLE_NAMES.join(", ")
+      } or ${VARIED_PREFIX}N (a style drawn from seed N), optionally @B for a street grid at bearing B`
+    )
   }
   const rng = streams(request.seed)
   const city = buildCity(style, rng.layout)
@@ -219,7 +223,11 @@ export const synthesize = (request: SynthRequest): Effect.Effect<SynthReport, Da
         fs.writeFileSync(path.join(staging, MAPPING_FILE), pickleMapping(sites.map((s) => [s.geocode, s.panoId] as const)))
         fs.writeFileSync(
           path.join(staging, SYNTH_FILE),
-          JSON.stringify({ generator: "virl data synth", recipe: RECIPE_VERSION, city: request.city, seed: request.seed, routes: routes.length, panorama: size }, null, 2)
+          JSON.stringify(
+            { generator: "virl data synth", recipe: RECIPE_VERSION, city: request.city, seed: request.seed, routes: routes.length, panorama: size },
+            null,
+            2
+          )
         )
         fs.rmSync(split.dir, { recursive: true, force: true })
         fs.mkdirSync(path.dirname(path.resolve(split.dir)), { recursive: true })
@@ -233,5 +241,9 @@ export const synthesize = (request: SynthRequest): Effect.Effect<SynthReport, Da
         seconds: { layout: (t1 - t0) / 1000, render: (t2 - t1) / 1000 }
       }
     },
-    catch: (e) => new DatasetError({ path: request.splits.filter((s) => s.write !== false).map((s) => s.dir).join(", "), message: `synthesis failed: ${(e as Error).message}` })
+    catch: (e) =>
+      new DatasetError({
+        path: request.splits.filter((s) => s.write !== false).map((s) => s.dir).join(", "),
+        message: `synthesis failed: ${(e as Error).message}`
+      })
   })

@@ -1,5 +1,5 @@
 import type { Rng } from "../../../core/random.ts"
-import { toGeocode, type City, type Edge } from "./city.ts"
+import { type City, type Edge, toGeocode } from "./city.ts"
 
 /** Street-view positions: every intersection and points at most this far apart along streets. */
 export const PANORAMA_SPACING = 12
@@ -18,8 +18,7 @@ export interface PanoramaSite {
 
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
-export const randomId = (rng: Rng, length = 22): string =>
-  Array.from({ length }, () => ID_ALPHABET[rng.choiceIndex(ID_ALPHABET.length)]).join("")
+export const randomId = (rng: Rng, length = 22): string => Array.from({ length }, () => ID_ALPHABET[rng.choiceIndex(ID_ALPHABET.length)]).join("")
 
 export const samplesOn = (edge: Edge): number => Math.max(1, Math.ceil(edge.length / PANORAMA_SPACING))
 

@@ -36,7 +36,7 @@ const drawLabel = (canvas: Uint8Array, width: number, left: number, top: number,
  * at the first intersection and at the destination, each labelled. Returns PNG bytes.
  */
 export const contactSheet = (dataset: RouteDataset, options: PreviewOptions): Effect.Effect<Buffer, DatasetError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const renderer = new StreetViewRenderer(dataset, { resolution: options.resolution, view_size: 640, fov: 90, mapping_radius: 20 })
     const count = Math.min(options.routes, dataset.routes.length)
     const picks = Array.from({ length: count }, (_, i) => Math.floor((i * dataset.routes.length) / count))

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads"
-import { renderSites, type RenderJob } from "./generate.ts"
+import { type RenderJob, renderSites } from "./generate.ts"
 
 const job = workerData as RenderJob
 const results = await renderSites(job)

@@ -1,8 +1,8 @@
 import type { Rng } from "../../../core/random.ts"
 import { logoInk, type Rgb } from "./brands.ts"
-import { SIGN_WIDTH, terrainHeight, type City, type Facade, type Place } from "./city.ts"
-import { textBitmap, type TextBitmap } from "./font.ts"
-import { surfaceAt, type GroundMap } from "./ground.ts"
+import { type City, type Facade, type Place, SIGN_WIDTH, terrainHeight } from "./city.ts"
+import { type TextBitmap, textBitmap } from "./font.ts"
+import { type GroundMap, surfaceAt } from "./ground.ts"
 import type { PanoramaSite } from "./panoramas.ts"
 
 /**
@@ -140,15 +140,15 @@ export const renderPanorama = (city: City, ground: GroundMap, site: PanoramaSite
   })
   const wireLines = style.cableCars
     ? city.edges
-        .filter((e) => segmentDistance(site.x, site.y, city.nodes[e.a].x, city.nodes[e.a].y, city.nodes[e.b].x, city.nodes[e.b].y) < 60)
-        .flatMap((e) =>
-          [-1, 1].map((side) => ({
-            ax: city.nodes[e.a].x + e.dy * side * WIRE_OFFSET - site.x,
-            ay: city.nodes[e.a].y - e.dx * side * WIRE_OFFSET - site.y,
-            ex: city.nodes[e.b].x - city.nodes[e.a].x,
-            ey: city.nodes[e.b].y - city.nodes[e.a].y
-          }))
-        )
+      .filter((e) => segmentDistance(site.x, site.y, city.nodes[e.a].x, city.nodes[e.a].y, city.nodes[e.b].x, city.nodes[e.b].y) < 60)
+      .flatMap((e) =>
+        [-1, 1].map((side) => ({
+          ax: city.nodes[e.a].x + e.dy * side * WIRE_OFFSET - site.x,
+          ay: city.nodes[e.a].y - e.dx * side * WIRE_OFFSET - site.y,
+          ex: city.nodes[e.b].x - city.nodes[e.a].x,
+          ey: city.nodes[e.b].y - city.nodes[e.a].y
+        }))
+      )
     : []
   const cars = drawCars(city, site, rng)
   const props = placeProps(city, site)

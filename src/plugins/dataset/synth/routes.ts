@@ -1,8 +1,8 @@
 import type { Rng } from "../../../core/random.ts"
-import { compassWord, geodesicDistance, headingBetween, pyMod, spatialRelation, type Geocode } from "../../environment/virl/geo.ts"
-import { BRANDS, type Brand } from "./brands.ts"
-import { leaving, otherEnd, SIGN_WIDTH, toGeocode, type City, type Place } from "./city.ts"
-import { randomId, samplesOn, type PanoramaSites } from "./panoramas.ts"
+import { compassWord, type Geocode, geodesicDistance, headingBetween, pyMod, spatialRelation } from "../../environment/virl/geo.ts"
+import { type Brand, BRANDS } from "./brands.ts"
+import { type City, leaving, otherEnd, type Place, SIGN_WIDTH, toGeocode } from "./city.ts"
+import { type PanoramaSites, randomId, samplesOn } from "./panoramas.ts"
 
 /** One route as `route_infos.json` stores it (SFTvsRL_Data's keys). */
 export interface RouteRecord {
@@ -70,8 +70,7 @@ export class PlaceBook {
 
 const roundHeading = (h: number): number => pyMod(Math.round(h), 360)
 
-const block = (fields: ReadonlyArray<readonly [string, string]>): string =>
-  `{\n${fields.map(([k, v]) => `"${k}": "${v}"`).join(",\n")}\n}`
+const block = (fields: ReadonlyArray<readonly [string, string]>): string => `{\n${fields.map(([k, v]) => `"${k}": "${v}"`).join(",\n")}\n}`
 
 /**
  * Draws one route: a start in the middle of a block, `intersections` turns at street corners
@@ -148,7 +147,8 @@ const drawRoute = (city: City, sites: PanoramaSites, places: PlaceBook, rng: Rng
   const destSite = sites.sample(destEdge.id, destEdge.a === last ? destSample : nDest - destSample)
   const facade = city.facades[destFacade]
   // the sign faces the destination's street-view point across the pavement
-  const u = (destSite.x - facade.ax) * ((facade.bx - facade.ax) / Math.max(facade.length, 1e-9)) + (destSite.y - facade.ay) * ((facade.by - facade.ay) / Math.max(facade.length, 1e-9))
+  const u = (destSite.x - facade.ax) * ((facade.bx - facade.ax) / Math.max(facade.length, 1e-9)) +
+    (destSite.y - facade.ay) * ((facade.by - facade.ay) / Math.max(facade.length, 1e-9))
   const dest = places.at(destFacade, u, used)
   if (dest === undefined) return undefined
 

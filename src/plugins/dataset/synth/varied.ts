@@ -2,7 +2,7 @@ import type { Rng } from "../../../core/random.ts"
 import { PythonRandom } from "../../random/python-random.ts"
 import type { Rgb } from "./brands.ts"
 import { buildCity, uniform } from "./city.ts"
-import { STYLES, type CityStyle } from "./styles.ts"
+import { type CityStyle, STYLES } from "./styles.ts"
 
 /**
  * City styles drawn from a style seed: palettes, building heights and widths, hills, sky,
@@ -40,8 +40,9 @@ const SKIES: ReadonlyArray<{ top: Rgb; horizon: Rgb }> = [
 const drawOnce = (seed: number, rng: Rng): CityStyle => {
   const hue = uniform(rng, [0, 360])
   const saturation = uniform(rng, [0.05, 0.6])
-  const walls = Array.from({ length: 4 + rng.randint(0, 3) }, () =>
-    hsl((hue + uniform(rng, [-50, 50]) + 360) % 360, Math.min(1, saturation * uniform(rng, [0.5, 1.4])), uniform(rng, [0.3, 0.8]))
+  const walls = Array.from(
+    { length: 4 + rng.randint(0, 3) },
+    () => hsl((hue + uniform(rng, [-50, 50]) + 360) % 360, Math.min(1, saturation * uniform(rng, [0.5, 1.4])), uniform(rng, [0.3, 0.8]))
   )
   const low = rng.random() < 0.5
   const sky = pick(rng, SKIES)
@@ -83,7 +84,7 @@ const drawOnce = (seed: number, rng: Rng): CityStyle => {
     cableCars: false,
     bayWindows: rng.random() < 0.3,
     // any hue but the yellow of NYC's cabs
-    carColour: hsl((uniform(rng, [70, 390]) % 360), uniform(rng, [0.2, 0.8]), uniform(rng, [0.25, 0.7])),
+    carColour: hsl(uniform(rng, [70, 390]) % 360, uniform(rng, [0.2, 0.8]), uniform(rng, [0.25, 0.7])),
     signFrame: hsl(uniform(rng, [0, 360]), uniform(rng, [0, 0.5]), uniform(rng, [0.05, 0.85])),
     ...(rng.random() < 0.5 ? { trees: hsl(uniform(rng, [70, 150]), uniform(rng, [0.3, 0.7]), uniform(rng, [0.2, 0.45])) } : {}),
     lampPosts: rng.random() < 0.5,

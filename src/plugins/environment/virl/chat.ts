@@ -1,6 +1,6 @@
 import type { ChatTurn } from "../../../core/environment.ts"
 import type { StepInfo } from "./episode.ts"
-import { question, type PromptTemplate } from "./prompt.ts"
+import { type PromptTemplate, question } from "./prompt.ts"
 
 export type { ChatTurn, ContentPart } from "../../../core/environment.ts"
 

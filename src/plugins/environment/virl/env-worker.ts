@@ -10,22 +10,22 @@ import sharp from "sharp"
 import { ActionSpace, type ActionSpaceDefinition } from "../../../core/action-space.ts"
 import type { EnvironmentSnapshot, Observation } from "../../../core/environment.ts"
 import { Random, type RngSnapshot } from "../../../core/random.ts"
-import { Reward, type EpisodeOutcome } from "../../../core/reward.ts"
+import { type EpisodeOutcome, Reward } from "../../../core/reward.ts"
 import * as VirlRoutes from "../../dataset/virl-routes.ts"
 import { PythonRandom } from "../../random/python-random.ts"
 import type { VirlEnvConfig } from "./config.ts"
-import { make, type Generators, type VirlEnvironment } from "./layer.ts"
+import { type Generators, make, type VirlEnvironment } from "./layer.ts"
 
 export type Request =
   | {
-      readonly kind: "init"
-      readonly config: VirlEnvConfig
-      readonly dataDir: string
-      readonly numEnvs: number
-      /** The trainer's generator as it stands: the in-process layer seeds its wording generator from it. */
-      readonly rng: RngSnapshot
-      readonly actionSpace: { readonly module: string; readonly name: string }
-    }
+    readonly kind: "init"
+    readonly config: VirlEnvConfig
+    readonly dataDir: string
+    readonly numEnvs: number
+    /** The trainer's generator as it stands: the in-process layer seeds its wording generator from it. */
+    readonly rng: RngSnapshot
+    readonly actionSpace: { readonly module: string; readonly name: string }
+  }
   | { readonly kind: "reset"; readonly slot: number; readonly routeIndex: number | undefined; readonly generators: Generators }
   | { readonly kind: "step"; readonly outputs: ReadonlyArray<string | null> }
   | { readonly kind: "restore"; readonly snapshot: EnvironmentSnapshot }
@@ -78,7 +78,8 @@ const run = async <A>(effect: Effect.Effect<A, { readonly slot: number; readonly
 const loadActionSpace = async (spec: { readonly module: string; readonly name: string }): Promise<ActionSpaceDefinition> => {
   const mod = (await import(spec.module)) as Record<string, unknown>
   const found = Object.values(mod).find(
-    (v): v is ActionSpaceDefinition => typeof v === "object" && v !== null && (v as ActionSpaceDefinition).name === spec.name && typeof (v as ActionSpaceDefinition).groundTruth === "function"
+    (v): v is ActionSpaceDefinition =>
+      typeof v === "object" && v !== null && (v as ActionSpaceDefinition).name === spec.name && typeof (v as ActionSpaceDefinition).groundTruth === "function"
   )
   if (found === undefined) throw new Error(`${spec.module} exports no action space named ${JSON.stringify(spec.name)}`)
   return found
@@ -96,11 +97,16 @@ const handle = async (request: Request): Promise<Reply> => {
           return 0
         }
       }
-      const layers = Layer.mergeAll(VirlRoutes.layer(request.dataDir), Layer.sync(Random, () => {
+      const layers = Layer.mergeAll(
+        VirlRoutes.layer(request.dataDir),
+        Layer.sync(Random, () => {
           const rng = new PythonRandom(0)
           rng.restore(request.rng)
           return rng
-        }), Layer.succeed(Reward, recording), Layer.succeed(ActionSpace, actionSpace))
+        }),
+        Layer.succeed(Reward, recording),
+        Layer.succeed(ActionSpace, actionSpace)
+      )
       env = (await Effect.runPromise(Scope.extend(make(request.config, request.numEnvs), scope).pipe(Effect.provide(layers)))) as VirlEnvironment
       return { ok: true, kind: "init", generators: env.generators.snapshot() }
     }
@@ -155,6 +161,7 @@ const buffers = (reply: Reply): ArrayBuffer[] => {
 port.on("message", (request: Request) => {
   handle(request).then(
     (reply) => port.postMessage(reply, buffers(reply)),
-    (e: unknown) => port.postMessage({ ok: false, slot: e instanceof Failed ? e.slot : -1, message: e instanceof Error ? e.message : String(e) } satisfies Reply)
+    (e: unknown) =>
+      port.postMessage({ ok: false, slot: e instanceof Failed ? e.slot : -1, message: e instanceof Error ? e.message : String(e) } satisfies Reply)
   )
 })

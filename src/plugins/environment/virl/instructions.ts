@@ -81,15 +81,13 @@ export const instructionSentences = (turns: ReadonlyArray<Turn>): string[] =>
     if (idx === turns.length - 1) {
       return [`Turn ${face}`, `Move forward until you reach destination where ${turn.landmark}.`]
     }
-    const move =
-      turn.landmark === DEFAULT_LANDMARK
-        ? "Move forward until you reach next intersection."
-        : `Move forward until you reach next intersection where ${turn.landmark}.`
+    const move = turn.landmark === DEFAULT_LANDMARK
+      ? "Move forward until you reach next intersection."
+      : `Move forward until you reach next intersection where ${turn.landmark}.`
     return [`${idx === 0 ? "First, turn" : "Turn"} ${face}`, move]
   })
 
-export const globalInstruction = (sentences: ReadonlyArray<string>): string =>
-  sentences.map((sentence, i) => `${i + 1}. ${sentence}\n`).join("")
+export const globalInstruction = (sentences: ReadonlyArray<string>): string => sentences.map((sentence, i) => `${i + 1}. ${sentence}\n`).join("")
 
 /**
  * Other wordings of the same instructions, for pretraining a base model on varied phrasing

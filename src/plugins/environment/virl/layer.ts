@@ -1,7 +1,14 @@
 import { Effect, Layer } from "effect"
 import { ActionSpace } from "../../../core/action-space.ts"
 import { Dataset } from "../../../core/dataset.ts"
-import { Environment, EnvironmentError, type EnvironmentSnapshot, type Observation, type Transition, type VectorEnvironment } from "../../../core/environment.ts"
+import {
+  Environment,
+  EnvironmentError,
+  type EnvironmentSnapshot,
+  type Observation,
+  type Transition,
+  type VectorEnvironment
+} from "../../../core/environment.ts"
 import { Random, type RngSnapshot } from "../../../core/random.ts"
 import { PythonRandom } from "../../random/python-random.ts"
 import { Reward } from "../../../core/reward.ts"
@@ -48,7 +55,7 @@ export interface VirlEnvironment extends VectorEnvironment<StepInfo> {
  * generator in slot order, so a seed replays the whole batch.
  */
 export const make = (config: VirlEnvConfig, numEnvs: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const dataset = yield* Dataset
     const rng = yield* Random
     const reward = yield* Reward
@@ -64,8 +71,7 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     const live = new Array<boolean>(numEnvs).fill(false)
     const journals = new Array<Journal | null>(numEnvs).fill(null)
 
-    const fail = (slot: number) => (e: unknown) =>
-      new EnvironmentError({ slot, message: e instanceof Error ? e.toString() : String(e) })
+    const fail = (slot: number) => (e: unknown) => new EnvironmentError({ slot, message: e instanceof Error ? e.toString() : String(e) })
     const traceOf = (slot: number, atReset: boolean) => {
       const episode = envs[slot].episode
       const where = episode.pose()
@@ -133,7 +139,7 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
         slots: journals.map((j) => (j === null ? null : { ...j, outputs: [...j.outputs] }))
       }),
       restore: (snapshot) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const s = snapshot as Snapshot
           if (s.kind !== "virl" || !Array.isArray(s.slots) || s.slots.length !== numEnvs) {
             return yield* new EnvironmentError({ slot: -1, message: `cannot restore: the snapshot is not of ${numEnvs} V-IRL environments` })

@@ -1,7 +1,7 @@
 import type { ActionSpaceDefinition } from "../../../core/action-space.ts"
 import type { RouteDataset } from "../../../core/dataset.ts"
 import type { Rng } from "../../../core/random.ts"
-import type { Verdict, RewardFunction } from "../../../core/reward.ts"
+import type { RewardFunction, Verdict } from "../../../core/reward.ts"
 import { absolute } from "../../action-space/absolute.ts"
 import { relative } from "../../action-space/relative.ts"
 import type { VirlEnvConfig } from "./config.ts"
@@ -64,7 +64,15 @@ export class NavigationEnv {
     // The reference relocates the start before drawing the heading; neither draws from the RNG.
     const heading = initialHeading(route, this.rng)
     const wording = this.config.instruction_variants && this.wording !== undefined ? this.wording : undefined
-    const rail = buildRail(route, routeIndex, heading, this.config, this.rng, relocate, wording === undefined ? undefined : (turns) => variedSentences(turns, wording))
+    const rail = buildRail(
+      route,
+      routeIndex,
+      heading,
+      this.config,
+      this.rng,
+      relocate,
+      wording === undefined ? undefined : (turns) => variedSentences(turns, wording)
+    )
     this.current = new Episode(rail, this.actionSpace, this.config)
     return { pose: this.config.language_only ? null : this.current.pose(), info: this.current.resetInfo() }
   }

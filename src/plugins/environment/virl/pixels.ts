@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import { type RgbImage, viewColumns, viewGeometry, type ViewGeometry, type ViewRequest } from "./projection.ts"
+import { type RgbImage, viewColumns, type ViewGeometry, viewGeometry, type ViewRequest } from "./projection.ts"
 import { resizeBicubic, type ResizeTarget, type Taps, taps } from "./resize.ts"
 
 /**
@@ -11,8 +11,28 @@ import { resizeBicubic, type ResizeTarget, type Taps, taps } from "./resize.ts"
  */
 interface Kernels {
   readonly memory: WebAssembly.Memory
-  resizeHorizontal(src: number, inWidth: number, height: number, dst: number, outWidth: number, start: number, count: number, weights: number, maxTaps: number): void
-  resizeVertical(src: number, rowBytes: number, dst: number, dstStride: number, outHeight: number, start: number, count: number, weights: number, maxTaps: number): void
+  resizeHorizontal(
+    src: number,
+    inWidth: number,
+    height: number,
+    dst: number,
+    outWidth: number,
+    start: number,
+    count: number,
+    weights: number,
+    maxTaps: number
+  ): void
+  resizeVertical(
+    src: number,
+    rowBytes: number,
+    dst: number,
+    dstStride: number,
+    outHeight: number,
+    start: number,
+    count: number,
+    weights: number,
+    maxTaps: number
+  ): void
   viewHorizontal(pano: number, panoWidth: number, rowMin: number, rows: number, width: number, columns: number, columnWeights: number, dst: number): void
   viewVertical(h: number, width: number, height: number, rowMin: number, firstRow: number, rowWeights: number, dst: number): void
 }
@@ -32,7 +52,9 @@ const load = (): Kernels | null => {
     const module = new WebAssembly.Module(fs.readFileSync(new URL("./pixels.wasm", import.meta.url)))
     kernels = new WebAssembly.Instance(module, {}).exports as unknown as Kernels
   } catch (e) {
-    process.emitWarning(`virl: the WebAssembly SIMD street-view kernels did not load (${(e as Error).message}); the JavaScript ones run instead (same pixels, slower)`)
+    process.emitWarning(
+      `virl: the WebAssembly SIMD street-view kernels did not load (${(e as Error).message}); the JavaScript ones run instead (same pixels, slower)`
+    )
   }
   return kernels
 }

@@ -67,7 +67,12 @@ const spans = new Map<string, { readonly first: number; readonly last: number } 
  * — `viewGeometry`'s rowMin..rowMax without its tables — or undefined when its windows wrap
  * vertically (then every row may be read). A decoder may skip the others.
  */
-export const sourceRows = (width: number, height: number, fovDeg: number, panoHeight: number): { readonly first: number; readonly last: number } | undefined => {
+export const sourceRows = (
+  width: number,
+  height: number,
+  fovDeg: number,
+  panoHeight: number
+): { readonly first: number; readonly last: number } | undefined => {
   const key = `${width}x${height}@${fovDeg}:${panoHeight}`
   if (spans.has(key)) return spans.get(key)
   const f = focalLength(width, fovDeg)

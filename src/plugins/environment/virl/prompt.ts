@@ -68,6 +68,7 @@ export interface QuestionFields {
 
 /** Fills a template in one pass, so text inside the fields is never re-substituted. */
 export const question = (template: PromptTemplate, fields: QuestionFields): string =>
-  TEMPLATES[template].replace(/\{(instruction|action_space|obs_act_seq)\}/g, (_, name: string) =>
-    name === "instruction" ? fields.instruction : name === "action_space" ? fields.actionSpace : fields.obsActSeq
+  TEMPLATES[template].replace(
+    /\{(instruction|action_space|obs_act_seq)\}/g,
+    (_, name: string) => name === "instruction" ? fields.instruction : name === "action_space" ? fields.actionSpace : fields.obsActSeq
   )

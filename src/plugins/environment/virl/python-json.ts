@@ -45,7 +45,7 @@ export const loads = (text: string): PyJson => {
         if (e === "u") {
           const hex = text.slice(pos + 2, pos + 6)
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail("Invalid \\uXXXX escape")
-          let code = parseInt(hex, 16)
+          const code = parseInt(hex, 16)
           pos += 6
           if (code >= 0xd800 && code <= 0xdbff && text.startsWith("\\u", pos)) {
             const low = text.slice(pos + 2, pos + 6)

@@ -1,7 +1,7 @@
 import type { PanoramaMatch, Route } from "../../../core/dataset.ts"
 import type { Rail, Waypoint } from "../../../core/rail.ts"
 import type { Rng } from "../../../core/random.ts"
-import { geodesicDistance, interpolate, type Geocode } from "./geo.ts"
+import { type Geocode, geodesicDistance, interpolate } from "./geo.ts"
 import { globalInstruction, instructionSentences, parseTurns, RouteError, type Turn } from "./instructions.ts"
 import { parseMilestones } from "./milestones.ts"
 

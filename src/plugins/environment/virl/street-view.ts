@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { DatasetError, type Panorama, type RouteDataset, type RowSpan } from "../../../core/dataset.ts"
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
-import { perspectiveView, sourceRows, type RgbImage } from "./projection.ts"
+import { perspectiveView, type RgbImage, sourceRows } from "./projection.ts"
 import { simdTile } from "./pixels.ts"
 import { resizeBicubic } from "./resize.ts"
 import { sharedTilePool, type TilePool } from "./tile-pool.ts"
@@ -107,17 +107,21 @@ export class StreetViewRenderer {
     const match = this.dataset.exactPanorama(pose.geocode) ?? this.dataset.nearestPanorama(pose.geocode, this.config.mapping_radius)
     return match === undefined
       ? Effect.fail(
-          new DatasetError({
-            path: this.dataset.root,
-            field: "gps_pano_mapping.pkl",
-            message: `no panorama within ${this.config.mapping_radius} m of (${pose.geocode[0]}, ${pose.geocode[1]})`
-          })
-        )
+        new DatasetError({
+          path: this.dataset.root,
+          field: "gps_pano_mapping.pkl",
+          message: `no panorama within ${this.config.mapping_radius} m of (${pose.geocode[0]}, ${pose.geocode[1]})`
+        })
+      )
       : Effect.succeed(match.panoId)
   }
 
   /** One view of a panorama, on this thread (cached); `source` lets the four views of a grid share one decode. */
-  tile(panoId: string, heading: number, source: Effect.Effect<Panorama, DatasetError> = this.dataset.panorama(panoId, this.span)): Effect.Effect<RgbImage, DatasetError> {
+  tile(
+    panoId: string,
+    heading: number,
+    source: Effect.Effect<Panorama, DatasetError> = this.dataset.panorama(panoId, this.span)
+  ): Effect.Effect<RgbImage, DatasetError> {
     const { resolution, view_size, fov } = this.config
     const key = `${panoId}@${heading}:${resolution}`
     const hit = this.tiles.get(key)
@@ -191,7 +195,12 @@ export class StreetViewRenderer {
                   target: { grid, gridWidth: side, ...cellOrigin(i, resolution) }
                 }),
               // a tile worker that died is the view's failure, named, not a defect
-              catch: (e) => new DatasetError({ path: this.dataset.root, field: `panorama ${panoId}`, message: `the view at heading ${h} failed on a tile worker: ${String(e)}` })
+              catch: (e) =>
+                new DatasetError({
+                  path: this.dataset.root,
+                  field: `panorama ${panoId}`,
+                  message: `the view at heading ${h} failed on a tile worker: ${String(e)}`
+                })
             }),
           { concurrency: 4 }
         ).pipe(Effect.as({ width: side, height: side, rgb: grid }))

@@ -22,7 +22,12 @@ interface Part {
 const ask = (part: Part, request: Request): Effect.Effect<Reply, EnvironmentError> =>
   Effect.async<Reply, EnvironmentError>((resume) => {
     part.waiting.push({
-      resolve: (reply) => resume(reply.ok ? Effect.succeed(reply) : Effect.fail(new EnvironmentError({ slot: reply.slot < 0 ? reply.slot : part.first + reply.slot, message: reply.message }))),
+      resolve: (reply) =>
+        resume(
+          reply.ok
+            ? Effect.succeed(reply)
+            : Effect.fail(new EnvironmentError({ slot: reply.slot < 0 ? reply.slot : part.first + reply.slot, message: reply.message }))
+        ),
       reject: (e) => resume(Effect.fail(new EnvironmentError({ slot: -1, message: `environment worker: ${e.message}` })))
     })
     part.worker.postMessage(request)
@@ -39,14 +44,15 @@ const expect = <K extends Answer["kind"]>(_kind: K) => (reply: Reply) => reply a
  * snapshot is the in-process layer's, so checkpoints move between the two.
  */
 export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const rng = yield* Random
     const reward = yield* Reward
     const actionSpace = yield* ActionSpace
     if (actionSpace.module === undefined) {
       return yield* new EnvironmentError({
         slot: -1,
-        message: `the workers sharding imports the action space in its threads, and "${actionSpace.name}" does not say from where: give its definition \`module: import.meta.url\` (as src/plugins/action-space/clock.ts does)`
+        message:
+          `the workers sharding imports the action space in its threads, and "${actionSpace.name}" does not say from where: give its definition \`module: import.meta.url\` (as src/plugins/action-space/clock.ts does)`
       })
     }
     const n = Math.max(1, Math.min(workers, numEnvs))
@@ -74,9 +80,10 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
     const inits = yield* Effect.forEach(
       parts,
       (part) =>
-        ask(part, { kind: "init", config, dataDir, numEnvs: part.count, rng: start, actionSpace: { module: actionSpace.module!, name: actionSpace.name } }).pipe(
-          Effect.map(expect("init"))
-        ),
+        ask(part, { kind: "init", config, dataDir, numEnvs: part.count, rng: start, actionSpace: { module: actionSpace.module!, name: actionSpace.name } })
+          .pipe(
+            Effect.map(expect("init"))
+          ),
       { concurrency: "unbounded" }
     )
     // the wording generator starts as the in-process layer's does (seeded from the run's seed)
@@ -94,16 +101,22 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
 
     const environment: VectorEnvironment<Info> = {
       numEnvs,
-      snapshot: (): Snapshot => ({ kind: "virl", rng: rng.snapshot(), wording, slots: journals.map((j) => (j === null ? null : { ...j, outputs: [...j.outputs] })) }),
+      snapshot: (): Snapshot => ({
+        kind: "virl",
+        rng: rng.snapshot(),
+        wording,
+        slots: journals.map((j) => (j === null ? null : { ...j, outputs: [...j.outputs] }))
+      }),
       restore: (snapshot) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const s = snapshot as Snapshot
           if (s.kind !== "virl" || !Array.isArray(s.slots) || s.slots.length !== numEnvs) {
             return yield* new EnvironmentError({ slot: -1, message: `cannot restore: the snapshot is not of ${numEnvs} V-IRL environments` })
           }
           const replies = yield* Effect.forEach(
             parts,
-            (part) => ask(part, { kind: "restore", snapshot: { ...s, slots: s.slots.slice(part.first, part.first + part.count) } }).pipe(Effect.map(expect("restore"))),
+            (part) =>
+              ask(part, { kind: "restore", snapshot: { ...s, slots: s.slots.slice(part.first, part.first + part.count) } }).pipe(Effect.map(expect("restore"))),
             { concurrency: "unbounded" }
           )
           rng.restore(s.rng)
@@ -114,7 +127,7 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
           return observations
         }),
       reset: (slot, request) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const part = partOf(slot)
           const before: Generators = { rng: rng.snapshot(), wording }
           const reply = expect("reset")(yield* ask(part, { kind: "reset", slot: slot - part.first, routeIndex: request?.routeIndex, generators: before }))
@@ -125,7 +138,7 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
           return reply.observation as Observation<Info>
         }),
       step: (outputs) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const replies = yield* Effect.forEach(
             parts,
             (part) => {
@@ -148,4 +161,5 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
     return environment
   })
 
-export const layer = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number) => Layer.scoped(Environment, make(config, dataDir, numEnvs, workers))
+export const layer = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number) =>
+  Layer.scoped(Environment, make(config, dataDir, numEnvs, workers))

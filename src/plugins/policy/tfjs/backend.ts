@@ -96,7 +96,9 @@ export const make = (requested: string): Effect.Effect<TensorBackend, PolicyErro
     try: async () => {
       const tf = loadTf()
       const names = requested.split(",").map((n) => n.trim()) as BackendName[]
-      const order = names.flatMap((n) => (n === "auto" ? [...(tryNative() ? ["tensorflow"] : []), "wasm", "cpu"] : n === "native" ? (tryNative() ? ["tensorflow"] : []) : [n]))
+      const order = names.flatMap((
+        n
+      ) => (n === "auto" ? [...(tryNative() ? ["tensorflow"] : []), "wasm", "cpu"] : n === "native" ? (tryNative() ? ["tensorflow"] : []) : [n]))
       const why: string[] = []
       if (names.includes("native") && !tryNative()) why.push("native: @tensorflow/tfjs-node is not installed")
       for (const name of order) {

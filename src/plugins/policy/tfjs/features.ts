@@ -1,4 +1,4 @@
-import { questionText, type PolicyInput } from "../../../core/policy.ts"
+import { type PolicyInput, questionText } from "../../../core/policy.ts"
 import { history, instructionSentences, listedActions, observationCandidates } from "../prompt-reader.ts"
 
 /**

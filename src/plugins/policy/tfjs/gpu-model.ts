@@ -1,8 +1,8 @@
 /// <reference types="@webgpu/types" />
-import { CONTEXT_SLOTS, slotCount, type Features } from "./features.ts"
+import { CONTEXT_SLOTS, type Features, slotCount } from "./features.ts"
 import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
 import type { Evaluation, LossCoefficients } from "../../../core/policy.ts"
-import { parameterSpecs, type ModelConfig } from "./model.ts"
+import { type ModelConfig, parameterSpecs } from "./model.ts"
 
 /**
  * The policy's forward pass (model.ts `forward`) and its gradient as a few dozen WGSL kernels on
@@ -18,7 +18,9 @@ export interface GpuModel {
   /** Copies the parameters to the GPU (after each optimizer step). */
   readonly upload: (values: ReadonlyMap<string, Float32Array>) => void
   /** Logits of the listed actions, the sentences and the observation descriptions, and values, as `forward` returns them. */
-  readonly run: (features: ReadonlyArray<Features>) => Promise<{ actions: Float32Array; sentences: Float32Array; observations: Float32Array; values: Float32Array }>
+  readonly run: (
+    features: ReadonlyArray<Features>
+  ) => Promise<{ actions: Float32Array; sentences: Float32Array; observations: Float32Array; values: Float32Array }>
   /**
    * One batch's evaluation (log-probability of each chosen output, value, action entropy) and the
    * gradient of Σ c·logProb + c·value + c·entropy, with the coefficients from the evaluation: every
@@ -512,7 +514,9 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   const built = (module: GPUShaderModule, what: string): Promise<void> =>
     Promise.all([device.popErrorScope(), module.getCompilationInfo()]).then(([error, info]) => {
       const messages = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`)
-      if (error !== null || messages.length > 0) throw new Error(`the ${what} kernels do not build: ${[error?.message ?? "", ...messages].filter((m) => m !== "").join("; ")}`)
+      if (error !== null || messages.length > 0) {
+        throw new Error(`the ${what} kernels do not build: ${[error?.message ?? "", ...messages].filter((m) => m !== "").join("; ")}`)
+      }
     })
   /** A flat array (in `layout` order) as one view per parameter. */
   const split = (flat: Float32Array): Map<string, Float32Array> =>
@@ -530,16 +534,45 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   device.pushErrorScope("validation")
   const module = device.createShaderModule({ code: shader(c, offset) })
   const entries = [
-    "bags", "context", "matmul", "sentenceLogits", "attend", "patches", "pool", "joint", "score",
-    "heads", "headsBack", "valueSeed", "reluBack", "outer", "scoreBack", "poolBack", "attendBack1", "attendBack2", "attendBack3", "sumBatch", "wordsBack", "tableBack"
+    "bags",
+    "context",
+    "matmul",
+    "sentenceLogits",
+    "attend",
+    "patches",
+    "pool",
+    "joint",
+    "score",
+    "heads",
+    "headsBack",
+    "valueSeed",
+    "reluBack",
+    "outer",
+    "scoreBack",
+    "poolBack",
+    "attendBack1",
+    "attendBack2",
+    "attendBack3",
+    "sumBatch",
+    "wordsBack",
+    "tableBack"
   ] as const
   type Entry = (typeof entries)[number]
   const storageEntry = (binding: number, type: GPUBufferBindingType) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })
   const bindLayout = device.createBindGroupLayout({
-    entries: [storageEntry(0, "uniform"), storageEntry(1, "read-only-storage"), storageEntry(2, "read-only-storage"), storageEntry(3, "read-only-storage"), storageEntry(4, "storage"), storageEntry(5, "storage")]
+    entries: [
+      storageEntry(0, "uniform"),
+      storageEntry(1, "read-only-storage"),
+      storageEntry(2, "read-only-storage"),
+      storageEntry(3, "read-only-storage"),
+      storageEntry(4, "storage"),
+      storageEntry(5, "storage")
+    ]
   })
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindLayout] })
-  const pipelines = Object.fromEntries(entries.map((e) => [e, device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: e } })])) as Record<Entry, GPUComputePipeline>
+  const pipelines = Object.fromEntries(
+    entries.map((e) => [e, device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: e } })])
+  ) as Record<Entry, GPUComputePipeline>
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC
   const params = device.createBuffer({ size: total * 4, usage: storage })
   const grads = device.createBuffer({ size: total * 4, usage: storage })
@@ -547,23 +580,25 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   device.pushErrorScope("validation")
   const adamModule = device.createShaderModule({ code: ADAMW })
   const adamPipelines = Object.fromEntries(
-    (["normPartial", "normTotal", "update"] as const).map((e) => [e, device.createComputePipeline({ layout: "auto", compute: { module: adamModule, entryPoint: e } })])
+    (["normPartial", "normTotal", "update"] as const).map((
+      e
+    ) => [e, device.createComputePipeline({ layout: "auto", compute: { module: adamModule, entryPoint: e } })])
   ) as Record<"normPartial" | "normTotal" | "update", GPUComputePipeline>
   const adamReady = built(adamModule, "AdamW")
   /** AdamW on the GPU, once asked for: its settings and schedule, step count, moments and the bind groups of its three kernels. */
   let adam:
     | {
-        readonly config: OptimizerConfig
-        readonly learningRate: (step: number) => number
-        step: number
-        last: OptimizerStep | undefined
-        readonly m: GPUBuffer
-        readonly v: GPUBuffer
-        readonly partial: GPUBuffer
-        readonly uniform: GPUBuffer
-        readonly normStaging: GPUBuffer
-        readonly groups: Record<"normPartial" | "normTotal" | "update", GPUBindGroup>
-      }
+      readonly config: OptimizerConfig
+      readonly learningRate: (step: number) => number
+      step: number
+      last: OptimizerStep | undefined
+      readonly m: GPUBuffer
+      readonly v: GPUBuffer
+      readonly partial: GPUBuffer
+      readonly uniform: GPUBuffer
+      readonly normStaging: GPUBuffer
+      readonly groups: Record<"normPartial" | "normTotal" | "update", GPUBindGroup>
+    }
     | undefined
   const ready = built(module, "fused model")
   /** Gives AdamW's buffers back (another optimizer takes over, or the model is done). */
@@ -601,12 +636,44 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     let top = 0
     const B = capacity
     const sizes: Record<string, number> = {
-      words: B * slots * D, ctxIn: B * ctxIn, h1: B * H, query: B * D, kq: B * D, sentences: B * S, attended: B * D, pf: B * np * np * PF,
-      pooled: B * 2 * PF, image: B * D, jointIn: B * 4 * D, joint: B * H, q: 2 * B * D, actions: B * C, observations: B * O, v1: B * H, values: B,
+      words: B * slots * D,
+      ctxIn: B * ctxIn,
+      h1: B * H,
+      query: B * D,
+      kq: B * D,
+      sentences: B * S,
+      attended: B * D,
+      pf: B * np * np * PF,
+      pooled: B * 2 * PF,
+      image: B * D,
+      jointIn: B * 4 * D,
+      joint: B * H,
+      q: 2 * B * D,
+      actions: B * C,
+      observations: B * O,
+      v1: B * H,
+      values: B,
       // training: log-softmaxes and the evaluation; d logits (actions then observations: one block), d sentence logits of the head
-      logSoftmax: B * (C + S + O + 3), dScores: B * (C + O), dSentenceHead: B * S, dValue: B, dV1: B * H, dJoint: B * H, dJointPre: B * H,
-      dq: 2 * B * D, dJointIn: B * 4 * D, dImage: B * D, dPooled: B * 2 * PF, dPf: B * np * np * PF, attention: 3 * B * S, dSentences: B * S * D + B * D,
-      dQuery2: B * D, dQuery: B * D, dH1: B * H, dH1Pre: B * H, dCtxIn: B * ctxIn, dWords: B * slots * D
+      logSoftmax: B * (C + S + O + 3),
+      dScores: B * (C + O),
+      dSentenceHead: B * S,
+      dValue: B,
+      dV1: B * H,
+      dJoint: B * H,
+      dJointPre: B * H,
+      dq: 2 * B * D,
+      dJointIn: B * 4 * D,
+      dImage: B * D,
+      dPooled: B * 2 * PF,
+      dPf: B * np * np * PF,
+      attention: 3 * B * S,
+      dSentences: B * S * D + B * D,
+      dQuery2: B * D,
+      dQuery: B * D,
+      dH1: B * H,
+      dH1Pre: B * H,
+      dCtxIn: B * ctxIn,
+      dWords: B * slots * D
     }
     const at: Record<string, number> = {}
     for (const [name, n] of Object.entries(sizes)) {
@@ -624,28 +691,77 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     const step = (entry: Entry, shape: (B: number) => number[], threads: (B: number) => number) => {
       const uniform = device.createBuffer({ size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })
       uniforms.push(uniform)
-      const group = device.createBindGroup({ layout: bindLayout, entries: [uniform, params, ints, floats, xb, grads].map((buffer, binding) => ({ binding, resource: { buffer } })) })
+      const group = device.createBindGroup({
+        layout: bindLayout,
+        entries: [uniform, params, ints, floats, xb, grads].map((buffer, binding) => ({ binding, resource: { buffer } }))
+      })
       list.push({ pipeline: pipelines[entry], group, uniform, shape, threads })
     }
     // Shape: B, M, N, K, a, w, bias, flags, out, lda, ldc
     // offsets of blocks whose halves depend on the batch size (qa then qo, ...) are functions of it
     type Off = number | ((B: number) => number)
     const v = (o: Off, B: number) => (typeof o === "number" ? o : o(B))
-    const mm = (input: Off, K: number, N: number, w: string, bias: string | undefined, relu: boolean, out: Off, options: { transpose?: boolean; add?: boolean; lda?: number } = {}) =>
+    const mm = (
+      input: Off,
+      K: number,
+      N: number,
+      w: string,
+      bias: string | undefined,
+      relu: boolean,
+      out: Off,
+      options: { transpose?: boolean; add?: boolean; lda?: number } = {}
+    ) =>
       step(
         "matmul",
-        (B) => [B, B, N, K, v(input, B), offset[w]!, bias === undefined ? 0 : offset[bias]!, (options.transpose ? 1 : 0) | (bias === undefined ? 0 : 2) | (relu ? 4 : 0) | (options.add ? 8 : 0), v(out, B), options.lda ?? 0],
+        (
+          B
+        ) => [
+          B,
+          B,
+          N,
+          K,
+          v(input, B),
+          offset[w]!,
+          bias === undefined ? 0 : offset[bias]!,
+          (options.transpose ? 1 : 0) | (bias === undefined ? 0 : 2) | (relu ? 4 : 0) | (options.add ? 8 : 0),
+          v(out, B),
+          options.lda ?? 0
+        ],
         (B) => B * N
       )
     // a weight's gradient from the layer input (rows M(B), lda apart) and the pre-activation gradient (ldc apart)
-    const outer = (input: number, K: number, dOut: number, N: number, w: string, bias: string | undefined, o: { rows?: (B: number) => number; lda?: number; ldc?: number; patches?: boolean } = {}) =>
+    const outer = (
+      input: number,
+      K: number,
+      dOut: number,
+      N: number,
+      w: string,
+      bias: string | undefined,
+      o: { rows?: (B: number) => number; lda?: number; ldc?: number; patches?: boolean } = {}
+    ) =>
       step(
         "outer",
-        (B) => [B, (o.rows ?? ((b: number) => b))(B), N, K, input, dOut, bias === undefined ? 0 : offset[bias]!, (bias === undefined ? 0 : 2) | (o.patches ? 16 : 0), offset[w]!, o.lda ?? 0, o.ldc ?? 0],
+        (B) => [
+          B,
+          (o.rows ?? ((b: number) => b))(B),
+          N,
+          K,
+          input,
+          dOut,
+          bias === undefined ? 0 : offset[bias]!,
+          (bias === undefined ? 0 : 2) | (o.patches ? 16 : 0),
+          offset[w]!,
+          o.lda ?? 0,
+          o.ldc ?? 0
+        ],
         () => (K + 1) * N
       )
     const relu = (dIn: number, y: number, N: number, out: number, o: { lda?: number; add?: number; rows?: (B: number) => number } = {}) =>
-      step("reluBack", (B) => [B, (o.rows ?? ((b: number) => b))(B), N, 0, dIn, y, o.add ?? 0, o.add === undefined ? 0 : 1, out, o.lda ?? 0], (B) => (o.rows ?? ((b: number) => b))(B) * N)
+      step(
+        "reluBack",
+        (B) => [B, (o.rows ?? ((b: number) => b))(B), N, 0, dIn, y, o.add ?? 0, o.add === undefined ? 0 : 1, out, o.lda ?? 0],
+        (B) => (o.rows ?? ((b: number) => b))(B) * N
+      )
 
     step("bags", (B) => [B, 0, 0, 0, at.words!], (B) => B * slots * D)
     step("context", (B) => [B, 0, 0, 0, at.words!, at.ctxIn!], (B) => B * ctxIn)
@@ -714,13 +830,23 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     step("sumBatch", (B) => [B, B * slots, 0, 1, at.dWords!, 0, 0, 0, offset["word_bias"]!], () => D)
     step("tableBack", (B) => [B, 0, 0, 0, at.dWords!], () => words * D)
     return {
-      capacity, words, ints, floats, x: xb, staging, at, ...lists,
+      capacity,
+      words,
+      ints,
+      floats,
+      x: xb,
+      staging,
+      at,
+      ...lists,
       buffers: [ints, floats, xb, staging, ...uniforms]
     }
   }
 
   /** The plan for B samples of these features, the batch's inputs written. */
-  const prepare = (features: ReadonlyArray<Features>, choices?: ReadonlyArray<{ readonly action: number; readonly instruction: number; readonly observation: number }>): Plan => {
+  const prepare = (
+    features: ReadonlyArray<Features>,
+    choices?: ReadonlyArray<{ readonly action: number; readonly instruction: number; readonly observation: number }>
+  ): Plan => {
     const B = features.length
     const words = features.reduce((n, f) => n + f.offsets[slots]! - f.offsets[0]!, 0)
     if (plan === undefined || plan.capacity < B || plan.words < words) {
@@ -822,91 +948,95 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
     return next
   }
 
-  const run: GpuModel["run"] = (features) => serial(async () => {
-    await ready
-    const B = features.length
-    const pl = prepare(features)
-    const encoder = device.createCommandEncoder()
-    dispatch(encoder, pl.forward, B)
-    let n = 0
-    for (const [from, size] of [
-      [pl.at.actions!, B * C],
-      [pl.at.sentences!, B * S],
-      [pl.at.observations!, B * O],
-      [pl.at.values!, B]
-    ] as const) {
-      encoder.copyBufferToBuffer(pl.x, from * 4, pl.staging, n * 4, size * 4)
-      n += size
-    }
-    device.queue.submit([encoder.finish()])
-    const all = await read(pl.staging, n)
-    return {
-      actions: all.subarray(0, B * C),
-      sentences: all.subarray(B * C, B * (C + S)),
-      observations: all.subarray(B * (C + S), B * (C + S + O)),
-      values: all.subarray(B * (C + S + O), B * (C + S + O + 1))
-    }
-  })
-
-  const gradients: GpuModel["gradients"] = (features, choices, options, coefficients) => serial(async () => {
-    await Promise.all([ready, adamReady])
-    const B = features.length
-    const pl = prepare(features, choices)
-    device.queue.writeBuffer(pl.floats, (B * counts + 3 * B) * 4, new Float32Array([Math.max(options.temperature, 1e-6), options.thoughtWeight]))
-    let encoder = device.createCommandEncoder()
-    dispatch(encoder, [...pl.forward, ...pl.heads], B)
-    const evalAt = pl.at.logSoftmax! + B * (C + S + O)
-    encoder.copyBufferToBuffer(pl.x, evalAt * 4, pl.staging, 0, 3 * B * 4)
-    device.queue.submit([encoder.finish()])
-    const ev = await read(pl.staging, 3 * B)
-    const evaluation: Evaluation = {
-      logProbs: Array.from({ length: B }, (_, b) => ev[3 * b]!),
-      values: Array.from({ length: B }, (_, b) => ev[3 * b + 1]!),
-      entropies: Array.from({ length: B }, (_, b) => ev[3 * b + 2]!)
-    }
-    const k = coefficients(evaluation)
-    const coef = new Float32Array(3 * B)
-    for (let b = 0; b < B; b++) {
-      coef[3 * b] = k.logProb[b]!
-      coef[3 * b + 1] = k.value[b]!
-      coef[3 * b + 2] = k.entropy[b]!
-    }
-    device.queue.writeBuffer(pl.floats, B * counts * 4, coef)
-    encoder = device.createCommandEncoder()
-    encoder.clearBuffer(grads)
-    dispatch(encoder, pl.backward, B)
-    if (adam !== undefined) {
-      // the update, here, at the learning rate the optimizer's own schedule gives this step
-      const o = adam.config
-      const step = adam.step + 1
-      const lr = adam.learningRate(step - 1)
-      const uniform = new ArrayBuffer(48)
-      new Uint32Array(uniform, 0, 1)[0] = total
-      new Float32Array(uniform, 4, 8).set([lr, o.beta1, o.beta2, 1 - o.beta1 ** step, 1 - o.beta2 ** step, o.eps, o.weight_decay, o.max_grad_norm])
-      device.queue.writeBuffer(adam.uniform, 0, uniform)
-      const pass = encoder.beginComputePass()
-      pass.setPipeline(adamPipelines.normPartial)
-      pass.setBindGroup(0, adam.groups.normPartial)
-      pass.dispatchWorkgroups(NORM_GROUPS)
-      pass.setPipeline(adamPipelines.normTotal)
-      pass.setBindGroup(0, adam.groups.normTotal)
-      pass.dispatchWorkgroups(1)
-      const groups = Math.ceil(total / 64)
-      pass.setPipeline(adamPipelines.update)
-      pass.setBindGroup(0, adam.groups.update)
-      pass.dispatchWorkgroups(Math.min(groups, 65535), Math.ceil(groups / 65535))
-      pass.end()
-      encoder.copyBufferToBuffer(adam.partial, NORM_GROUPS * 4, adam.normStaging, 0, 4)
+  const run: GpuModel["run"] = (features) =>
+    serial(async () => {
+      await ready
+      const B = features.length
+      const pl = prepare(features)
+      const encoder = device.createCommandEncoder()
+      dispatch(encoder, pl.forward, B)
+      let n = 0
+      for (
+        const [from, size] of [
+          [pl.at.actions!, B * C],
+          [pl.at.sentences!, B * S],
+          [pl.at.observations!, B * O],
+          [pl.at.values!, B]
+        ] as const
+      ) {
+        encoder.copyBufferToBuffer(pl.x, from * 4, pl.staging, n * 4, size * 4)
+        n += size
+      }
       device.queue.submit([encoder.finish()])
-      const norm = await read(adam.normStaging, 1)
-      adam.step = step
-      adam.last = { learningRate: lr, gradNorm: norm[0]!, step }
-      return { gradients: new Map<string, Float32Array>(), evaluation }
-    }
-    encoder.copyBufferToBuffer(grads, 0, gradStaging, 0, total * 4)
-    device.queue.submit([encoder.finish()])
-    return { gradients: split(await read(gradStaging, total)), evaluation }
-  })
+      const all = await read(pl.staging, n)
+      return {
+        actions: all.subarray(0, B * C),
+        sentences: all.subarray(B * C, B * (C + S)),
+        observations: all.subarray(B * (C + S), B * (C + S + O)),
+        values: all.subarray(B * (C + S + O), B * (C + S + O + 1))
+      }
+    })
+
+  const gradients: GpuModel["gradients"] = (features, choices, options, coefficients) =>
+    serial(async () => {
+      await Promise.all([ready, adamReady])
+      const B = features.length
+      const pl = prepare(features, choices)
+      device.queue.writeBuffer(pl.floats, (B * counts + 3 * B) * 4, new Float32Array([Math.max(options.temperature, 1e-6), options.thoughtWeight]))
+      let encoder = device.createCommandEncoder()
+      dispatch(encoder, [...pl.forward, ...pl.heads], B)
+      const evalAt = pl.at.logSoftmax! + B * (C + S + O)
+      encoder.copyBufferToBuffer(pl.x, evalAt * 4, pl.staging, 0, 3 * B * 4)
+      device.queue.submit([encoder.finish()])
+      const ev = await read(pl.staging, 3 * B)
+      const evaluation: Evaluation = {
+        logProbs: Array.from({ length: B }, (_, b) => ev[3 * b]!),
+        values: Array.from({ length: B }, (_, b) => ev[3 * b + 1]!),
+        entropies: Array.from({ length: B }, (_, b) => ev[3 * b + 2]!)
+      }
+      const k = coefficients(evaluation)
+      const coef = new Float32Array(3 * B)
+      for (let b = 0; b < B; b++) {
+        coef[3 * b] = k.logProb[b]!
+        coef[3 * b + 1] = k.value[b]!
+        coef[3 * b + 2] = k.entropy[b]!
+      }
+      device.queue.writeBuffer(pl.floats, B * counts * 4, coef)
+      encoder = device.createCommandEncoder()
+      encoder.clearBuffer(grads)
+      dispatch(encoder, pl.backward, B)
+      if (adam !== undefined) {
+        // the update, here, at the learning rate the optimizer's own schedule gives this step
+        const o = adam.config
+        const step = adam.step + 1
+        const lr = adam.learningRate(step - 1)
+        const uniform = new ArrayBuffer(48)
+        new Uint32Array(uniform, 0, 1)[0] = total
+        new Float32Array(uniform, 4, 8).set([lr, o.beta1, o.beta2, 1 - o.beta1 ** step, 1 - o.beta2 ** step, o.eps, o.weight_decay, o.max_grad_norm])
+        device.queue.writeBuffer(adam.uniform, 0, uniform)
+        const pass = encoder.beginComputePass()
+        pass.setPipeline(adamPipelines.normPartial)
+        pass.setBindGroup(0, adam.groups.normPartial)
+        pass.dispatchWorkgroups(NORM_GROUPS)
+        pass.setPipeline(adamPipelines.normTotal)
+        pass.setBindGroup(0, adam.groups.normTotal)
+        pass.dispatchWorkgroups(1)
+        const groups = Math.ceil(total / 64)
+        pass.setPipeline(adamPipelines.update)
+        pass.setBindGroup(0, adam.groups.update)
+        pass.dispatchWorkgroups(Math.min(groups, 65535), Math.ceil(groups / 65535))
+        pass.end()
+        encoder.copyBufferToBuffer(adam.partial, NORM_GROUPS * 4, adam.normStaging, 0, 4)
+        device.queue.submit([encoder.finish()])
+        const norm = await read(adam.normStaging, 1)
+        adam.step = step
+        adam.last = { learningRate: lr, gradNorm: norm[0]!, step }
+        return { gradients: new Map<string, Float32Array>(), evaluation }
+      }
+      encoder.copyBufferToBuffer(grads, 0, gradStaging, 0, total * 4)
+      device.queue.submit([encoder.finish()])
+      return { gradients: split(await read(gradStaging, total)), evaluation }
+    })
 
   return {
     upload: (values) => device.queue.writeBuffer(params, 0, flatten(values)),
@@ -928,11 +1058,26 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
         device.createBindGroup({
           layout: adamPipelines[entry].getBindGroupLayout(0),
           // "auto" layouts hold only the bindings a kernel uses
-          entries: (entry === "normTotal" ? [[5, partial]] : entry === "normPartial" ? [[0, uniform], [2, grads], [5, partial]] : [[0, uniform], [1, params], [2, grads], [3, m], [4, v], [5, partial]]).map(
-            ([binding, b]) => ({ binding: binding as number, resource: { buffer: b as GPUBuffer } })
-          )
+          entries: (entry === "normTotal"
+            ? [[5, partial]]
+            : entry === "normPartial"
+            ? [[0, uniform], [2, grads], [5, partial]]
+            : [[0, uniform], [1, params], [2, grads], [3, m], [4, v], [5, partial]]).map(
+              ([binding, b]) => ({ binding: binding as number, resource: { buffer: b as GPUBuffer } })
+            )
         })
-      adam = { config, learningRate, step: 0, last: undefined, m, v, partial, uniform, normStaging, groups: { normPartial: bind("normPartial"), normTotal: bind("normTotal"), update: bind("update") } }
+      adam = {
+        config,
+        learningRate,
+        step: 0,
+        last: undefined,
+        m,
+        v,
+        partial,
+        uniform,
+        normStaging,
+        groups: { normPartial: bind("normPartial"), normTotal: bind("normTotal"), update: bind("update") }
+      }
     },
     lastStep: () => {
       const last = adam?.last

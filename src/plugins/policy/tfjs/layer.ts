@@ -1,11 +1,11 @@
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { copyMoments, type OptimizerService } from "../../../core/optimizer.ts"
 import {
-  Policy,
-  PolicyError,
   type Evaluation,
   type Learner,
   type OutputDistribution,
+  Policy,
+  PolicyError,
   type PolicyInput,
   type PolicyOutput,
   type PolicyService,
@@ -14,10 +14,21 @@ import {
 } from "../../../core/policy.ts"
 import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
-import { make as makeBackend, type BackendName, type Tf } from "./backend.ts"
-import { DEFAULT_SHAPE, readFeatures, slotCount, type Features } from "./features.ts"
+import { make as makeBackend, type Tf } from "./backend.ts"
+import { DEFAULT_SHAPE, type Features, readFeatures, slotCount } from "./features.ts"
 import { makeGpuModel } from "./gpu-model.ts"
-import { bagsOfWords, batchInputs, DEFAULT_MODEL, forward, initialParameters, parameterSpecs, tableGradient, wordLists, WORD_TABLE, type ModelConfig } from "./model.ts"
+import {
+  bagsOfWords,
+  batchInputs,
+  DEFAULT_MODEL,
+  forward,
+  initialParameters,
+  type ModelConfig,
+  parameterSpecs,
+  tableGradient,
+  WORD_TABLE,
+  wordLists
+} from "./model.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 type Variable = import("@tensorflow/tfjs-core").Variable
@@ -64,7 +75,8 @@ export const TfPolicyConfigSchema = Schema.Struct({
 export const storedConfig = (policy: { readonly name: string; readonly config: unknown }): Either.Either<TfPolicyConfig, string> =>
   policy.name !== POLICY_NAME
     ? Either.left(`it holds a "${policy.name}" policy, not ${POLICY_NAME}`)
-    : Either.mapLeft(Schema.decodeUnknownEither(TfPolicyConfigSchema)(policy.config), (e) => `its policy config is not this version's: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
+    : Either.mapLeft(Schema.decodeUnknownEither(TfPolicyConfigSchema)(policy.config), (e) =>
+      `its policy config is not this version's: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
 
 export const defaultPolicyConfig = (overrides: Partial<Omit<ModelConfig, "shape">> = {}): TfPolicyConfig => ({
   model: { shape: DEFAULT_SHAPE, ...DEFAULT_MODEL, ...overrides },
@@ -103,7 +115,13 @@ let instances = 0
  */
 export type BagsOn = "js" | "tensor"
 
-export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<string, Float32Array>, options: { readonly bagsOn?: BagsOn } = {}): PolicyService => {
+export const make = (
+  tf: Tf,
+  config: TfPolicyConfig,
+  rng: Rng,
+  initial?: Map<string, Float32Array>,
+  options: { readonly bagsOn?: BagsOn } = {}
+): PolicyService => {
   const specs = parameterSpecs(config.model)
   const values = initial ?? initialParameters(specs, rng)
   for (const spec of specs) {
@@ -142,10 +160,9 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
 
   // on WebGPU, acting and gradients run as the model's own few dozen kernels (gpu-model.ts), not
   // op by op through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps them in tfjs
-  const gpu =
-    tf.getBackend() === "webgpu" && process.env["VIRL_WEBGPU_FORWARD"] !== "tfjs"
-      ? makeGpuModel((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
-      : undefined
+  const gpu = tf.getBackend() === "webgpu" && process.env["VIRL_WEBGPU_FORWARD"] !== "tfjs"
+    ? makeGpuModel((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
+    : undefined
   gpu?.upload(values)
   // with AdamW on the GPU (onDevice) the GPU's parameters and moments are newer than `values` and
   // the moments below until settle() reads them back
@@ -309,7 +326,11 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
               chosen(out.sentenceLogits, shape.maxSentences, (s) => s.instruction),
               chosen(out.observationLogits, shape.maxObservations, (s) => s.observation)
             )
-            return { logProb: tf.add(lpAction, tf.mul(options.thoughtWeight, lpThought)), value: out.value, entropy: tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 1)) }
+            return {
+              logProb: tf.add(lpAction, tf.mul(options.thoughtWeight, lpThought)),
+              value: out.value,
+              entropy: tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 1))
+            }
           }
           const surrogate = (h: ReturnType<typeof heads>, c: ReturnType<typeof coefficients>) =>
             tf.add(
@@ -344,11 +365,18 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
           // all reads at once: on a GPU they overlap
           const dBags = bags === undefined ? undefined : grads[bags.name]
           const named = specs.filter((spec) => variables[spec.name] !== undefined)
-          const reads = await Promise.all([...named.map((spec) => grads[variables[spec.name].name]), dBags].map((g) => (g === undefined ? Promise.resolve(undefined) : read(g))))
-          named.forEach((spec, k) => gradients.set(spec.name, reads[k] === undefined ? new Float32Array(values.get(spec.name)!.length) : Float32Array.from(reads[k]!)))
+          const reads = await Promise.all(
+            [...named.map((spec) => grads[variables[spec.name].name]), dBags].map((g) => (g === undefined ? Promise.resolve(undefined) : read(g)))
+          )
+          named.forEach((spec, k) =>
+            gradients.set(spec.name, reads[k] === undefined ? new Float32Array(values.get(spec.name)!.length) : Float32Array.from(reads[k]!))
+          )
           if (bagsOn === "js") {
             const bagGradient = reads[named.length]
-            gradients.set(WORD_TABLE, bagGradient === undefined ? new Float32Array(values.get(WORD_TABLE)!.length) : tableGradient(features, bagGradient, D, slots, shape.vocab))
+            gradients.set(
+              WORD_TABLE,
+              bagGradient === undefined ? new Float32Array(values.get(WORD_TABLE)!.length) : tableGradient(features, bagGradient, D, slots, shape.vocab)
+            )
           }
           tf.dispose([...Object.values(grads), value, ...(bags === undefined ? [] : [bags])])
           return { gradients, evaluation: evaluation! }
@@ -360,7 +388,8 @@ export const make = (tf: Tf, config: TfPolicyConfig, rng: Rng, initial?: Map<str
   return {
     name: POLICY_NAME,
     config,
-    act: (inputs, options) => Effect.tryPromise({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
+    act: (inputs, options) =>
+      Effect.tryPromise({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
     distributions: (inputs, options) =>
       Effect.tryPromise({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
     learner
@@ -384,7 +413,9 @@ export const architectureOf = (policyConfig: Readonly<Record<string, unknown>>, 
   for (const key of ARCHITECTURE_KEYS) {
     const v = merged[key]
     if (v === undefined) continue
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new PolicyError({ message: `policy_config.${key}: ${JSON.stringify(v)} is not a positive integer` })
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      throw new PolicyError({ message: `policy_config.${key}: ${JSON.stringify(v)} is not a positive integer` })
+    }
     out[key === "patch_features" ? "patchFeatures" : key] = v
   }
   return out
@@ -405,21 +436,21 @@ export const layer = (overrides: Architecture = {}) =>
     name: POLICY_NAME,
     ...(Object.keys(overrides).length === 0 ? {} : { key: JSON.stringify(overrides) }),
     make: (settings, rng, stored) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const backend = yield* makeBackend(settings.backend)
-        const config: TfPolicyConfig =
-          stored === undefined
-            ? yield* Effect.try({
-                try: () => policyConfigOf(settings, overrides),
-                catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: `policy_config: ${String(e)}` }))
-              })
-            : yield* Either.match(storedConfig(stored), {
-                onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
-                onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
-              })
+        const config: TfPolicyConfig = stored === undefined
+          ? yield* Effect.try({
+            try: () => policyConfigOf(settings, overrides),
+            catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: `policy_config: ${String(e)}` }))
+          })
+          : yield* Either.match(storedConfig(stored), {
+            onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
+            onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
+          })
         const policy = yield* Effect.try({
           try: () => make(backend.tf, config, rng, stored?.parameters),
-          catch: (e) => new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof PolicyError ? e.message : String(e)}` })
+          catch: (e) =>
+            new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof PolicyError ? e.message : String(e)}` })
         })
         return { ...policy, device: backend.name }
       })

@@ -1,6 +1,6 @@
 import type { Rng } from "../../../core/random.ts"
 import type { Tf } from "./backend.ts"
-import { CONTEXT_SLOTS, slotCount, type FeatureShape, type Features } from "./features.ts"
+import { CONTEXT_SLOTS, type Features, type FeatureShape, slotCount } from "./features.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 
@@ -190,18 +190,20 @@ const fastMatMuls = new WeakMap<Tf, (a: Tensor, b: Tensor) => Tensor>()
  * A matrix product whose gradient uses explicit transposes: tfjs's own gradient calls matMul with
  * transposeA / transposeB, which the wasm backend runs about 10× slower than a plain product.
  */
-export const matMul = (tf: Tf): ((a: Tensor, b: Tensor) => Tensor) => {
+export const matMul = (tf: Tf): (a: Tensor, b: Tensor) => Tensor => {
   let op = fastMatMuls.get(tf)
   if (op === undefined) {
     type T2 = import("@tensorflow/tfjs-core").Tensor2D
     type Save = import("@tensorflow/tfjs-core").GradSaveFunc
-    const custom = tf.customGrad(((a: T2, b: T2, save: Save) => {
-      save([a, b])
-      return {
-        value: tf.matMul(a, b),
-        gradFunc: (dy: T2, saved: Tensor[]) => [tf.matMul(dy, tf.transpose(saved[1] as T2)), tf.matMul(tf.transpose(saved[0] as T2), dy)]
-      }
-    }) as unknown as Parameters<Tf["customGrad"]>[0]) as unknown as (a: Tensor, b: Tensor) => Tensor
+    const custom = tf.customGrad(
+      ((a: T2, b: T2, save: Save) => {
+        save([a, b])
+        return {
+          value: tf.matMul(a, b),
+          gradFunc: (dy: T2, saved: Tensor[]) => [tf.matMul(dy, tf.transpose(saved[1] as T2)), tf.matMul(tf.transpose(saved[0] as T2), dy)]
+        }
+      }) as unknown as Parameters<Tf["customGrad"]>[0]
+    ) as unknown as (a: Tensor, b: Tensor) => Tensor
     op = custom
     fastMatMuls.set(tf, op)
   }

@@ -14,7 +14,14 @@ const railsOf = (city: string, seed: number, counts: number[]) => {
     const index = new PanoramaIndex(sites.map((s) => ({ geocode: s.geocode, panoId: s.panoId })))
     return routes.map((raw, i) => {
       const route = Schema.decodeUnknownSync(Route)(raw)
-      return buildRail(route, i, route.init_heading ?? 0, { relocation: true, drop_rate: 0.5, straight_line_length: 5, mapping_radius: 20, wrap_turns: false }, new PythonRandom(i), (g, r) => index.nearest(g, r))
+      return buildRail(
+        route,
+        i,
+        route.init_heading ?? 0,
+        { relocation: true, drop_rate: 0.5, straight_line_length: 5, mapping_radius: 20, wrap_turns: false },
+        new PythonRandom(i),
+        (g, r) => index.nearest(g, r)
+      )
     })
   })
 }
@@ -33,7 +40,9 @@ describe("the default splits", () => {
     for (const rails of [train, evaluation]) {
       const points = rails.flatMap((r) => r.waypoints)
       const relative = new Set(points.map((w) => w.relativeAction))
-      for (const a of ["turn_direction(left)", "turn_direction(right)", "turn_direction(slightly left)", "turn_direction(slightly right)", "forward()", "stop()"]) {
+      for (
+        const a of ["turn_direction(left)", "turn_direction(right)", "turn_direction(slightly left)", "turn_direction(slightly right)", "forward()", "stop()"]
+      ) {
         expect(relative).toContain(a)
       }
       const intersections = points.filter((w) => !w.interpolated && w.intersectionObservation !== "")
@@ -59,7 +68,8 @@ describe("the default splits", () => {
     expect(heldOut!.length).toBe(12)
     expect(heldOut!.filter((r) => seen.has(key(r))).length).toBe(0)
     // the same routes as a third split after the default two would draw
-    const routesOf = (counts: number[]) => planCity({ city: "nyc", seed: DEFAULT_SPLITS.train.seed, splits: counts.map((routes, i) => ({ dir: `split-${i}`, routes })) }).splits.at(-1)!.routes
+    const routesOf = (counts: number[]) =>
+      planCity({ city: "nyc", seed: DEFAULT_SPLITS.train.seed, splits: counts.map((routes, i) => ({ dir: `split-${i}`, routes })) }).splits.at(-1)!.routes
     expect(routesOf([after, 12]).map((r) => r.route_results.geocode_list)).toEqual(
       routesOf([DEFAULT_SPLITS.train.routes, DEFAULT_SPLITS.eval.routes, 12]).map((r) => r.route_results.geocode_list)
     )
@@ -68,7 +78,8 @@ describe("the default splits", () => {
     const [, turned] = railsOf("nyc@0", DEFAULT_SPLITS.train.seed, [after, 12])
     const relative = (rails: typeof train) => rails.map((r) => r.waypoints.slice(1).map((w) => w.relativeAction).join(","))
     expect(relative(turned!)).toEqual(relative(heldOut!))
-    const compass = (rails: typeof train) => new Set(rails.flatMap((r) => r.waypoints.map((w) => w.absoluteAction)).filter((a) => a.startsWith("turn_direction")))
+    const compass = (rails: typeof train) =>
+      new Set(rails.flatMap((r) => r.waypoints.map((w) => w.absoluteAction)).filter((a) => a.startsWith("turn_direction")))
     for (const word of ["north", "east", "south", "west"]) {
       expect(compass(train).has(`turn_direction(${word})`)).toBe(false)
       expect(compass(turned!).has(`turn_direction(${word})`)).toBe(true)

@@ -42,7 +42,7 @@ const digest = (dir: string): Record<string, string> => {
 
 describe("virl data synth", () => {
   it.effect("writes a city that the dataset check finds clean and the ground truth walks to success in both action spaces", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dir = path.join(scratch, "nyc")
       const report = yield* synthesize({ city: "nyc", seed: 11, splits: [{ dir, routes: 8 }], panorama: small })
       expect(report.routes).toBe(8)
@@ -51,11 +51,10 @@ describe("virl data synth", () => {
       expect(check.panoramas).toBe(report.panoramas)
       expect(yield* oracleSuccesses(dir, "absolute", 8)).toBe(8)
       expect(yield* oracleSuccesses(dir, "relative", 8)).toBe(8)
-    })
-  )
+    }))
 
   it.effect("gives byte-identical files for the same seed and different ones for another", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const make = (name: string, seed: number) =>
         synthesize({ city: "sf", seed, splits: [{ dir: path.join(scratch, name), routes: 3 }], panorama: { width: 128, height: 64 } }).pipe(
           Effect.map(() => digest(path.join(scratch, name)))
@@ -66,11 +65,10 @@ describe("virl data synth", () => {
       expect(Object.keys(a).length).toBeGreaterThan(10)
       expect(b).toEqual(a)
       expect(c["route_infos.json"]).not.toEqual(a["route_infos.json"])
-    })
-  )
+    }))
 
   it.effect("writes a pickle of (lat, lng) tuples that our reader reads and that covers every route point", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dir = path.join(scratch, "a")
       const mapping = yield* readMapping(path.join(dir, "gps_pano_mapping.pkl"))
       const files = fs.readdirSync(path.join(dir, "street_views")).filter((f) => f.endsWith(".jpg"))
@@ -78,8 +76,7 @@ describe("virl data synth", () => {
       const routes = JSON.parse(fs.readFileSync(path.join(dir, "route_infos.json"), "utf8"))[0]
       const keys = new Set(mapping.map((m) => `${m.geocode[0]},${m.geocode[1]}`))
       for (const route of routes) for (const g of route.route_results.geocode_list) expect(keys.has(`${g[0]},${g[1]}`)).toBe(true)
-    })
-  )
+    }))
 
   it("writes pickles that Python reads (recorded: test/fixtures/record/python-reads-our-pickle.ts)", () => {
     const fixtures = path.resolve(import.meta.dirname, "../../../fixtures/pickles")
@@ -91,7 +88,7 @@ describe("virl data synth", () => {
   })
 
   it.effect("draws the two cities in different palettes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const meanColour = (dir: string) =>
         Effect.promise(async () => {
           const dataset = await Effect.runPromise(load(dir))
@@ -107,6 +104,5 @@ describe("virl data synth", () => {
       const sf = yield* meanColour(path.join(scratch, "a"))
       // sf: a deep blue sky and warm pastel walls; nyc: grey
       expect(sf[2] - sf[0]).toBeGreaterThan(nyc[2] - nyc[0] + 10)
-    })
-  )
+    }))
 })

@@ -39,13 +39,12 @@ describe("city styles drawn from a style seed", () => {
   })
 
   it.effect("render a city the dataset check finds clean and the ground truth walks in both action spaces", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dir = path.join(scratch, "v")
       yield* synthesize({ city: "varied:3", seed: 2, splits: [{ dir, routes: 5 }], panorama: { width: 256, height: 128 } })
       const check = yield* checkDataset(dir, { deep: true })
       expect(check.problems.map(String)).toEqual([])
       expect(yield* oracleSuccesses(dir, "absolute", 5)).toBe(5)
       expect(yield* oracleSuccesses(dir, "relative", 5)).toBe(5)
-    })
-  )
+    }))
 })

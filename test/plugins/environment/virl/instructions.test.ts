@@ -6,7 +6,7 @@ import { Random } from "../../../../src/core/random.ts"
 import * as Absolute from "../../../../src/plugins/action-space/absolute.ts"
 import * as Dataset from "../../../../src/plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../../../../src/plugins/environment/virl/config.ts"
-import { instructionSentences, variedSentences, type Turn } from "../../../../src/plugins/environment/virl/instructions.ts"
+import { instructionSentences, type Turn, variedSentences } from "../../../../src/plugins/environment/virl/instructions.ts"
 import * as Virl from "../../../../src/plugins/environment/virl/layer.ts"
 import { landmarkClauses } from "../../../../src/plugins/policy/prompt-reader.ts"
 import { PythonRandom } from "../../../../src/plugins/random/python-random.ts"
@@ -43,7 +43,7 @@ describe("instruction wording", () => {
       Layer.provideMerge(Layer.mergeAll(Dataset.layer(FIXTURE_DATASET), Absolute.layer, Process.layer, Layer.succeed(Random, new PythonRandom(12))))
     )
 
-  const episodes = Effect.gen(function* () {
+  const episodes = Effect.gen(function*() {
     const env = yield* Environment
     const rng = yield* Random
     const out: Array<{ instruction: string; next: string; success: boolean }> = []
@@ -61,12 +61,11 @@ describe("instruction wording", () => {
   })
 
   it.effect("varies the wording per episode without touching the reference's draws", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const plain = yield* Effect.provide(episodes, envWith(false))
       const varied = yield* Effect.provide(episodes, envWith(true))
       expect(varied.map((e) => e.next)).toEqual(plain.map((e) => e.next))
       expect(varied.every((e) => e.success)).toBe(true)
       expect(varied.filter((e, i) => e.instruction !== plain[i].instruction).length).toBeGreaterThan(2)
-    })
-  )
+    }))
 })

@@ -19,7 +19,7 @@ const oracleAnswer = (info: unknown) => JSON.stringify({ action: (info as { gt_a
 
 describe("the V-IRL Environment layer", () => {
   it.effect("steps several episodes in lock-step to success with ground-truth answers", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* Environment
       const infos = yield* Effect.forEach([0, 1, 2], (slot) => env.reset(slot, { routeIndex: slot }).pipe(Effect.map((o) => o.info)))
       const rewards = [0, 0, 0]
@@ -39,24 +39,21 @@ describe("the V-IRL Environment layer", () => {
         })
       }
       expect(rewards.every((r) => r > 0)).toBe(true)
-    }).pipe(Effect.provide(envLayer(3, true)))
-  )
+    }).pipe(Effect.provide(envLayer(3, true))))
 
   it.effect("returns the 2×2 grid as packed RGB when images are on", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* Environment
       const first = yield* env.reset(0)
       expect(first.image).not.toBeNull()
       expect([first.image!.width, first.image!.height, first.image!.rgb.length]).toEqual([69, 69, 69 * 69 * 3])
-    }).pipe(Effect.provide(envLayer(1, false)))
-  )
+    }).pipe(Effect.provide(envLayer(1, false))))
 
   it.effect("reports an out-of-range route as an EnvironmentError naming the slot", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* Environment
       const error = yield* Effect.flip(env.reset(0, { routeIndex: 99 }))
       expect(error._tag).toBe("EnvironmentError")
       expect(error.message).toMatch(/route_idx.*out of range/)
-    }).pipe(Effect.provide(envLayer(1, true)))
-  )
+    }).pipe(Effect.provide(envLayer(1, true))))
 })

@@ -33,10 +33,12 @@ describe("WebAssembly SIMD street-view kernels", () => {
   it("write the same bytes as the JavaScript kernels: views, enlarging, shrinking, into a grid cell", () => {
     const rng = new PythonRandom(5)
     let cases = 0
-    for (const [panoWidth, panoHeight] of [
-      [400, 200],
-      [257, 129]
-    ]) {
+    for (
+      const [panoWidth, panoHeight] of [
+        [400, 200],
+        [257, 129]
+      ]
+    ) {
       const pano = panorama(rng, panoWidth, panoHeight)
       for (const view of [64, 97]) {
         for (const resolution of [view, 17, 50, 131]) {
@@ -48,7 +50,11 @@ describe("WebAssembly SIMD street-view kernels", () => {
             expect(Buffer.from(ours!.rgb).equals(Buffer.from(expected.rgb))).toBe(true)
             // into the lower right cell of a 2×2 grid with a 5-pixel separator: nothing outside it moves
             const side = 2 * resolution + 5
-            const target = (fill: number) => ({ rgb: new Uint8Array(side * side * 3).fill(fill), stride: side * 3, offset: ((resolution + 5) * side + resolution + 5) * 3 })
+            const target = (fill: number) => ({
+              rgb: new Uint8Array(side * side * 3).fill(fill),
+              stride: side * 3,
+              offset: ((resolution + 5) * side + resolution + 5) * 3
+            })
             const js = target(7)
             resizeBicubic(perspectiveView(pano, request), resolution, resolution, js)
             const wasm = target(7)
@@ -92,7 +98,16 @@ describe("TilePool.sharedBuffer", () => {
       // a tile, after which the idle worker prepares the next buffer
       const pano = { width: 64, height: 32, rgb: new Uint8Array(new SharedArrayBuffer(64 * 32 * 3)) }
       const grid = new Uint8Array(new SharedArrayBuffer(21 * 21 * 3))
-      await pool.render({ pano, panoKey: "p", rotation: 0, heading: 30, fov: 90, viewSize: 16, resolution: 8, target: { grid, gridWidth: 21, left: 0, top: 0 } })
+      await pool.render({
+        pano,
+        panoKey: "p",
+        rotation: 0,
+        heading: 30,
+        fov: 90,
+        viewSize: 16,
+        resolution: 8,
+        target: { grid, gridWidth: 21, left: 0, top: 0 }
+      })
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   })
