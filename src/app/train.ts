@@ -336,63 +336,65 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
       }
     }
     if (ready()) return dir
-    // one builder at a time: another process building the same base is waited for
-    const release = yield* acquireLock(`${dir}.lock`, ready, progress)
-    if (ready()) {
-      release()
-      return dir
-    }
-    const p = config.pretrain_config
-    const work = `${dir}.work`
-    progress.log(`building the base model into ${dir} (once; ${p.styles} city styles × ${p.routes} routes, both rule sets, ${p.epochs} epochs)`)
-    const datasets = yield* ensureMixture(
-      { styles: p.styles, routes: p.routes, firstStyle: p.first_style },
-      { onProgress: progress.bar("rendering the pretraining mixture"), log: progress.log }
+    // one builder at a time: another process building the same base is waited for; the lock
+    // goes with the scope, whether the build finished, failed or was interrupted
+    return yield* Effect.scoped(
+      Effect.gen(function*() {
+        yield* holdLock(`${dir}.lock`, ready, progress)
+        if (ready()) return dir
+        const p = config.pretrain_config
+        const work = `${dir}.work`
+        progress.log(`building the base model into ${dir} (once; ${p.styles} city styles × ${p.routes} routes, both rule sets, ${p.epochs} epochs)`)
+        const datasets = yield* ensureMixture(
+          { styles: p.styles, routes: p.routes, firstStyle: p.first_style },
+          { onProgress: progress.bar("rendering the pretraining mixture"), log: progress.log }
+        )
+        const describe = describingOracle(new PythonRandom(BigInt(p.seed) * 31n + 7n))
+        // relative_share of all the mixture's routes, spread evenly over the styles (each style's first ones)
+        const relativeTotal = Math.round(p.relative_share * p.styles * p.routes)
+        const relativeRoutes = (style: number) => Math.floor(((style + 1) * relativeTotal) / p.styles) - Math.floor((style * relativeTotal) / p.styles)
+        yield* behaviourCloning(
+          config,
+          "pretrain",
+          { ...p, temperature: 1 },
+          () =>
+            Effect.succeed(
+              datasets.flatMap((d, k) =>
+                [
+                  { actionSpace: Absolute.layer, routes: p.routes },
+                  { actionSpace: Relative.layer, routes: relativeRoutes(k) }
+                ].flatMap(({ actionSpace, routes }, r) =>
+                  routes === 0
+                    ? []
+                    : [
+                      {
+                        dir: d,
+                        actionSpace,
+                        routes,
+                        passes: p.passes,
+                        expert: p.descriptions === "varied" ? describe : oracle,
+                        instructionVariants: p.instruction_variants,
+                        seed: p.seed * 1000 + k * 2 + r
+                      }
+                    ]
+                )
+              )
+            ),
+          work,
+          progress,
+          { seed: p.seed, meta: { mixture: datasets } }
+        )
+        yield* Effect.try({
+          try: () => {
+            fs.writeFileSync(path.join(work, BASE_MARKER), recipe)
+            fs.rmSync(dir, { recursive: true, force: true })
+            fs.renameSync(work, dir)
+          },
+          catch: (e) => new PolicyError({ message: `cannot move the base model into ${dir}: ${String(e)}` })
+        })
+        return dir
+      })
     )
-    const describe = describingOracle(new PythonRandom(BigInt(p.seed) * 31n + 7n))
-    // relative_share of all the mixture's routes, spread evenly over the styles (each style's first ones)
-    const relativeTotal = Math.round(p.relative_share * p.styles * p.routes)
-    const relativeRoutes = (style: number) => Math.floor(((style + 1) * relativeTotal) / p.styles) - Math.floor((style * relativeTotal) / p.styles)
-    yield* behaviourCloning(
-      config,
-      "pretrain",
-      { ...p, temperature: 1 },
-      () =>
-        Effect.succeed(
-          datasets.flatMap((d, k) =>
-            [
-              { actionSpace: Absolute.layer, routes: p.routes },
-              { actionSpace: Relative.layer, routes: relativeRoutes(k) }
-            ].flatMap(({ actionSpace, routes }, r) =>
-              routes === 0
-                ? []
-                : [
-                  {
-                    dir: d,
-                    actionSpace,
-                    routes,
-                    passes: p.passes,
-                    expert: p.descriptions === "varied" ? describe : oracle,
-                    instructionVariants: p.instruction_variants,
-                    seed: p.seed * 1000 + k * 2 + r
-                  }
-                ]
-            )
-          )
-        ),
-      work,
-      progress,
-      { seed: p.seed, meta: { mixture: datasets } }
-    )
-    yield* Effect.try({
-      try: () => {
-        fs.writeFileSync(path.join(work, BASE_MARKER), recipe)
-        fs.rmSync(dir, { recursive: true, force: true })
-        fs.renameSync(work, dir)
-      },
-      catch: (e) => new PolicyError({ message: `cannot move the base model into ${dir}: ${String(e)}` })
-    }).pipe(Effect.ensuring(Effect.sync(release)))
-    return dir
   })
 
 const alive = (pid: number): boolean => {
@@ -405,31 +407,41 @@ const alive = (pid: number): boolean => {
 }
 
 /**
- * A lock file holding its owner's pid, created exclusively. Held by a live process, it is waited
- * for (until `done` says the work is there); left by a dead one, it is taken over.
+ * A lock file holding its owner's pid, created exclusively and removed when the scope closes.
+ * Held by a live process, it is waited for (until `done` says the work is there: then nothing is
+ * held); left by a dead one, it is taken over.
  */
-const acquireLock = (file: string, done: () => boolean, progress: Progress) =>
-  Effect.gen(function*() {
-    let announced = false
-    for (;;) {
-      try {
-        fs.mkdirSync(path.dirname(file), { recursive: true })
-        fs.writeFileSync(file, String(process.pid), { flag: "wx" })
-        return () => fs.rmSync(file, { force: true })
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* new PolicyError({ message: `cannot create ${file}: ${String(e)}` })
+export const holdLock = (file: string, done: () => boolean, progress: Progress) =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      let announced = false
+      for (;;) {
+        try {
+          fs.mkdirSync(path.dirname(file), { recursive: true })
+          fs.writeFileSync(file, String(process.pid), { flag: "wx" })
+          return true
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* new PolicyError({ message: `cannot create ${file}: ${String(e)}` })
+        }
+        let owner = 0
+        try {
+          owner = Number(fs.readFileSync(file, "utf8"))
+        } catch {
+          // removed by its owner between our attempt and this read: try again
+          continue
+        }
+        if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+          fs.rmSync(file, { force: true })
+          continue
+        }
+        if (done()) return false
+        if (!announced) progress.log(`waiting for process ${owner}, which is building the same base model (${file})`)
+        announced = true
+        yield* Effect.sleep("2 seconds")
       }
-      const owner = Number(fs.readFileSync(file, "utf8"))
-      if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
-        fs.rmSync(file, { force: true })
-        continue
-      }
-      if (done()) return () => {}
-      if (!announced) progress.log(`waiting for process ${owner}, which is building the same base model (${file})`)
-      announced = true
-      yield* Effect.sleep("2 seconds")
-    }
-  })
+    }),
+    (held) => Effect.sync(() => held && fs.rmSync(file, { force: true }))
+  )
 
 /** A `pretrain` arm: the cached base (built if missing), copied into the arm's folder. */
 export const trainPretrain = (config: RunConfig, out: string, progress: Progress = silent) =>
