@@ -68,7 +68,7 @@ export const ppoOptimizer = (config: RunConfig) =>
       grad_accum_steps: config.grad_accum_steps
     }))
 
-/** Behaviour cloning's optimizer: a linear decay from init_lr to end_lr over the whole fit, Adam's betas from `optimizer_config`. */
+/** Behaviour cloning's optimizer: a linear decay from init_lr to end_lr over the whole fit; Adam's betas, eps and weight decay from `optimizer_config`. */
 export const sftOptimizer = (
   config: RunConfig,
   settings: { readonly init_lr: number; readonly end_lr: number; readonly max_grad_norm: number },
@@ -79,10 +79,10 @@ export const sftOptimizer = (
       init_lr: settings.init_lr,
       end_lr: settings.end_lr,
       lr_max_steps: steps,
-      eps: 1e-7,
+      eps: config.optimizer_config.eps,
       beta1: config.optimizer_config.beta1,
       beta2: config.optimizer_config.beta2,
-      weight_decay: 0,
+      weight_decay: config.optimizer_config.weight_decay,
       max_grad_norm: settings.max_grad_norm,
       grad_accum_steps: 1
     }))

@@ -296,6 +296,10 @@ const baseKey = (config: RunConfig, makers: BaseMakers): string => {
         ...(custom ? { makers } : {}),
         ...(config.optimizer_config.beta1 !== 0.9 || config.optimizer_config.beta2 !== 0.999
           ? { betas: [config.optimizer_config.beta1, config.optimizer_config.beta2] }
+          : {}),
+        // eps and weight decay joined the base's recipe later: their values then leave the key as it was
+        ...(config.optimizer_config.eps !== 1e-7 || config.optimizer_config.weight_decay !== 0
+          ? { adam: { eps: config.optimizer_config.eps, weight_decay: config.optimizer_config.weight_decay } }
           : {})
       })
     )

@@ -3,7 +3,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { PRESETS, resolveConfig } from "../../src/app/config.ts"
+import { PRESETS, readConfigFile, resolveConfig } from "../../src/app/config.ts"
+import { PRESET_FILES, presetYaml } from "../../src/app/presets.ts"
 import { buildConfig, splitOverrides } from "../../src/cli/overrides.ts"
 
 describe("run configuration", () => {
@@ -35,5 +36,16 @@ describe("run configuration", () => {
     const { argv, overrides } = splitOverrides(["node", "virl", "train", "ppo", "--init", "x", "--ppo_config.clip_param=0.2", "--seed", "3", "--out", "y"])
     expect(argv).toEqual(["node", "virl", "train", "ppo", "--init", "x", "--out", "y"])
     expect(overrides).toEqual({ "ppo_config.clip_param": "0.2", seed: "3" })
+  })
+
+  it("ships each preset as its YAML file, written from the code (npm run configs), every key, read back to the preset", () => {
+    const root = path.resolve(import.meta.dirname, "../..")
+    for (const [name, { file }] of Object.entries(PRESET_FILES)) {
+      expect(fs.readFileSync(path.join(root, file), "utf8"), `${file} differs from preset ${name}: run npm run configs`).toBe(presetYaml(name))
+      const read = Either.getOrThrow(readConfigFile(path.join(root, file)))
+      expect(read.preset).toBe(name)
+      expect(Either.getOrThrow(resolveConfig(PRESETS.small!, [{ source: file, values: read.values }]))).toEqual(PRESETS[name])
+    }
+    expect(Object.keys(PRESET_FILES).sort()).toEqual(Object.keys(PRESETS).sort())
   })
 })
