@@ -1,6 +1,7 @@
 import * as path from "node:path"
 import { writeFileAtomic } from "../core/files.ts"
-import { type Comparison, type Estimate, type FrontierResults, frontierResults } from "./frontier.ts"
+import { frontierResults } from "./frontier.ts"
+import type { Comparison, Estimate, FrontierResults } from "./frontier-results.ts"
 import { PALETTE, type Panel, renderPlot, type Series } from "./plot.ts"
 import type { EvalRecord, FrontierMeta, KlRecord, SuiteLabel } from "./run-folder.ts"
 

@@ -14,7 +14,8 @@ import { suiteSpecs } from "./suites.ts"
 import { frontierProblem } from "./frontier.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
 import { appendRecord, type EvalRecord, EVALS_FILE, KL_FILE, type KlRecord, readEvals, readKl, SEED_LOG } from "./run-folder.ts"
-import { CHECKPOINT_DIR, type Progress, SELF, silent, trainPpo, trainPretrain, trainRft, trainSft } from "./train.ts"
+import { trainPretrain } from "./base-model.ts"
+import { CHECKPOINT_DIR, type Progress, SELF, silent, trainPpo, trainRft, trainSft } from "./train.ts"
 
 export interface RunOptions {
   readonly out: string

@@ -1,5 +1,4 @@
 import { Effect, Layer } from "effect"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Checkpoint, isCheckpoint, loadCheckpoint, type Phase, saveCheckpoint } from "../core/checkpoint.ts"
@@ -9,17 +8,12 @@ import { keepRecords, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
 import { type Learner, Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import type { ActionSpace } from "../core/action-space.ts"
-import * as Absolute from "../plugins/action-space/absolute.ts"
-import * as Relative from "../plugins/action-space/relative.ts"
 import { ppoUpdate } from "../core/ppo.ts"
 import type { RngSnapshot } from "../core/random.ts"
 import { type CollectorState, type Rollout, RolloutCollector } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
-import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
-import { describingOracle, oracle } from "../plugins/policy/oracle.ts"
-import { POLICY_NAME } from "../plugins/policy/tfjs/layer.ts"
-import { NAME as ADAMW } from "../plugins/optimizer/adamw.ts"
+import { oracle } from "../plugins/policy/oracle.ts"
 import { Optimizer } from "../core/optimizer.ts"
 import { PythonRandom } from "../plugins/random/python-random.ts"
 import { appendRecord } from "../plugins/tracker/jsonl.ts"
@@ -160,7 +154,7 @@ export interface FitSettings {
  * same `out`, it resumes after the last finished epoch (demonstrations are re-collected; they
  * are deterministic). Starts from `init`'s weights, or fresh from `seed`.
  */
-const behaviourCloning = <E = never>(
+export const behaviourCloning = <E = never>(
   config: RunConfig,
   phase: "sft" | "pretrain",
   settings: FitSettings,
@@ -264,209 +258,19 @@ export const trainSft = <E = never>(
     }
   )
 
-/** Bumped when the pretraining recipe or the policy's architecture changes: cached bases are rebuilt. */
-export const BASE_RECIPE = 2
-
-/** Which Policy and Optimizer layers built a base (the defaults leave the cache key as it was). */
+/** Which Policy and Optimizer layers trained a checkpoint (and built a base: the defaults leave its cache key as it was). */
 export interface BaseMakers {
   readonly policy: string
   readonly policyKey?: string
   readonly optimizer: string
 }
 
-const DEFAULT_MAKERS: BaseMakers = { policy: POLICY_NAME, optimizer: ADAMW }
-
-/** pretrain_config as the cache knows it: settings added later leave a base built before them where it was while they keep their defaults. */
-const pretrainRecipe = (config: RunConfig) => {
-  const { relative_share, ...rest } = config.pretrain_config
-  return relative_share === 1 ? rest : config.pretrain_config
-}
-
-const baseKey = (config: RunConfig, makers: BaseMakers): string => {
-  const { absolute_action: _, ...env } = config.env_config
-  const custom = makers.policy !== DEFAULT_MAKERS.policy || makers.policyKey !== undefined || makers.optimizer !== DEFAULT_MAKERS.optimizer
-  return createHash("sha256")
-    .update(
-      JSON.stringify({
-        recipe: BASE_RECIPE,
-        pretrain: pretrainRecipe(config),
-        policy: config.policy_config,
-        env,
-        panorama: MIXTURE_PANORAMA,
-        ...(custom ? { makers } : {}),
-        ...(config.optimizer_config.beta1 !== 0.9 || config.optimizer_config.beta2 !== 0.999
-          ? { betas: [config.optimizer_config.beta1, config.optimizer_config.beta2] }
-          : {}),
-        // eps and weight decay joined the base's recipe later: their values then leave the key as it was
-        ...(config.optimizer_config.eps !== 1e-7 || config.optimizer_config.weight_decay !== 0
-          ? { adam: { eps: config.optimizer_config.eps, weight_decay: config.optimizer_config.weight_decay } }
-          : {})
-      })
-    )
-    .digest("hex")
-    .slice(0, 12)
-}
-
-export const baseDir = (config: RunConfig, makers: BaseMakers = DEFAULT_MAKERS): string => path.join(cacheRoot(), `base-${baseKey(config, makers)}`)
-
 /** The makers of the context's Policy and Optimizer layers. */
-const currentMakers = Effect.gen(function*() {
+export const currentMakers = Effect.gen(function*() {
   const policy = yield* Policy
   const optimizer = yield* Optimizer
   return { policy: policy.name, ...(policy.key === undefined ? {} : { policyKey: policy.key }), optimizer: optimizer.name } satisfies BaseMakers
 })
-
-const BASE_MARKER = "recipe.json"
-
-/**
- * The base model: behaviour cloning on the pretraining mixture — `styles` procedurally varied
- * cities (never the nyc or sf look), every route under absolute directions and `relative_share`
- * of them under relative ones too (spread evenly over the styles), instructions in varied
- * wording, observations described in several correct ways — from `pretrain_config.seed`. Built
- * once into the cache (`VIRL_CACHE`, keyed by the recipe: pretrain, policy and environment
- * settings) and reused by every run and seed after; an interrupted build resumes from its last
- * epoch. Returns the folder holding `checkpoint/` and `metrics.jsonl`.
- */
-export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
-  Effect.gen(function*() {
-    const makers = yield* currentMakers
-    const dir = baseDir(config, makers)
-    const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: pretrainRecipe(config), policy_config: config.policy_config }, null, 2)
-    const ready = () => {
-      try {
-        return fs.readFileSync(path.join(dir, BASE_MARKER), "utf8") === recipe && isCheckpoint(path.join(dir, CHECKPOINT_DIR))
-      } catch {
-        return false
-      }
-    }
-    if (ready()) return dir
-    // one builder at a time: another process building the same base is waited for; the lock
-    // goes with the scope, whether the build finished, failed or was interrupted
-    return yield* Effect.scoped(
-      Effect.gen(function*() {
-        yield* holdLock(`${dir}.lock`, ready, progress)
-        if (ready()) return dir
-        const p = config.pretrain_config
-        const work = `${dir}.work`
-        progress.log(`building the base model into ${dir} (once; ${p.styles} city styles × ${p.routes} routes, both rule sets, ${p.epochs} epochs)`)
-        const datasets = yield* ensureMixture(
-          { styles: p.styles, routes: p.routes, firstStyle: p.first_style },
-          { onProgress: progress.bar("rendering the pretraining mixture"), log: progress.log }
-        )
-        const describe = describingOracle(new PythonRandom(BigInt(p.seed) * 31n + 7n))
-        // relative_share of all the mixture's routes, spread evenly over the styles (each style's first ones)
-        const relativeTotal = Math.round(p.relative_share * p.styles * p.routes)
-        const relativeRoutes = (style: number) => Math.floor(((style + 1) * relativeTotal) / p.styles) - Math.floor((style * relativeTotal) / p.styles)
-        yield* behaviourCloning(
-          config,
-          "pretrain",
-          { ...p, temperature: 1 },
-          () =>
-            Effect.succeed(
-              datasets.flatMap((d, k) =>
-                [
-                  { actionSpace: Absolute.layer, routes: p.routes },
-                  { actionSpace: Relative.layer, routes: relativeRoutes(k) }
-                ].flatMap(({ actionSpace, routes }, r) =>
-                  routes === 0
-                    ? []
-                    : [
-                      {
-                        dir: d,
-                        actionSpace,
-                        routes,
-                        passes: p.passes,
-                        expert: p.descriptions === "varied" ? describe : oracle,
-                        instructionVariants: p.instruction_variants,
-                        seed: p.seed * 1000 + k * 2 + r
-                      }
-                    ]
-                )
-              )
-            ),
-          work,
-          progress,
-          { seed: p.seed, meta: { mixture: datasets } }
-        )
-        yield* Effect.try({
-          try: () => {
-            fs.writeFileSync(path.join(work, BASE_MARKER), recipe)
-            fs.rmSync(dir, { recursive: true, force: true })
-            fs.renameSync(work, dir)
-          },
-          catch: (e) => new PolicyError({ message: `cannot move the base model into ${dir}: ${String(e)}` })
-        })
-        return dir
-      })
-    )
-  })
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/**
- * A lock file holding its owner's pid, created exclusively and removed when the scope closes.
- * Held by a live process, it is waited for (until `done` says the work is there: then nothing is
- * held); left by a dead one, it is taken over.
- */
-export const holdLock = (file: string, done: () => boolean, progress: Progress) =>
-  Effect.acquireRelease(
-    Effect.gen(function*() {
-      let announced = false
-      for (;;) {
-        try {
-          fs.mkdirSync(path.dirname(file), { recursive: true })
-          fs.writeFileSync(file, String(process.pid), { flag: "wx" })
-          return true
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* new PolicyError({ message: `cannot create ${file}: ${String(e)}` })
-        }
-        let owner = 0
-        try {
-          owner = Number(fs.readFileSync(file, "utf8"))
-        } catch {
-          // removed by its owner between our attempt and this read: try again
-          continue
-        }
-        if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
-          fs.rmSync(file, { force: true })
-          continue
-        }
-        if (done()) return false
-        if (!announced) progress.log(`waiting for process ${owner}, which is building the same base model (${file})`)
-        announced = true
-        yield* Effect.sleep("2 seconds")
-      }
-    }),
-    (held) => Effect.sync(() => held && fs.rmSync(file, { force: true }))
-  )
-
-/** A `pretrain` arm: the cached base (built if missing), copied into the arm's folder. */
-export const trainPretrain = (config: RunConfig, out: string, progress: Progress = silent) =>
-  Effect.gen(function*() {
-    const source = yield* ensureBase(config, progress)
-    const ckptDir = path.join(out, CHECKPOINT_DIR)
-    if (!isCheckpoint(ckptDir)) {
-      yield* Effect.try({
-        try: () => {
-          fs.mkdirSync(out, { recursive: true })
-          fs.cpSync(path.join(source, "metrics.jsonl"), path.join(out, "metrics.jsonl"))
-          fs.cpSync(path.join(source, "config.json"), path.join(out, "config.json"))
-          fs.rmSync(`${ckptDir}.partial`, { recursive: true, force: true })
-          fs.cpSync(path.join(source, CHECKPOINT_DIR), `${ckptDir}.partial`, { recursive: true })
-          fs.renameSync(`${ckptDir}.partial`, ckptDir)
-        },
-        catch: (e) => new PolicyError({ message: `cannot copy the base model from ${source} into ${out}: ${String(e)}` })
-      })
-    }
-    return ckptDir
-  })
 
 /** RFT's sampler when the policy being trained writes its own samples. */
 export const SELF = "self"

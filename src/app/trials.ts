@@ -4,7 +4,8 @@ import { type Sweep, type Trial, trials } from "../core/experiment.ts"
 import { armComponents, trainingLayer } from "./components.ts"
 import { armConfig } from "./run.ts"
 import { fileTail, runVirlProcess } from "./processes.ts"
-import { ensureBase, type Progress } from "./train.ts"
+import { ensureBase } from "./base-model.ts"
+import type { Progress } from "./train.ts"
 
 /** A trial's folder name: its label with anything a file system may refuse replaced. */
 export const trialFolder = (label: string) => label.replace(/[^A-Za-z0-9_.=,-]/g, "_")

@@ -3,7 +3,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { holdLock, silent } from "../../src/app/train.ts"
+import { holdLock } from "../../src/app/base-model.ts"
+import { silent } from "../../src/app/train.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "virl-lock-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import type { FrontierResults } from "../../src/app/frontier.ts"
+import type { FrontierResults } from "../../src/app/frontier-results.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 const BIN = path.join(ROOT, "bin/virl.mjs")
