@@ -10,6 +10,7 @@ import * as Absolute from "../src/plugins/action-space/absolute.ts"
 import { synthesize } from "../src/plugins/dataset/synth/generate.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Process from "../src/plugins/reward/process.ts"
+import * as PythonRandom from "../src/plugins/random/python-random.ts"
 
 /**
  * What a policy is shown along the oracle's episodes on `routes` routes of a small synthetic NYC
@@ -35,7 +36,7 @@ export const oracleInputs = async (routes: number, steps = Infinity): Promise<Po
         }
         return out
       }),
-      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer)))
+      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, PythonRandom.layer)))
     )
   )
   fs.rmSync(scratch, { recursive: true, force: true })

@@ -24,6 +24,7 @@ import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"
 import { PythonRandom } from "../src/plugins/random/python-random.ts"
 import * as Process from "../src/plugins/reward/process.ts"
+import { layer as PythonRandomLayer } from "../src/plugins/random/python-random.ts"
 
 const cores = os.availableParallelism()
 const list = (v: string | undefined, fallback: number[]) => (v === undefined || v === "" ? fallback : v.split(",").map(Number))
@@ -81,7 +82,7 @@ const main = async () => {
           }).pipe(
             Effect.provide(
               environmentLayer(config, dir, { numEnvs: NUM_ENVS, seed: 5 }).pipe(
-                Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, shardingLayer(sharding)))
+                Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, shardingLayer(sharding), PythonRandomLayer))
               )
             )
           )

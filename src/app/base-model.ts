@@ -10,7 +10,7 @@ import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/s
 import { NAME as ADAMW } from "../plugins/optimizer/adamw.ts"
 import { describingOracle, oracle } from "../plugins/policy/oracle.ts"
 import { POLICY_NAME } from "../plugins/policy/tfjs/layer.ts"
-import { PythonRandom } from "../plugins/random/python-random.ts"
+import { Random } from "../core/random.ts"
 import type { RunConfig } from "./config.ts"
 import { type BaseMakers, behaviourCloning, CHECKPOINT_DIR, currentMakers, type Progress, silent } from "./train.ts"
 
@@ -94,7 +94,7 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
           { styles: p.styles, routes: p.routes, firstStyle: p.first_style },
           { onProgress: progress.bar("rendering the pretraining mixture"), log: progress.log }
         )
-        const describe = describingOracle(new PythonRandom(BigInt(p.seed) * 31n + 7n))
+        const describe = describingOracle((yield* Random).make(BigInt(p.seed) * 31n + 7n))
         // relative_share of all the mixture's routes, spread evenly over the styles (each style's first ones)
         const relativeTotal = Math.round(p.relative_share * p.styles * p.routes)
         const relativeRoutes = (style: number) => Math.floor(((style + 1) * relativeTotal) / p.styles) - Math.floor((style * relativeTotal) / p.styles)

@@ -4,6 +4,7 @@ import { DatasetError } from "../core/dataset.ts"
 import { type Arm, type Components, type DatasetRef, type Experiment, mergeComponents, type SyntheticCityRef } from "../core/experiment.ts"
 import type { Optimizer } from "../core/optimizer.ts"
 import type { Policy } from "../core/policy.ts"
+import type { Random } from "../core/random.ts"
 import type { Reward } from "../core/reward.ts"
 import type { Sharding } from "../core/sharding.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
@@ -11,6 +12,7 @@ import * as Relative from "../plugins/action-space/relative.ts"
 import { cityDir, type CityRecipe, type DefaultDatasets, ensureCity } from "../plugins/dataset/synth/default.ts"
 import * as AdamW from "../plugins/optimizer/adamw.ts"
 import * as TfPolicy from "../plugins/policy/tfjs/layer.ts"
+import * as PythonRandom from "../plugins/random/python-random.ts"
 import * as Process from "../plugins/reward/process.ts"
 import * as Local from "../plugins/sharding/local.ts"
 import * as Workers from "../plugins/sharding/workers.ts"
@@ -26,7 +28,8 @@ export const DEFAULT_COMPONENTS: Resolved = {
   reward: Process.layer,
   policy: TfPolicy.layer(),
   optimizer: AdamW.layer,
-  sharding: Local.layer
+  sharding: Local.layer,
+  random: PythonRandom.layer
 }
 
 /**
@@ -63,9 +66,9 @@ export const shardingLayer = (sharding: string): Layer.Layer<Sharding> => {
   return Workers.layer(n === null ? undefined : Number(n[1]))
 }
 
-/** The services training obtains from the context: action space, reward, policy, optimizer, sharding. */
-export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer | Sharding> =>
-  Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer, c.sharding)
+/** The services training obtains from the context: action space, reward, policy, optimizer, sharding, generators. */
+export const trainingLayer = (c: Resolved): Layer.Layer<ActionSpace | Reward | Policy | Optimizer | Sharding | Random> =>
+  Layer.mergeAll(c.actionSpace, c.reward, c.policy, c.optimizer, c.sharding, c.random)
 
 /** A synthetic city's recipe; `routes` when the reference leaves them to its user (a suite's episodes). */
 export const cityRecipe = (ref: SyntheticCityRef, routes?: number): CityRecipe => {

@@ -10,7 +10,7 @@ import { oracle } from "../plugins/policy/oracle.ts"
 import * as OpenAi from "../plugins/policy/openai.ts"
 import { defaultOpenAiOptions } from "../plugins/policy/openai.ts"
 import * as RandomPolicy from "../plugins/policy/random.ts"
-import { PythonRandom } from "../plugins/random/python-random.ts"
+import { Random } from "../core/random.ts"
 import type { RunConfig } from "./config.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import { environmentLayer } from "./layers.ts"
@@ -29,7 +29,7 @@ export type SuiteName = (typeof SUITES)[number]
 export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
   Effect.gen(function*() {
     const checkpoint = yield* loadCheckpoint(dir)
-    const { policy } = yield* buildPolicy(config, new PythonRandom(config.seed), { checkpoint, path: dir })
+    const { policy } = yield* buildPolicy(config, (yield* Random).make(config.seed), { checkpoint, path: dir })
     return policy
   })
 
@@ -40,7 +40,7 @@ export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
 export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =>
   Effect.gen(function*() {
     if (spec === "oracle") return oracle as PolicyService
-    if (spec === "random") return RandomPolicy.make(new PythonRandom(config.seed))
+    if (spec === "random") return RandomPolicy.make((yield* Random).make(config.seed))
     if (spec.startsWith("openai:")) return OpenAi.make(defaultOpenAiOptions(spec.slice("openai:".length), endpoint))
     return yield* Effect.provide(policyFromCheckpoint(spec, config), DEFAULT_COMPONENTS.policy)
   })
@@ -61,7 +61,7 @@ export const evaluateSuite = (
     readonly traces?: { readonly file: string; readonly runDir: string; readonly frames: boolean }
     readonly onEpisode?: (done: number, total: number) => void
   } = {}
-): Effect.Effect<SuiteMetrics, DatasetError | EnvironmentError | PolicyError | TraceError> =>
+): Effect.Effect<SuiteMetrics, DatasetError | EnvironmentError | PolicyError | TraceError, Random> =>
   Effect.gen(function*() {
     const wanted = suiteEpisodes(suite, config)
     const dir = options.data ?? (yield* ensureDataset(suite.dataset, datasets, wanted))

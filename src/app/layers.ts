@@ -11,13 +11,14 @@ import * as Threaded from "../plugins/environment/virl/threaded.ts"
 import { Sharding } from "../core/sharding.ts"
 import type { ActionSpace } from "../core/action-space.ts"
 import type { Environment, EnvironmentError } from "../core/environment.ts"
+import type { Random } from "../core/random.ts"
 import type { Reward } from "../core/reward.ts"
-import * as PythonRandom from "../plugins/random/python-random.ts"
 import type { RunConfig } from "./config.ts"
 
 /**
- * The V-IRL environment of a run over one dataset, with its own seeded generator; the action
- * space and the reward come from the context (the arm's or the suite's layers).
+ * The V-IRL environment of a run over one dataset, with its own generator (the context's Random
+ * layer makes it from `seed`); the action space and the reward come from the context (the arm's
+ * or the suite's layers).
  */
 export const environmentLayer = (
   config: RunConfig,
@@ -40,14 +41,14 @@ export const environmentLayer = (
     instruction_variants: options.instructionVariants ?? false
   })
   const numEnvs = options.numEnvs ?? config.num_processes
-  const random = PythonRandom.layer(options.seed ?? config.seed)
+  const seed = options.seed ?? config.seed
   // the Sharding layer decides where the environments step: here, or split over worker threads
   return Layer.unwrapEffect(
-    Effect.map(Effect.serviceOption(Sharding), (sharding): Layer.Layer<Environment, EnvironmentError | DatasetError, ActionSpace | Reward> => {
+    Effect.map(Effect.serviceOption(Sharding), (sharding): Layer.Layer<Environment, EnvironmentError | DatasetError, ActionSpace | Reward | Random> => {
       const workers = Option.match(sharding, { onNone: () => 1, onSome: (s) => s.environmentWorkers })
       return workers > 1 && numEnvs > 1
-        ? Threaded.layer(env, dataDir, numEnvs, workers).pipe(Layer.provide(random))
-        : Virl.layer(env, numEnvs).pipe(Layer.provide(Layer.mergeAll(VirlRoutes.layer(dataDir), random)))
+        ? Threaded.layer(env, dataDir, numEnvs, workers, seed)
+        : Virl.layer(env, numEnvs, seed).pipe(Layer.provide(VirlRoutes.layer(dataDir)))
     })
   )
 }

@@ -291,8 +291,10 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
           done.filter((r) => r.seed === seed && r.arm === arm.name && r.step === total).length >= suites.length &&
           (!measuresKl || klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === total))
         if (!finished()) {
-          const policy = yield* Effect.provide(policyFromCheckpoint(path.join(dir, CHECKPOINT_DIR), config), layer)
-          yield* evaluate(total, policy, readTrainingSamples(dir))
+          yield* Effect.provide(
+            Effect.flatMap(policyFromCheckpoint(path.join(dir, CHECKPOINT_DIR), config), (policy) => evaluate(total, policy, readTrainingSamples(dir))),
+            layer
+          )
         }
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)
         finalSamples.set(arm.name, final?.samples ?? offset)

@@ -9,13 +9,12 @@ import type { OptimizerService } from "../core/optimizer.ts"
 import { type Learner, Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import type { ActionSpace } from "../core/action-space.ts"
 import { ppoUpdate } from "../core/ppo.ts"
-import type { RngSnapshot } from "../core/random.ts"
+import { Random, type Rng, type RngSnapshot } from "../core/random.ts"
 import { type CollectorState, type Rollout, RolloutCollector } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import { Optimizer } from "../core/optimizer.ts"
-import { PythonRandom } from "../plugins/random/python-random.ts"
 import { appendRecord } from "../plugins/tracker/jsonl.ts"
 import type { RunConfig } from "./config.ts"
 import { environmentLayer, policySettings, ppoOptimizer, sftOptimizer } from "./layers.ts"
@@ -28,14 +27,14 @@ export interface Progress {
 export const silent: Progress = { bar: () => () => {}, log: () => {} }
 
 /** Called after each SFT epoch / PPO update with the live policy (e.g. to evaluate it). */
-export type AfterStep<E = never> = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, E>
+export type AfterStep<E = never> = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, E, Random>
 
 /**
  * Runs a hook (an evaluation along training) with the training generator put back afterwards, so
  * training draws the same numbers whether or not the hook ran or sampled — a resumed run skips
  * evaluations it already has.
  */
-const isolated = <E>(rng: PythonRandom, hook: Effect.Effect<void, E>) =>
+const isolated = <E, R>(rng: Rng, hook: Effect.Effect<void, E, R>) =>
   Effect.suspend(() => {
     const before = rng.snapshot()
     return Effect.ensuring(hook, Effect.sync(() => rng.restore(before)))
@@ -60,7 +59,7 @@ const keepRecordsUpTo = (file: string, key: "epoch" | "update", done: number) =>
  * The run's policy (its Policy layer): fresh from the run's settings and `rng`, or a checkpoint's —
  * built with the architecture the checkpoint stores, whatever this run's `policy_config` says.
  */
-export const buildPolicy = (config: RunConfig, rng: PythonRandom, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
+export const buildPolicy = (config: RunConfig, rng: Rng, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
   Effect.gen(function*() {
     const factory = yield* Policy
     const policy = yield* factory.make(
@@ -88,7 +87,7 @@ const settle = (learner: Learner) => learner.settle?.() ?? Effect.void
 
 const checkpointOf = (
   policy: PolicyService,
-  rng: PythonRandom,
+  rng: Rng,
   phase: Phase,
   done: number,
   meta: Record<string, unknown>,
@@ -167,7 +166,7 @@ export const behaviourCloning = <E = never>(
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
     writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, ...options.meta, config }, null, 2))
-    const rng = new PythonRandom(options.seed)
+    const rng = (yield* Random).make(options.seed)
     const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
     if (resumed !== undefined && resumed.progress.phase !== phase) {
       return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
@@ -276,7 +275,7 @@ export const currentMakers = Effect.gen(function*() {
 export const SELF = "self"
 
 /** One round of on-policy training: a rollout and an update of the policy from it. */
-type Round = (rollout: Rollout, policy: PolicyService, optimizer: OptimizerService, rng: PythonRandom) => Effect.Effect<Record<string, unknown>, PolicyError>
+type Round = (rollout: Rollout, policy: PolicyService, optimizer: OptimizerService, rng: Rng) => Effect.Effect<Record<string, unknown>, PolicyError>
 
 /**
  * On-policy training from a checkpoint: `num_updates` rounds of a `num_steps` rollout from
@@ -308,13 +307,14 @@ const onPolicy = <E = never>(
       return ckptDir
     }
     const source = resumed ?? (yield* loadCheckpoint(init))
-    const rng = new PythonRandom(config.seed)
+    const random = yield* Random
+    const rng = random.make(config.seed)
     if (resumed !== undefined) rng.restore(resumed.rng)
     const { policy, backend } = yield* buildPolicy(config, rng, { checkpoint: source, path: resumed === undefined ? init : ckptDir })
     yield* trainable(policy)
     // the policy that writes the rollouts: the one being trained, or another fixed one
     // a fixed sampler draws from a generator of its own, saved with the checkpoint
-    const actorRng = new PythonRandom(config.seed + 7919)
+    const actorRng = random.make(config.seed + 7919)
     const saved = resumed?.resume as { readonly collector?: CollectorState; readonly actor_rng?: RngSnapshot } | undefined
     if (saved?.actor_rng !== undefined) actorRng.restore(saved.actor_rng)
     const actor = options.actor === undefined

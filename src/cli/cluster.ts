@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { RunConfig } from "../app/config.ts"
 import { evaluateSuite, loadPolicy, type SuiteName, SUITES } from "../app/evaluate.ts"
+import { withDefaults } from "../app/components.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { suiteSpec } from "../app/suites.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
@@ -116,13 +117,14 @@ const evalHere = (db: DatabaseUrl, out: string) => (payload: EvalPayload, dir: s
       : payload.policy
     if (payload.data !== null && !fs.existsSync(payload.data)) return yield* new TrialFailed({ message: `this runner has no dataset folder ${payload.data}` })
     const datasets = payload.data === null ? yield* defaultDatasets() : { root: payload.data, train: payload.data, eval: payload.data, visualOod: payload.data }
-    const loaded = yield* loadPolicy(policy, cfg)
     fs.mkdirSync(dir, { recursive: true })
     const logFile = path.join(dir, "log.jsonl")
-    const metrics = yield* evaluateSuite(cfg, loaded, suiteSpec(payload.suite as SuiteName), datasets, {
-      ...(payload.data === null ? {} : { data: payload.data }),
-      logFile
-    })
+    // the policy and its generators from the default layers, as `virl eval` takes them
+    const metrics = yield* withDefaults(
+      cfg,
+      Effect.flatMap(loadPolicy(policy, cfg), (loaded) =>
+        evaluateSuite(cfg, loaded, suiteSpec(payload.suite as SuiteName), datasets, { ...(payload.data === null ? {} : { data: payload.data }), logFile }))
+    )
     const result = JSON.stringify({ metrics, log: fs.readFileSync(logFile, "utf8") } satisfies EvalResult)
     writeFileAtomic(path.join(dir, "result.json"), result)
     return result

@@ -2,6 +2,7 @@ import { Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { withDefaults } from "../app/components.ts"
 import { evaluateSuite, loadPolicy, type SuiteName, SUITES } from "../app/evaluate.ts"
 import { defaultDatasets } from "../app/layers.ts"
 import { suiteSpec } from "../app/suites.ts"
@@ -87,13 +88,16 @@ export const evaluate = Command.make(
       for (const name of suites.right) {
         // a policy of its own per suite (a sampling policy's generator starts afresh): a suite's
         // result does not depend on the suites before it, as on the cluster
-        const p = yield* loadPolicy(policy, cfg, Option.getOrUndefined(endpoint))
         const file = logFile(name)
-        const metrics = yield* evaluateSuite(cfg, p, suiteSpec(name), datasets, {
-          ...(Option.isSome(data) ? { data: data.value } : {}),
-          ...(file === undefined ? {} : { logFile: file }),
-          onEpisode: progressBar(`eval ${name}`)
-        })
+        const metrics = yield* withDefaults(
+          cfg,
+          Effect.flatMap(loadPolicy(policy, cfg, Option.getOrUndefined(endpoint)), (p) =>
+            evaluateSuite(cfg, p, suiteSpec(name), datasets, {
+              ...(Option.isSome(data) ? { data: data.value } : {}),
+              ...(file === undefined ? {} : { logFile: file }),
+              onEpisode: progressBar(`eval ${name}`)
+            }))
+        )
         printMetrics(name, policy, metrics, json)
       }
     }).pipe(Effect.catchAll(reportError))

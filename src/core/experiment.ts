@@ -2,6 +2,7 @@ import type { Layer } from "effect"
 import type { ActionSpace } from "./action-space.ts"
 import type { Optimizer } from "./optimizer.ts"
 import type { Policy } from "./policy.ts"
+import type { Random } from "./random.ts"
 import type { Reward } from "./reward.ts"
 import type { Sharding } from "./sharding.ts"
 import type { Tracker } from "./tracker.ts"
@@ -26,7 +27,8 @@ export interface SyntheticCityRef {
 /**
  * The swappable parts of a run, each an Effect layer (or, for data, where to find it). An arm
  * takes what it leaves out from its experiment, then from the defaults (the V-IRL training
- * routes, absolute actions, the process reward, the tfjs policy, AdamW, JSONL tracking).
+ * routes, absolute actions, the process reward, the tfjs policy, AdamW, Python's generator, JSONL
+ * tracking).
  */
 export interface Components {
   /** The routes training episodes are drawn from. */
@@ -37,6 +39,8 @@ export interface Components {
   readonly optimizer?: Layer.Layer<Optimizer>
   /** Where the work runs (local, worker threads); results do not depend on it. */
   readonly sharding?: Layer.Layer<Sharding>
+  /** Where every generator of the run comes from (the trainer's, the environments', evaluation's). */
+  readonly random?: Layer.Layer<Random>
   /** Where run-level metrics go besides the run folder's JSONL (experiment level only). */
   readonly tracker?: Layer.Layer<Tracker>
 }

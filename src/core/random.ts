@@ -23,7 +23,19 @@ export interface RngSnapshot {
   readonly state: ReadonlyArray<number>
 }
 
-export class Random extends Context.Tag("virl/Random")<Random, Rng>() {}
+/**
+ * Where a run's generators come from: one algorithm, a generator per seed — the trainer's, the
+ * environments', a fixed sampler's, the evaluation's. Training, evaluation and the environments
+ * make every generator they draw from through the run's Random layer, so swapping the layer swaps
+ * every draw; the same seed gives the same generator.
+ */
+export interface RandomSource {
+  /** Names the algorithm (a checkpoint's generator state is restored only into the same one). */
+  readonly name: string
+  readonly make: (seed: number | bigint) => Rng
+}
+
+export class Random extends Context.Tag("virl/Random")<Random, RandomSource>() {}
 
 export const choice = <A>(rng: Rng, items: ReadonlyArray<A>): A => {
   if (items.length === 0) throw new RangeError("cannot choose from an empty sequence")

@@ -16,6 +16,7 @@ import { oracleText } from "../../src/plugins/policy/oracle.ts"
 import * as Relative from "../../src/plugins/action-space/relative.ts"
 import * as Outcome from "../../src/plugins/reward/outcome.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
+import { layer as PythonRandomLayer } from "../../src/plugins/random/python-random.ts"
 
 let city = ""
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "virl-sharding-"))
@@ -110,7 +111,7 @@ describe("the workers sharding", () => {
           Effect.provide(
             drive,
             environmentLayer(config, city, { numEnvs: 5, seed: 9, instructionVariants: true }).pipe(
-              Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding)))
+              Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding), PythonRandomLayer))
             )
           )
         )
@@ -127,7 +128,7 @@ describe("the workers sharding", () => {
           Effect.provide(
             Effect.flatMap(Environment, (env) => env.restore(snapshot as never)).pipe(Effect.map((os) => os.map(shown))),
             environmentLayer(config, city, { numEnvs: 5, seed: 9, instructionVariants: true }).pipe(
-              Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding)))
+              Layer.provide(Layer.mergeAll(Relative.layer, Outcome.layer, shardingLayer(sharding), PythonRandomLayer))
             )
           )
         )

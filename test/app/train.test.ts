@@ -1,4 +1,4 @@
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -8,7 +8,9 @@ import { evaluateSuite, loadPolicy } from "../../src/app/evaluate.ts"
 import { baseDir, ensureBase } from "../../src/app/base-model.ts"
 import { silent, trainPpo, trainRft, trainSft } from "../../src/app/train.ts"
 import { loadCheckpoint } from "../../src/core/checkpoint.ts"
-import { withDefaults } from "../../src/app/components.ts"
+import { commandComponents, trainingLayer, withDefaults } from "../../src/app/components.ts"
+import { Random, type RandomSource } from "../../src/core/random.ts"
+import { PythonRandom } from "../../src/plugins/random/python-random.ts"
 import { indist as indistSuite } from "../../src/app/suites.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 
@@ -34,7 +36,10 @@ const configWith = (values: Record<string, unknown>): RunConfig =>
 
 const indist = (config: RunConfig, checkpoint: string) =>
   Effect.runPromise(
-    Effect.flatMap(loadPolicy(checkpoint, config), (p) => evaluateSuite(config, p, indistSuite, { root: city, train: city, eval: city, visualOod: city }))
+    withDefaults(
+      config,
+      Effect.flatMap(loadPolicy(checkpoint, config), (p) => evaluateSuite(config, p, indistSuite, { root: city, train: city, eval: city, visualOod: city }))
+    )
   )
 
 const metricLines = (dir: string) =>
@@ -45,6 +50,23 @@ const metricLines = (dir: string) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>)
 
 describe("training", () => {
+  it("draws every generator from the Random layer: the same layer gives the same weights, another changes them", async () => {
+    const config = configWith({ "sft_config.epochs": 2, "sft_config.passes": 1 })
+    // Python's generator on other seeds: a Random layer of a user's
+    const shifted: RandomSource = { name: "python-mt19937-shifted", make: (seed) => new PythonRandom(BigInt(seed) * 2n + 1n) }
+    const train = (dir: string, random?: RandomSource) =>
+      Effect.runPromise(
+        Effect.provide(
+          trainSft(config, city, path.join(out, dir), silent),
+          trainingLayer(commandComponents(config, random === undefined ? {} : { random: Layer.succeed(Random, random) }))
+        )
+      )
+    const weights = async (dir: string, random?: RandomSource) => fs.readFileSync(path.join(await train(dir, random), "weights.bin"))
+    const a = await weights("random-a")
+    expect((await weights("random-b")).equals(a)).toBe(true)
+    expect((await weights("random-shifted", shifted)).equals(a)).toBe(false)
+  }, 120_000)
+
   it("SFT drives the small policy to at least 95% per-step accuracy on its training routes", async () => {
     const config = configWith({ "sft_config.epochs": 20 })
     const ckpt = await Effect.runPromise(withDefaults(config, trainSft(config, city, path.join(out, "sft"), silent)))
@@ -167,7 +189,7 @@ describe("training", () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(copy, "checkpoint.json"), "utf8"))
     delete manifest.policy.config.model.shape.maxObservations
     fs.writeFileSync(path.join(copy, "checkpoint.json"), JSON.stringify(manifest))
-    const error = await Effect.runPromise(Effect.flip(loadPolicy(copy, configWith({}))))
+    const error = await Effect.runPromise(Effect.flip(withDefaults(configWith({}), loadPolicy(copy, configWith({})))))
     expect(String(error)).toContain(`checkpoint ${copy} cannot be loaded: its policy config is not this version's`)
     expect(String(error)).toContain("maxObservations")
   }, 60_000)

@@ -27,8 +27,8 @@ export const oracleSuccesses = (dir: string, actionSpace: "absolute" | "relative
     return successes
   }).pipe(
     Effect.provide(
-      Virl.layer(defaultConfig({ resolution: 16, language_only: true, absolute_action: actionSpace === "absolute" }), 1).pipe(
-        Layer.provide(Layer.mergeAll(Dataset.layer(dir), actionSpace === "absolute" ? Absolute.layer : Relative.layer, Process.layer, PythonRandom.layer(7)))
+      Virl.layer(defaultConfig({ resolution: 16, language_only: true, absolute_action: actionSpace === "absolute" }), 1, 7).pipe(
+        Layer.provide(Layer.mergeAll(Dataset.layer(dir), actionSpace === "absolute" ? Absolute.layer : Relative.layer, Process.layer, PythonRandom.layer))
       )
     )
   )

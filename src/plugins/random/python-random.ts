@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { Random, type Rng, type RngSnapshot } from "../../core/random.ts"
+import { Random, type RandomSource, type Rng, type RngSnapshot } from "../../core/random.ts"
 
 /**
  * CPython's `random` module: MT19937 seeded by `init_by_array` from the seed's 32-bit words,
@@ -157,5 +157,8 @@ export class PythonRandom implements Rng {
   }
 }
 
-/** The run's generator, seeded once (the reference's `init_seed`). */
-export const layer = (seed: number | bigint): Layer.Layer<Random> => Layer.sync(Random, () => new PythonRandom(seed))
+/** Python's `random` (Mersenne Twister, seeded as CPython seeds it): the reference's generator, draw for draw. */
+export const source: RandomSource = { name: "python-mt19937", make: (seed) => new PythonRandom(seed) }
+
+/** The default Random layer: every generator of a run is Python's, seeded as the reference seeds it. */
+export const layer: Layer.Layer<Random> = Layer.succeed(Random, source)

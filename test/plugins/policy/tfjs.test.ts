@@ -12,6 +12,7 @@ import * as Backend from "../../../src/plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../../../src/plugins/policy/tfjs/layer.ts"
 import { PythonRandom } from "../../../src/plugins/random/python-random.ts"
 import { removeCity, tinyCity } from "../../support/tiny-city.ts"
+import { layer as PythonRandomLayer } from "../../../src/plugins/random/python-random.ts"
 
 let dir = ""
 let inputs: PolicyInput[] = []
@@ -30,7 +31,7 @@ beforeAll(async () => {
         }
         return out
       }),
-      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer)))
+      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, PythonRandomLayer)))
     )
   )
 })

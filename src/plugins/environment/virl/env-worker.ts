@@ -9,10 +9,10 @@ import { parentPort } from "node:worker_threads"
 import sharp from "sharp"
 import { ActionSpace, type ActionSpaceDefinition } from "../../../core/action-space.ts"
 import type { EnvironmentSnapshot, Observation } from "../../../core/environment.ts"
-import { Random, type RngSnapshot } from "../../../core/random.ts"
+import type { RngSnapshot } from "../../../core/random.ts"
 import { type EpisodeOutcome, Reward } from "../../../core/reward.ts"
 import * as VirlRoutes from "../../dataset/virl-routes.ts"
-import { PythonRandom } from "../../random/python-random.ts"
+import * as PythonRandom from "../../random/python-random.ts"
 import type { VirlEnvConfig } from "./config.ts"
 import { type Generators, make, type VirlEnvironment } from "./layer.ts"
 
@@ -97,17 +97,13 @@ const handle = async (request: Request): Promise<Reply> => {
           return 0
         }
       }
-      const layers = Layer.mergeAll(
-        VirlRoutes.layer(request.dataDir),
-        Layer.sync(Random, () => {
-          const rng = new PythonRandom(0)
-          rng.restore(request.rng)
-          return rng
-        }),
-        Layer.succeed(Reward, recording),
-        Layer.succeed(ActionSpace, actionSpace)
-      )
-      env = (await Effect.runPromise(Scope.extend(make(request.config, request.numEnvs), scope).pipe(Effect.provide(layers)))) as VirlEnvironment
+      const layers = Layer.mergeAll(VirlRoutes.layer(request.dataDir), Layer.succeed(Reward, recording), Layer.succeed(ActionSpace, actionSpace))
+      // the trainer's generator, carried here by its state (the threaded layer runs Python's generator only)
+      const rng = PythonRandom.source.make(0)
+      rng.restore(request.rng)
+      env = (await Effect.runPromise(
+        Scope.extend(make(request.config, request.numEnvs, rng, PythonRandom.source), scope).pipe(Effect.provide(layers))
+      )) as VirlEnvironment
       return { ok: true, kind: "init", generators: env.generators.snapshot() }
     }
     case "reset": {

@@ -9,8 +9,7 @@ import {
   type Transition,
   type VectorEnvironment
 } from "../../../core/environment.ts"
-import { Random, type RngSnapshot } from "../../../core/random.ts"
-import { PythonRandom } from "../../random/python-random.ts"
+import { Random, type RandomSource, type Rng, type RngSnapshot } from "../../../core/random.ts"
 import { Reward } from "../../../core/reward.ts"
 import type { VirlEnvConfig } from "./config.ts"
 import type { StepInfo, ViewPose } from "./episode.ts"
@@ -54,17 +53,16 @@ export interface VirlEnvironment extends VectorEnvironment<StepInfo> {
  * `numEnvs` V-IRL navigation environments over one dataset, drawing from the run's one
  * generator in slot order, so a seed replays the whole batch.
  */
-export const make = (config: VirlEnvConfig, numEnvs: number) =>
+export const make = (config: VirlEnvConfig, numEnvs: number, rng: Rng, random: RandomSource) =>
   Effect.gen(function*() {
     const dataset = yield* Dataset
-    const rng = yield* Random
     const reward = yield* Reward
     const actionSpace = yield* ActionSpace
     // the tile workers and the prefetch fibers belong to the layer's scope: released with the run
     const pool = yield* acquireTilePool
     const renderer = new StreetViewRenderer(dataset, config, undefined, pool, yield* Effect.scope)
     // the wording of varied instructions has a generator of its own, seeded from the run's
-    const wording = config.instruction_variants ? new PythonRandom(BigInt(rng.snapshot().seed.replace(/[^0-9-]/g, "") || "0") * 1009n + 17n) : undefined
+    const wording = config.instruction_variants ? random.make(BigInt(rng.snapshot().seed.replace(/[^0-9-]/g, "") || "0") * 1009n + 17n) : undefined
     const envs = Array.from({ length: numEnvs }, () => new NavigationEnv(dataset, config, rng, reward, actionSpace, wording))
     const newChat = () => new Chat(templateFor(config.language_only), actionSpace.promptText, !config.language_only)
     const chats = Array.from({ length: numEnvs }, newChat)
@@ -202,4 +200,6 @@ export const make = (config: VirlEnvConfig, numEnvs: number) =>
     return environment
   })
 
-export const layer = (config: VirlEnvConfig, numEnvs = 1) => Layer.scoped(Environment, make(config, numEnvs))
+/** `numEnvs` environments drawing from one generator that the run's Random layer makes from `seed`. */
+export const layer = (config: VirlEnvConfig, numEnvs: number, seed: number | bigint) =>
+  Layer.scoped(Environment, Effect.flatMap(Random, (random) => make(config, numEnvs, random.make(seed), random)))

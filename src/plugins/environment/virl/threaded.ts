@@ -3,6 +3,7 @@ import { Worker } from "node:worker_threads"
 import { ActionSpace } from "../../../core/action-space.ts"
 import { Environment, EnvironmentError, type Observation, type Transition, type VectorEnvironment } from "../../../core/environment.ts"
 import { Random } from "../../../core/random.ts"
+import * as PythonRandom from "../../random/python-random.ts"
 import { Reward, Verdict } from "../../../core/reward.ts"
 import type { VirlEnvConfig } from "./config.ts"
 import type { Reply, Request, WorkerTransition } from "./env-worker.ts"
@@ -43,9 +44,18 @@ const expect = <K extends Answer["kind"]>(_kind: K) => (reply: Reply) => reply a
  * rewards are computed here from each step's verdict and outcome by the run's Reward layer. The
  * snapshot is the in-process layer's, so checkpoints move between the two.
  */
-export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number) =>
+export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number, seed: number | bigint) =>
   Effect.gen(function*() {
-    const rng = yield* Random
+    const random = yield* Random
+    // a generator crosses into the threads as its state, which only Python's generator is read back from there
+    if (random.name !== PythonRandom.source.name) {
+      return yield* new EnvironmentError({
+        slot: -1,
+        message:
+          `the workers sharding carries the environments' generator into its threads as Python's (${PythonRandom.source.name}); the Random layer "${random.name}" runs with local sharding`
+      })
+    }
+    const rng = random.make(seed)
     const reward = yield* Reward
     const actionSpace = yield* ActionSpace
     if (actionSpace.module === undefined) {
@@ -161,5 +171,5 @@ export const make = (config: VirlEnvConfig, dataDir: string, numEnvs: number, wo
     return environment
   })
 
-export const layer = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number) =>
-  Layer.scoped(Environment, make(config, dataDir, numEnvs, workers))
+export const layer = (config: VirlEnvConfig, dataDir: string, numEnvs: number, workers: number, seed: number | bigint) =>
+  Layer.scoped(Environment, make(config, dataDir, numEnvs, workers, seed))

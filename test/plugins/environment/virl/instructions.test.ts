@@ -2,14 +2,14 @@ import { it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { describe, expect } from "vitest"
 import { Environment } from "../../../../src/core/environment.ts"
-import { Random } from "../../../../src/core/random.ts"
+import { Random, type RandomSource, type Rng } from "../../../../src/core/random.ts"
 import * as Absolute from "../../../../src/plugins/action-space/absolute.ts"
 import * as Dataset from "../../../../src/plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../../../../src/plugins/environment/virl/config.ts"
 import { instructionSentences, type Turn, variedSentences } from "../../../../src/plugins/environment/virl/instructions.ts"
 import * as Virl from "../../../../src/plugins/environment/virl/layer.ts"
 import { landmarkClauses } from "../../../../src/plugins/policy/prompt-reader.ts"
-import { PythonRandom } from "../../../../src/plugins/random/python-random.ts"
+import * as PythonRandom from "../../../../src/plugins/random/python-random.ts"
 import * as Process from "../../../../src/plugins/reward/process.ts"
 import { FIXTURE_DATASET } from "../../../support/fixtures.ts"
 
@@ -22,7 +22,7 @@ const turns: Turn[] = [
 describe("instruction wording", () => {
   it("keeps the reference's own wording as variant 0 and every word a policy needs in every variant", () => {
     const wordings = new Set<string>()
-    const rng = new PythonRandom(3)
+    const rng = new PythonRandom.PythonRandom(3)
     for (let k = 0; k < 200; k++) {
       const sentences = variedSentences(turns, rng)
       wordings.add(sentences.join("|"))
@@ -38,14 +38,24 @@ describe("instruction wording", () => {
     expect(wordings.has(instructionSentences(turns).join("|"))).toBe(true)
   })
 
+  /** Python's generators, each kept as it is made: the environment's is the first of a layer's. */
+  const made: Rng[] = []
+  const recording: RandomSource = {
+    name: PythonRandom.source.name,
+    make: (seed) => {
+      const rng = PythonRandom.source.make(seed)
+      made.push(rng)
+      return rng
+    }
+  }
   const envWith = (variants: boolean) =>
-    Virl.layer(defaultConfig({ resolution: 16, language_only: true, instruction_variants: variants }), 1).pipe(
-      Layer.provideMerge(Layer.mergeAll(Dataset.layer(FIXTURE_DATASET), Absolute.layer, Process.layer, Layer.succeed(Random, new PythonRandom(12))))
+    Virl.layer(defaultConfig({ resolution: 16, language_only: true, instruction_variants: variants }), 1, 12).pipe(
+      Layer.provideMerge(Layer.mergeAll(Dataset.layer(FIXTURE_DATASET), Absolute.layer, Process.layer, Layer.succeed(Random, recording)))
     )
 
   const episodes = Effect.gen(function*() {
     const env = yield* Environment
-    const rng = yield* Random
+    const rng = made[0]!
     const out: Array<{ instruction: string; next: string; success: boolean }> = []
     for (let e = 0; e < 6; e++) {
       let info = (yield* env.reset(0)).info as Record<string, unknown>
@@ -62,8 +72,9 @@ describe("instruction wording", () => {
 
   it.effect("varies the wording per episode without touching the reference's draws", () =>
     Effect.gen(function*() {
-      const plain = yield* Effect.provide(episodes, envWith(false))
-      const varied = yield* Effect.provide(episodes, envWith(true))
+      const fresh = Effect.sync(() => made.splice(0))
+      const plain = yield* Effect.zipRight(fresh, Effect.provide(episodes, envWith(false)))
+      const varied = yield* Effect.zipRight(fresh, Effect.provide(episodes, envWith(true)))
       expect(varied.map((e) => e.next)).toEqual(plain.map((e) => e.next))
       expect(varied.every((e) => e.success)).toBe(true)
       expect(varied.filter((e, i) => e.instruction !== plain[i].instruction).length).toBeGreaterThan(2)

@@ -11,8 +11,8 @@ import * as Process from "../../../../src/plugins/reward/process.ts"
 import { FIXTURE_DATASET } from "../../../support/fixtures.ts"
 
 const envLayer = (numEnvs: number, languageOnly: boolean) =>
-  Virl.layer(defaultConfig({ resolution: 32, language_only: languageOnly }), numEnvs).pipe(
-    Layer.provide(Layer.mergeAll(Dataset.layer(FIXTURE_DATASET), Absolute.layer, Process.layer, PythonRandom.layer(12)))
+  Virl.layer(defaultConfig({ resolution: 32, language_only: languageOnly }), numEnvs, 12).pipe(
+    Layer.provide(Layer.mergeAll(Dataset.layer(FIXTURE_DATASET), Absolute.layer, Process.layer, PythonRandom.layer))
   )
 
 const oracleAnswer = (info: unknown) => JSON.stringify({ action: (info as { gt_action: string }).gt_action })
