@@ -3,7 +3,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isCheckpoint } from "../core/checkpoint.ts"
-import { PolicyError } from "../core/policy.ts"
+import { StorageError } from "../core/files.ts"
 import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
 import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
@@ -135,7 +135,7 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
             fs.rmSync(dir, { recursive: true, force: true })
             fs.renameSync(work, dir)
           },
-          catch: (e) => new PolicyError({ message: `cannot move the base model into ${dir}: ${String(e)}` })
+          catch: (e) => new StorageError({ path: dir, message: `cannot move the base model here: ${String(e)}` })
         })
         return dir
       })
@@ -166,7 +166,7 @@ export const holdLock = (file: string, done: () => boolean, progress: Progress) 
           fs.writeFileSync(file, String(process.pid), { flag: "wx" })
           return true
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* new PolicyError({ message: `cannot create ${file}: ${String(e)}` })
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* new StorageError({ path: file, message: `cannot create the lock: ${String(e)}` })
         }
         let owner = 0
         try {
@@ -203,7 +203,7 @@ export const trainPretrain = (config: RunConfig, out: string, progress: Progress
           fs.cpSync(path.join(source, CHECKPOINT_DIR), `${ckptDir}.partial`, { recursive: true })
           fs.renameSync(`${ckptDir}.partial`, ckptDir)
         },
-        catch: (e) => new PolicyError({ message: `cannot copy the base model from ${source} into ${out}: ${String(e)}` })
+        catch: (e) => new StorageError({ path: out, message: `cannot copy the base model here from ${source}: ${String(e)}` })
       })
     }
     return ckptDir

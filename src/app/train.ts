@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { type Checkpoint, isCheckpoint, loadCheckpoint, type Phase, saveCheckpoint } from "../core/checkpoint.ts"
 import type { DatasetError } from "../core/dataset.ts"
 import { Environment } from "../core/environment.ts"
-import { keepRecords, writeFileAtomic } from "../core/files.ts"
+import { keepRecords, StorageError, writeFileAtomic } from "../core/files.ts"
 import type { OptimizerService } from "../core/optimizer.ts"
 import { type Learner, Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import type { ActionSpace } from "../core/action-space.ts"
@@ -52,7 +52,7 @@ export const CHECKPOINT_DIR = "checkpoint"
 const keepRecordsUpTo = (file: string, key: "epoch" | "update", done: number) =>
   Effect.try({
     try: () => keepRecords<Record<string, unknown>>(file, (r) => !(Number(r[key]) > done)),
-    catch: (e) => new PolicyError({ message: `cannot resume: ${(e as Error).message}` })
+    catch: (e) => new StorageError({ path: file, message: `cannot resume: ${(e as Error).message}` })
   })
 
 /**

@@ -1,5 +1,13 @@
+import { Data } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+
+/** A file or folder that could not be read, written, moved or locked; names it. */
+export class StorageError extends Data.TaggedError("StorageError")<{ readonly path: string; readonly message: string }> {
+  override toString(): string {
+    return `${this.path}: ${this.message}`
+  }
+}
 
 /** Writes a file through a temporary sibling and a rename, so readers never see half of it. */
 export const writeFileAtomic = (file: string, data: string | Uint8Array): void => {
