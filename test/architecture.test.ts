@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { ENVIRONMENT_VARIABLES } from "../src/core/settings.ts"
 
 /** The layout ARCHITECTURE.md asks for, checked on the sources' import statements (type imports too). */
 const SRC = path.resolve(import.meta.dirname, "../src")
@@ -84,5 +85,13 @@ describe("the source layout", () => {
         .map((to) => `${from} -> ${to}`)
     })
     expect(wrong).toEqual([])
+  })
+
+  it("reads environment variables through core/settings.ts alone, and docs/configuration.md lists each", () => {
+    // settings.ts reads them through Effect's Config; nothing reads process.env itself
+    const readers = files.filter((f) => /process\.env(\[|\.[A-Z])/.test(fs.readFileSync(f, "utf8"))).map((f) => path.relative(SRC, f))
+    expect(readers).toEqual([])
+    const docs = fs.readFileSync(path.resolve(SRC, "../docs/configuration.md"), "utf8")
+    expect(Object.keys(ENVIRONMENT_VARIABLES).filter((name) => !docs.includes(`\`${name}\``))).toEqual([])
   })
 })

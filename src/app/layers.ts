@@ -14,6 +14,7 @@ import type { Environment, EnvironmentError } from "../core/environment.ts"
 import type { Random } from "../core/random.ts"
 import type { Reward } from "../core/reward.ts"
 import type { RunConfig } from "./config.ts"
+import { textSetting } from "../core/settings.ts"
 
 /**
  * The V-IRL environment of a run over one dataset, with its own generator (the context's Random
@@ -94,8 +95,8 @@ export const sftOptimizer = (
  * generated on first use (with a progress bar on stderr).
  */
 export const defaultDatasets = (onProgress?: (done: number, total: number) => void): Effect.Effect<DefaultDatasets, DatasetError> => {
-  const root = process.env["VIRL_DATASETS"]
-  if (root !== undefined && root !== "") {
+  const root = textSetting("VIRL_DATASETS")
+  if (root !== undefined) {
     const paths = defaultPaths(root)
     const missing = [paths.train, paths.eval, paths.visualOod].filter((p) => !fs.existsSync(p))
     return missing.length === 0

@@ -37,6 +37,7 @@ import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../
 import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./progress.ts"
+import { textSetting } from "../core/settings.ts"
 
 /** The cluster's warnings and errors, one line each on stderr (no stack traces), nothing below a warning. */
 const oneLine = Logger.make(({ logLevel, message, cause, date }) => {
@@ -200,7 +201,7 @@ export const clusterSharding = (overrides: Readonly<Record<string, string>>): { 
 
 /** `--db`, or else $VIRL_DB (an environment variable does not show in `ps` as a flag does). */
 export const databaseFlag = (flag: Option.Option<string>): Effect.Effect<string, DatabaseError> =>
-  Option.match(Option.orElse(flag, () => Option.fromNullable(process.env["VIRL_DB"]).pipe(Option.filter((v) => v !== ""))), {
+  Option.match(Option.orElse(flag, () => Option.fromNullable(textSetting("VIRL_DB"))), {
     onNone: () =>
       Effect.fail(new DatabaseError({ message: "no database: pass --db URL or set VIRL_DB (postgres://user:password@host:port/db or sqlite:PATH)" })),
     onSome: Effect.succeed

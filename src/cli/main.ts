@@ -23,6 +23,7 @@ import { view } from "./view.ts"
 import { evaluate } from "./eval.ts"
 import { commandLine } from "./overrides.ts"
 import { train } from "./train.ts"
+import { textSetting } from "../core/settings.ts"
 
 const conformance = Command.make(
   "conformance",
@@ -142,7 +143,7 @@ const cli = Command.run(virl, { name: "virl", version: "0.1.0" })
 
 // a trial started by a sweep or a cluster runner stops when its parent dies, even by SIGKILL:
 // the parent holds the other end of our stdin, and the pipe closes with it
-if (process.env["VIRL_EXIT_WITH_PARENT"] === "1") {
+if (textSetting("VIRL_EXIT_WITH_PARENT") === "1") {
   process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"))
   process.stdin.resume()
   process.stdin.unref()

@@ -20,6 +20,7 @@ import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 import { commandLine } from "./overrides.ts"
 import { cliProgress } from "./progress.ts"
+import { textSetting } from "../core/settings.ts"
 
 const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).map((a) => a.name)
 const parentsOf = (e: Experiment): Record<string, string> =>
@@ -243,7 +244,7 @@ export const sync = Command.make(
   "sync",
   {
     dir: Args.directory({ name: "RUN_DIR", exists: "yes" }),
-    project: Options.text("project").pipe(Options.withDefault(process.env["WANDB_PROJECT"] ?? "virl"))
+    project: Options.text("project").pipe(Options.withDefault(textSetting("WANDB_PROJECT") ?? "virl"))
   },
   ({ dir, project }) =>
     Effect.gen(function*() {

@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import sharp from "sharp"
 import { PolicyError, type PolicyInput, type PolicyService } from "../../core/policy.ts"
+import { textSetting } from "../../core/settings.ts"
 
 /**
  * Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, a hosted API) as a policy, for
@@ -19,10 +20,10 @@ export interface OpenAiOptions {
   readonly maxTokens: number
 }
 
-export const defaultOpenAiOptions = (model: string, baseUrl = process.env["OPENAI_BASE_URL"] ?? "https://api.openai.com/v1"): OpenAiOptions => ({
+export const defaultOpenAiOptions = (model: string, baseUrl = textSetting("OPENAI_BASE_URL") ?? "https://api.openai.com/v1"): OpenAiOptions => ({
   baseUrl,
   model,
-  ...(process.env["OPENAI_API_KEY"] === undefined ? {} : { apiKey: process.env["OPENAI_API_KEY"] }),
+  ...(textSetting("OPENAI_API_KEY") === undefined ? {} : { apiKey: textSetting("OPENAI_API_KEY")! }),
   concurrency: 4,
   retries: 4,
   timeoutMs: 120_000,

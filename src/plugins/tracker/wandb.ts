@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { writeFileAtomic } from "../../core/files.ts"
 import { Tracker, type TrackerService } from "../../core/tracker.ts"
 import * as Jsonl from "./jsonl.ts"
+import { textSetting } from "../../core/settings.ts"
 
 /**
  * Weights & Biases as an uploader of the local record: the run always writes JSONL; this sends
@@ -22,10 +23,10 @@ export interface WandbOptions {
 }
 
 export const optionsFromEnv = (project: string): WandbOptions => ({
-  apiKey: process.env["WANDB_API_KEY"],
-  baseUrl: process.env["WANDB_BASE_URL"] ?? "https://api.wandb.ai",
-  project: process.env["WANDB_PROJECT"] ?? project,
-  ...(process.env["WANDB_ENTITY"] === undefined ? {} : { entity: process.env["WANDB_ENTITY"] }),
+  apiKey: textSetting("WANDB_API_KEY"),
+  baseUrl: textSetting("WANDB_BASE_URL") ?? "https://api.wandb.ai",
+  project: textSetting("WANDB_PROJECT") ?? project,
+  ...(textSetting("WANDB_ENTITY") === undefined ? {} : { entity: textSetting("WANDB_ENTITY")! }),
   timeoutMs: 15_000
 })
 

@@ -6,6 +6,7 @@ import { DatasetError } from "../../../core/dataset.ts"
 import { buildOnce } from "../../../core/files.ts"
 import { RECIPE_VERSION, synthesize, type SynthRequest } from "./generate.ts"
 import { VARIED_PREFIX } from "./varied.ts"
+import { textSetting } from "../../../core/settings.ts"
 
 /**
  * The embedded default: the paper's three evaluation settings on synthetic cities, generated
@@ -28,7 +29,7 @@ export interface DefaultDatasets {
   readonly visualOod: string
 }
 
-export const cacheRoot = (): string => process.env["VIRL_CACHE"] ?? path.join(os.homedir(), ".cache", "virl")
+export const cacheRoot = (): string => textSetting("VIRL_CACHE") ?? path.join(os.homedir(), ".cache", "virl")
 
 export const defaultPaths = (root = path.join(cacheRoot(), `default-r${RECIPE_VERSION}`)): DefaultDatasets => ({
   root,

@@ -11,6 +11,7 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as exact from "./exact-trig.ts"
+import { textSetting } from "../../../core/settings.ts"
 
 export interface Libm {
   readonly sin: (x: number) => number
@@ -25,7 +26,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 export const ADDON_PATH = path.resolve(here, "../../../../native/libm/build/virl_libm.node")
 
 const load = (): { readonly libm: Libm; readonly native: boolean } => {
-  if (process.env.VIRL_LIBM === "js") return { libm: fallback, native: false }
+  if (textSetting("VIRL_LIBM") === "js") return { libm: fallback, native: false }
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as Libm
     return { libm: addon, native: true }

@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import { type RgbImage, viewColumns, type ViewGeometry, viewGeometry, type ViewRequest } from "./projection.ts"
 import { resizeBicubic, type ResizeTarget, type Taps, taps } from "./resize.ts"
+import { textSetting } from "../../../core/settings.ts"
 
 /**
  * The street-view kernels compiled to WebAssembly SIMD (native/kernels/pixels.ts, built by
@@ -47,7 +48,7 @@ let kernels: Kernels | null | undefined
 const load = (): Kernels | null => {
   if (kernels !== undefined) return kernels
   kernels = null
-  if (process.env["VIRL_KERNELS"] === "js") return kernels
+  if (textSetting("VIRL_KERNELS") === "js") return kernels
   try {
     const module = new WebAssembly.Module(fs.readFileSync(new URL("./pixels.wasm", import.meta.url)))
     kernels = new WebAssembly.Instance(module, {}).exports as unknown as Kernels

@@ -3,6 +3,7 @@ import * as os from "node:os"
 import { isMainThread, Worker } from "node:worker_threads"
 import { provideSharedBuffers } from "../../../core/shared-memory.ts"
 import type { RgbImage } from "./projection.ts"
+import { integerSetting } from "../../../core/settings.ts"
 
 export interface TileJob {
   readonly id: number
@@ -149,8 +150,8 @@ let users = 0
 // episodes per second at resolution 224; npm run bench:sharding)
 const poolSize = (): number => {
   if (!isMainThread) return 1
-  const set = Number(process.env["VIRL_TILE_THREADS"])
-  if (process.env["VIRL_TILE_THREADS"] !== undefined && Number.isInteger(set) && set >= 0) return set
+  const set = integerSetting("VIRL_TILE_THREADS")
+  if (set !== undefined && set >= 0) return set
   const cores = os.availableParallelism()
   return Math.min(12, Math.max(Math.min(4, cores), cores - 2))
 }

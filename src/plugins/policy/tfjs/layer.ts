@@ -29,6 +29,7 @@ import {
   WORD_TABLE,
   wordLists
 } from "./model.ts"
+import { textSetting } from "../../../core/settings.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 type Variable = import("@tensorflow/tfjs-core").Variable
@@ -160,7 +161,7 @@ export const make = (
 
   // on WebGPU, acting and gradients run as the model's own few dozen kernels (gpu-model.ts), not
   // op by op through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps them in tfjs
-  const gpu = tf.getBackend() === "webgpu" && process.env["VIRL_WEBGPU_FORWARD"] !== "tfjs"
+  const gpu = tf.getBackend() === "webgpu" && textSetting("VIRL_WEBGPU_FORWARD") !== "tfjs"
     ? makeGpuModel((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
     : undefined
   gpu?.upload(values)

@@ -1,0 +1,33 @@
+import { Config, Effect, Option } from "effect"
+
+/**
+ * Every environment variable virl reads, read here and nowhere else: through Effect's Config,
+ * from the process's environment at the moment it is asked for (a test may set one). An empty
+ * value reads as unset, and so does a number that does not parse. docs/configuration.md lists them.
+ */
+export const ENVIRONMENT_VARIABLES = {
+  VIRL_CACHE: "where generated cities, pretraining mixtures and base models are cached (default ~/.cache/virl)",
+  VIRL_DATASETS: "a folder of nyc-train/, nyc-eval/ and sf/ in the VIRL_routes layout to run on instead of the synthetic cities",
+  VIRL_DB: "the cluster's database URL when --db is not given (keeps a password out of ps)",
+  VIRL_TILE_THREADS: "threads cutting street views (default: every core up to 4, then all but two up to 12)",
+  VIRL_KERNELS: "js: the JavaScript street-view kernels instead of the WebAssembly ones (same bytes)",
+  VIRL_LIBM: "js: JavaScript trigonometry instead of the C library's (headings may differ from the reference's in the last bit)",
+  VIRL_WEBGPU_FORWARD: "tfjs: the policy through tfjs's WebGPU backend instead of the fused kernels",
+  VIRL_EXIT_WITH_PARENT: "1 in the processes virl starts (seeds, trials): they stop when their parent dies",
+  OPENAI_BASE_URL: "the endpoint of --policy openai:MODEL (default https://api.openai.com/v1)",
+  OPENAI_API_KEY: "its key",
+  WANDB_API_KEY: "Weights & Biases' key (--wandb, virl sync)",
+  WANDB_BASE_URL: "Weights & Biases' server (default https://api.wandb.ai)",
+  WANDB_PROJECT: "the W&B project (default virl)",
+  WANDB_ENTITY: "the W&B entity"
+} as const
+
+export type EnvironmentVariable = keyof typeof ENVIRONMENT_VARIABLES
+
+const read = <A>(config: Config.Config<A>): Option.Option<A> => Effect.runSync(Effect.orElseSucceed(Effect.map(config, Option.some), () => Option.none()))
+
+/** A variable's text, undefined when it is unset or empty. */
+export const textSetting = (name: EnvironmentVariable): string | undefined => Option.getOrUndefined(Option.filter(read(Config.string(name)), (v) => v !== ""))
+
+/** A variable's whole number, undefined when it is unset or not one. */
+export const integerSetting = (name: EnvironmentVariable): number | undefined => Option.getOrUndefined(read(Config.integer(name)))
