@@ -47,10 +47,14 @@ const both = (a: TrackerService, b: TrackerService): TrackerService => ({
 
 /** Local JSONL (and W&B's upload at the end when asked), and the experiment's own Tracker layer if it has one: each gets every record. */
 const runTracker = (experiment: Experiment, out: string, wandb: boolean) =>
-  Effect.gen(function*() {
-    const own = wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
-    return experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
-  })
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      const own = wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
+      return experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
+    }),
+    // closed with the run's scope: after the report, or when the run fails or is interrupted
+    (tracker) => tracker.close
+  )
 
 /**
  * Seeds side by side when --parallel-seeds is not given: one process per 4 cores (each drives its
@@ -149,9 +153,8 @@ export const runAndReport = (
     })
     const seconds = (performance.now() - t0) / 1000
     yield* tracker.summary({ experiment: experiment.name, seconds, results: JSON.parse(fs.readFileSync(path.join(out, RESULTS_FILE), "utf8")) })
-    yield* tracker.close
     return { table, seconds }
-  })
+  }).pipe(Effect.scoped)
 
 export const run = Command.make(
   "run",
@@ -193,18 +196,20 @@ export const run = Command.make(
       if (Option.isSome(onlySeed)) {
         // one seed of a parent run's --parallel-seeds: its records go into the parent's files, the report is the parent's
         if (Option.isSome(seeds) || Option.isSome(parallelSeeds)) return yield* printError("--only-seed runs one seed: leave out --seeds and --parallel-seeds")
-        const tracker = yield* runTracker(experiment, dir, false)
-        yield* runExperiment(experiment, {
-          out: dir,
-          tracker,
-          datasets: yield* defaultDatasets(progressBar("rendering panoramas")),
-          quick,
-          overrides: commandLine.overrides,
-          progress: cliProgress,
-          seeds: [onlySeed.value],
-          part: true
-        })
-        return yield* tracker.close
+        return yield* Effect.scoped(
+          Effect.gen(function*() {
+            yield* runExperiment(experiment, {
+              out: dir,
+              tracker: yield* runTracker(experiment, dir, false),
+              datasets: yield* defaultDatasets(progressBar("rendering panoramas")),
+              quick,
+              overrides: commandLine.overrides,
+              progress: cliProgress,
+              seeds: [onlySeed.value],
+              part: true
+            })
+          })
+        )
       }
       const source = { file, ...(Option.isSome(trial) ? { trial: trial.value } : {}) }
       const { table, seconds } = yield* runAndReport(experiment, dir, {
