@@ -3,17 +3,22 @@ import { type ConfigError, PRESETS, readConfigFile, resolveConfig, RunConfig } f
 
 /**
  * Config overrides are dotted flags (`--ppo_config.clip_param=0.2`, `--seed=7`), taken out of
- * argv before @effect/cli parses the rest: a flag whose name has a dot or an underscore, or is a
- * top-level config key, is an override; CLI options use hyphens.
+ * argv before @effect/cli parses the rest, for the commands that take config (CONFIG_COMMANDS): a
+ * flag whose name has a dot or an underscore, or is a top-level config key, is an override; CLI
+ * options use hyphens. Other commands parse all their flags themselves.
  */
 const TOP_LEVEL = new Set(Object.keys(RunConfig.fields))
 
 /** The dotted overrides of this process's command line, taken out by main before @effect/cli parses the rest. */
 export const commandLine = { overrides: {} as Record<string, string> }
 
+/** The commands that take config keys; any other command's flags are its own (`virl data synth --seed 3`). */
+export const CONFIG_COMMANDS: ReadonlyArray<string> = ["run", "sweep", "train", "eval"]
+
 export const splitOverrides = (argv: ReadonlyArray<string>): { readonly argv: string[]; readonly overrides: Record<string, string> } => {
   const rest: string[] = []
   const overrides: Record<string, string> = {}
+  if (!CONFIG_COMMANDS.includes(argv[2] ?? "")) return { argv: [...argv], overrides }
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([A-Za-z0-9_.]+)(?:=(.*))?$/.exec(argv[i])
     if (m !== null && i >= 2 && (m[1].includes(".") || m[1].includes("_") || TOP_LEVEL.has(m[1]))) {

@@ -36,6 +36,9 @@ describe("run configuration", () => {
     const { argv, overrides } = splitOverrides(["node", "virl", "train", "ppo", "--init", "x", "--ppo_config.clip_param=0.2", "--seed", "3", "--out", "y"])
     expect(argv).toEqual(["node", "virl", "train", "ppo", "--init", "x", "--out", "y"])
     expect(overrides).toEqual({ "ppo_config.clip_param": "0.2", seed: "3" })
+    // a command without config keeps every flag for itself
+    const synth = ["node", "virl", "data", "synth", "--city", "nyc", "--seed", "3", "--out", "z"]
+    expect(splitOverrides(synth)).toEqual({ argv: synth, overrides: {} })
   })
 
   it("ships each preset as its YAML file, written from the code (npm run configs), every key, read back to the preset", () => {

@@ -24,6 +24,15 @@ describe("virl data synth / check / preview", () => {
     expect(fs.readFileSync(path.join(dir, "preview.png")).subarray(1, 4).toString()).toBe("PNG")
   })
 
+  it("honours --seed: two seeds, two cities (the flag is the command's own, not a config key)", () => {
+    const routes = (seed: string) => {
+      const dir = path.join(scratch, `seed-${seed}`)
+      expect(virl("data", "synth", "--city", "nyc", "--routes", "2", "--seed", seed, "--panorama-width", "128", "--out", dir).status).toBe(0)
+      return fs.readFileSync(path.join(dir, "route_infos.json"), "utf8")
+    }
+    expect(routes("3")).not.toEqual(routes("4"))
+  })
+
   it("refuses to replace a folder it did not write", () => {
     const dir = path.join(scratch, "precious")
     fs.mkdirSync(dir)
