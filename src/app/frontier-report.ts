@@ -48,30 +48,22 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
   if (r.start !== undefined) out.push(row(`${r.start.arm} (start)`, r.start))
   for (const p of r.points) out.push(row(p.arm, p))
   out.push("")
-  if (r.matched_indist.length > 0) {
-    out.push(
+  const section = (heading: string, about: string, level: string, rows: ReadonlyArray<Comparison>) =>
+    rows.length === 0 ? [] : [heading, "", about, "", `| suite | ${level} | a | b | a − b |`, "|---|---|---|---|---:|", ...comparisonRows(rows, title), ""]
+  out.push(
+    ...section(
       "### At matched in-distribution accuracy",
-      "",
       "Each method's frontier: the best OOD accuracy any of its points reaches at that in-distribution accuracy or more.",
-      "",
-      "| suite | matched at | a | b | a − b |",
-      "|---|---|---|---|---:|",
-      ...comparisonRows(r.matched_indist, title),
-      ""
-    )
-  }
-  if (r.matched_kl.length > 0) {
-    out.push(
+      "matched at",
+      r.matched_indist
+    ),
+    ...section(
       "### At matched KL from the reference",
-      "",
-      "Mean OOD accuracy of each method's points whose KL lies in the band (four bands, equal in log KL, over the range every method covers).",
-      "",
-      "| suite | band | a | b | a − b |",
-      "|---|---|---|---|---:|",
-      ...comparisonRows(r.matched_kl, title),
-      ""
+      "Mean OOD accuracy of each method's points whose KL lies in the band (four bands, equal in log KL, over the range both methods cover).",
+      "band",
+      r.matched_kl
     )
-  }
+  )
   if (r.selected.length > 0) {
     const rule = r.spec.select ?? { by: "indist", at: "any" }
     out.push(
