@@ -1,7 +1,7 @@
-// Before `npm test`: Debian packages the tests drive — chromium (the viewer's browser test) and
+// For CI (.ci/run): Debian packages the tests drive — chromium (the viewer's browser test) and
 // postgresql (the cluster's test starts a server on loopback). Installs what is missing with
-// apt-get when this user may (root, or sudo without a password); otherwise says how, and the test
-// that needs it fails naming what is missing.
+// apt-get when this user may (root, or sudo without a password); otherwise says how. `npm test`
+// itself installs nothing: it skips those tests, naming the missing package.
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 

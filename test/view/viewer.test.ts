@@ -14,12 +14,12 @@ import { indist, ruleOod, suiteLabel } from "../../src/app/suites.ts"
 import { exportStatic, handler, safeFile } from "../../src/app/view/server.ts"
 import { experiment } from "../../src/core/experiment.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
+import { CHROMIUM, skipWithout } from "../support/system-packages.ts"
 
 /**
  * `virl view` in a real browser: Debian's Chromium, headless, driven by playwright-core.
  * Screenshots go to test-output/viewer/ for a person to look at.
  */
-const CHROMIUM = process.env["VIRL_CHROMIUM"] ?? "/usr/bin/chromium"
 const SHOTS = path.resolve(import.meta.dirname, "../../test-output/viewer")
 const HOSTILE = `<script>window.PWNED = 1</script><img src=x onerror="window.PWNED = 2">{"action": "forward()"}`
 
@@ -70,12 +70,10 @@ const rawGet = (base: string, rawPath: string) =>
     req.end()
   })
 
+// the browser's tests skip where Chromium is missing (and fail instead in CI); the rest run anyway
+const noBrowser = skipWithout("chromium", "the viewer's browser test")
+
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: the viewer's browser test needs Debian's chromium (apt-get install chromium; .ci/run installs it), or VIRL_CHROMIUM=/path/to/chromium`
-    )
-  }
   fs.mkdirSync(SHOTS, { recursive: true })
   city = await tinyCity("nyc", 4)
   const datasets = { root: city, train: city, eval: city, visualOod: city }
@@ -87,6 +85,7 @@ beforeAll(async () => {
   const lines = fs.readFileSync(traces, "utf8").trim().split("\n").map((l) => JSON.parse(l))
   lines[0].steps[0].output = HOSTILE
   fs.writeFileSync(traces, lines.map((l) => JSON.stringify(l)).join("\n") + "\n")
+  if (noBrowser) return
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -117,7 +116,7 @@ const openFailedEpisode = async (page: Page) => {
   await page.locator(".panel .body dl.facts").first().waitFor()
 }
 
-describe("virl view in Chromium", () => {
+describe.skipIf(noBrowser)("virl view in Chromium", () => {
   it("shows the table and plots, filters to a failed episode and steps through it", async () => {
     const base = await start(run)
     const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } })
