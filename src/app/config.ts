@@ -49,8 +49,8 @@ export const RunConfig = Schema.Struct({
     eps: positive,
     weight_decay: nonNegative,
     /** Adam's moment decay rates (the reference's defaults). */
-    beta1: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 0.9999)), { default: () => 0.9 }),
-    beta2: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 0.99999)), { default: () => 0.999 })
+    beta1: Schema.optionalWith(range(0, 0.9999), { default: () => 0.9 }),
+    beta2: Schema.optionalWith(range(0, 0.99999), { default: () => 0.999 })
   }),
   ppo_config: Schema.Struct({
     clip_param: positive,

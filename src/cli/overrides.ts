@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import { Either, Option, SchemaAST } from "effect"
 import { type ConfigError, PRESETS, readConfigFile, resolveConfig, RunConfig } from "../app/config.ts"
 
 /**
@@ -43,15 +43,62 @@ export const buildConfig = (options: { preset: string; configFile?: string; over
   return resolveConfig(PRESETS[preset] ?? PRESETS.small, layers)
 }
 
-const flat = (value: unknown, prefix = ""): Array<[string, unknown]> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-    ? Object.entries(value).flatMap(([k, v]) => flat(v, prefix === "" ? k : `${prefix}.${k}`))
-    : [[prefix, value]]
+/** What a schema allows, in words: its refinements' messages, its literals, its kind. */
+const allowed = (ast: SchemaAST.AST): string => {
+  switch (ast._tag) {
+    case "Refinement": {
+      const message = SchemaAST.getMessageAnnotation(ast)
+      if (Option.isSome(message)) {
+        const text = message.value(undefined as never)
+        if (typeof text === "string") return text.replace(/^must be /, "")
+      }
+      return allowed(ast.from)
+    }
+    case "Transformation":
+      return allowed(ast.to)
+    case "Union": {
+      const literals = ast.types.filter((t) => t._tag === "Literal").map((t) => String((t as SchemaAST.Literal).literal))
+      const others = ast.types.filter((t) => t._tag !== "Literal").map(allowed)
+      return [...others, ...(literals.length === 0 ? [] : [`${others.length === 0 ? "" : "or "}${literals.join(", ")}`])].join(" ")
+    }
+    case "Literal":
+      return String(ast.literal)
+    case "BooleanKeyword":
+      return "true or false"
+    case "NumberKeyword":
+      return "a number"
+    case "StringKeyword":
+      return "text"
+    default:
+      return ""
+  }
+}
 
-/** The dotted flags a command takes, with the `small` preset's values, for `--help`. */
-export const overridesHelp = (): string =>
-  `Config keys as dotted flags (--key=value; values of the small preset shown; out-of-range values are refused at start-up): ${
-    flat(PRESETS.small)
-      .map(([k, v]) => `--${k}=${JSON.stringify(v)}`)
-      .join(" ")
-  }`
+/** Every leaf key of a struct schema with what it allows. */
+const leaves = (ast: SchemaAST.AST, prefix = ""): Array<{ readonly key: string; readonly allows: string }> => {
+  const node = ast._tag === "Transformation" ? ast.to : ast
+  if (node._tag !== "TypeLiteral") return [{ key: prefix, allows: allowed(ast) }]
+  return node.propertySignatures.flatMap((p) => leaves(p.type, prefix === "" ? String(p.name) : `${prefix}.${String(p.name)}`))
+}
+
+const valueAt = (config: unknown, key: string): unknown => key.split(".").reduce((o: any, k) => o?.[k], config)
+
+/**
+ * The dotted flags a command takes for `--help`, a line each, grouped by section: the `small`
+ * preset's value and what the schema allows (enums' values, numbers' ranges).
+ */
+export const overridesHelp = (): string => {
+  const keys = leaves(RunConfig.ast)
+  const width = Math.max(...keys.map(({ key }) => `--${key}=${JSON.stringify(valueAt(PRESETS.small, key))}`.length)) + 2
+  const lines: string[] = [
+    "Config keys as dotted flags (--key=value), each shown with the small preset's value and what it allows; a value out of range is refused at start-up:"
+  ]
+  let section = ""
+  for (const { key, allows } of keys) {
+    const top = key.includes(".") ? key.split(".")[0]! : ""
+    if (top !== section) lines.push("", `${top}:`)
+    section = top
+    lines.push(`  ${`--${key}=${JSON.stringify(valueAt(PRESETS.small, key))}`.padEnd(width)}${allows}`)
+  }
+  return lines.join("\n")
+}

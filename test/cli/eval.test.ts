@@ -40,5 +40,9 @@ describe("virl eval", () => {
     const help = virl("eval", "--help")
     expect(help.stdout).toMatch(/--ppo_config\.mini_batch_size=32/)
     expect(help.stdout).toMatch(/--env_config\.fov=90/)
+    // a key a line, grouped by section, with what each allows
+    expect(help.stdout).toMatch(/\n {2}--backend="auto" +auto, wasm, cpu, native or webgpu/)
+    expect(help.stdout).toMatch(/\nppo_config:\n {2}--ppo_config\.clip_param=0\.1 +> 0\n/)
+    expect(help.stdout).toMatch(/--pretrain_config\.descriptions="varied" +varied, oracle/)
   })
 })
