@@ -3,6 +3,7 @@ import * as path from "node:path"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { frontierMarkdown, writeFrontier } from "./frontier-report.ts"
+import type { Provenance } from "./provenance.ts"
 import { PALETTE, renderPlot, type Series } from "./plot.ts"
 import { type EvalRecord, EVALS_FILE, type FrontierMeta, KL_FILE, type KlRecord, readEvals, readKl, RESULTS_FILE, type SuiteLabel } from "./run-folder.ts"
 
@@ -192,7 +193,9 @@ export const writeReport = async (
   plotted: ReadonlyArray<string> = arms,
   parents: Readonly<Record<string, string>> = {},
   seeds?: ReadonlyArray<number>,
-  frontier?: FrontierMeta
+  frontier?: FrontierMeta,
+  /** How the run was made (see provenance.ts), kept in results.json. */
+  made?: Provenance
 ): Promise<string> => {
   const evals = readEvals(path.join(runDir, EVALS_FILE))
   const kls = readKl(path.join(runDir, KL_FILE))
@@ -200,7 +203,10 @@ export const writeReport = async (
   fs.mkdirSync(path.join(runDir, "plots"), { recursive: true })
   const compared = frontier === undefined ? undefined : await writeFrontier(runDir, frontier, evals, kls, results.seeds, suites)
   const table = markdownTable(results, suites) + (compared === undefined ? "" : `\n${frontierMarkdown(compared, suites)}`)
-  writeFileAtomic(path.join(runDir, RESULTS_FILE), JSON.stringify(compared === undefined ? results : { ...results, frontier: compared }, null, 2))
+  writeFileAtomic(
+    path.join(runDir, RESULTS_FILE),
+    JSON.stringify({ ...results, ...(compared === undefined ? {} : { frontier: compared }), ...(made === undefined ? {} : { provenance: made }) }, null, 2)
+  )
   writeFileAtomic(path.join(runDir, "results.md"), table)
   const panels = suites.map((suite) => ({
     title: suite.title.toUpperCase(),

@@ -12,6 +12,7 @@ import { armComponents, datasetDir, DEFAULT_COMPONENTS, ensureDataset, trainingL
 import { evaluateSuite, policyFromCheckpoint, suiteEpisodes } from "./evaluate.ts"
 import { suiteSpecs } from "./suites.ts"
 import { frontierProblem } from "./frontier.ts"
+import { provenance } from "./provenance.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
 import { appendRecord, type EvalRecord, EVALS_FILE, KL_FILE, type KlRecord, readEvals, readKl, SEED_LOG } from "./run-folder.ts"
 import { trainPretrain } from "./base-model.ts"
@@ -341,7 +342,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     if (options.part !== true) {
       writeFileAtomic(
         path.join(options.out, "config.json"),
-        JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, arms: resolved }, null, 2)
+        JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, provenance: provenance(), arms: resolved }, null, 2)
       )
     }
     return readEvals(evalsFile, { repair })

@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import { printError, reportError } from "./errors.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -8,10 +8,12 @@ import { type Experiment, isSweep, trials } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/layers.ts"
+import { provenance } from "../app/provenance.ts"
 import { writeReport } from "../app/report.ts"
 import { EXPERIMENT_FILE, type FrontierMeta, readRunMeta, RESULTS_FILE, SEED_LOG } from "../app/run-folder.ts"
 import { fileTail, runVirlProcess } from "../app/processes.ts"
-import { ExperimentError, runExperiment } from "../app/run.ts"
+import type { RunConfig } from "../app/config.ts"
+import { armConfig, ExperimentError, runExperiment } from "../app/run.ts"
 import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { Tracker, type TrackerService } from "../core/tracker.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
@@ -147,7 +149,8 @@ export const runAndReport = (
           ),
           parentsOf(experiment),
           seeds,
-          frontier
+          frontier,
+          provenance()
         ),
       catch: (e) => new ExperimentError({ message: `cannot write the report of ${out}: ${(e as Error).message}` })
     })
@@ -173,12 +176,15 @@ export const run = Command.make(
         "seeds trained side by side, each in a process of its own, after the shared base; same results (default: one per 4 cores, so 1 on small machines)"
       )
     ),
+    printConfig: Options.boolean("print-config").pipe(
+      Options.withDescription("print every arm's resolved config (defaults, experiment, arm, --quick, command line) as JSON and exit without running")
+    ),
     onlySeed: Options.integer("only-seed").pipe(
       Options.optional,
       Options.withDescription("run this one seed's arms into --out and write no report (what --parallel-seeds starts for each seed once the base is built)")
     )
   },
-  ({ file, seeds, quick, out, trial, wandb, parallelSeeds, onlySeed }) =>
+  ({ file, seeds, quick, out, trial, wandb, parallelSeeds, printConfig, onlySeed }) =>
     Effect.gen(function*() {
       const loaded = yield* loadExperimentFile(file)
       let experiment: Experiment
@@ -193,6 +199,19 @@ export const run = Command.make(
       const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
       const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [experiment.seeds[0]] : undefined
       if (Option.isSome(parallelSeeds) && parallelSeeds.value < 1) return yield* printError(`--parallel-seeds ${parallelSeeds.value}: give at least 1`)
+      if (printConfig) {
+        // the last seed's, as config.json shows them
+        const seed = (chosen ?? [...experiment.seeds]).at(-1) ?? 1
+        const arms: Record<string, RunConfig> = {}
+        for (const arm of experiment.arms) {
+          arms[arm.name] = yield* Either.match(armConfig(experiment, arm, { quick, overrides: commandLine.overrides }, seed), {
+            onLeft: Effect.fail,
+            onRight: Effect.succeed
+          })
+        }
+        console.log(JSON.stringify({ experiment: experiment.name, seed, quick, arms }, null, 2))
+        return
+      }
       if (Option.isSome(onlySeed)) {
         // one seed of a parent run's --parallel-seeds: its records go into the parent's files, the report is the parent's
         if (Option.isSome(seeds) || Option.isSome(parallelSeeds)) return yield* printError("--only-seed runs one seed: leave out --seeds and --parallel-seeds")

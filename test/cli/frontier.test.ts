@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -50,6 +50,21 @@ describe("virl run experiments/frontier.ts --quick", () => {
         expect(fs.existsSync(path.join(out, file))).toBe(true)
       }
       expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*At matched in-distribution accuracy/)
+      // how it was made: the commit it ran from, the runtime, the machine
+      const made = (results as unknown as { provenance: { commit: string | null; node: string; cpu: { cores: number } } }).provenance
+      const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8" })
+      expect(made.commit).toBe(head.status === 0 ? head.stdout.trim() : null)
+      expect(made.node).toBe(process.version)
+      expect(made.cpu.cores).toBeGreaterThan(0)
+      expect(JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")).provenance.commit).toBe(made.commit)
+      // the resolved config of every arm, without running
+      const printed = spawnSync(process.execPath, [BIN, "run", "experiments/frontier.ts", "--quick", "--print-config", "--sft_config.epochs=3"], {
+        cwd: ROOT,
+        encoding: "utf8"
+      })
+      const arms = (JSON.parse(printed.stdout) as { arms: Record<string, { sft_config: { epochs: number }; num_updates: number }> }).arms
+      expect(Object.keys(arms)).toHaveLength(11)
+      expect([arms["init"]!.sft_config.epochs, arms["rl@lr3e-4"]!.num_updates]).toEqual([3, 6])
       // logs in the reference's format at final points only
       const logs = fs.readdirSync(path.join(out, "seed-1", "rl@lr3e-4", "eval-logs"))
       expect(logs).toContain("indist-step6.jsonl")

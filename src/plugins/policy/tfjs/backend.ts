@@ -61,6 +61,10 @@ const tryNative = (): boolean => {
   }
 }
 
+/** What WebGPU's adapter says of itself, once the backend started on one (vendor, architecture, device, description). */
+let adapterInfo: Record<string, string> | undefined
+export const webgpuAdapter = (): Readonly<Record<string, string>> | undefined => adapterInfo
+
 /** Why `webgpu` cannot start here, or undefined once it is registered with tfjs. */
 const startWebGpu = async (): Promise<string | undefined> => {
   let dawn: { create: (options: string[]) => unknown; globals: Record<string, unknown> }
@@ -83,6 +87,10 @@ const startWebGpu = async (): Promise<string | undefined> => {
   } catch (e) {
     return `@tensorflow/tfjs-backend-webgpu does not load: ${(e as Error).message}`
   }
+  const info = (adapter as { info?: Record<string, unknown> }).info ?? {}
+  adapterInfo = Object.fromEntries(
+    ["vendor", "architecture", "device", "description"].flatMap((k) => (typeof info[k] === "string" && info[k] !== "" ? [[k, info[k] as string]] : []))
+  )
   return undefined
 }
 
