@@ -159,6 +159,38 @@ describe.skipIf(noBrowser)("virl view in Chromium", () => {
     expect(errors).toEqual([])
   }, 60_000)
 
+  it("keeps its state in the URL: a link opens the filters, an episode and a step", async () => {
+    const base = await start(run)
+    const page = await browser.newPage()
+    const errors: string[] = []
+    page.on("pageerror", (e) => errors.push(String(e)))
+    // the first listed episode at its first step
+    await page.goto(`${base}/index.html#episode=1&step=1`)
+    const panel = page.locator(".panel").first()
+    await expect.poll(() => panel.locator(".position").count()).toBe(1)
+    expect(await panel.locator(".position").innerText()).toMatch(/^answer 1 \//)
+    expect(await page.locator("#list tbody tr.selected").getAttribute("data-index")).toBe(
+      await page.locator("#list tbody tr").first().getAttribute("data-index")
+    )
+    // choosing and stepping write the link; the link opens the same place in a fresh page
+    await page.selectOption("#f-arm", "rl")
+    await page.selectOption("#f-suite", "indist")
+    await page.locator("#list tbody tr").nth(1).click()
+    const total = Number((await panel.locator(".position").innerText()).split("/")[1])
+    await panel.locator("button.prev").evaluate((b: HTMLButtonElement) => Array.from({ length: 50 }, () => b.click()))
+    if (total > 1) await panel.locator("button.next").click()
+    const link = new URL(page.url()).hash
+    expect(link).toBe(`#arm=rl&suite=indist&point=final&episode=2&step=${total > 1 ? 2 : 1}`)
+    const again = await browser.newPage()
+    await again.goto(`${base}/${link}`)
+    const opened = again.locator(".panel").first()
+    await expect.poll(() => opened.locator(".position").count()).toBe(1)
+    expect(await opened.locator("h3").innerText()).toMatch(/^rl · indist/)
+    expect(await opened.locator(".position").innerText()).toBe(`answer ${total > 1 ? 2 : 1} / ${total}`)
+    expect(await again.locator("#f-arm").inputValue()).toBe("rl")
+    expect(errors).toEqual([])
+  }, 30_000)
+
   it("shows a model's HTML as text and runs none of it", async () => {
     const base = await start(run)
     const page = await browser.newPage()

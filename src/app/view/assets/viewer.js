@@ -72,11 +72,12 @@
     body.replaceChildren()
     const shown = index.episodes.filter(matches)
     $("count").textContent = `${shown.length} of ${index.episodes.length} episodes`
-    for (const e of shown.slice(0, 2000)) {
+    for (const [i, e] of shown.slice(0, 2000).entries()) {
       const log = logs.get(e.log)
+      const listed = i + 1
       const row = el(
         "tr",
-        { "data-log": e.log, "data-index": String(e.index), onclick: () => openEpisode(e, row) },
+        { "data-log": e.log, "data-index": String(e.index), onclick: () => openEpisode(e, row, listed) },
         el("td", {}, log.seed),
         el("td", {}, log.arm),
         el("td", {}, log.suite),
@@ -90,7 +91,32 @@
       body.append(row)
     }
   }
-  for (const id of ["f-arm", "f-suite", "f-seed", "f-point", "f-outcome", "f-kind"]) $(id).addEventListener("change", drawList)
+  // ---- the page's state in the URL fragment: a link opens the same filters, episode and step ----
+  const FILTERS = { arm: "f-arm", suite: "f-suite", seed: "f-seed", point: "f-point", outcome: "f-outcome", kind: "f-kind" }
+  const linkState = { episode: 0, step: 0 }
+  const writeLink = () => {
+    const params = new URLSearchParams()
+    for (const [name, id] of Object.entries(FILTERS)) if ($(id).value !== "") params.set(name, $(id).value)
+    if (linkState.episode > 0) {
+      params.set("episode", String(linkState.episode))
+      params.set("step", String(linkState.step))
+    }
+    history.replaceState(null, "", `#${params.toString()}`)
+  }
+  const readLink = () => new URLSearchParams(location.hash.replace(/^#/, ""))
+
+  for (const id of Object.values(FILTERS)) {
+    $(id).addEventListener("change", () => {
+      linkState.episode = 0
+      drawList()
+      writeLink()
+    })
+  }
+  const link = readLink()
+  for (const [name, id] of Object.entries(FILTERS)) {
+    const v = link.get(name)
+    if (v !== null && [...$(id).options].some((o) => o.value === v)) $(id).value = v
+  }
   drawList()
 
   // ---- episodes: loaded per evaluation log as scripts (works from file:// too) ------------
@@ -114,10 +140,14 @@
     })
 
   let current = null
-  const openEpisode = async (entry, row) => {
+  let currentStep
+  /** Opens an episode (the `listed`-th of the list), at `step` (1-based) or at its first refused answer. */
+  const openEpisode = async (entry, row, listed, step) => {
     for (const r of $("list").querySelectorAll("tr.selected")) r.classList.remove("selected")
     row?.classList.add("selected")
     current = entry
+    currentStep = step
+    linkState.episode = listed
     $("hint").hidden = true
     const log = logs.get(entry.log)
     const others = distinct(index.logs.filter((l) => l.final && l.seed === log.seed && l.suite === log.suite && l.arm !== log.arm).map((l) => l.arm))
@@ -137,7 +167,12 @@
     panels.replaceChildren(el("p", {}, "loading…"))
     try {
       const episodes = await loadLog(entry.log)
-      const nodes = [panel(log, episodes[entry.index])]
+      const nodes = [panel(log, episodes[entry.index], currentStep, (k) => {
+        // a redraw (another arm beside it) keeps the step; the link names it
+        currentStep = k + 1
+        linkState.step = k + 1
+        writeLink()
+      })]
       const other = $("compare").value
       if (other !== "") {
         const otherLog = index.logs.find((l) => l.final && l.seed === log.seed && l.suite === log.suite && l.arm === other)
@@ -153,7 +188,8 @@
   }
 
   // ---- one episode, step by step ----------------------------------------------------------
-  const panel = (log, episode) => {
+  /** `step`: the answer to open at (1-based; default the first refused one); `onStep` hears each move. */
+  const panel = (log, episode, step, onStep) => {
     const root = el("div", { class: "panel", "data-arm": log.arm })
     const n = episode.steps.length
     let k = 0
@@ -174,6 +210,7 @@
         return
       }
       k = Math.max(0, Math.min(n - 1, to))
+      onStep?.(k)
       const s = episode.steps[k]
       position.textContent = `answer ${k + 1} / ${n}`
       prev.disabled = k === 0
@@ -210,8 +247,20 @@
         )
       )
     }
-    go(episode.failure?.step ?? 0)
+    go(step === undefined ? (episode.failure?.step ?? 0) : step - 1)
     return root
+  }
+
+  // a link's episode and step, once the list is drawn
+  const linked = Number(link.get("episode"))
+  if (Number.isInteger(linked) && linked > 0) {
+    const rows = $("list").tBodies[0].rows
+    const row = rows[linked - 1]
+    if (row !== undefined) {
+      const entry = index.episodes.find((e) => e.log === row.dataset.log && String(e.index) === row.dataset.index)
+      const step = Number(link.get("step"))
+      if (entry !== undefined) openEpisode(entry, row, linked, Number.isInteger(step) && step > 0 ? step : undefined)
+    }
   }
 
   // the rail as a line, the agent's positions as dots, this step's larger
