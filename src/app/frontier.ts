@@ -185,6 +185,7 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     return values.every((v) => v !== undefined) ? (values as number[]) : null
   }
   const cells: Cell[] = []
+  // an arm evaluated once as a shared base (a pretrain arm) has its records under every seed's name
   for (const rs of byKey.values()) {
     const { arm, step, total } = rs[0]!
     const at = (suite: string, seed: number) => rs.find((r) => r.suite === suite && r.seed === seed)
@@ -201,7 +202,6 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     })
   }
   cells.sort((a, b) => a.arm.localeCompare(b.arm) || a.step - b.step)
-  // an arm evaluated once as a shared base (a pretrain arm) has its records under every seed's name
   const routes: Record<string, number> = Object.fromEntries(suites.map((s, u) => [s, cells[0]?.outcomes[u]?.[0]?.length ?? 0]))
   const groups = [...new Set(suites.map((s) => input.routeGroup[s] ?? s))]
   const groupOf = suites.map((s) => groups.indexOf(input.routeGroup[s] ?? s))
