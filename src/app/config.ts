@@ -1,18 +1,15 @@
 import { Data, Either, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import YAML from "yaml"
+import { OptimizerSettings } from "../core/optimizer.ts"
+import { GenerationSettings, PpoSettings, ReturnSettings } from "../core/ppo.ts"
+import { atLeast, nonNegative, positive, range, rate } from "../core/settings-schema.ts"
 
 /**
  * A run's whole configuration, with the reference's key names (rl/configs/llama_virl_vl.yaml)
  * where it has them. `small` (the default) is what the small TensorFlow.js policy needs to learn
  * on a laptop CPU; `paper` carries the paper's values for a 11B-parameter VLM (spec §10).
  */
-/** Constrained numbers: a value out of range is an error naming the key (the path) and the range. */
-const range = (lo: number, hi: number) => Schema.Number.pipe(Schema.between(lo, hi, { message: () => `must be between ${lo} and ${hi}` }))
-const atLeast = (lo: number) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(lo, { message: () => `must be an integer ≥ ${lo}` }))
-const positive = Schema.Number.pipe(Schema.positive({ message: () => "must be > 0" }))
-const nonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "must be ≥ 0" }))
-const rate = Schema.Number.pipe(Schema.between(0, 1, { message: () => "must be between 0 and 1" }))
 
 export const RunConfig = Schema.Struct({
   seed: Schema.Number,
@@ -42,35 +39,10 @@ export const RunConfig = Schema.Struct({
       })
     )
   ),
-  optimizer_config: Schema.Struct({
-    init_lr: nonNegative,
-    end_lr: nonNegative,
-    lr_max_steps: atLeast(1),
-    eps: positive,
-    weight_decay: nonNegative,
-    /** Adam's moment decay rates (the reference's defaults). */
-    beta1: Schema.optionalWith(range(0, 0.9999), { default: () => 0.9 }),
-    beta2: Schema.optionalWith(range(0, 0.99999), { default: () => 0.999 })
-  }),
-  ppo_config: Schema.Struct({
-    clip_param: positive,
-    ppo_epoch: atLeast(1),
-    mini_batch_size: atLeast(1),
-    value_loss_coef: nonNegative,
-    entropy_coef: nonNegative,
-    /** The reference configures entropy_coef but adds a zero entropy term; true adds the real one. */
-    entropy_bonus: Schema.Boolean,
-    max_grad_norm: nonNegative
-  }),
-  compute_return_kwargs: Schema.Struct({
-    gamma: rate,
-    gae_lambda: rate,
-    use_proper_time_limits: Schema.Boolean
-  }),
-  generation_config: Schema.Struct({
-    temperature: nonNegative,
-    thought_prob_coef: rate
-  }),
+  optimizer_config: OptimizerSettings,
+  ppo_config: PpoSettings,
+  compute_return_kwargs: ReturnSettings,
+  generation_config: GenerationSettings,
   env_config: Schema.Struct({
     resolution: atLeast(8),
     verify_iter: atLeast(0),

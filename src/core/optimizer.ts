@@ -1,17 +1,24 @@
 import { Context, Schema } from "effect"
 import type { Parameters } from "./parameters.ts"
+import { atLeast, nonNegative, positive, range } from "./settings-schema.ts"
 
-/** Optimiser settings with the reference's names (spec §10). */
+/** The optimizer's settings with the reference's names (its `optimizer_config`, spec §10). */
+export const OptimizerSettings = Schema.Struct({
+  init_lr: nonNegative,
+  end_lr: nonNegative,
+  lr_max_steps: atLeast(1),
+  eps: positive,
+  weight_decay: nonNegative,
+  /** Adam's moment decay rates (the reference's defaults). */
+  beta1: Schema.optionalWith(range(0, 0.9999), { default: () => 0.9 }),
+  beta2: Schema.optionalWith(range(0, 0.99999), { default: () => 0.999 })
+})
+
+/** What one optimizer needs: those settings, global-norm clipping and gradient accumulation (from the phase's own section). */
 export const OptimizerConfig = Schema.Struct({
-  init_lr: Schema.Number,
-  end_lr: Schema.Number,
-  lr_max_steps: Schema.Number,
-  eps: Schema.Number,
-  beta1: Schema.Number,
-  beta2: Schema.Number,
-  weight_decay: Schema.Number,
-  max_grad_norm: Schema.Number,
-  grad_accum_steps: Schema.Number
+  ...OptimizerSettings.fields,
+  max_grad_norm: nonNegative,
+  grad_accum_steps: atLeast(1)
 })
 export type OptimizerConfig = typeof OptimizerConfig.Type
 

@@ -4,25 +4,43 @@ import type { OptimizerService, OptimizerStep } from "./optimizer.ts"
 import { type Learner, type LossCoefficients, PolicyError, type Sample } from "./policy.ts"
 import type { Rng } from "./random.ts"
 import type { Rollout } from "./rollout.ts"
+import { atLeast, nonNegative, positive, rate } from "./settings-schema.ts"
 
-/** PPO settings with the reference's names and the paper's values (spec §10). */
-export const PpoConfig = Schema.Struct({
-  num_steps: Schema.Number,
-  num_updates: Schema.Number,
-  ppo_epoch: Schema.Number,
-  mini_batch_size: Schema.Number,
-  clip_param: Schema.Number,
-  value_loss_coef: Schema.Number,
-  entropy_coef: Schema.Number,
-  /** The reference configures entropy_coef but its entropy term is zero; true adds the real bonus. */
+/** The clipped objective's settings, with the reference's names (its `ppo_config`, spec §10). */
+export const PpoSettings = Schema.Struct({
+  clip_param: positive,
+  ppo_epoch: atLeast(1),
+  mini_batch_size: atLeast(1),
+  value_loss_coef: nonNegative,
+  entropy_coef: nonNegative,
+  /** The reference configures entropy_coef but adds a zero entropy term; true adds the real one. */
   entropy_bonus: Schema.Boolean,
-  gamma: Schema.Number,
-  gae_lambda: Schema.Number,
+  max_grad_norm: nonNegative
+})
+
+/** How returns and advantages are computed (the reference's `compute_return_kwargs`). */
+export const ReturnSettings = Schema.Struct({
+  gamma: rate,
+  gae_lambda: rate,
   /** The reference runs with false: a truncated episode is not a GAE boundary. */
-  use_proper_time_limits: Schema.Boolean,
-  thought_prob_coef: Schema.Number,
-  temperature: Schema.Number,
-  save_every: Schema.Number
+  use_proper_time_limits: Schema.Boolean
+})
+
+/** How answers are sampled and weighed (the reference's `generation_config`). */
+export const GenerationSettings = Schema.Struct({
+  temperature: nonNegative,
+  /** The weight of the thought parts' log-probability against the action's. */
+  thought_prob_coef: rate
+})
+
+/** What one PPO run needs: the three sections above and the rollout's length and count. */
+export const PpoConfig = Schema.Struct({
+  ...PpoSettings.fields,
+  ...ReturnSettings.fields,
+  ...GenerationSettings.fields,
+  num_steps: atLeast(1),
+  num_updates: atLeast(0),
+  save_every: atLeast(1)
 })
 export type PpoConfig = typeof PpoConfig.Type
 

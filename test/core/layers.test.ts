@@ -23,6 +23,7 @@ const ppo: PpoConfig = {
   value_loss_coef: 0.5,
   entropy_coef: 0,
   entropy_bonus: false,
+  max_grad_norm: 1,
   gamma: 0.9,
   gae_lambda: 0.95,
   use_proper_time_limits: false,

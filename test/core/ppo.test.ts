@@ -10,6 +10,7 @@ const config: PpoConfig = {
   value_loss_coef: 0.5,
   entropy_coef: 0.01,
   entropy_bonus: false,
+  max_grad_norm: 1,
   gamma: 0.9,
   gae_lambda: 0.95,
   use_proper_time_limits: false,
