@@ -3,7 +3,8 @@ import * as fs from "node:fs"
 import YAML from "yaml"
 import { OptimizerSettings } from "../core/optimizer.ts"
 import { GenerationSettings, PpoSettings, ReturnSettings } from "../core/ppo.ts"
-import { atLeast, nonNegative, positive, range, rate } from "../core/settings-schema.ts"
+import { VirlEnvSettings } from "../plugins/environment/virl/config.ts"
+import { atLeast, nonNegative, positive, rate } from "../core/settings-schema.ts"
 
 /**
  * A run's whole configuration, with the reference's key names (rl/configs/llama_virl_vl.yaml)
@@ -44,17 +45,7 @@ export const RunConfig = Schema.Struct({
   compute_return_kwargs: ReturnSettings,
   generation_config: GenerationSettings,
   env_config: Schema.Struct({
-    resolution: atLeast(8),
-    verify_iter: atLeast(0),
-    relocation: Schema.Boolean,
-    drop_rate: rate,
-    straight_line_length: atLeast(1),
-    /** Side of each perspective view before it is resized to `resolution` (the reference's 640). */
-    view_size: atLeast(8),
-    fov: range(10, 120),
-    mapping_radius: positive,
-    max_episode_steps: atLeast(1),
-    wrap_turns: Schema.Boolean,
+    ...VirlEnvSettings.fields,
     /**
      * The reference's key: true/false picks the absolute/relative ActionSpace layer for training
      * (over the arm's and experiment's layers); null (the default) leaves the choice to the layers.

@@ -26,21 +26,9 @@ export const environmentLayer = (
   dataDir: string,
   options: { readonly numEnvs?: number; readonly seed?: number; readonly instructionVariants?: boolean } = {}
 ) => {
-  const e = config.env_config
-  const env = defaultConfig({
-    relocation: e.relocation,
-    drop_rate: e.drop_rate,
-    straight_line_length: e.straight_line_length,
-    verify_iter: e.verify_iter,
-    resolution: e.resolution,
-    language_only: false,
-    max_episode_steps: e.max_episode_steps,
-    mapping_radius: e.mapping_radius,
-    view_size: e.view_size,
-    fov: e.fov,
-    wrap_turns: e.wrap_turns,
-    instruction_variants: options.instructionVariants ?? false
-  })
+  // the run's env_config is the environment's own settings (VirlEnvSettings) and the rules' choice, which the layers make
+  const { absolute_action: _, ...settings } = config.env_config
+  const env = defaultConfig({ ...settings, language_only: false, instruction_variants: options.instructionVariants ?? false })
   const numEnvs = options.numEnvs ?? config.num_processes
   const seed = options.seed ?? config.seed
   // the Sharding layer decides where the environments step: here, or split over worker threads
