@@ -4,6 +4,7 @@ import YAML from "yaml"
 import { OptimizerSettings } from "../core/optimizer.ts"
 import { GenerationSettings, PpoSettings, ReturnSettings } from "../core/ppo.ts"
 import { VirlEnvSettings } from "../plugins/environment/virl/config.ts"
+import { PolicyArchitecture } from "../plugins/policy/tfjs/architecture.ts"
 import { atLeast, nonNegative, positive, rate } from "../core/settings-schema.ts"
 
 /**
@@ -52,12 +53,7 @@ export const RunConfig = Schema.Struct({
      */
     absolute_action: Schema.NullOr(Schema.Boolean)
   }),
-  policy_config: Schema.Struct({
-    embedding: atLeast(1),
-    hidden: atLeast(1),
-    patch: atLeast(1),
-    patch_features: atLeast(1)
-  }),
+  policy_config: PolicyArchitecture,
   sft_config: Schema.Struct({
     epochs: atLeast(0),
     batch_size: atLeast(1),
@@ -246,7 +242,12 @@ export const resolveConfig = (
   const decoded = Schema.decodeUnknownEither(RunConfig)(out)
   return Either.mapLeft(
     decoded,
-    (e) => new ConfigError({ source: overrides.map((o) => o.source).join(" + ") || "config", message: ParseResult.TreeFormatter.formatErrorSync(e) })
+    (e) =>
+      new ConfigError({
+        source: overrides.map((o) => o.source).join(" + ") || "config",
+        // one line per wrong key: its dotted name and what it must be
+        message: ParseResult.ArrayFormatter.formatErrorSync(e).map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")
+      })
   )
 }
 

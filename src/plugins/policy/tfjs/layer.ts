@@ -1,34 +1,19 @@
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Policy, PolicyError, type PolicySettings } from "../../../core/policy.ts"
+import { type Architecture, PolicyArchitecture } from "./architecture.ts"
 import { make as makeBackend } from "./backend.ts"
 import type { ModelConfig } from "./model.ts"
 import { defaultPolicyConfig, make, POLICY_NAME, storedConfig, type TfPolicyConfig } from "./policy.ts"
 
+export { type Architecture } from "./architecture.ts"
 export { type BagsOn, defaultPolicyConfig, make, POLICY_NAME, storedConfig, type TfPolicyConfig } from "./policy.ts"
 
-/** Architecture overrides a layer carries over the run's `policy_config` (a policy swap in one line). */
-export interface Architecture {
-  readonly embedding?: number
-  readonly hidden?: number
-  readonly patch?: number
-  readonly patch_features?: number
-}
-
-const ARCHITECTURE_KEYS = ["embedding", "hidden", "patch", "patch_features"] as const
-
-/** The model of a run's `policy_config` with `overrides` on top. */
+/** The model of a run's `policy_config` with `overrides` on top; a width that is not a positive integer is a RangeError naming it. */
 export const architectureOf = (policyConfig: Readonly<Record<string, unknown>>, overrides: Architecture = {}): Partial<Omit<ModelConfig, "shape">> => {
-  const merged: Record<string, unknown> = { ...policyConfig, ...overrides }
-  const out: Record<string, number> = {}
-  for (const key of ARCHITECTURE_KEYS) {
-    const v = merged[key]
-    if (v === undefined) continue
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw new PolicyError({ message: `policy_config.${key}: ${JSON.stringify(v)} is not a positive integer` })
-    }
-    out[key === "patch_features" ? "patchFeatures" : key] = v
-  }
-  return out
+  const decoded = Schema.decodeUnknownEither(Schema.partialWith(PolicyArchitecture, { exact: true }))({ ...policyConfig, ...overrides })
+  if (Either.isLeft(decoded)) throw new RangeError(`policy_config: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  const { patch_features, ...rest } = decoded.right
+  return { ...rest, ...(patch_features === undefined ? {} : { patchFeatures: patch_features }) }
 }
 
 /** The configuration of a fresh policy for a run's settings (and a layer's overrides). */
@@ -51,7 +36,7 @@ export const layer = (overrides: Architecture = {}) =>
         const config: TfPolicyConfig = stored === undefined
           ? yield* Effect.try({
             try: () => policyConfigOf(settings, overrides),
-            catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: `policy_config: ${String(e)}` }))
+            catch: (e) => new PolicyError({ message: e instanceof Error ? e.message : String(e) })
           })
           : yield* Either.match(storedConfig(stored), {
             onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),

@@ -48,12 +48,6 @@ interface TfSample extends Sample {
   readonly observation: number
 }
 
-export interface TfPolicyConfig {
-  readonly model: ModelConfig
-  /** Weight of the non-action parts of the output in its log-probability (spec §10). */
-  readonly thought_prob_coef: number
-}
-
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 /** A TfPolicyConfig as checkpoints store it. */
@@ -73,8 +67,10 @@ export const TfPolicyConfigSchema = Schema.Struct({
     patch: PositiveInt,
     patchFeatures: PositiveInt
   }),
+  /** Weight of the non-action parts of the output in its log-probability (spec §10). */
   thought_prob_coef: Schema.Number
 })
+export type TfPolicyConfig = typeof TfPolicyConfigSchema.Type
 
 /** The configuration a checkpoint of this policy stores, or why it cannot be read as one. */
 export const storedConfig = (policy: { readonly name: string; readonly config: unknown }): Either.Either<TfPolicyConfig, string> =>
