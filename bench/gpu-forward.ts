@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { PRESETS } from "../src/app/config.ts"
-import { policySettings } from "../src/app/layers.ts"
+import { policySettings } from "../src/app/services.ts"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import { type Features, readFeatures, slotCount } from "../src/plugins/policy/tfjs/features.ts"

@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { PRESETS } from "../src/app/config.ts"
-import { policySettings } from "../src/app/layers.ts"
+import { policySettings } from "../src/app/services.ts"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"

@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import * as os from "node:os"
 import { PRESETS } from "../src/app/config.ts"
-import { policySettings } from "../src/app/layers.ts"
+import { policySettings } from "../src/app/services.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
 import * as Backend from "../src/plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../src/plugins/policy/tfjs/layer.ts"

@@ -4,7 +4,7 @@ import { type KlSummary, meanKl } from "../core/kl.ts"
 import { type OutputDistribution, PolicyError, type PolicyInput, type PolicyService } from "../core/policy.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import type { RunConfig } from "./config.ts"
-import { environmentLayer } from "./layers.ts"
+import { environmentLayer } from "./services.ts"
 
 /**
  * The inputs RL's Razor measures forgetting on: states of the post-training task itself — here

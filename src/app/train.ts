@@ -17,7 +17,7 @@ import { oracle } from "../plugins/policy/oracle.ts"
 import { Optimizer } from "../core/optimizer.ts"
 import { appendRecord } from "../plugins/tracker/jsonl.ts"
 import type { RunConfig } from "./config.ts"
-import { environmentLayer, policySettings, ppoOptimizer, sftOptimizer } from "./layers.ts"
+import { environmentLayer, policySettings, ppoOptimizer, sftOptimizer } from "./services.ts"
 
 export interface Progress {
   readonly bar: (label: string) => (done: number, total: number) => void

@@ -1,7 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { withDefaults } from "../app/components.ts"
-import { defaultDatasets } from "../app/layers.ts"
+import { defaultDatasets } from "../app/services.ts"
 import { ensureBase, trainPretrain } from "../app/base-model.ts"
 import { trainPpo, trainRft, trainSft } from "../app/train.ts"
 import { reportError } from "./errors.ts"

@@ -16,6 +16,12 @@ import type { Reward } from "../core/reward.ts"
 import type { RunConfig } from "./config.ts"
 import { textSetting } from "../core/settings.ts"
 
+/*
+ * What a run's phases build from its config, with the layers the context gives them: the
+ * environment over a dataset, the policy's settings, each phase's optimizer, and the datasets.
+ * Which layers an arm gets in the first place is components.ts's.
+ */
+
 /**
  * The V-IRL environment of a run over one dataset, with its own generator (the context's Random
  * layer makes it from `seed`); the action space and the reward come from the context (the arm's
