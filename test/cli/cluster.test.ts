@@ -140,13 +140,13 @@ describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
     let victim: { runner: string; label: string } | undefined
     for (let i = 0; i < 600 && victim === undefined; i++) {
       await new Promise((r) => setTimeout(r, 200))
-      const running = query("SELECT runner, label FROM virl_trials WHERE state = 'running'")[0]
+      const running = query("SELECT runner, label FROM virl_jobs WHERE state = 'running'")[0]
       if (running !== undefined) victim = { runner: running[0]!, label: running[1]! }
     }
     expect(victim).toBeDefined()
     const killed = victim!.runner.endsWith(`:${PORT + 1001}`) ? a : b
     await new Promise((r) => setTimeout(r, 1000))
-    expect(query(`SELECT state FROM virl_trials WHERE label = '${victim!.label}'`)).toEqual([["running"]])
+    expect(query(`SELECT state FROM virl_jobs WHERE label = '${victim!.label}'`)).toEqual([["running"]])
     const orphans = trialProcesses(killed.pid!)
     expect(orphans.length).toBe(1)
     killed.kill("SIGKILL")
@@ -157,7 +157,7 @@ describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
     const code = await submitted
     const output = fs.readFileSync(submitLog, "utf8")
     expect(code, output).toBe(0)
-    const rows = query("SELECT label, state, runner, attempts FROM virl_trials ORDER BY label").map(([label, state, runner, attempts]) => ({
+    const rows = query("SELECT label, state, runner, attempts FROM virl_jobs ORDER BY label").map(([label, state, runner, attempts]) => ({
       label,
       state,
       runner,
@@ -246,7 +246,7 @@ describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
     let victim: { runner: string; label: string } | undefined
     for (let i = 0; i < 1200 && victim === undefined; i++) {
       await new Promise((r) => setTimeout(r, 100))
-      const running = query("SELECT runner, label FROM virl_trials WHERE state = 'running' AND sweep LIKE 'eval %'")[0]
+      const running = query("SELECT runner, label FROM virl_jobs WHERE state = 'running' AND sweep LIKE 'eval %'")[0]
       if (running !== undefined) victim = { runner: running[0]!, label: running[1]! }
     }
     expect(victim).toBeDefined()
@@ -264,7 +264,7 @@ describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
         fs.readFileSync(path.join(root, "eval-local", `${suite}.jsonl`), "utf8")
       )
     }
-    const rows = query("SELECT label, state, runner, attempts FROM virl_trials WHERE sweep LIKE 'eval %' ORDER BY label")
+    const rows = query("SELECT label, state, runner, attempts FROM virl_jobs WHERE sweep LIKE 'eval %' ORDER BY label")
     expect(rows.map((r) => [r[0], r[1]])).toEqual([...suites].sort().map((s) => [s, "done"]))
     const taken = rows.find((r) => r[0] === victim!.label)!
     expect(Number(taken[3])).toBeGreaterThanOrEqual(2)

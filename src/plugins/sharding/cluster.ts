@@ -19,7 +19,7 @@ import { DatabaseError, type DatabaseUrl, scrub, sqlLayer } from "./database.ts"
  */
 
 /** The version of the tables virl keeps beside the cluster's; a runner refuses any other. */
-export const SCHEMA = "virl-cluster/2 (@effect/cluster 0.60.2, @effect/workflow 0.19.1)"
+export const SCHEMA = "virl-cluster/3 (@effect/cluster 0.60.2, @effect/workflow 0.19.1)"
 const VIRL_VERSION = (JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../../../package.json"), "utf8")) as { version: string }).version
 
 export class TrialFailed extends Schema.TaggedError<TrialFailed>()("TrialFailed", { message: Schema.String }) {
@@ -121,7 +121,8 @@ export const ensureSchema = (db: DatabaseUrl) =>
       })
     }
     yield* sql`CREATE TABLE IF NOT EXISTS virl_blobs (digest VARCHAR(64) PRIMARY KEY, content TEXT NOT NULL)`
-    yield* sql`CREATE TABLE IF NOT EXISTS virl_trials (
+    // every durable job, a sweep's trial or an evaluation suite (`sweep` names its batch: a sweep, or "eval NAME")
+    yield* sql`CREATE TABLE IF NOT EXISTS virl_jobs (
       execution_id VARCHAR(128) PRIMARY KEY,
       sweep TEXT NOT NULL,
       label TEXT NOT NULL,
@@ -181,8 +182,8 @@ export const trialRows = (db: DatabaseUrl, sweep?: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = sweep === undefined
-      ? yield* sql<Record<string, unknown>>`SELECT * FROM virl_trials ORDER BY sweep, submitted_at, label`
-      : yield* sql<Record<string, unknown>>`SELECT * FROM virl_trials WHERE sweep = ${sweep} ORDER BY submitted_at, label`
+      ? yield* sql<Record<string, unknown>>`SELECT * FROM virl_jobs ORDER BY sweep, submitted_at, label`
+      : yield* sql<Record<string, unknown>>`SELECT * FROM virl_jobs WHERE sweep = ${sweep} ORDER BY submitted_at, label`
     return rows.map(rowOf)
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot read the trials")(e))))
 
@@ -192,9 +193,9 @@ const mark = (db: DatabaseUrl, executionId: string, update: (sql: SqlClient.SqlC
     Effect.catchAll((e) => Effect.logWarning(`cannot record the state of trial ${executionId} in ${db.shown}: ${scrub(db, String(e))}`))
   )
 
-/** A job's state in virl_trials, or undefined when it was never submitted. */
+/** A job's state in virl_jobs, or undefined when it was never submitted. */
 export const jobState = (db: DatabaseUrl, executionId: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ state: string }>`SELECT state FROM virl_trials WHERE execution_id = ${executionId}`).pipe(
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ state: string }>`SELECT state FROM virl_jobs WHERE execution_id = ${executionId}`).pipe(
     Effect.map((rows) => rows[0]?.state as TrialState | undefined),
     Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot read the jobs")(e)))
   )
@@ -205,7 +206,7 @@ export const recordSubmitted = (db: DatabaseUrl, executionId: string, p: { reado
     db,
     executionId,
     (sql) =>
-      sql`INSERT INTO virl_trials (execution_id, sweep, label, state, attempts, submitted_at) VALUES (${executionId}, ${p.sweep}, ${p.label}, 'pending', 0, ${Date.now()}) ON CONFLICT (execution_id) DO NOTHING`
+      sql`INSERT INTO virl_jobs (execution_id, sweep, label, state, attempts, submitted_at) VALUES (${executionId}, ${p.sweep}, ${p.label}, 'pending', 0, ${Date.now()}) ON CONFLICT (execution_id) DO NOTHING`
   )
 
 const BUNDLE_FORMAT = "virl-bundle/1"
@@ -301,7 +302,7 @@ const shardingConfig = (failover: number) => ({
 /** The folder of one trial on a runner. */
 export const runnerTrialDir = (out: string, p: TrialPayload, folder: (label: string) => string) => path.join(out, folder(p.sweep), "trials", folder(p.label))
 
-/** How an evaluation shows in virl_trials and --status: its "sweep" and its label. */
+/** How an evaluation shows in virl_jobs and --status: its "sweep" and its label. */
 export const evalJob = (p: Pick<EvalPayload, "name" | "suite">) => ({ sweep: `eval ${p.name}`, label: p.suite })
 
 /** The folder of one evaluation on a runner: OUT/evals/<job id>/. */
@@ -317,20 +318,20 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
   const workflows = Layer.unwrapEffect(
     Effect.gen(function*() {
       const permits = yield* Effect.makeSemaphore(options.parallel)
-      /** One durable job: its state in virl_trials, `parallel` at a time, not run again when `finished` exists. */
+      /** One durable job: its state in virl_jobs, `parallel` at a time, not run again when `finished` exists. */
       const job = <R>(executionId: string, name: string, dir: string, finished: string, run: Effect.Effect<string, TrialFailed, R>) =>
         Effect.gen(function*() {
           // a job that finished here before this runner (or another on this machine) died: not run twice
           if (fs.existsSync(finished)) {
             log(`${name}: finished before, result taken from ${finished}`)
             yield* mark(options.db, executionId, (sql) =>
-              sql`UPDATE virl_trials SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+              sql`UPDATE virl_jobs SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
             return fs.readFileSync(finished, "utf8")
           }
           return yield* permits.withPermits(1)(
             Effect.gen(function*() {
               yield* mark(options.db, executionId, (sql) =>
-                sql`UPDATE virl_trials SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+                sql`UPDATE virl_jobs SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
               log(`${name}: running in ${dir}`)
               const result = yield* run.pipe(
                 // a crash is the job's failure too: recorded, journaled, run again when resubmitted
@@ -339,11 +340,11 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
                 ),
                 Effect.tapError((e) =>
                   mark(options.db, executionId, (sql) =>
-                    sql`UPDATE virl_trials SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
+                    sql`UPDATE virl_jobs SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
                 )
               )
               yield* mark(options.db, executionId, (sql) =>
-                sql`UPDATE virl_trials SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+                sql`UPDATE virl_jobs SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
               log(`${name}: done`)
               return result
             })
