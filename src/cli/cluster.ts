@@ -1,6 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import type { Workflow } from "@effect/workflow"
-import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, ParseResult, Schema } from "effect"
+import { Cause, Effect, Layer, Logger, LogLevel, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isSweep, type Sweep } from "../core/experiment.ts"
@@ -21,10 +20,8 @@ import {
   type EvalPayload,
   EvalWorkflow,
   fileDigest,
-  jobState,
   materializeBundle,
   PROJECT_ROOT,
-  recordSubmitted,
   runnerLayer,
   TrialFailed,
   type TrialPayload,
@@ -34,6 +31,7 @@ import {
   uploadBundle
 } from "../plugins/sharding/cluster.ts"
 import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
+import { awaitAll, SubmitError, submitJob } from "../plugins/sharding/jobs.ts"
 import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./progress.ts"
@@ -271,7 +269,7 @@ export const submitSweep = (
       console.error(
         `${payloads.length} trials submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`
       )
-      const outcomes = yield* awaitAll(TrialWorkflow, ids, "trials")
+      const outcomes = yield* awaitAll(TrialWorkflow, ids, progressBar("trials"))
       return new Map(payloads.map((p, k) => [p.label, outcomes.get(ids[k]!)!] as const))
     }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
   })
@@ -287,72 +285,6 @@ export const writeTrialResults = (dir: string, outcomes: ReadonlyMap<string, { o
   }
   return failures
 }
-
-type Outcome = { ok: true; results: string } | { ok: false; message: string }
-
-/**
- * Submits a job, or attaches to it when it is pending, running or done: a finished job is never
- * run twice. A job that failed is run again, as the next round (its own execution), so fixing
- * what made it fail (a runner's missing dataset, a crash) and submitting again is enough.
- */
-const submitJob = <P extends { readonly round: number }, R, R2>(
-  workflow: {
-    readonly executionId: (p: P) => Effect.Effect<string>
-    readonly execute: (p: P, o: { readonly discard: true }) => Effect.Effect<string, never, R>
-    readonly poll: (id: string) => Effect.Effect<Workflow.Result<unknown, unknown> | undefined, never, R2>
-  },
-  url: DatabaseUrl,
-  base: Omit<P, "round">,
-  job: { readonly sweep: string; readonly label: string }
-) =>
-  Effect.gen(function*() {
-    for (let round = 0;; round++) {
-      const payload = { ...base, round } as unknown as P
-      const id = yield* workflow.executionId(payload)
-      // failed: as its runner recorded it, or as the journal has it (a crash the runner could not record)
-      if ((yield* jobState(url, id)) === "failed") continue
-      const journaled = yield* workflow.poll(id)
-      if (journaled !== undefined && journaled._tag === "Complete" && Exit.isFailure(journaled.exit)) continue
-      if (round > 0) console.error(`${job.sweep} ${job.label}: failed before; submitted again (round ${round})`)
-      yield* recordSubmitted(url, id, job)
-      yield* workflow.execute(payload, { discard: true })
-      return id
-    }
-  })
-
-/** A request the cluster cannot take, said before anything is submitted. */
-export class SubmitError extends Schema.TaggedError<SubmitError>()("SubmitError", { message: Schema.String }) {
-  override toString(): string {
-    return this.message
-  }
-}
-
-/** Waits until every execution has completed; its result text or its failure, by id. */
-const awaitAll = <W extends typeof TrialWorkflow | typeof EvalWorkflow>(workflow: W, ids: ReadonlyArray<string>, what: string) =>
-  Effect.gen(function*() {
-    const bar = progressBar(what)
-    const outcomes = new Map<string, Outcome>()
-    while (outcomes.size < ids.length) {
-      for (const id of ids) {
-        if (outcomes.has(id)) continue
-        const result = yield* workflow.poll(id)
-        if (result === undefined || result._tag !== "Complete") continue
-        const exit = result.exit
-        outcomes.set(
-          id,
-          Exit.isSuccess(exit)
-            ? { ok: true, results: exit.value as string }
-            : {
-              ok: false,
-              message: Option.match(Cause.failureOption(exit.cause), { onNone: () => Cause.pretty(exit.cause), onSome: (e) => (e as TrialFailed).message })
-            }
-        )
-        bar(outcomes.size, ids.length)
-      }
-      if (outcomes.size < ids.length) yield* Effect.sleep("2 seconds")
-    }
-    return outcomes
-  })
 
 /** A checkpoint folder's files, for the database. */
 const checkpointFiles = (dir: string): Array<readonly [string, Uint8Array]> =>
@@ -395,7 +327,7 @@ export const submitEvals = (
       console.error(
         `${payloads.length} evaluation(s) submitted to ${url.shown}; waiting for runners (virl runner --db ...); virl sweep --status --db ... shows progress`
       )
-      const outcomes = yield* awaitAll(EvalWorkflow, ids, "suites")
+      const outcomes = yield* awaitAll(EvalWorkflow, ids, progressBar("suites"))
       return new Map(options.suites.map((suite, k) => [suite, outcomes.get(ids[k]!)!] as const))
     }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
   })
