@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type Checkpoint, isCheckpoint, loadCheckpoint, type Phase, saveCheckpoint } from "../core/checkpoint.ts"
+import { type Checkpoint, CheckpointError, isCheckpoint, loadCheckpoint, type Phase, saveCheckpoint } from "../core/checkpoint.ts"
 import type { DatasetError } from "../core/dataset.ts"
 import { Environment } from "../core/environment.ts"
 import { keepRecords, StorageError, writeFileAtomic } from "../core/files.ts"
@@ -81,6 +81,13 @@ const trainable = (policy: PolicyService) =>
 /** The phase's optimizer, run by the learner where its parameters live when it can (a GPU). */
 const placeOptimizer = (learner: Learner, optimizer: OptimizerService) =>
   Effect.map(Optimizer, (factory) => learner.onDevice?.(factory.name, optimizer) ?? optimizer)
+
+/** A checkpoint's optimizer state put back; one that does not fit the optimizer is the checkpoint's failure, named. */
+const restoreOptimizer = (optimizer: OptimizerService, state: NonNullable<Checkpoint["optimizer"]>, dir: string) =>
+  Effect.try({
+    try: () => optimizer.restore(state),
+    catch: (e) => new CheckpointError({ path: dir, message: `its optimizer state does not fit this optimizer: ${(e as Error).message}` })
+  })
 
 /** parameters() and the optimizer's state() brought up to date with the device, before they are read. */
 const settle = (learner: Learner) => learner.settle?.() ?? Effect.void
@@ -192,7 +199,7 @@ export const behaviourCloning = <E = never>(
     const samples = yield* collectSources(config, policy, src, progress)
     const batches = Math.ceil(samples.length / settings.batch_size)
     const optimizer = yield* placeOptimizer(learner, yield* sftOptimizer(config, settings, batches * settings.epochs))
-    if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
+    if (resumed?.optimizer !== undefined) yield* restoreOptimizer(optimizer, resumed.optimizer, ckptDir)
     progress.log(
       `${phase}: ${samples.length} expert steps from ${src.length} source(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s (backend ${backend}); ` +
         `epochs ${start + 1}..${settings.epochs}`
@@ -322,7 +329,7 @@ const onPolicy = <E = never>(
       : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
     const optimizer = yield* placeOptimizer(policy.learner!, yield* ppoOptimizer(config))
     const makers = yield* currentMakers
-    if (resumed?.optimizer !== undefined) optimizer.restore(resumed.optimizer)
+    if (resumed?.optimizer !== undefined) yield* restoreOptimizer(optimizer, resumed.optimizer, ckptDir)
     progress.log(
       `${phase} from ${resumed !== undefined ? `${ckptDir} (update ${start})` : init} on ${dataDir} (backend ${backend})` +
         (options.actor === undefined ? "" : `, rollouts by ${options.actor}`)

@@ -1,13 +1,20 @@
-import { Data } from "effect"
 import type { Milestone } from "./milestones.ts"
 import type { Rng } from "../../../core/random.ts"
 import { strip } from "./python-text.ts"
 
-export class RouteError extends Data.TaggedError("RouteError")<{
+/**
+ * A route the rail cannot be built from, naming the route and the field. Thrown by the rail's
+ * synchronous code; the environment's boundary (Effect.try) turns it into an EnvironmentError.
+ */
+export class RouteError extends Error {
   readonly routeIndex: number
   readonly field: string
-  readonly message: string
-}> {
+  constructor(fields: { readonly routeIndex: number; readonly field: string; readonly message: string }) {
+    super(fields.message)
+    this.name = "RouteError"
+    this.routeIndex = fields.routeIndex
+    this.field = fields.field
+  }
   override toString(): string {
     return `route ${this.routeIndex} (${this.field}): ${this.message}`
   }

@@ -45,7 +45,7 @@ export const layer = (overrides: Architecture = {}) =>
         const policy = yield* Effect.try({
           try: () => make(backend.tf, config, rng, stored?.parameters),
           catch: (e) =>
-            new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof PolicyError ? e.message : String(e)}` })
+            new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof Error ? e.message : String(e)}` })
         })
         return { ...policy, device: backend.name }
       })

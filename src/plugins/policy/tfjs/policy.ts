@@ -129,7 +129,7 @@ export const make = (
     const v = values.get(spec.name)
     const n = spec.shape.reduce((a, b) => a * b, 1)
     if (v === undefined || v.length !== n) {
-      throw new PolicyError({ message: `parameter ${spec.name}: expected ${n} values (shape ${spec.shape.join("×")}), got ${v?.length ?? "none"}` })
+      throw new RangeError(`parameter ${spec.name}: expected ${n} values (shape ${spec.shape.join("×")}), got ${v?.length ?? "none"}`)
     }
   }
   const shape = config.model.shape
@@ -235,7 +235,7 @@ export const make = (
     onDevice: (name, optimizer) => {
       if (gpu === undefined || bagsOn !== "js" || name !== "adamw" || optimizer.config.grad_accum_steps !== 1) {
         // another optimizer takes this learner's gradients in JS from now on
-        if (deviceAhead) throw new PolicyError({ message: "another optimizer was placed before settle() brought the GPU's parameters back" })
+        if (deviceAhead) throw new Error("another optimizer was placed before settle() brought the GPU's parameters back")
         gpu?.useAdamW(undefined)
         return undefined
       }
@@ -249,21 +249,21 @@ export const make = (
         // the update already ran on the GPU inside gradients(): report it
         accumulate: () => {
           const step = g.lastStep()
-          if (step === undefined) throw new PolicyError({ message: "the GPU's AdamW was asked for a step without a gradients() call before it" })
+          if (step === undefined) throw new Error("the GPU's AdamW was asked for a step without a gradients() call before it")
           deviceAhead = true
           deviceStep = step.step
           return step
         },
         flush: () => undefined,
         state: () => {
-          if (deviceAhead) throw new PolicyError({ message: "the GPU's AdamW state was read before settle() brought it back" })
+          if (deviceAhead) throw new Error("the GPU's AdamW state was read before settle() brought it back")
           return { step: deviceStep, pending: 0, moments: copyMoments(moments) }
         },
         restore: (state) => {
           try {
             g.restoreAdamW(state.step, state.moments)
           } catch (e) {
-            throw new PolicyError({ message: `optimizer state: ${(e as Error).message}` })
+            throw new RangeError(`optimizer state: ${(e as Error).message}`)
           }
           deviceStep = state.step
           moments = copyMoments(state.moments)
@@ -301,7 +301,7 @@ export const make = (
       Effect.tryPromise({
         try: async () => {
           const batch = samples as ReadonlyArray<TfSample>
-          if (batch.some((s) => s.policy !== POLICY_NAME)) throw new PolicyError({ message: `samples from another policy cannot train ${POLICY_NAME}` })
+          if (batch.some((s) => s.policy !== POLICY_NAME)) throw new RangeError(`samples from another policy cannot train ${POLICY_NAME}`)
           const B = batch.length
           const features = batch.map((s) => s.features)
           // on WebGPU: the fused kernels' forward pass and gradient (gpu-model.ts), read back once
@@ -382,7 +382,7 @@ export const make = (
           tf.dispose([...Object.values(grads), value, ...(bags === undefined ? [] : [bags])])
           return { gradients, evaluation: evaluation! }
         },
-        catch: (e) => (e instanceof PolicyError ? e : new PolicyError({ message: `gradients: ${(e as Error).stack}` }))
+        catch: (e) => new PolicyError({ message: e instanceof RangeError ? e.message : `gradients: ${(e as Error).stack}` })
       })
   }
 
