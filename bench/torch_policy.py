@@ -20,38 +20,44 @@ WORDS_PER_SLOT = 12
 
 
 class Policy(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.words = nn.EmbeddingBag(VOCAB, D, mode="sum")
-        self.word_bias = nn.Parameter(torch.zeros(D))
-        self.sentence_position = nn.Parameter(torch.randn(S, D) * 0.1)
-        self.context1 = nn.Linear(CTX * D + 4 * (MAXCOUNT + 1), H)
-        self.context2 = nn.Linear(H, D)
-        self.keys = nn.Linear(D, D, bias=False)
-        self.patch = nn.Linear(PATCH * PATCH * 3, PF)
-        self.image = nn.Linear(2 * PF, D)
-        self.joint = nn.Linear(4 * D, H)
-        self.action_query = nn.Linear(H, D, bias=False)
-        self.action_prior = nn.Linear(D, 1, bias=False)
-        self.observation_query = nn.Linear(H, D, bias=False)
-        self.observation_prior = nn.Linear(D, 1, bias=False)
-        self.value1 = nn.Linear(H, H)
-        self.value2 = nn.Linear(H, 1)
+    """The model at the default widths (bench:gpu), or at a stored policy's (bench/torch_load.py)."""
 
-    def forward(self, ids, offsets, counts, image, masks):
-        B = image.shape[0]
-        words = F.relu(self.words(ids, offsets).view(B, SLOTS, D) + self.word_bias)
-        sentences = words[:, :S] + self.sentence_position
-        actions, observations = words[:, S : S + C], words[:, S + C : S + C + O]
-        context = words[:, SLOTS - CTX :].reshape(B, CTX * D)
+    def __init__(self, vocab=VOCAB, sentences=S, actions=C, observations=O, max_count=MAXCOUNT, side=SIDE, embedding=D, hidden=H, patch=PATCH, patch_features=PF):
+        super().__init__()
+        self.S, self.C, self.O, self.side, self.D, self.patch_side, self.PF = sentences, actions, observations, side, embedding, patch, patch_features
+        D_, H_ = embedding, hidden
+        self.words = nn.EmbeddingBag(vocab, D_, mode="sum")
+        self.word_bias = nn.Parameter(torch.zeros(D_))
+        self.sentence_position = nn.Parameter(torch.randn(sentences, D_) * 0.1)
+        self.context1 = nn.Linear(CTX * D_ + 4 * (max_count + 1), H_)
+        self.context2 = nn.Linear(H_, D_)
+        self.keys = nn.Linear(D_, D_, bias=False)
+        self.patch = nn.Linear(patch * patch * 3, patch_features)
+        self.image = nn.Linear(2 * patch_features, D_)
+        self.joint = nn.Linear(4 * D_, H_)
+        self.action_query = nn.Linear(H_, D_, bias=False)
+        self.action_prior = nn.Linear(D_, 1, bias=False)
+        self.observation_query = nn.Linear(H_, D_, bias=False)
+        self.observation_prior = nn.Linear(D_, 1, bias=False)
+        self.value1 = nn.Linear(H_, H_)
+        self.value2 = nn.Linear(H_, 1)
+
+    def forward(self, ids, offsets, counts, image, masks, scales=None):
+        """scales: each word's weight in its bag (the tfjs policy's 1/sqrt(words in the bag)); None: 1."""
+        B, S_, C_, O_, D_, P = image.shape[0], self.S, self.C, self.O, self.D, self.patch_side
+        slots = S_ + C_ + O_ + CTX
+        words = F.relu(self.words(ids, offsets, per_sample_weights=scales).view(B, slots, D_) + self.word_bias)
+        sentences = words[:, :S_] + self.sentence_position
+        actions, observations = words[:, S_ : S_ + C_], words[:, S_ + C_ : S_ + C_ + O_]
+        context = words[:, slots - CTX :].reshape(B, CTX * D_)
         query = F.relu(self.context2(F.relu(self.context1(torch.cat([context, counts], 1)))))
-        sentence_logits = (sentences * self.keys(query).unsqueeze(1)).sum(2) / math.sqrt(D) + (1 - masks[0]) * -1e9
+        sentence_logits = (sentences * self.keys(query).unsqueeze(1)).sum(2) / math.sqrt(D_) + (1 - masks[0]) * -1e9
         attended = (sentences * sentence_logits.softmax(1).unsqueeze(2)).sum(1)
-        n = SIDE // PATCH
-        patches = image.view(B, n, PATCH, n, PATCH, 3).permute(0, 1, 3, 2, 4, 5).reshape(B * n * n, PATCH * PATCH * 3)
-        pf = F.relu(self.patch(patches)).view(B, n * n, PF)
+        n = self.side // P
+        patches = image[:, : n * P, : n * P].reshape(B, n, P, n, P, 3).permute(0, 1, 3, 2, 4, 5).reshape(B * n * n, P * P * 3)
+        pf = F.relu(self.patch(patches)).view(B, n * n, self.PF)
         img = F.relu(self.image(torch.cat([pf.mean(1), pf.amax(1)], 1)))
-        joint = F.relu(self.joint(torch.cat([attended, query, img, context[:, :D]], 1)))
+        joint = F.relu(self.joint(torch.cat([attended, query, img, context[:, :D_]], 1)))
 
         def score(cands, q, prior, mask):
             return (cands * q(joint).unsqueeze(1)).sum(2) + prior(cands).squeeze(2) + (1 - mask) * -1e9

@@ -21,6 +21,7 @@ import { sweepCommand } from "./sweep.ts"
 import { runner } from "./cluster.ts"
 import { view } from "./view.ts"
 import { evaluate } from "./eval.ts"
+import { exportCommand } from "./export.ts"
 import { commandLine } from "./overrides.ts"
 import { train } from "./train.ts"
 import { textSetting } from "../core/settings.ts"
@@ -135,7 +136,7 @@ const defaults = Command.make("default", {}, () =>
 const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
-  Command.withSubcommands([run, sweepCommand, runner, report, sync, view, train, evaluate, data, conformance]),
+  Command.withSubcommands([run, sweepCommand, runner, report, sync, view, train, evaluate, exportCommand, data, conformance]),
   Command.withDescription("Post-train vision-language agents with SFT and RL on V-IRL navigation.")
 )
 
