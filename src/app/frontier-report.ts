@@ -2,7 +2,7 @@ import * as path from "node:path"
 import { writeFileAtomic } from "../core/files.ts"
 import { frontierResults } from "./frontier.ts"
 import type { Comparison, Estimate, FrontierResults } from "./frontier-results.ts"
-import { PALETTE, type Panel, renderPlot, type Series } from "./plot.ts"
+import { PALETTE, type Panel, type Series, writeFigure } from "./plot.ts"
 import type { EvalRecord, FrontierMeta, KlRecord, SuiteLabel } from "./run-folder.ts"
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—")
@@ -138,7 +138,7 @@ const BLACK = [0, 0, 0] as const
 
 /** OOD against in-distribution accuracy: each method's points, its frontier and the frontier's 95 % band; the start in black. */
 const frontierPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): Panel[] => {
-  const title = (name: string) => (suites.find((s) => s.name === name)?.title ?? name).toUpperCase()
+  const title = (name: string) => suites.find((s) => s.name === name)?.title ?? name
   const xs = [...r.points.map((p) => p.indist.mean), ...(r.start === undefined ? [] : [r.start.indist.mean])]
   const lo = Math.max(0, Math.min(...xs) - 0.02)
   const hi = Math.min(1, Math.max(...xs) + 0.02)
@@ -158,38 +158,48 @@ const frontierPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): 
           legend: false
         },
         { label: `${method} points`, colour, points: own, line: "none", marker: 2, legend: false },
-        { label: method.toUpperCase(), colour, points: r.frontiers[method]?.[suite] ?? [], line: "steps", marker: 3 }
+        { label: method, colour, points: r.frontiers[method]?.[suite] ?? [], line: "steps", marker: 3 }
       ] satisfies Series[]
     })
     if (r.start !== undefined) {
-      series.push({ label: r.start.arm.toUpperCase(), colour: BLACK, points: [[r.start.indist.mean, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+      series.push({ label: `${r.start.arm} (start)`, colour: BLACK, points: [[r.start.indist.mean, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
     }
     return {
-      title: `${title(suite)} FRONTIER`,
-      xLabel: `${title(r.spec.indist)} PER-STEP ACCURACY`,
-      yLabel: `${title(suite)} ACC.`,
+      title: `${title(suite)}: frontier`,
+      xLabel: `${title(r.spec.indist)} per-step accuracy`,
+      yLabel: "per-step accuracy",
       series,
       yRange: [0, 1] as const,
-      xRange: [lo, hi] as const
+      xRange: [lo, hi] as const,
+      xPercent: true,
+      yPercent: true
     }
   })
 }
 
 /** OOD accuracy against KL from the reference: every point of every method. */
 const klPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): Panel[] => {
-  const title = (name: string) => (suites.find((s) => s.name === name)?.title ?? name).toUpperCase()
+  const title = (name: string) => suites.find((s) => s.name === name)?.title ?? name
   return r.spec.ood.map((suite) => {
     const series: Series[] = r.spec.methods.map((method, m) => ({
-      label: method.toUpperCase(),
+      label: method,
       colour: PALETTE[m % PALETTE.length]!,
-      points: r.points.filter((p) => p.method === method && p.kl !== null).map((p) => [p.kl!, p.ood[suite]!.mean] as const),
+      points: r.points.filter((p) => p.method === method && p.kl !== null && p.kl > 0).map((p) => [p.kl!, p.ood[suite]!.mean] as const),
       line: "none",
       marker: 3
     }))
-    if (r.start?.kl !== null && r.start !== undefined) {
-      series.push({ label: r.start.arm.toUpperCase(), colour: BLACK, points: [[r.start.kl!, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+    if (r.start !== undefined && r.start.kl !== null && r.start.kl > 0) {
+      series.push({ label: `${r.start.arm} (start)`, colour: BLACK, points: [[r.start.kl!, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
     }
-    return { title: `${title(suite)} VS KL`, xLabel: "KL FROM THE REFERENCE, NATS", yLabel: `${title(suite)} ACC.`, series, yRange: [0, 1] as const }
+    return {
+      title: `${title(suite)} vs KL`,
+      xLabel: "KL from the reference, nats (log scale)",
+      yLabel: "per-step accuracy",
+      series,
+      yRange: [0, 1] as const,
+      xScale: "log" as const,
+      yPercent: true
+    }
   })
 }
 
@@ -213,8 +223,8 @@ export const writeFrontier = async (
   })
   writeFileAtomic(path.join(runDir, "frontier_points.csv"), frontierCsv(r))
   if (r.points.length > 0) {
-    writeFileAtomic(path.join(runDir, "plots", "frontier.png"), await renderPlot(frontierPanels(r, suites), 440, 360))
-    if (r.points.some((p) => p.kl !== null)) writeFileAtomic(path.join(runDir, "plots", "frontier_kl.png"), await renderPlot(klPanels(r, suites), 440, 360))
+    await writeFigure(path.join(runDir, "plots"), "frontier", frontierPanels(r, suites))
+    if (r.points.some((p) => p.kl !== null)) await writeFigure(path.join(runDir, "plots"), "frontier_kl", klPanels(r, suites))
   }
   return r
 }

@@ -4,7 +4,7 @@ import type { SuiteMetrics } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { frontierMarkdown, writeFrontier } from "./frontier-report.ts"
 import type { Provenance } from "./provenance.ts"
-import { PALETTE, renderPlot, type Series } from "./plot.ts"
+import { PALETTE, type Series, writeFigure } from "./plot.ts"
 import { type EvalRecord, EVALS_FILE, type FrontierMeta, KL_FILE, type KlRecord, readEvals, readKl, RESULTS_FILE, type SuiteLabel } from "./run-folder.ts"
 
 /** The key of a suite in results.json and the name of its plot: `rule-ood` → `rule_ood`. */
@@ -21,6 +21,47 @@ const stat = (xs: number[]): Stat => {
   const mean = xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length)
   const std = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : 0
   return { mean, std, per_seed: xs }
+}
+
+/** Student's t at 97.5 % for 1..30 degrees of freedom (then the normal's 1.96). */
+const T975 = [
+  12.706,
+  4.303,
+  3.182,
+  2.776,
+  2.571,
+  2.447,
+  2.365,
+  2.306,
+  2.262,
+  2.228,
+  2.201,
+  2.179,
+  2.16,
+  2.145,
+  2.131,
+  2.12,
+  2.11,
+  2.101,
+  2.093,
+  2.086,
+  2.08,
+  2.074,
+  2.069,
+  2.064,
+  2.06,
+  2.056,
+  2.052,
+  2.048,
+  2.045,
+  2.042
+]
+
+/** The 95 % t-interval of the mean of xs over seeds ([mean, mean] for one seed). */
+export const meanInterval = (xs: ReadonlyArray<number>): readonly [number, number] => {
+  const s = stat([...xs])
+  const half = xs.length > 1 ? (T975[xs.length - 2] ?? 1.96) * s.std / Math.sqrt(xs.length) : 0
+  return [s.mean - half, s.mean + half]
 }
 
 /** One point of an arm's KL curve: mean ± std over seeds at one step of its training. */
@@ -155,10 +196,14 @@ export const tradeoffCurves = (
       if (at.length === 0) continue
       points.push([at.reduce((s, p) => s + p.at!, 0) / at.length, at.reduce((s, p) => s + p.y, 0) / at.length])
     }
-    return points.length === 0 ? [] : [{ label: arm.toUpperCase(), colour: PALETTE[i % PALETTE.length], points }]
+    return points.length === 0 ? [] : [{ label: arm, colour: PALETTE[i % PALETTE.length], points }]
   })
 
-/** Per-step accuracy along training for each arm (mean over seeds at each evaluation point). */
+/**
+ * Per-step accuracy along training for each arm (mean over seeds at each evaluation point, with
+ * its 95 % interval over seeds), against the training samples of post-training: an arm that
+ * continues another starts at 0 where its parent ended, and a start that others continue ends at 0.
+ */
 export const curves = (
   evals: ReadonlyArray<EvalRecord>,
   arms: ReadonlyArray<string>,
@@ -167,21 +212,24 @@ export const curves = (
 ): Series[] =>
   arms.map((arm, i) => {
     const parent = parents[arm]
-    // a continuing arm's curve starts where its parent's ended
+    const endOf = (a: string, seed: number) => evals.find((e) => e.arm === a && e.seed === seed && e.suite === suite.name && e.step === e.total)?.samples ?? 0
+    // a start that others continue (the base) ends at 0: its own training lies before post-training
+    const isStart = parent === undefined && Object.values(parents).includes(arm)
+    const parentEnd = (seed: number) => (parent !== undefined ? endOf(parent, seed) : isStart ? endOf(arm, seed) : 0)
     const start = parent === undefined
       ? []
       : evals.filter((e) => e.arm === parent && e.suite === suite.name && e.step === e.total).map((e) => ({ ...e, step: 0 }))
     const mine = [...start, ...evals.filter((e) => e.arm === arm && e.suite === suite.name)]
     const steps = [...new Set(mine.map((e) => e.step))].sort((a, b) => a - b)
     const points: Array<[number, number]> = []
-    const spread: number[] = []
+    const band: Array<readonly [number, number]> = []
     for (const step of steps) {
       const at = mine.filter((e) => e.step === step)
-      const s = stat(at.map((e) => e.metrics.per_step_accuracy))
-      points.push([at.reduce((sum, e) => sum + e.samples, 0) / at.length, s.mean])
-      spread.push(s.std)
+      const ys = at.map((e) => e.metrics.per_step_accuracy)
+      points.push([at.reduce((sum, e) => sum + e.samples - parentEnd(e.seed), 0) / at.length, stat(ys).mean])
+      band.push(meanInterval(ys))
     }
-    return { label: arm.toUpperCase(), colour: PALETTE[i % PALETTE.length], points, spread }
+    return { label: arm, colour: PALETTE[i % PALETTE.length], points, band }
   })
 
 /** Writes results.json, results.md and plots/*.png for a run folder; returns the Markdown table. */
@@ -208,41 +256,41 @@ export const writeReport = async (
     JSON.stringify({ ...results, ...(compared === undefined ? {} : { frontier: compared }), ...(made === undefined ? {} : { provenance: made }) }, null, 2)
   )
   writeFileAtomic(path.join(runDir, "results.md"), table)
+  const plots = path.join(runDir, "plots")
+  const post = Object.keys(parents).length > 0 ? "post-training samples" : "training samples"
   const panels = suites.map((suite) => ({
-    title: suite.title.toUpperCase(),
-    xLabel: "TRAINING SAMPLES",
-    yLabel: "PER-STEP ACCURACY",
+    title: suite.title,
+    xLabel: post,
+    yLabel: "per-step accuracy",
     series: curves(evals, plotted, suite, parents),
-    yRange: [0, 1] as const
+    yRange: [0, 1] as const,
+    yPercent: true
   }))
-  for (const [i, suite] of suites.entries()) writeFileAtomic(path.join(runDir, "plots", `${suiteKey(suite.name)}.png`), await renderPlot([panels[i]]))
-  writeFileAtomic(path.join(runDir, "plots", "per_step_accuracy.png"), await renderPlot(panels))
+  for (const [i, suite] of suites.entries()) await writeFigure(plots, suiteKey(suite.name), [panels[i]])
+  await writeFigure(plots, "per_step_accuracy", panels)
   const ood = suites.filter((s) => s.name !== "indist")
   if (suites.some((s) => s.name === "indist") && ood.length > 0) {
-    const pareto = ood.map((suite) => {
-      const series = tradeoffCurves(evals, kls, plotted, suite, "indist", parents)
-      const xs = series.flatMap((s) => s.points.map((p) => p[0]))
-      const pad = 0.02
-      return {
-        title: `${suite.title.toUpperCase()} VS IN-DISTRIBUTION`,
-        xLabel: "IN-DISTRIBUTION PER-STEP ACCURACY",
-        yLabel: `${suite.title.toUpperCase()} ACC.`,
-        series,
-        yRange: [0, 1] as const,
-        ...(xs.length === 0 ? {} : { xRange: [Math.max(0, Math.min(...xs) - pad), Math.min(1, Math.max(...xs) + pad)] as const })
-      }
-    })
-    writeFileAtomic(path.join(runDir, "plots", "pareto.png"), await renderPlot(pareto))
+    const pareto = ood.map((suite) => ({
+      title: `${suite.title} vs in-distribution`,
+      xLabel: "in-distribution per-step accuracy",
+      yLabel: "per-step accuracy",
+      series: tradeoffCurves(evals, kls, plotted, suite, "indist", parents),
+      yRange: [0, 1] as const,
+      yPercent: true,
+      xPercent: true
+    }))
+    await writeFigure(plots, "pareto", pareto)
   }
   if (kls.length > 0 && ood.length > 0) {
     const klPanels = ood.map((suite) => ({
-      title: `${suite.title.toUpperCase()} VS KL`,
-      xLabel: `KL FROM ${kls[0].reference.toUpperCase()} TO ARM, NATS`,
-      yLabel: `${suite.title.toUpperCase()} ACC.`,
+      title: `${suite.title} vs KL`,
+      xLabel: `KL(${kls[0].reference} ‖ arm), nats`,
+      yLabel: "per-step accuracy",
       series: tradeoffCurves(evals, kls, plotted, suite, "kl", parents),
-      yRange: [0, 1] as const
+      yRange: [0, 1] as const,
+      yPercent: true
     }))
-    writeFileAtomic(path.join(runDir, "plots", "ood_vs_kl.png"), await renderPlot(klPanels))
+    await writeFigure(plots, "ood_vs_kl", klPanels)
   }
   return table
 }

@@ -8,7 +8,7 @@ import { isSweep, type Sweep, trials } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/services.ts"
-import { PALETTE, renderPlot } from "../app/plot.ts"
+import { PALETTE, writeFigure } from "../app/plot.ts"
 import { type Results, suiteKey } from "../app/report.ts"
 import { suiteLabel, suiteSpecs } from "../app/suites.ts"
 import { overridesHelp } from "./overrides.ts"
@@ -47,15 +47,19 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
   ].join("\n")
   writeFileAtomic(path.join(out, "sweep.md"), md)
   writeFileAtomic(path.join(out, "sweep.json"), JSON.stringify({ sweep: sweep.name, compare: sweep.compare, trials: rows }, null, 2))
-  const png = await renderPlot(
+  fs.mkdirSync(path.join(out, "plots"), { recursive: true })
+  await writeFigure(
+    path.join(out, "plots"),
+    "sweep",
     [
       {
-        title: `${sweep.name.toUpperCase()}: ${sweep.compare.toUpperCase()}`,
-        xLabel: "TRIAL (SEE SWEEP.MD)",
-        yLabel: "PER-STEP ACCURACY",
+        title: `${sweep.name}: arm ${sweep.compare}`,
+        xLabel: "trial (see sweep.md)",
+        yLabel: "per-step accuracy",
         yRange: [0, 1],
+        yPercent: true,
         series: suites.map((s, k) => ({
-          label: s.title.toUpperCase(),
+          label: s.title,
           colour: PALETTE[k],
           points: rows.flatMap((r, i) => {
             const v = r.results?.arms[sweep.compare]?.[suiteKey(s.name)]?.["per_step_accuracy"]
@@ -67,8 +71,6 @@ const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<strin
     640,
     360
   )
-  fs.mkdirSync(path.join(out, "plots"), { recursive: true })
-  writeFileAtomic(path.join(out, "plots", "sweep.png"), png)
   return md
 }
 
@@ -86,9 +88,12 @@ export const sweepCommand = Command.make(
       Options.optional,
       Options.withDescription("the cluster's database (postgres://user:password@host:port/db or sqlite:PATH); default $VIRL_DB")
     ),
-    status: Options.boolean("status").pipe(Options.withDescription("with --db: show the trials the cluster has, and stop"))
+    status: Options.boolean("status").pipe(Options.withDescription("with --db: show the trials the cluster has, and stop")),
+    wandb: Options.boolean("wandb").pipe(
+      Options.withDescription("stream each local trial to Weights & Biases as it runs (W&B runs per arm and seed, grouped by trial; WANDB_API_KEY)")
+    )
   },
-  ({ file, parallel, quick, out, db, status }) =>
+  ({ file, parallel, quick, out, db, status, wandb }) =>
     Effect.gen(function*() {
       const { cluster, overrides } = clusterSharding(commandLine.overrides)
       if (status) {
@@ -124,7 +129,7 @@ export const sweepCommand = Command.make(
           todo,
           (t) => {
             const trialDir = path.join(dir, "trials", trialFolder(t.label))
-            return Effect.map(runTrialProcess({ file: file.value, label: t.label, dir: trialDir, quick, overrides: overrides }), (code) => {
+            return Effect.map(runTrialProcess({ file: file.value, label: t.label, dir: trialDir, quick, overrides: overrides, wandb }), (code) => {
               if (code !== 0) failures.push(`${t.label} (exit ${code}; see ${path.join(trialDir, "run.log")})`)
               bar(++finished, todo.length)
             })

@@ -96,8 +96,10 @@ describe("virl run", () => {
       }
     }
     expect(table).toMatch(/\| sft \| 2 \| \d+\.\d ± \d+\.\d/)
-    for (const f of ["indist.png", "rule_ood.png", "visual_ood.png", "per_step_accuracy.png", "pareto.png", "ood_vs_kl.png"]) {
-      expect(fs.readFileSync(path.join(dir, "plots", f)).subarray(1, 4).toString()).toBe("PNG")
+    for (const f of ["indist", "rule_ood", "visual_ood", "per_step_accuracy", "pareto", "ood_vs_kl"]) {
+      expect(fs.readFileSync(path.join(dir, "plots", `${f}.png`)).subarray(1, 4).toString()).toBe("PNG")
+      expect(fs.readFileSync(path.join(dir, "plots", `${f}.svg`), "utf8")).toMatch(/^<svg[\s\S]*<\/svg>$/)
+      expect(fs.readFileSync(path.join(dir, "plots", `${f}.csv`), "utf8")).toMatch(/^panel,series,x,y,low,high\n/)
     }
 
     // the same command again re-runs nothing

@@ -40,6 +40,7 @@ describe("virl sweep", () => {
     expect(md).toMatch(/\| verify_iter=1 \| \d+\.\d ± \d+\.\d/)
     expect(md).toMatch(/\| verify_iter=2 \| \d+\.\d ± \d+\.\d/)
     expect(fs.readFileSync(path.join(out, "plots", "sweep.png")).subarray(1, 4).toString()).toBe("PNG")
+    expect(fs.existsSync(path.join(out, "plots", "sweep.svg"))).toBe(true)
     const second = virl("sweep", path.join(root, "tiny_sweep.ts"), "--out", out)
     expect(second.status).toBe(0)
     expect(second.stderr).toMatch(/2 trials, 2 already finished, 0 to run/)

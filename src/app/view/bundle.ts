@@ -135,13 +135,12 @@ export const readIndex = (runDir: string): ViewIndex => {
     )
   }
   const plotsDir = path.join(dir, "plots")
-  const plots = fs.existsSync(plotsDir)
-    ? fs
-      .readdirSync(plotsDir)
-      .filter((f) => f.endsWith(".png"))
-      .sort()
-      .map((f) => `plots/${f}`)
-    : []
+  // each figure's SVG (the PNG of a run folder written before figures had one)
+  const files = fs.existsSync(plotsDir) ? fs.readdirSync(plotsDir) : []
+  const plots = files
+    .filter((f) => f.endsWith(".svg") || (f.endsWith(".png") && !files.includes(`${f.slice(0, -4)}.svg`)))
+    .sort()
+    .map((f) => `plots/${f}`)
   if (exists && plots.length === 0) problems.push("plots/ is missing or empty")
 
   const logs: LogEntry[] = []

@@ -23,6 +23,7 @@ const TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".png": "image/png",
+  ".svg": "image/svg+xml",
   ".jpg": "image/jpeg"
 }
 const SECURITY = {
