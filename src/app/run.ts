@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { type Arm, type Experiment, mergeComponents, type SuiteSpec } from "../core/experiment.ts"
 import { readRecords, writeFileAtomic } from "../core/files.ts"
 import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
-import type { TrackerService } from "../core/tracker.ts"
+import { tagged, Tracker, type TrackerService } from "../core/tracker.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import { PRESETS, resolveConfig, type RunConfig } from "./config.ts"
@@ -285,7 +285,8 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
             }
           }
         })
-        yield* Effect.provide(train, layer)
+        // training's records reach the run's trackers as they happen, marked with the arm and seed
+        yield* Effect.provide(Effect.provideService(train, Tracker, tagged(tracker, { arm: arm.name, seed })), layer)
         // the final point when training finished before (a resume, a cached base) or an
         // interruption fell between the last checkpoint and its evaluation: evaluate from disk
         const finished = () =>

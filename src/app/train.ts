@@ -16,6 +16,7 @@ import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import { Optimizer } from "../core/optimizer.ts"
 import { appendRecord } from "../plugins/tracker/jsonl.ts"
+import { track } from "../core/tracker.ts"
 import type { RunConfig } from "./config.ts"
 import { environmentLayer, policySettings, ppoOptimizer, sftOptimizer } from "./services.ts"
 
@@ -40,10 +41,10 @@ const isolated = <E, R>(rng: Rng, hook: Effect.Effect<void, E, R>) =>
     return Effect.ensuring(hook, Effect.sync(() => rng.restore(before)))
   })
 
-/** One JSON object per line, appended as training goes. */
+/** One JSON object per line, appended as training goes, and the same record to the run's Tracker (live views). */
 export const metricsLog = (file: string) => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
-  return (record: Record<string, unknown>) => appendRecord(file, record)
+  return (record: Record<string, unknown>) => Effect.zipRight(Effect.sync(() => appendRecord(file, record)), track({ kind: "train", ...record }))
 }
 
 export const CHECKPOINT_DIR = "checkpoint"
@@ -213,7 +214,7 @@ export const behaviourCloning = <E = never>(
         onBatch: (done) => bar(epoch * batches + done, settings.epochs * batches)
       })
       const seconds = (performance.now() - e0) / 1000
-      log({
+      yield* log({
         phase,
         epoch: epoch + 1,
         samples: samples.length,
@@ -353,7 +354,7 @@ const onPolicy = <E = never>(
           const r2 = performance.now()
           const episodes = rollout.episodes
           const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((s, x) => s + x, 0) / xs.length)
-          log({
+          yield* log({
             phase,
             update: update + 1,
             samples: rollout.samples.length,

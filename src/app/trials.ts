@@ -17,6 +17,8 @@ export interface TrialCommand {
   readonly quick: boolean
   /** Dotted config overrides, as on the sweep's command line. */
   readonly overrides: Readonly<Record<string, unknown>>
+  /** Stream the trial to W&B (its W&B runs grouped by the trial). */
+  readonly wandb?: boolean
 }
 
 /**
@@ -33,6 +35,7 @@ export const runTrialProcess = (trial: TrialCommand) =>
       "--out",
       trial.dir,
       ...(trial.quick ? ["--quick"] : []),
+      ...(trial.wandb === true ? ["--wandb"] : []),
       ...Object.entries(trial.overrides).map(([k, v]) => `--${k}=${v}`)
     ],
     path.join(trial.dir, "run.log")

@@ -15,8 +15,9 @@ import { fileTail, runVirlProcess } from "../app/processes.ts"
 import type { RunConfig } from "../app/config.ts"
 import { armConfig, ExperimentError, runExperiment } from "../app/run.ts"
 import { PAPER_SUITES, suiteLabel, suiteSpecs } from "../app/suites.ts"
-import { Tracker, type TrackerService } from "../core/tracker.ts"
+import { combine, Tracker, type TrackerService } from "../core/tracker.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
+import * as TensorBoard from "../plugins/tracker/tensorboard.ts"
 import * as Wandb from "../plugins/tracker/wandb.ts"
 import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
@@ -40,19 +41,18 @@ const frontierMeta = (e: Experiment): FrontierMeta | undefined =>
       ...(e.klReference === undefined ? {} : { klReference: e.klReference })
     }
 
-/** Every record to both trackers; neither may fail the run. */
-const both = (a: TrackerService, b: TrackerService): TrackerService => ({
-  log: (r) => Effect.zipRight(a.log(r), b.log(r)),
-  summary: (r) => Effect.zipRight(a.summary(r), b.summary(r)),
-  close: Effect.zipRight(a.close, b.close)
-})
-
-/** Local JSONL (and W&B's upload at the end when asked), and the experiment's own Tracker layer if it has one: each gets every record. */
+/**
+ * The run's trackers: local JSONL (the source of truth), TensorBoard event files under tb/, W&B
+ * live when asked, and the experiment's own Tracker layer if it has one; each gets every record.
+ */
 const runTracker = (experiment: Experiment, out: string, wandb: boolean) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
-      const own = wandb ? Wandb.make(out, Wandb.optionsFromEnv("virl"), (line) => process.stderr.write(`${line}\n`)) : Jsonl.make(out)
-      return experiment.layers?.tracker === undefined ? own : both(own, yield* Effect.provide(Tracker, experiment.layers.tracker))
+      const warn = (line: string) => process.stderr.write(`${line}\n`)
+      const trackers: TrackerService[] = [Jsonl.make(out), TensorBoard.make(out, warn)]
+      if (wandb) trackers.push(Wandb.make(out, { ...Wandb.optionsFromEnv("virl"), group: experiment.name }, warn))
+      if (experiment.layers?.tracker !== undefined) trackers.push(yield* Effect.provide(Tracker, experiment.layers.tracker))
+      return combine(...trackers)
     }),
     // closed with the run's scope: after the report, or when the run fails or is interrupted
     (tracker) => tracker.close
@@ -121,6 +121,7 @@ export const runAndReport = (
           String(seed),
           ...(source.trial === undefined ? [] : ["--trial", source.trial]),
           ...(options.quick ? ["--quick"] : []),
+          ...(options.wandb ? ["--wandb"] : []),
           ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)
         ]
         return Effect.flatMap(runVirlProcess(args, log), (code) =>
@@ -168,7 +169,9 @@ export const run = Command.make(
     out: Options.directory("out").pipe(Options.optional, Options.withDescription("run folder (default runs/<experiment>); re-running resumes it")),
     trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
     wandb: Options.boolean("wandb").pipe(
-      Options.withDescription("also upload to Weights & Biases at the end (WANDB_API_KEY, WANDB_PROJECT); never blocks or fails the run")
+      Options.withDescription(
+        "also stream to Weights & Biases as the run goes, one W&B run per arm and seed (WANDB_API_KEY, WANDB_PROJECT, WANDB_ENTITY); never blocks or fails the run"
+      )
     ),
     parallelSeeds: Options.integer("parallel-seeds").pipe(
       Options.optional,
@@ -219,7 +222,7 @@ export const run = Command.make(
           Effect.gen(function*() {
             yield* runExperiment(experiment, {
               out: dir,
-              tracker: yield* runTracker(experiment, dir, false),
+              tracker: yield* runTracker(experiment, dir, wandb),
               datasets: yield* defaultDatasets(progressBar("rendering panoramas")),
               quick,
               overrides: commandLine.overrides,

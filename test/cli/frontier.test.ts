@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { FrontierResults } from "../../src/app/frontier-results.ts"
+import { readEvents } from "../../src/plugins/tracker/tensorboard.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 const BIN = path.join(ROOT, "bin/virl.mjs")
@@ -46,10 +47,14 @@ describe("virl run experiments/frontier.ts --quick", () => {
         expect(Number.isFinite(c.difference.lo) && Number.isFinite(c.difference.hi)).toBe(true)
       }
       expect(f.selected.map((s) => s.method)).toEqual(["sft", "rl", "rft"])
-      for (const file of ["plots/frontier.png", "plots/frontier_kl.png", "frontier_points.csv", "results.md"]) {
+      for (const file of ["plots/frontier.png", "plots/frontier.svg", "plots/frontier.csv", "plots/frontier_kl.svg", "frontier_points.csv", "results.md"]) {
         expect(fs.existsSync(path.join(out, file))).toBe(true)
       }
       expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*At matched in-distribution accuracy/)
+      // TensorBoard's view, written as the run went: an RL arm's updates and evaluations
+      const tb = path.join(out, "tb", "rl@lr3e-4", "seed-1")
+      const tags = new Set(fs.readdirSync(tb).flatMap((f) => readEvents(path.join(tb, f)).flatMap((e) => e.scalars.map(([tag]) => tag))))
+      for (const tag of ["ppo/action_loss", "ppo/clip_fraction", "ppo/success_rate", "eval/indist/per_step_accuracy", "kl/total"]) expect(tags).toContain(tag)
       // how it was made: the commit it ran from, the runtime, the machine
       const made = (results as unknown as { provenance: { commit: string | null; node: string; cpu: { cores: number } } }).provenance
       const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8" })

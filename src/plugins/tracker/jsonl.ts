@@ -8,12 +8,15 @@ import { Tracker, type TrackerService } from "../../core/tracker.ts"
 export const appendRecord = (file: string, record: Readonly<Record<string, unknown>>): void =>
   fs.appendFileSync(file, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`)
 
-/** Metrics as JSON lines in RUN_DIR/metrics.jsonl, the summary in RUN_DIR/summary.json. Always on. */
+/**
+ * Metrics as JSON lines in RUN_DIR/metrics.jsonl, the summary in RUN_DIR/summary.json. Always on.
+ * Training's own records are not repeated here: each arm keeps them in its folder's metrics.jsonl.
+ */
 export const make = (runDir: string): TrackerService => {
   fs.mkdirSync(runDir, { recursive: true })
   const file = path.join(runDir, "metrics.jsonl")
   return {
-    log: (record) => Effect.sync(() => appendRecord(file, record)),
+    log: (record) => Effect.sync(() => (record["kind"] === "train" ? undefined : appendRecord(file, record))),
     summary: (record) => Effect.sync(() => writeFileAtomic(path.join(runDir, "summary.json"), JSON.stringify(record, null, 2))),
     close: Effect.void
   }

@@ -1,18 +1,21 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { writeFileAtomic } from "../../core/files.ts"
-import { Tracker, type TrackerService } from "../../core/tracker.ts"
-import * as Jsonl from "./jsonl.ts"
+import { metricsOf, type TrackerService } from "../../core/tracker.ts"
 import { textSetting } from "../../core/settings.ts"
 
 /**
- * Weights & Biases as an uploader of the local record: the run always writes JSONL; this sends
- * RUN_DIR/metrics.jsonl (as history) and summary.json through W&B's HTTP API (the GraphQL
- * `upsertBucket` mutation, then the run's file stream). Every request has a timeout; a missing
- * key, a refused connection or a network that drops packets ends in a warning, never a hang or
- * a failed run. What was sent is remembered in RUN_DIR/wandb.json, so `virl sync` resumes.
+ * Weights & Biases as a live view of the run's record, through W&B's HTTP API (the GraphQL
+ * `upsertBucket` mutation makes a run, its file stream takes history rows): one W&B run per arm
+ * and seed (`<arm> seed <S>`, grouped by the experiment — a sweep's trial is an experiment of its
+ * own), plus one for records of the whole experiment. Records are queued as they are logged and
+ * sent every few seconds by a timer, never by the run's own fiber, so a slow or absent service
+ * cannot block or fail training: a request that fails or gets no answer within the timeout is
+ * tried again later with exponential back-off (1 s doubling to a minute), and what is still
+ * queued when the run ends is left to `virl sync`, which replays the local record from where the
+ * live stream stopped (RUN_DIR/wandb/<run>.json says how far each W&B run got).
  */
 export interface WandbOptions {
   readonly apiKey: string | undefined
@@ -20,6 +23,10 @@ export interface WandbOptions {
   readonly project: string
   readonly entity?: string
   readonly timeoutMs: number
+  /** The W&B group of the run's W&B runs (the experiment's name). */
+  readonly group?: string
+  /** How often queued records are sent (default 5 s). */
+  readonly intervalMs?: number
 }
 
 export const optionsFromEnv = (project: string): WandbOptions => ({
@@ -30,17 +37,23 @@ export const optionsFromEnv = (project: string): WandbOptions => ({
   timeoutMs: 15_000
 })
 
-interface SyncState {
+/** How far one W&B run got: kept in RUN_DIR/wandb/<key>.json after every acknowledged batch. */
+interface StreamState {
   readonly runId: string
   readonly entity: string
   readonly project: string
-  readonly sentLines: number
+  readonly sent: number
 }
 
-const STATE = "wandb.json"
+const STATE_DIR = "wandb"
+const BATCH = 1000
+/** Past this many unsent rows a W&B run's live stream stops; `virl sync` sends them later. */
+const MAX_QUEUE = 50_000
+const MAX_BACKOFF_MS = 60_000
 
-const UPSERT = `mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $config: JSONString, $displayName: String) {
-  upsertBucket(input: {id: $id, name: $name, modelName: $project, entityName: $entity, config: $config, displayName: $displayName}) {
+const UPSERT =
+  `mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String, $config: JSONString, $displayName: String, $jobType: String) {
+  upsertBucket(input: {id: $id, name: $name, modelName: $project, entityName: $entity, groupName: $groupName, config: $config, displayName: $displayName, jobType: $jobType}) {
     bucket { id name project { name entity { name } } }
   }
 }`
@@ -56,65 +69,242 @@ const post = async (url: string, apiKey: string, body: unknown, timeoutMs: numbe
   return response.json()
 }
 
-/** A run folder's W&B id: derived from its absolute path, so one folder is always one W&B run. */
-const runIdOf = (runDir: string): string => createHash("sha256").update(path.resolve(runDir)).digest("hex").slice(0, 12)
+const reasonOf = (e: unknown, timeoutMs: number): string => {
+  const error = e as Error
+  if (error.name === "TimeoutError") return `no answer within ${timeoutMs} ms`
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+}
 
-/** Uploads what RUN_DIR holds and W&B has not seen yet. Never fails: returns what happened. */
+/** The W&B run a record belongs to: its arm and seed, or the experiment's own. */
+export const streamKey = (record: Readonly<Record<string, unknown>>): string =>
+  record["arm"] === undefined ? "experiment" : `${String(record["arm"])}-seed${String(record["seed"] ?? 0)}`
+
+/** A W&B run's id: from the run folder's absolute path and the key, so one folder's arm and seed is always one W&B run. */
+const runIdOf = (runDir: string, key: string): string => createHash("sha256").update(`${path.resolve(runDir)}\n${key}`).digest("hex").slice(0, 12)
+
+/** One history row: the record's metrics by their live names, its own step, and W&B's step and time. */
+const rowOf = (record: Readonly<Record<string, unknown>>, index: number, seconds: number): string => {
+  const { step, scalars } = metricsOf(record)
+  return JSON.stringify({ ...Object.fromEntries(scalars), step, _step: index, _timestamp: seconds })
+}
+
+/** One W&B run's queue: rows not yet acknowledged, sent in order at the acknowledged offset. */
+class Stream {
+  readonly key: string
+  readonly statePath: string
+  sent = 0
+  runId: string
+  entity: string | undefined
+  created = false
+  queue: string[] = []
+  queued = 0
+  failures = 0
+  retryAt = 0
+  stopped = false
+
+  constructor(
+    readonly runDir: string,
+    key: string,
+    readonly options: WandbOptions
+  ) {
+    this.key = key
+    this.statePath = path.join(runDir, STATE_DIR, `${key}.json`)
+    const previous = fs.existsSync(this.statePath) ? (JSON.parse(fs.readFileSync(this.statePath, "utf8")) as StreamState) : undefined
+    this.runId = previous?.runId ?? runIdOf(runDir, key)
+    this.entity = previous?.entity ?? options.entity
+    this.sent = previous?.sent ?? 0
+    this.queued = this.sent
+  }
+
+  add(record: Readonly<Record<string, unknown>>, seconds = Date.now() / 1000): void {
+    if (this.stopped) return
+    this.queue.push(rowOf(record, this.queued++, seconds))
+  }
+
+  /** Makes the W&B run (once) and sends one batch; throws what went wrong. */
+  async push(): Promise<void> {
+    const { apiKey, baseUrl, project, timeoutMs } = this.options
+    if (!this.created) {
+      const config = path.join(this.runDir, "config.json")
+      const [arm, seed] = this.key === "experiment" ? [undefined, undefined] : [this.key.replace(/-seed\d+$/, ""), this.key.replace(/^.*-seed/, "")]
+      const reply = (await post(
+        `${baseUrl}/graphql`,
+        apiKey!,
+        {
+          query: UPSERT,
+          variables: {
+            name: this.runId,
+            project,
+            entity: this.entity,
+            groupName: this.options.group ?? path.basename(path.resolve(this.runDir)),
+            config: fs.existsSync(config) ? fs.readFileSync(config, "utf8") : "{}",
+            displayName: arm === undefined ? `${this.options.group ?? "experiment"}` : `${arm} seed ${seed}`,
+            jobType: arm ?? "experiment"
+          }
+        },
+        timeoutMs
+      )) as { data?: { upsertBucket?: { bucket?: { project?: { entity?: { name?: string } } } } }; errors?: unknown }
+      const entity = reply.data?.upsertBucket?.bucket?.project?.entity?.name ?? this.entity
+      if (reply.data?.upsertBucket?.bucket === undefined || entity === undefined) {
+        throw new Error(`W&B refused the run: ${JSON.stringify(reply.errors ?? reply).slice(0, 200)}`)
+      }
+      this.entity = entity
+      this.created = true
+    }
+    if (this.queue.length === 0) return
+    const rows = this.queue.slice(0, BATCH)
+    await post(
+      `${baseUrl}/files/${this.entity}/${project}/${this.runId}/file_stream`,
+      apiKey!,
+      { files: { "wandb-history.jsonl": { offset: this.sent, content: rows } } },
+      timeoutMs
+    )
+    this.queue.splice(0, rows.length)
+    this.sent += rows.length
+    writeFileAtomic(this.statePath, JSON.stringify({ runId: this.runId, entity: this.entity!, project, sent: this.sent } satisfies StreamState, null, 2))
+  }
+
+  async finish(exitcode: number): Promise<void> {
+    if (!this.created) return
+    await post(
+      `${this.options.baseUrl}/files/${this.entity}/${this.options.project}/${this.runId}/file_stream`,
+      this.options.apiKey!,
+      { files: {}, complete: true, exitcode },
+      this.options.timeoutMs
+    )
+  }
+}
+
+/**
+ * The live W&B view: `log` only queues (never waits on the network); a timer sends what is queued.
+ * Problems become one warning per spell of failures, never a failed or blocked run.
+ */
+export const make = (runDir: string, options: WandbOptions, warn: (line: string) => void): TrackerService => {
+  const streams = new Map<string, Stream>()
+  const interval = options.intervalMs ?? 5000
+  let timer: NodeJS.Timeout | undefined
+  let flushing: Promise<void> | undefined
+  const hasKey = options.apiKey !== undefined && options.apiKey !== ""
+  if (!hasKey) warn(`W&B: no WANDB_API_KEY; the run is kept locally (upload later with virl sync ${runDir})`)
+
+  const pushAll = async () => {
+    for (const stream of streams.values()) {
+      while (!stream.stopped && Date.now() >= stream.retryAt && (stream.queue.length > 0 || !stream.created)) {
+        try {
+          await stream.push()
+          if (stream.failures > 0) warn(`W&B: ${stream.key} sends again`)
+          stream.failures = 0
+        } catch (e) {
+          stream.failures++
+          stream.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (stream.failures - 1))
+          if (stream.failures === 1) {
+            warn(`W&B: ${reasonOf(e, options.timeoutMs)}; retrying with back-off (the run goes on; virl sync ${runDir} replays what is missed)`)
+          }
+          break
+        }
+      }
+    }
+  }
+  const flush = (): Promise<void> => {
+    flushing ??= pushAll().finally(() => (flushing = undefined))
+    return flushing
+  }
+
+  return {
+    log: (record) =>
+      Effect.sync(() => {
+        if (!hasKey) return
+        const key = streamKey(record)
+        let stream = streams.get(key)
+        if (stream === undefined) {
+          stream = new Stream(runDir, key, options)
+          streams.set(key, stream)
+        }
+        stream.add(record)
+        if (stream.queue.length > MAX_QUEUE) {
+          stream.stopped = true
+          stream.queue = []
+          warn(`W&B: more than ${MAX_QUEUE} records of ${key} wait to be sent; its live stream stops (virl sync ${runDir} sends the rest)`)
+        }
+        if (timer === undefined) {
+          timer = setInterval(() => void flush(), interval)
+          // the timer never keeps the process alive: the run's end closes the tracker
+          timer.unref()
+        }
+      }),
+    summary: () => Effect.void,
+    close: Effect.promise(async () => {
+      if (timer !== undefined) clearInterval(timer)
+      if (!hasKey) return
+      // what is queued, once more, within the timeout
+      const deadline = Date.now() + options.timeoutMs
+      for (const stream of streams.values()) stream.retryAt = 0
+      while (Date.now() < deadline && [...streams.values()].some((s) => !s.stopped && s.queue.length > 0 && s.failures === 0)) {
+        await Promise.race([flush(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
+      }
+      let unsent = 0
+      for (const stream of streams.values()) {
+        unsent += stream.queued - stream.sent
+        if (stream.queue.length === 0 && !stream.stopped) await stream.finish(0).catch(() => undefined)
+      }
+      if (unsent > 0) warn(`W&B: ${unsent} records not sent; virl sync ${runDir} sends them`)
+    })
+  }
+}
+
+/** The local record of a run folder by W&B run, in the order the records were made. */
+const localRecords = (runDir: string): Map<string, Array<Record<string, unknown>>> => {
+  const read = (file: string): Array<Record<string, unknown>> =>
+    fs.existsSync(file)
+      ? fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>]
+        } catch {
+          return []
+        }
+      })
+      : []
+  const all: Array<Record<string, unknown>> = [...read(path.join(runDir, "metrics.jsonl"))]
+  for (const seedDir of fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((d) => /^seed-\d+$/.test(d)) : []) {
+    const seed = Number(seedDir.slice(5))
+    for (const arm of fs.readdirSync(path.join(runDir, seedDir))) {
+      const file = path.join(runDir, seedDir, arm, "metrics.jsonl")
+      all.push(...read(file).map((r) => ({ kind: "train", arm, seed, ...r })))
+    }
+  }
+  const time = (r: Record<string, unknown>) => Date.parse(String(r["time"] ?? "")) || 0
+  const byStream = new Map<string, Array<Record<string, unknown>>>()
+  for (const r of [...all].sort((a, b) => time(a) - time(b))) {
+    const key = streamKey(r)
+    byStream.set(key, [...(byStream.get(key) ?? []), r])
+  }
+  return byStream
+}
+
+/**
+ * Sends what RUN_DIR's local record holds and W&B has not acknowledged (live or by an earlier
+ * sync), one W&B run per arm and seed, then marks each complete. Never fails: returns what happened.
+ */
 export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<{ readonly ok: boolean; readonly message: string }> =>
   Effect.promise(async () => {
     if (options.apiKey === undefined || options.apiKey === "") {
       return { ok: false, message: "W&B: no WANDB_API_KEY; the run is kept locally (upload later with virl sync)" }
     }
+    let sent = 0
+    const runs: string[] = []
     try {
-      const statePath = path.join(runDir, STATE)
-      const previous = fs.existsSync(statePath) ? (JSON.parse(fs.readFileSync(statePath, "utf8")) as SyncState) : undefined
-      const config = fs.existsSync(path.join(runDir, "config.json")) ? fs.readFileSync(path.join(runDir, "config.json"), "utf8") : "{}"
-      const runId = previous?.runId ?? runIdOf(runDir)
-      const reply = (await post(
-        `${options.baseUrl}/graphql`,
-        options.apiKey,
-        {
-          query: UPSERT,
-          variables: { name: runId, project: options.project, entity: options.entity, config, displayName: path.basename(path.resolve(runDir)) }
-        },
-        options.timeoutMs
-      )) as { data?: { upsertBucket?: { bucket?: { name?: string; project?: { name?: string; entity?: { name?: string } } } } }; errors?: unknown }
-      const bucket = reply.data?.upsertBucket?.bucket
-      const entity = bucket?.project?.entity?.name ?? options.entity
-      if (bucket === undefined || entity === undefined) throw new Error(`W&B refused the run: ${JSON.stringify(reply.errors ?? reply).slice(0, 200)}`)
-      const metricsFile = path.join(runDir, "metrics.jsonl")
-      const lines = fs.existsSync(metricsFile) ? fs.readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.trim() !== "") : []
-      const sent = previous?.sentLines ?? 0
-      const history = lines.slice(sent).map((l, i) => JSON.stringify({ ...(JSON.parse(l) as object), _step: sent + i }))
-      const files: Record<string, { offset: number; content: string[] }> = { "wandb-history.jsonl": { offset: sent, content: history } }
-      const summaryFile = path.join(runDir, "results.json")
-      if (fs.existsSync(summaryFile)) files["wandb-summary.json"] = { offset: 0, content: [JSON.stringify(JSON.parse(fs.readFileSync(summaryFile, "utf8")))] }
-      await post(
-        `${options.baseUrl}/files/${entity}/${options.project}/${runId}/file_stream`,
-        options.apiKey,
-        { files, complete: true, exitcode: 0 },
-        options.timeoutMs
-      )
-      writeFileAtomic(statePath, JSON.stringify({ runId, entity, project: options.project, sentLines: lines.length } satisfies SyncState, null, 2))
-      return { ok: true, message: `W&B: sent ${history.length} records to ${entity}/${options.project}/${runId}` }
+      for (const [key, records] of localRecords(runDir)) {
+        const stream = new Stream(runDir, key, options)
+        const from = stream.sent
+        for (const r of records.slice(from)) stream.add(r, (Date.parse(String(r["time"] ?? "")) || Date.now()) / 1000)
+        do await stream.push()
+        while (stream.queue.length > 0)
+        await stream.finish(0)
+        sent += records.length - from
+        runs.push(`${stream.entity}/${options.project}/${stream.runId}`)
+      }
+      return { ok: true, message: `W&B: sent ${sent} records to ${runs.length} runs (${runs.join(", ")})` }
     } catch (e) {
-      const error = e as Error
-      const reason = error.name === "TimeoutError"
-        ? `no answer within ${options.timeoutMs} ms`
-        : error.cause instanceof Error
-        ? `${error.message}: ${error.cause.message}`
-        : error.message
-      return { ok: false, message: `W&B upload failed (${reason}); the run is kept locally, retry with virl sync ${runDir}` }
+      return { ok: false, message: `W&B upload failed (${reasonOf(e, options.timeoutMs)}); the run is kept locally, retry with virl sync ${runDir}` }
     }
   })
-
-/** JSONL as always, plus an upload bounded in time when the run closes; problems become warnings. */
-export const make = (runDir: string, options: WandbOptions, warn: (line: string) => void): TrackerService => {
-  const local = Jsonl.make(runDir)
-  return {
-    ...local,
-    close: uploadRun(runDir, options).pipe(Effect.map((r) => warn(r.message)))
-  }
-}
-
-export const layer = (runDir: string, options: WandbOptions, warn: (line: string) => void) => Layer.sync(Tracker, () => make(runDir, options, warn))
