@@ -6,7 +6,8 @@ import * as path from "node:path"
 import { DatasetError } from "../core/dataset.ts"
 import { runConformance } from "../conformance/run.ts"
 import { checkDataset } from "../plugins/dataset/check.ts"
-import { ensureDefault } from "../plugins/dataset/synth/default.ts"
+import { cacheRoot, ensureDefault } from "../plugins/dataset/synth/default.ts"
+import { fetchSftVsRl, SFTVSRL } from "../plugins/dataset/fetch.ts"
 import { DEFAULT_PANORAMA, synthesize } from "../plugins/dataset/synth/generate.ts"
 import { contactSheet } from "../plugins/dataset/synth/preview.ts"
 import { STYLE_NAMES } from "../plugins/dataset/synth/styles.ts"
@@ -133,7 +134,49 @@ const defaults = Command.make("default", {}, () =>
     Command.withDescription("Generate the embedded default datasets if the cache lacks them (VIRL_CACHE, default ~/.cache/virl) and print where they are.")
   )
 
-const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults]), Command.withDescription("Dataset tools."))
+const fetchData = Command.make(
+  "fetch",
+  {
+    source: Args.choice([["sftvsrl", "sftvsrl"]], { name: "SOURCE" }),
+    out: Options.directory("out").pipe(Options.optional, Options.withDescription("where to put it (default: VIRL_CACHE/sftvsrl, ~/.cache/virl/sftvsrl)")),
+    revision: Options.text("revision").pipe(Options.withDefault("main"), Options.withDescription("the dataset repository's branch, tag or commit")),
+    parallel: Options.integer("parallel").pipe(Options.withDefault(2), Options.withDescription("files downloaded at once"))
+  },
+  ({ out, revision, parallel }) =>
+    Effect.gen(function*() {
+      const dir = Option.getOrElse(out, () => path.join(cacheRoot(), "sftvsrl"))
+      const report = yield* fetchSftVsRl(
+        dir,
+        {
+          endpoint: (textSetting("HF_ENDPOINT") ?? "https://huggingface.co").replace(/\/+$/, ""),
+          ...(textSetting("HF_TOKEN") === undefined ? {} : { token: textSetting("HF_TOKEN")! }),
+          repo: SFTVSRL.repo,
+          revision,
+          parallel: Math.max(1, parallel),
+          timeoutMs: 60_000
+        },
+        { bar: progressBar, log: (line) => console.error(line) }
+      )
+      let problems = 0
+      for (const [name, folder] of Object.entries(report.folders).filter(([name]) => name !== "nyc-eval")) {
+        const checked = yield* checkDataset(folder, { onProgress: progressBar(`checking ${name}`) })
+        for (const problem of checked.problems.slice(0, 20)) console.log(`problem: ${problem.toString()}`)
+        problems += checked.problems.length
+        console.log(`${name}: ${checked.routes} routes, ${checked.panoramas} panoramas, ${checked.problems.length} problems`)
+      }
+      console.log(
+        `${report.downloaded.length} downloaded, ${report.present.length} already there; nyc-eval is nyc-train, as in the reference.\n` +
+          `Run the paper's splits with:  VIRL_DATASETS=${report.root} npx virl run experiments/sft_vs_rl.ts`
+      )
+      if (problems > 0) process.exitCode = 1
+    }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))
+).pipe(
+  Command.withDescription(
+    "Download the paper's V-IRL routes (tianzhechu/SFTvsRL_Data on the Hugging Face hub; HF_TOKEN, HF_ENDPOINT): resumable, sha256-checked, unzipped, checked, and arranged for VIRL_DATASETS."
+  )
+)
+
+const data = Command.make("data").pipe(Command.withSubcommands([check, synth, preview, defaults, fetchData]), Command.withDescription("Dataset tools."))
 
 const virl = Command.make("virl").pipe(
   Command.withSubcommands([run, sweepCommand, runner, report, sync, view, train, evaluate, exportCommand, data, conformance]),

@@ -19,7 +19,9 @@ export const ENVIRONMENT_VARIABLES = {
   WANDB_API_KEY: "Weights & Biases' key (--wandb, virl sync)",
   WANDB_BASE_URL: "Weights & Biases' server (default https://api.wandb.ai)",
   WANDB_PROJECT: "the W&B project (default virl)",
-  WANDB_ENTITY: "the W&B entity"
+  WANDB_ENTITY: "the W&B entity",
+  HF_TOKEN: "a Hugging Face token for virl data fetch (sent to the hub only)",
+  HF_ENDPOINT: "the Hugging Face hub's address for virl data fetch (default https://huggingface.co)"
 } as const
 
 export type EnvironmentVariable = keyof typeof ENVIRONMENT_VARIABLES
