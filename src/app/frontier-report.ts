@@ -223,8 +223,10 @@ export const writeFrontier = async (
   })
   writeFileAtomic(path.join(runDir, "frontier_points.csv"), frontierCsv(r))
   if (r.points.length > 0) {
-    await writeFigure(path.join(runDir, "plots"), "frontier", frontierPanels(r, suites))
-    if (r.points.some((p) => p.kl !== null)) await writeFigure(path.join(runDir, "plots"), "frontier_kl", klPanels(r, suites))
+    await Promise.all([
+      writeFigure(path.join(runDir, "plots"), "frontier", frontierPanels(r, suites)),
+      ...(r.points.some((p) => p.kl !== null) ? [writeFigure(path.join(runDir, "plots"), "frontier_kl", klPanels(r, suites))] : [])
+    ])
   }
   return r
 }

@@ -1,6 +1,4 @@
 import sharp from "sharp"
-import * as vega from "vega"
-import * as vl from "vega-lite"
 import { writeFileAtomic } from "../core/files.ts"
 import * as path from "node:path"
 
@@ -166,7 +164,9 @@ export interface Figure {
 }
 
 export const renderFigure = async (panels: ReadonlyArray<Panel>, width?: number, height?: number): Promise<Figure> => {
-  const compiled = vl.compile(figureSpec(panels, width, height) as unknown as vl.TopLevelSpec).spec
+  // loaded when a figure is drawn, not when the CLI starts (a third of a second)
+  const [vega, vl] = await Promise.all([import("vega"), import("vega-lite")])
+  const compiled = vl.compile(figureSpec(panels, width, height) as unknown as import("vega-lite").TopLevelSpec).spec
   const view = new vega.View(vega.parse(compiled), { renderer: "none" })
   const svg = await view.toSVG()
   view.finalize()

@@ -232,7 +232,7 @@ export const curves = (
     return { label: arm, colour: PALETTE[i % PALETTE.length], points, band }
   })
 
-/** Writes results.json, results.md and plots/*.png for a run folder; returns the Markdown table. */
+/** Writes results.json, results.md and the figures (plots/*.svg, .png, .csv) of a run folder; returns the Markdown table. */
 export const writeReport = async (
   runDir: string,
   experiment: string,
@@ -266,8 +266,9 @@ export const writeReport = async (
     yRange: [0, 1] as const,
     yPercent: true
   }))
-  for (const [i, suite] of suites.entries()) await writeFigure(plots, suiteKey(suite.name), [panels[i]])
-  await writeFigure(plots, "per_step_accuracy", panels)
+  // the figures side by side: each PNG is rasterised on libuv's threads while the next SVG is drawn
+  const figures: Array<Promise<void>> = suites.map((suite, i) => writeFigure(plots, suiteKey(suite.name), [panels[i]]))
+  figures.push(writeFigure(plots, "per_step_accuracy", panels))
   const ood = suites.filter((s) => s.name !== "indist")
   if (suites.some((s) => s.name === "indist") && ood.length > 0) {
     const pareto = ood.map((suite) => ({
@@ -279,7 +280,7 @@ export const writeReport = async (
       yPercent: true,
       xPercent: true
     }))
-    await writeFigure(plots, "pareto", pareto)
+    figures.push(writeFigure(plots, "pareto", pareto))
   }
   if (kls.length > 0 && ood.length > 0) {
     const klPanels = ood.map((suite) => ({
@@ -290,7 +291,8 @@ export const writeReport = async (
       yRange: [0, 1] as const,
       yPercent: true
     }))
-    await writeFigure(plots, "ood_vs_kl", klPanels)
+    figures.push(writeFigure(plots, "ood_vs_kl", klPanels))
   }
+  await Promise.all(figures)
   return table
 }
