@@ -32,6 +32,7 @@ import {
 } from "../plugins/sharding/cluster.ts"
 import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
 import { awaitAll, SubmitError, submitJob } from "../plugins/sharding/jobs.ts"
+import { isLoopback, readSecret } from "../plugins/sharding/transport.ts"
 import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./progress.ts"
@@ -151,13 +152,23 @@ export const runner = Command.make(
     out: Options.directory("out").pipe(
       Options.withDefault(path.join("runs", "cluster")),
       Options.withDescription("where this runner's jobs go: OUT/<sweep>/trials/<trial>, OUT/evals/<job>, OUT/checkpoints/<sha256>")
+    ),
+    insecure: Options.boolean("insecure").pipe(
+      Options.withDescription("listen on a --host other machines reach without a cluster secret: anyone who reaches the port can send the cluster's messages")
     )
   },
-  ({ db: dbFlag, host, port, parallel, failover, out }) =>
+  ({ db: dbFlag, host, port, parallel, failover, out, insecure }) =>
     Effect.gen(function*() {
       const db = yield* databaseFlag(dbFlag)
       if (parallel < 1) return yield* printError("--parallel must be at least 1")
       if (failover < 3) return yield* printError("--failover must be at least 3 seconds")
+      const secret = yield* clusterSecret
+      if (secret.length === 0 && !isLoopback(host) && !insecure) {
+        return yield* printError(
+          `runner --host ${host}: other machines can reach this port, and nothing would check who they are. ` +
+            "Set VIRL_CLUSTER_SECRET (or VIRL_CLUSTER_SECRET_FILE) to the same secret on every runner and submitter, or pass --insecure on a network you trust"
+        )
+      }
       const url = yield* parseDatabaseUrl(db)
       // a database of another virl is refused before anything starts
       yield* Effect.provide(ensureSchema(url), sqlLayer(url))
@@ -171,12 +182,13 @@ export const runner = Command.make(
         failover,
         out: path.resolve(out),
         runTrial: runHere(prepareLock),
-        runEval: evalHere(url, path.resolve(out))
+        runEval: evalHere(url, path.resolve(out)),
+        secret
       }, trialFolder)
       exitAfterGrace()
       console.error(
-        `runner ${host}:${port} on ${url.shown}: up to ${parallel} job(s) at once, folders in ${
-          path.resolve(out)
+        `runner ${host}:${port} on ${url.shown}: up to ${parallel} job(s) at once, folders in ${path.resolve(out)}; ${
+          secret.length > 0 ? "connections must prove the cluster secret" : "no cluster secret"
         } (Ctrl-C stops it; its jobs move to another runner)`
       )
       yield* Layer.launch(layer).pipe(Effect.provide(quiet))
@@ -198,6 +210,9 @@ export const clusterSharding = (overrides: Readonly<Record<string, string>>): { 
 }
 
 /** `--db`, or else $VIRL_DB (an environment variable does not show in `ps` as a flag does). */
+/** The cluster's shared secret (VIRL_CLUSTER_SECRET or VIRL_CLUSTER_SECRET_FILE); empty when neither is set. */
+const clusterSecret = Effect.suspend(() => readSecret(textSetting("VIRL_CLUSTER_SECRET"), textSetting("VIRL_CLUSTER_SECRET_FILE")))
+
 export const databaseFlag = (flag: Option.Option<string>): Effect.Effect<string, DatabaseError> =>
   Option.match(Option.orElse(flag, () => Option.fromNullable(textSetting("VIRL_DB"))), {
     onNone: () =>
@@ -271,7 +286,7 @@ export const submitSweep = (
       )
       const outcomes = yield* awaitAll(TrialWorkflow, ids, progressBar("trials"))
       return new Map(payloads.map((p, k) => [p.label, outcomes.get(ids[k]!)!] as const))
-    }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
+    }).pipe(Effect.provide(clientLayer(url, yield* clusterSecret)), Effect.provide(quiet))
   })
 
 /** Writes the cluster's results into the sweep's folder as a local sweep would have. */
@@ -329,5 +344,5 @@ export const submitEvals = (
       )
       const outcomes = yield* awaitAll(EvalWorkflow, ids, progressBar("suites"))
       return new Map(options.suites.map((suite, k) => [suite, outcomes.get(ids[k]!)!] as const))
-    }).pipe(Effect.provide(clientLayer(url)), Effect.provide(quiet))
+    }).pipe(Effect.provide(clientLayer(url, yield* clusterSecret)), Effect.provide(quiet))
   })

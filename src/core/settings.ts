@@ -9,6 +9,8 @@ export const ENVIRONMENT_VARIABLES = {
   VIRL_CACHE: "where generated cities, pretraining mixtures and base models are cached (default ~/.cache/virl)",
   VIRL_DATASETS: "a folder of nyc-train/, nyc-eval/ and sf/ in the VIRL_routes layout to run on instead of the synthetic cities",
   VIRL_DB: "the cluster's database URL when --db is not given (keeps a password out of ps)",
+  VIRL_CLUSTER_SECRET: "the secret every runner and submitter of a cluster proves it holds before any message is accepted",
+  VIRL_CLUSTER_SECRET_FILE: "a file holding that secret (instead of VIRL_CLUSTER_SECRET)",
   VIRL_TILE_THREADS: "threads cutting street views (default: every core up to 4, then all but two up to 12)",
   VIRL_KERNELS: "js: the JavaScript street-view kernels instead of the WebAssembly ones (same bytes)",
   VIRL_LIBM: "js: JavaScript trigonometry instead of the C library's (headings may differ from the reference's in the last bit)",

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -10,6 +11,7 @@ import { tinyDatasets } from "../support/tiny-city.ts"
 // @ts-expect-error: a plain JS script (no types)
 import { postgresBin, startPostgres, stopPostgres } from "../../scripts/postgres.mjs"
 import { skipWithout } from "../support/system-packages.ts"
+import { connectAuthenticated } from "../../src/plugins/sharding/transport.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-cluster-"))
@@ -344,6 +346,63 @@ describe("virl runner on SQLite", () => {
     expect(fixed.stderr).toMatch(/failed before; submitted again \(round 1\)/)
     const direct = virl("eval", "--policy", checkpoint, "--suite", "indist", "--data", later, "--json", ...flags)
     expect(lines(fixed.stdout)).toEqual(lines(direct.stdout))
+  }, 180_000)
+
+  it("with a cluster secret: strangers are refused and logged, the runner goes on; no secret beyond loopback without --insecure", async () => {
+    const db = `sqlite:${path.join(root, "secret.db")}`
+    const secret = { ...env, VIRL_CLUSTER_SECRET: "s3cret-of-this-cluster" }
+    const port = PORT + 1010
+    const logFile = path.join(root, "runner-secret.log")
+    const log = fs.openSync(logFile, "w")
+    const runner = spawn(process.execPath, [BIN, "runner", "--db", db, "--port", String(port), "--out", path.join(root, "runner-secret")], {
+      env: secret,
+      stdio: ["ignore", log, log]
+    })
+    runners.push(runner)
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 600 && !done(); i++) await new Promise((r) => setTimeout(r, 100))
+    }
+    await until(() => fs.readFileSync(logFile, "utf8").includes("connections must prove the cluster secret"))
+    await new Promise((r) => setTimeout(r, 2000))
+    // a stranger that sends bytes of its own, and one that guesses the secret
+    await new Promise<void>((resolve) => {
+      const s = net.createConnection({ host: "127.0.0.1", port }, () => s.write(Buffer.alloc(64, 1)))
+      // read the runner's challenge, so that its close reaches us
+      s.resume()
+      s.on("error", () => undefined)
+      s.on("close", () => resolve())
+    })
+    await expect(connectAuthenticated("127.0.0.1", port, Buffer.from("a guess"))).rejects.toThrow(/the cluster secrets differ/)
+    await until(() => (fs.readFileSync(logFile, "utf8").match(/refused a connection from 127\.0\.0\.1:\d+/g) ?? []).length >= 2)
+    expect(fs.readFileSync(logFile, "utf8").match(/refused a connection from 127\.0\.0\.1:\d+: it does not hold the cluster secret/g)).toHaveLength(2)
+    expect(runner.exitCode).toBeNull()
+    // a submitter with the secret still gets its work done
+    const submitted = spawnSync(process.execPath, [
+      BIN,
+      "eval",
+      "--policy",
+      "oracle",
+      "--suite",
+      "indist",
+      "--json",
+      "--sharding",
+      "cluster",
+      "--db",
+      db,
+      "--eval_config.num_traj=2"
+    ], {
+      encoding: "utf8",
+      env: secret,
+      timeout: 120_000
+    })
+    expect(submitted.status, submitted.stderr).toBe(0)
+    expect(JSON.parse(submitted.stdout.trim().split("\n").at(-1)!).per_step_accuracy).toBe(1)
+    runner.kill("SIGKILL")
+
+    // beyond loopback, no secret: refused unless --insecure
+    const open = virl("runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1))
+    expect(open.status).toBe(1)
+    expect(open.stderr).toMatch(/runner --host 0\.0\.0\.0: other machines can reach this port, and nothing would check who they are\. Set VIRL_CLUSTER_SECRET/)
   }, 180_000)
 
   it("refuses a database set up by another version of virl", async () => {

@@ -1,5 +1,4 @@
 import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow } from "@effect/workflow"
 import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
@@ -7,6 +6,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { DatabaseError, type DatabaseUrl, scrub, sqlLayer } from "./database.ts"
+import * as Transport from "./transport.ts"
 
 /**
  * Sweep trials and evaluation suites as durable jobs: each is a workflow execution of
@@ -286,6 +286,8 @@ export interface RunnerOptions {
   readonly runTrial: (payload: TrialPayload, dir: string) => Effect.Effect<string, TrialFailed>
   /** Evaluates one suite here (the folder is the job's); the result's text, also written to `dir/result.json`. */
   readonly runEval: (payload: EvalPayload, dir: string) => Effect.Effect<string, TrialFailed, SqlClient.SqlClient>
+  /** The cluster's shared secret (see transport.ts); empty: none. */
+  readonly secret: Buffer
   readonly log?: (line: string) => void
 }
 
@@ -375,8 +377,10 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
   return workflows.pipe(
     Layer.provideMerge(ClusterWorkflowEngine.layer),
     Layer.provideMerge(
-      NodeClusterSocket.layer({
-        storage: "sql",
+      Transport.layer({
+        clientOnly: false,
+        secret: options.secret,
+        log,
         shardingConfig: {
           ...shardingConfig(options.failover),
           runnerAddress: Option.some(RunnerAddress.RunnerAddress.make({ host: options.host, port: options.port }))
@@ -388,8 +392,10 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
 }
 
 /** What submits trials and reads their results: a client of the cluster that runs nothing itself. */
-export const clientLayer = (db: DatabaseUrl) =>
+export const clientLayer = (db: DatabaseUrl, secret: Buffer) =>
   ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: shardingConfig(30) })),
+    Layer.provideMerge(
+      Transport.layer({ clientOnly: true, secret, log: (line) => process.stderr.write(`${line}\n`), shardingConfig: shardingConfig(30) })
+    ),
     Layer.provideMerge(sqlLayer(db))
   )
