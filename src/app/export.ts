@@ -40,7 +40,10 @@ export const exportSafetensors = (checkpoint: string, file: string = defaultExpo
       const shape = known ? shapes.right.get(name) : [data.length]
       if (shape === undefined) return yield* new CheckpointError({ path: checkpoint, message: `parameter ${name} is not one of the ${POLICY_NAME} policy's` })
       if (shape.reduce((a, b) => a * b, 1) !== data.length) {
-        return yield* new CheckpointError({ path: checkpoint, message: `parameter ${name} holds ${data.length} values, its shape [${shape.join(", ")}] needs ${shape.reduce((a, b) => a * b, 1)}` })
+        return yield* new CheckpointError({
+          path: checkpoint,
+          message: `parameter ${name} holds ${data.length} values, its shape [${shape.join(", ")}] needs ${shape.reduce((a, b) => a * b, 1)}`
+        })
       }
       tensors.push({ name, shape, data })
     }
