@@ -61,6 +61,8 @@ const FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 interface Row {
   readonly panel: string
   readonly series: string
+  /** The point's place in its series: lines join points in this order, not by x. */
+  readonly i: number
   readonly x: number
   readonly y: number
   readonly low: number | null
@@ -69,7 +71,7 @@ interface Row {
 
 const rowsOf = (panel: Panel): Row[] =>
   panel.series.flatMap((s) =>
-    s.points.map(([x, y], i) => ({ panel: panel.title, series: s.label, x, y, low: s.band?.[i]?.[0] ?? null, high: s.band?.[i]?.[1] ?? null }))
+    s.points.map(([x, y], i) => ({ panel: panel.title, series: s.label, i, x, y, low: s.band?.[i]?.[0] ?? null, high: s.band?.[i]?.[1] ?? null }))
   )
 
 /** One panel as a Vega-Lite layered chart: bands under lines under points, colours fixed per series. */
@@ -117,7 +119,8 @@ const panelSpec = (panel: Panel, width: number, height: number) => {
     layers.push({
       transform: [seriesIn((s) => (s.line ?? "straight") === shape)],
       mark: { type: "line", strokeWidth: 2, interpolate },
-      encoding: { x, y, color, detail: { field: "series" } }
+      // in the order of the points (a trade-off curve doubles back in x), not sorted by x
+      encoding: { x, y, color, detail: { field: "series" }, order: { field: "i", type: "quantitative" } }
     })
   }
   for (const radius of [...new Set(panel.series.map((s) => s.marker ?? 3))].filter((r) => r > 0)) {

@@ -30,6 +30,16 @@ describe("figures", () => {
     expect(figureCsv([{ ...panel, title: 'a, "b"' }]).split("\n")[1]).toBe('"a, ""b""",sft,0,0.5,0.4,0.6')
   })
 
+  it("join a trade-off curve's points in the order given, not sorted by x", async () => {
+    const f = await renderFigure([{ title: "t", xLabel: "x", yLabel: "y", series: [{ label: "rl", colour: [214, 39, 40], points: [[0, 0], [2, 1], [1, 2]] }] }])
+    const d = /class="mark-line role-mark[^"]*"[^>]*>\s*<path[^>]* d="([^"]+)"/.exec(f.svg)?.[1]
+    expect(d).toBeDefined()
+    const xs = [...d!.matchAll(/[ML]([-\d.]+),/g)].map((m) => Number(m[1]))
+    expect(xs).toHaveLength(3)
+    // the second point (x = 2) lies right of the third (x = 1)
+    expect(xs[1]).toBeGreaterThan(xs[2])
+  })
+
   it("draw post-training from the base's end, with the 95 % interval over seeds as the band", () => {
     // base pretrained on 80,000 samples; sft continues it
     const evals = [
