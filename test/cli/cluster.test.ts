@@ -403,6 +403,16 @@ describe("virl runner on SQLite", () => {
     const open = virl("runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1))
     expect(open.status).toBe(1)
     expect(open.stderr).toMatch(/runner --host 0\.0\.0\.0: other machines can reach this port, and nothing would check who they are\. Set VIRL_CLUSTER_SECRET/)
+    const insecureLog = path.join(root, "runner-insecure.log")
+    const insecureFd = fs.openSync(insecureLog, "w")
+    const insecure = spawn(process.execPath, [BIN, "runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1), "--insecure"], {
+      env,
+      stdio: ["ignore", insecureFd, insecureFd]
+    })
+    runners.push(insecure)
+    await until(() => fs.readFileSync(insecureLog, "utf8").includes("no cluster secret"))
+    expect(fs.readFileSync(insecureLog, "utf8")).toMatch(/runner 0\.0\.0\.0:\d+ on sqlite:.*no cluster secret/)
+    insecure.kill("SIGKILL")
   }, 180_000)
 
   it("refuses a database set up by another version of virl", async () => {
