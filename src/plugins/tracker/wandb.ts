@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { writeFileAtomic } from "../../core/files.ts"
+import { readRecords, writeFileAtomic } from "../../core/files.ts"
 import { metricsOf, type TrackerService } from "../../core/tracker.ts"
 import { textSetting } from "../../core/settings.ts"
 
@@ -109,7 +109,12 @@ class Stream {
   ) {
     this.key = key
     this.statePath = path.join(runDir, STATE_DIR, `${key}.json`)
-    const previous = fs.existsSync(this.statePath) ? (JSON.parse(fs.readFileSync(this.statePath, "utf8")) as StreamState) : undefined
+    let previous: StreamState | undefined
+    try {
+      previous = fs.existsSync(this.statePath) ? (JSON.parse(fs.readFileSync(this.statePath, "utf8")) as StreamState) : undefined
+    } catch (e) {
+      throw new Error(`${this.statePath}: ${(e as Error).message} (fix or delete it; deleted, the W&B run starts over)`)
+    }
     this.runId = previous?.runId ?? runIdOf(runDir, key)
     this.entity = previous?.entity ?? options.entity
     this.sent = previous?.sent ?? 0
@@ -181,6 +186,7 @@ class Stream {
  */
 export const make = (runDir: string, options: WandbOptions, warn: (line: string) => void): TrackerService => {
   const streams = new Map<string, Stream>()
+  const unreadable = new Set<string>()
   const interval = options.intervalMs ?? 5000
   let timer: NodeJS.Timeout | undefined
   let flushing: Promise<void> | undefined
@@ -215,9 +221,17 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
       Effect.sync(() => {
         if (!hasKey) return
         const key = streamKey(record)
+        if (unreadable.has(key)) return
         let stream = streams.get(key)
         if (stream === undefined) {
-          stream = new Stream(runDir, key, options)
+          try {
+            stream = new Stream(runDir, key, options)
+          } catch (e) {
+            // a damaged record of how far this W&B run got: no live stream for it, the run goes on
+            unreadable.add(key)
+            warn(`W&B: ${(e as Error).message}; ${key} is not streamed live`)
+            return
+          }
           streams.set(key, stream)
         }
         stream.add(record)
@@ -236,8 +250,9 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
     close: Effect.promise(async () => {
       if (timer !== undefined) clearInterval(timer)
       if (!hasKey) return
-      // what is queued, once more, within the timeout
-      const deadline = Date.now() + options.timeoutMs
+      // what is queued, once more: time for a request already under way to end (each is bounded
+      // by the timeout, and its failure is then reported) and for one more try
+      const deadline = Date.now() + 2 * options.timeoutMs
       for (const stream of streams.values()) stream.retryAt = 0
       while (Date.now() < deadline && [...streams.values()].some((s) => !s.stopped && s.queue.length > 0 && s.failures === 0)) {
         await Promise.race([flush(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
@@ -254,16 +269,8 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
 
 /** The local record of a run folder by W&B run, in the order the records were made. */
 const localRecords = (runDir: string): Map<string, Array<Record<string, unknown>>> => {
-  const read = (file: string): Array<Record<string, unknown>> =>
-    fs.existsSync(file)
-      ? fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").flatMap((l) => {
-        try {
-          return [JSON.parse(l) as Record<string, unknown>]
-        } catch {
-          return []
-        }
-      })
-      : []
+  // a record being appended by a live run is left alone; a damaged one is an error naming its file and line
+  const read = (file: string) => readRecords<Record<string, unknown>>(file, { repair: false })
   const all: Array<Record<string, unknown>> = [...read(path.join(runDir, "metrics.jsonl"))]
   for (const seedDir of fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((d) => /^seed-\d+$/.test(d)) : []) {
     const seed = Number(seedDir.slice(5))
@@ -276,7 +283,9 @@ const localRecords = (runDir: string): Map<string, Array<Record<string, unknown>
   const byStream = new Map<string, Array<Record<string, unknown>>>()
   for (const r of [...all].sort((a, b) => time(a) - time(b))) {
     const key = streamKey(r)
-    byStream.set(key, [...(byStream.get(key) ?? []), r])
+    const records = byStream.get(key)
+    if (records === undefined) byStream.set(key, [r])
+    else records.push(r)
   }
   return byStream
 }

@@ -161,6 +161,21 @@ describe("W&B, live", () => {
     })
   })
 
+  it("goes on without the live stream of a W&B run whose record of progress is damaged", async () => {
+    fs.mkdirSync(path.join(runDir, "wandb"), { recursive: true })
+    fs.writeFileSync(path.join(runDir, "wandb", "rl-seed1.json"), "{")
+    const warnings: string[] = []
+    const tracker = make(runDir, options(), (l) => warnings.push(l))
+    await Effect.runPromise(tracker.log(train("rl", 1, 1)))
+    await Effect.runPromise(tracker.log(train("rl", 1, 2)))
+    await Effect.runPromise(tracker.log(evaluation("sft", 1)))
+    await Effect.runPromise(tracker.close)
+    expect(warnings).toEqual([
+      expect.stringMatching(/^W&B: .*wandb\/rl-seed1\.json: .*\(fix or delete it; deleted, the W&B run starts over\); rl-seed1 is not streamed live$/)
+    ])
+    expect(created().map((v) => v.displayName)).toEqual(["sft seed 1"])
+  })
+
   it("warns once without a key and sends nothing", async () => {
     const warnings: string[] = []
     const tracker = make(runDir, options({ apiKey: undefined }), (l) => warnings.push(l))
