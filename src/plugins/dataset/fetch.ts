@@ -96,7 +96,8 @@ export const download = async (
   if (have < file.size) {
     // a connection that goes quiet for the timeout is dropped (what arrived stays in the .part file)
     const quiet = new AbortController()
-    let timer = setTimeout(() => quiet.abort(new Error(`no data for ${options.timeoutMs} ms`)), options.timeoutMs)
+    const watch = () => setTimeout(() => quiet.abort(new Error(`no data for ${options.timeoutMs} ms`)), options.timeoutMs)
+    let timer = watch()
     try {
       const response = await fetch(url, { headers: headers(options, have > 0 ? { range: `bytes=${have}-` } : {}), redirect: "follow", signal: quiet.signal })
       if (!response.ok || response.body === null) throw new Error(`${url}: HTTP ${response.status}`)
@@ -109,7 +110,7 @@ export const download = async (
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           fs.writeSync(fd, chunk)
           clearTimeout(timer)
-          timer = setTimeout(() => quiet.abort(new Error(`no data for ${options.timeoutMs} ms`)), options.timeoutMs)
+          timer = watch()
           onBytes(done += chunk.length, file.size)
         }
       } finally {
