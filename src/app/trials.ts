@@ -19,6 +19,8 @@ export interface TrialCommand {
   readonly overrides: Readonly<Record<string, unknown>>
   /** Stream the trial to W&B (its W&B runs grouped by the trial). */
   readonly wandb?: boolean
+  /** Stop the trial when this process has been silent this many seconds (a cluster runner's failover time; see runVirlProcess). */
+  readonly silence?: number
 }
 
 /**
@@ -38,7 +40,8 @@ export const runTrialProcess = (trial: TrialCommand) =>
       ...(trial.wandb === true ? ["--wandb"] : []),
       ...Object.entries(trial.overrides).map(([k, v]) => `--${k}=${v}`)
     ],
-    path.join(trial.dir, "run.log")
+    path.join(trial.dir, "run.log"),
+    trial.silence === undefined ? {} : { silence: trial.silence }
   )
 
 /** The last lines of a trial's run.log, for an error message. */

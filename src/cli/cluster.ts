@@ -11,6 +11,7 @@ import { withDefaults } from "../app/components.ts"
 import { defaultDatasets } from "../app/services.ts"
 import { suiteSpec } from "../app/suites.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
+import { PARENT_SILENT_EXIT } from "../app/processes.ts"
 import { logTail, prepareTrials, runTrialProcess, trialByLabel, trialFolder } from "../app/trials.ts"
 import {
   bundleFiles,
@@ -62,7 +63,7 @@ const exitAfterGrace = () => {
 }
 
 /** Runs one trial on this runner: the same file as the submitter's (checked by digest), its base built once per runner. */
-const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: string) =>
+const runHere = (prepareLock: Effect.Semaphore, failover: number) => (payload: TrialPayload, dir: string, ours: Effect.Effect<boolean>) =>
   Effect.gen(function*() {
     const file = path.resolve(PROJECT_ROOT, payload.file)
     if (!fs.existsSync(file)) {
@@ -83,7 +84,14 @@ const runHere = (prepareLock: Effect.Semaphore) => (payload: TrialPayload, dir: 
         yield* prepareTrials(sweep, [trial], { quick: payload.quick, overrides, progress: cliProgress })
       })
     ).pipe(Effect.mapError((e) => (e instanceof TrialFailed ? e : new TrialFailed({ message: `cannot prepare ${payload.label}: ${String(e)}` }))))
-    const code = yield* runTrialProcess({ file, label: payload.label, dir, quick: payload.quick, overrides })
+    let code = yield* runTrialProcess({ file, label: payload.label, dir, quick: payload.quick, overrides, silence: failover })
+    // stopped because this runner fell silent (stopped, frozen) and no other runner took the trial meanwhile: on from its checkpoints
+    while (code === PARENT_SILENT_EXIT) {
+      // another runner took it over meanwhile: not started again here (the job's watcher stands this run down)
+      if (!(yield* ours)) return yield* Effect.never
+      console.error(`${payload.sweep} ${payload.label}: its process stopped while this runner was silent; going on from its checkpoints`)
+      code = yield* runTrialProcess({ file, label: payload.label, dir, quick: payload.quick, overrides, silence: failover })
+    }
     const results = path.join(dir, "results.json")
     if (code !== 0 || !fs.existsSync(results)) {
       return yield* new TrialFailed({ message: `trial ${payload.label} exited with ${code}; the end of ${path.join(dir, "run.log")}:\n${logTail(dir)}` })
@@ -181,7 +189,7 @@ export const runner = Command.make(
         parallel,
         failover,
         out: path.resolve(out),
-        runTrial: runHere(prepareLock),
+        runTrial: runHere(prepareLock, failover),
         runEval: evalHere(url, path.resolve(out)),
         secret
       }, trialFolder)

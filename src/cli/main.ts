@@ -25,7 +25,8 @@ import { evaluate } from "./eval.ts"
 import { exportCommand } from "./export.ts"
 import { commandLine } from "./overrides.ts"
 import { train } from "./train.ts"
-import { textSetting } from "../core/settings.ts"
+import { PARENT_SILENT_EXIT } from "../app/processes.ts"
+import { integerSetting, textSetting } from "../core/settings.ts"
 
 const conformance = Command.make(
   "conformance",
@@ -191,6 +192,29 @@ if (textSetting("VIRL_EXIT_WITH_PARENT") === "1") {
   process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"))
   process.stdin.resume()
   process.stdin.unref()
+  // a parent that is alive but silent (stopped): it sends a byte a second while it runs
+  const silence = integerSetting("VIRL_PARENT_SILENCE_S")
+  if (silence !== undefined) {
+    let heard = Date.now()
+    let checked = Date.now()
+    let stopping = false
+    process.stdin.on("data", () => (heard = Date.now()))
+    setInterval(() => {
+      const now = Date.now()
+      // this process's own loop was busy (a long step): what came meanwhile is not read yet, judge next time
+      if (now - checked > 2000) heard = Math.max(heard, now - 1000)
+      checked = now
+      if (now - heard > silence * 1000 && !stopping) {
+        stopping = true
+        // an exit its parent recognises: not the trial's failure, an interruption to go on from
+        process.on("exit", () => (process.exitCode = PARENT_SILENT_EXIT))
+        process.stderr.write(`the process that started this one has sent nothing for ${silence} s (stopped?): stopping\n`)
+        process.kill(process.pid, "SIGTERM")
+        // a run that does not stop within 5 s (a long step between its checks) is stopped outright: it resumes from its checkpoints
+        setTimeout(() => process.exit(PARENT_SILENT_EXIT), 5000).unref()
+      }
+    }, 1000).unref()
+  }
 }
 
 const { argv, overrides } = splitOverrides(process.argv)

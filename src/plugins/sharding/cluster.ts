@@ -1,7 +1,7 @@
 import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow } from "@effect/workflow"
-import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Deferred, Duration, Effect, FiberId, Layer, Option, Schedule, Schema } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -13,7 +13,12 @@ import * as Transport from "./transport.ts"
  * @effect/workflow on an @effect/cluster of runners (`virl runner`), its messages and journal in
  * SQL. A runner that dies mid-job loses its shards when its locks expire; another runner takes
  * them over and runs the job again (a trial resumes from its checkpoints where the folder is
- * shared). A finished job's result is journaled, so submitting it again returns it without a run.
+ * shared). A runner that was only away (stopped, cut off) and comes back finds its claim
+ * superseded in virl_jobs — every write there names the attempt — and stands down without a
+ * result; its trial processes had already stopped themselves (they hear from it every second).
+ * While the database is away, runners interrupt their jobs with their shards and take them up
+ * again when it is back; a submitter waits for it. A finished job's result is journaled, so
+ * submitting it again returns it without a run.
  * An evaluation's checkpoint travels through the database (content-addressed), so runners need
  * no shared folder.
  */
@@ -187,9 +192,15 @@ export const trialRows = (db: DatabaseUrl, sweep?: string) =>
     return rows.map(rowOf)
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(sqlError(db, "cannot read the trials")(e))))
 
+/**
+ * How long a write to virl_jobs keeps trying while the database is away (a restart, a failover):
+ * half a second, doubling to ten, for five minutes; then a warning, and the job goes on.
+ */
+const DATABASE_PATIENCE = Schedule.exponential("500 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")), Schedule.upTo("5 minutes"))
+
 const mark = (db: DatabaseUrl, executionId: string, update: (sql: SqlClient.SqlClient) => Effect.Effect<unknown, unknown>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => update(sql)).pipe(
-    Effect.retry({ times: 5, schedule: undefined }),
+    Effect.retry(DATABASE_PATIENCE),
     Effect.catchAll((e) => Effect.logWarning(`cannot record the state of trial ${executionId} in ${db.shown}: ${scrub(db, String(e))}`))
   )
 
@@ -282,8 +293,11 @@ export interface RunnerOptions {
   readonly failover: number
   /** Where this runner's trial folders go: OUT/<sweep>/trials/<label>. */
   readonly out: string
-  /** Runs one trial here; its results.json text, or a failure. */
-  readonly runTrial: (payload: TrialPayload, dir: string) => Effect.Effect<string, TrialFailed>
+  /**
+   * Runs one trial here; its results.json text, or a failure. `ours` says whether this runner
+   * still holds the job (true when the database cannot say), asked before starting it again.
+   */
+  readonly runTrial: (payload: TrialPayload, dir: string, ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed>
   /** Evaluates one suite here (the folder is the job's); the result's text, also written to `dir/result.json`. */
   readonly runEval: (payload: EvalPayload, dir: string) => Effect.Effect<string, TrialFailed, SqlClient.SqlClient>
   /** The cluster's shared secret (see transport.ts); empty: none. */
@@ -293,6 +307,10 @@ export interface RunnerOptions {
 
 const shardingConfig = (failover: number) => ({
   shardLockExpiration: Duration.seconds(failover),
+  // shard locks as rows that lapse after the failover time, not PostgreSQL's advisory locks: those
+  // live as long as the runner's session, and a runner that is stopped (SIGSTOP, a frozen VM)
+  // keeps its session open — its shards stayed locked until it continued, however long
+  shardLockDisableAdvisory: true,
   shardLockRefreshInterval: Duration.seconds(Math.max(1, failover / 4)),
   refreshAssignmentsInterval: Duration.seconds(Math.max(1, Math.min(3, failover / 4))),
   entityMessagePollInterval: Duration.seconds(2),
@@ -320,36 +338,162 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
   const workflows = Layer.unwrapEffect(
     Effect.gen(function*() {
       const permits = yield* Effect.makeSemaphore(options.parallel)
-      /** One durable job: its state in virl_jobs, `parallel` at a time, not run again when `finished` exists. */
-      const job = <R>(executionId: string, name: string, dir: string, finished: string, run: Effect.Effect<string, TrialFailed, R>) =>
+      /** The jobs under way in this process, by execution: a job delivered again while it runs here joins the run. */
+      const underWay = new Map<string, Deferred.Deferred<string, TrialFailed>>()
+      /**
+       * This runner's claim on a job: `attempts` one more, and this runner's address. Every later
+       * write names the attempt, so a runner that was away (stopped, cut off) while another took
+       * the job over writes nothing over the other's record.
+       */
+      const claim = (executionId: string) =>
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) =>
+            sql<
+              { attempts: number | bigint }
+            >`UPDATE virl_jobs SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId} RETURNING attempts`
+        ).pipe(
+          Effect.retry(DATABASE_PATIENCE),
+          Effect.map((rows) => (rows[0] === undefined ? undefined : Number(rows[0].attempts))),
+          Effect.catchAll((e) =>
+            Effect.as(
+              Effect.logWarning(`cannot record that this runner runs ${executionId} in ${options.db.shown}: ${scrub(options.db, String(e))}`),
+              undefined
+            )
+          )
+        )
+      /** A fenced write: true when it landed (the attempt is still the job's), false when another runner has taken the job over. */
+      const settle = (executionId: string, attempt: number | undefined, state: "done" | "failed", message: string | null) =>
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) =>
+            attempt === undefined
+              ? sql<
+                { attempts: number }
+              >`UPDATE virl_jobs SET state = ${state}, finished_at = ${Date.now()}, message = ${message} WHERE execution_id = ${executionId} RETURNING attempts`
+              : sql<
+                { attempts: number }
+              >`UPDATE virl_jobs SET state = ${state}, finished_at = ${Date.now()}, message = ${message} WHERE execution_id = ${executionId} AND attempts = ${attempt} AND runner = ${address} RETURNING attempts`
+        ).pipe(
+          Effect.retry(DATABASE_PATIENCE),
+          Effect.map((rows) => rows.length > 0 || attempt === undefined),
+          Effect.catchAll((e) =>
+            Effect.as(Effect.logWarning(`cannot record the state of trial ${executionId} in ${options.db.shown}: ${scrub(options.db, String(e))}`), true)
+          )
+        )
+      /** Who holds the job now, when it is no longer this attempt (checked every few seconds while it runs; an unreachable database says nothing). */
+      const holder = (executionId: string, attempt: number) =>
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ attempts: number; runner: string | null }>`SELECT attempts, runner FROM virl_jobs WHERE execution_id = ${executionId}`
+        ).pipe(
+          Effect.map((rows) => rows[0]),
+          Effect.option,
+          Effect.flatMap((row) =>
+            Option.isSome(row) && row.value !== undefined && (Number(row.value.attempts) !== attempt || row.value.runner !== address)
+              ? Effect.succeed(`${row.value.runner ?? "another runner"} (attempt ${Number(row.value.attempts)})`)
+              : Effect.fail("still ours")
+          )
+        )
+      const takenOver = (executionId: string, attempt: number) =>
+        holder(executionId, attempt).pipe(
+          Effect.retry({ schedule: Schedule.spaced(Duration.seconds(Math.max(1, options.failover / 2))) }),
+          Effect.catchAll(() => Effect.never)
+        )
+      /**
+       * A superseded attempt ends by interruption, never by a result: the cluster interrupts the
+       * job when this runner gives its shard up (which it must: the other runner holds its lock),
+       * and an interrupted job leaves no reply, so the job's result is the other runner's.
+       */
+      const standDown = (name: string, holder: string) =>
+        Effect.zipRight(
+          Effect.sync(() => log(`${name}: taken over by ${holder} while this runner was away; stopped here, the result is theirs`)),
+          Effect.interruptible(Effect.never)
+        )
+      /**
+       * One durable job: its state in virl_jobs, `parallel` at a time, not run again when
+       * `finished` exists. A job is interrupted when this runner gives its shard up (the
+       * database away, another runner holding the lock): its process stops, and it goes on from
+       * its checkpoints when the shard's messages are delivered again. A delivery that comes
+       * while an earlier run of the same job is still under way (or still stopping) joins it
+       * instead of starting a second process on the same folder.
+       */
+      const job = <R>(
+        executionId: string,
+        name: string,
+        dir: string,
+        finished: string,
+        run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
+      ) =>
+        Effect.suspend(() => {
+          const running = underWay.get(executionId)
+          if (running !== undefined) {
+            log(`${name}: delivered again while it runs here; joined the run under way`)
+            return Deferred.await(running)
+          }
+          const deferred = Deferred.unsafeMake<string, TrialFailed>(FiberId.none)
+          underWay.set(executionId, deferred)
+          return fresh(executionId, name, dir, finished, run).pipe(
+            Effect.onExit((exit) => Effect.zipRight(Effect.sync(() => underWay.delete(executionId)), Deferred.done(deferred, exit)))
+          )
+        })
+      const fresh = <R>(
+        executionId: string,
+        name: string,
+        dir: string,
+        finished: string,
+        run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
+      ) =>
         Effect.gen(function*() {
           // a job that finished here before this runner (or another on this machine) died: not run twice
           if (fs.existsSync(finished)) {
             log(`${name}: finished before, result taken from ${finished}`)
-            yield* mark(options.db, executionId, (sql) =>
-              sql`UPDATE virl_jobs SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+            yield* mark(
+              options.db,
+              executionId,
+              (sql) =>
+                sql`UPDATE virl_jobs SET state = 'done', runner = ${address}, finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`
+            )
             return fs.readFileSync(finished, "utf8")
           }
-          return yield* permits.withPermits(1)(
+          // waiting for a permit can be interrupted: a job queued here when this runner gives its
+          // shard up (it was stopped, and another runner took the job) must not start after all
+          yield* Effect.interruptible(permits.take(1))
+          return yield* Effect.ensuring(
             Effect.gen(function*() {
-              yield* mark(options.db, executionId, (sql) =>
-                sql`UPDATE virl_jobs SET state = 'running', runner = ${address}, attempts = attempts + 1, started_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
-              log(`${name}: running in ${dir}`)
-              const result = yield* run.pipe(
-                // a crash is the job's failure too: recorded, journaled, run again when resubmitted
-                Effect.catchAllDefect((d) =>
-                  Effect.fail(new TrialFailed({ message: `${name} crashed: ${String(d)}` }))
+              // an interruption that came while the permit was being handed over: honoured before the claim
+              yield* Effect.interruptible(Effect.void)
+              const attempt = yield* claim(executionId)
+              const sql = yield* SqlClient.SqlClient
+              log(`${name}: running in ${dir}${attempt === undefined ? "" : ` (attempt ${attempt})`}`)
+              // the run, stopped when another runner takes the job over (its child process ends with it)
+              const outcome = yield* Effect.raceFirst(
+                Effect.interruptible(
+                  run(
+                    attempt === undefined
+                      ? Effect.succeed(true)
+                      : Effect.map(Effect.option(holder(executionId, attempt)), Option.isNone).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+                  ).pipe(
+                    // a crash is the job's failure too: recorded, journaled, run again when resubmitted
+                    Effect.catchAllDefect((d) => Effect.fail(new TrialFailed({ message: `${name} crashed: ${String(d)}` }))),
+                    Effect.map((result) => ({ _tag: "ran" as const, result })),
+                    Effect.either
+                  )
                 ),
-                Effect.tapError((e) =>
-                  mark(options.db, executionId, (sql) =>
-                    sql`UPDATE virl_jobs SET state = 'failed', finished_at = ${Date.now()}, message = ${e.message} WHERE execution_id = ${executionId}`)
-                )
+                attempt === undefined
+                  ? Effect.never
+                  : Effect.interruptible(Effect.map(takenOver(executionId, attempt), (holder) => ({ _tag: "taken" as const, holder })))
               )
-              yield* mark(options.db, executionId, (sql) =>
-                sql`UPDATE virl_jobs SET state = 'done', finished_at = ${Date.now()}, message = NULL WHERE execution_id = ${executionId}`)
+              if (outcome._tag === "taken") return yield* standDown(name, outcome.holder)
+              if (outcome._tag === "Left") {
+                if (!(yield* settle(executionId, attempt, "failed", outcome.left.message))) return yield* standDown(name, "another runner")
+                return yield* Effect.fail(outcome.left)
+              }
+              if (!(yield* settle(executionId, attempt, "done", null))) return yield* standDown(name, "another runner")
               log(`${name}: done`)
-              return result
-            })
+              return outcome.right.result
+            }),
+            permits.release(1)
           )
         })
       const trials = TrialWorkflow.toLayer((payload, executionId) => {
@@ -358,7 +502,7 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
           name: "run-trial",
           success: Schema.String,
           error: TrialFailed,
-          execute: job(executionId, `${payload.sweep} ${payload.label}`, dir, path.join(dir, "results.json"), options.runTrial(payload, dir))
+          execute: job(executionId, `${payload.sweep} ${payload.label}`, dir, path.join(dir, "results.json"), (ours) => options.runTrial(payload, dir, ours))
         })
       })
       const evals = EvalWorkflow.toLayer((payload, executionId) => {
@@ -368,7 +512,7 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
           name: "run-eval",
           success: Schema.String,
           error: TrialFailed,
-          execute: job(executionId, `${sweep} ${label}`, dir, path.join(dir, "result.json"), options.runEval(payload, dir))
+          execute: job(executionId, `${sweep} ${label}`, dir, path.join(dir, "result.json"), () => options.runEval(payload, dir))
         })
       })
       return Layer.merge(trials, evals)

@@ -1,5 +1,5 @@
 import type { Workflow } from "@effect/workflow"
-import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { Cause, Effect, Exit, Option, Schedule, Schema } from "effect"
 import { type EvalWorkflow, jobState, recordSubmitted, type TrialFailed, type TrialWorkflow } from "./cluster.ts"
 import type { DatabaseUrl } from "./database.ts"
 
@@ -48,6 +48,48 @@ export class SubmitError extends Schema.TaggedError<SubmitError>()("SubmitError"
   }
 }
 
+/**
+ * How long a submitter keeps waiting for a database it cannot reach (a restart, a failover)
+ * before it gives up; the jobs go on without it, and submitting again attaches to them.
+ */
+export const DATABASE_ABSENCE_LIMIT = "10 minutes"
+
+/**
+ * A poll of the journal that outlasts a database away for a while: tried again, 1 s doubling to
+ * 15 s, for DATABASE_ABSENCE_LIMIT, one line said when it goes away and one when it is back.
+ * (The cluster's poll turns a failed query into a defect; that is what is caught here.)
+ */
+const patientPoll = <A, R>(poll: Effect.Effect<A, never, R>, absent: { since: number | undefined }) =>
+  poll.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) =>
+      Effect.sync(() => {
+        if (absent.since !== undefined) return
+        absent.since = Date.now()
+        console.error(
+          `the cluster's database cannot be reached (${String(Cause.squash(cause)).split("\n")[0]}); waiting for it, up to ${DATABASE_ABSENCE_LIMIT}`
+        )
+      })
+    ),
+    Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("15 seconds")), Schedule.upTo(DATABASE_ABSENCE_LIMIT))),
+    Effect.tap(() =>
+      Effect.sync(() => {
+        if (absent.since === undefined) return
+        console.error(`the cluster's database is back after ${Math.round((Date.now() - absent.since) / 1000)} s`)
+        absent.since = undefined
+      })
+    ),
+    Effect.catchAll((cause) =>
+      Effect.fail(
+        new SubmitError({
+          message: `the cluster's database was away for ${DATABASE_ABSENCE_LIMIT}: ${
+            String(Cause.squash(cause)).split("\n")[0]
+          }. The jobs go on on the runners; submitting again waits for them`
+        })
+      )
+    )
+  )
+
 /** Waits until every execution has completed; its result text or its failure, by id. */
 export const awaitAll = <W extends typeof TrialWorkflow | typeof EvalWorkflow>(
   workflow: W,
@@ -56,10 +98,11 @@ export const awaitAll = <W extends typeof TrialWorkflow | typeof EvalWorkflow>(
 ) =>
   Effect.gen(function*() {
     const outcomes = new Map<string, Outcome>()
+    const absent = { since: undefined as number | undefined }
     while (outcomes.size < ids.length) {
       for (const id of ids) {
         if (outcomes.has(id)) continue
-        const result = yield* workflow.poll(id)
+        const result = yield* patientPoll(workflow.poll(id), absent)
         if (result === undefined || result._tag !== "Complete") continue
         const exit = result.exit
         outcomes.set(

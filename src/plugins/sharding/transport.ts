@@ -9,7 +9,7 @@ import * as SocketServer from "@effect/platform/SocketServer"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { Socket, SocketGenericError } from "@effect/platform/Socket"
-import { Data, Effect, Exit, FiberSet, Layer, Scope } from "effect"
+import { Data, Duration, Effect, Exit, FiberSet, Layer, Schedule, Scope } from "effect"
 import * as fs from "node:fs"
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import * as net from "node:net"
@@ -226,9 +226,28 @@ export const layer = (options: TransportOptions) => {
       Layer.provide(RpcSerialization.layerMsgPack)
     )
   if (options.clientOnly) return storage(Layer.provide(SocketRunner.layerClientOnly, protocol))
-  const health = RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(protocol))
+  const health = pingWithin(options.shardingConfig.shardLockExpiration ?? Duration.seconds(30)).pipe(Layer.provide(Runners.layerRpc), Layer.provide(protocol))
   return storage(Layer.provide(SocketRunner.layer, [socketServer(options.secret, options.log), protocol]).pipe(Layer.provide(health)))
 }
+
+/**
+ * Whether a runner answers, within the failover time. @effect/cluster's own check waits 10 s a
+ * ping, six pings: a runner stopped (SIGSTOP, a frozen VM) still has its port accepting
+ * connections — the kernel does that — so its pings hang instead of failing, and for about a
+ * minute, whatever --failover said, nobody called it unhealthy. Here a ping waits a third of the
+ * failover time, three pings.
+ */
+const pingWithin = (failover: Duration.DurationInput) =>
+  Layer.effect(
+    RunnerHealth.RunnerHealth,
+    Effect.map(Runners.Runners, (runners) => {
+      const each = Duration.millis(Math.max(1000, Duration.toMillis(failover) / 3))
+      return RunnerHealth.RunnerHealth.of({
+        isAlive: (address) =>
+          runners.ping(address).pipe(Effect.timeout(each), Effect.retry({ times: 2, schedule: Schedule.spaced("250 millis") }), Effect.isSuccess)
+      })
+    })
+  )
 
 /** Whether a runner bound to `host` can be reached only from this machine. */
 export const isLoopback = (host: string): boolean => {
