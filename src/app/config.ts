@@ -5,6 +5,7 @@ import { OptimizerSettings } from "../core/optimizer.ts"
 import { GenerationSettings, PpoSettings, ReturnSettings } from "../core/ppo.ts"
 import { VirlEnvSettings } from "../plugins/environment/virl/config.ts"
 import { PolicyArchitecture } from "../plugins/policy/tfjs/architecture.ts"
+import { GENERATIVE_DEFAULTS, GenerativeSettings } from "../plugins/policy/generative/settings.ts"
 import { atLeast, nonNegative, positive, rate } from "../core/settings-schema.ts"
 
 /**
@@ -53,7 +54,7 @@ export const RunConfig = Schema.Struct({
      */
     absolute_action: Schema.NullOr(Schema.Boolean)
   }),
-  policy_config: PolicyArchitecture,
+  policy_config: Schema.Struct({ ...PolicyArchitecture.fields, ...GenerativeSettings.fields }),
   sft_config: Schema.Struct({
     epochs: atLeast(0),
     batch_size: atLeast(1),
@@ -133,7 +134,7 @@ const small: RunConfig = {
     wrap_turns: false,
     absolute_action: null
   },
-  policy_config: { embedding: 96, hidden: 192, patch: 8, patch_features: 48 },
+  policy_config: { embedding: 96, hidden: 192, patch: 8, patch_features: 48, ...GENERATIVE_DEFAULTS },
   sft_config: { epochs: 15, batch_size: 32, passes: 1, routes: 128, init_lr: 3e-3, end_lr: 3e-4, max_grad_norm: 1, temperature: 1 },
   pretrain_config: {
     styles: 12,

@@ -3,13 +3,16 @@ import * as path from "node:path"
 import { loadCheckpoint } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import { runSuite, type SuiteMetrics } from "../core/evaluation.ts"
+import { type AnswerKind, runSuite, type SuiteMetrics } from "../core/evaluation.ts"
+import { ActionSpace } from "../core/action-space.ts"
+import { NOT_FOUND, parseOutput } from "../plugins/environment/virl/output-parsing.ts"
 import type { PolicyError, PolicyService } from "../core/policy.ts"
 import { readRoutes, ROUTES_FILE } from "../plugins/dataset/virl-routes.ts"
 import { oracle } from "../plugins/policy/oracle.ts"
 import * as OpenAi from "../plugins/policy/openai.ts"
 import { defaultOpenAiOptions } from "../plugins/policy/openai.ts"
 import * as RandomPolicy from "../plugins/policy/random.ts"
+import * as Generative from "../plugins/policy/generative/layer.ts"
 import { Random } from "../core/random.ts"
 import type { RunConfig } from "./config.ts"
 import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
@@ -35,15 +38,24 @@ export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
 
 /**
  * The command line's `--policy`: `oracle`, `random`, `openai:MODEL` (endpoint: `endpoint` or
- * OPENAI_BASE_URL), or a checkpoint folder (read by the default policy layer).
+ * OPENAI_BASE_URL), or a checkpoint folder (read by the layer of the policy it holds).
  */
 export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =>
   Effect.gen(function*() {
     if (spec === "oracle") return oracle as PolicyService
     if (spec === "random") return RandomPolicy.make((yield* Random).make(config.seed))
     if (spec.startsWith("openai:")) return OpenAi.make(defaultOpenAiOptions(spec.slice("openai:".length), endpoint))
-    return yield* Effect.provide(policyFromCheckpoint(spec, config), DEFAULT_COMPONENTS.policy)
+    // the layer that made the checkpoint's policy: a generator's, or the default
+    const stored = yield* loadCheckpoint(spec)
+    const layer = stored.policy.name === Generative.POLICY_NAME ? Generative.layer() : DEFAULT_COMPONENTS.policy
+    return yield* Effect.provide(policyFromCheckpoint(spec, config), layer)
   })
+
+/** Whether an answer names an action the parser finds, and whether the action space has it. */
+const answerKindOf = (actions: ReadonlyArray<string>) => (text: string): AnswerKind => {
+  const action = parseOutput(text).action
+  return typeof action !== "string" || action === NOT_FOUND ? "unparsable" : actions.includes(action) ? "listed" : "outside"
+}
 
 /** Episodes of a suite: its own number, or eval_config's (num_traj_visual for the visual-OOD data). */
 export const suiteEpisodes = (suite: SuiteSpec, config: RunConfig): number =>
@@ -70,8 +82,10 @@ export const evaluateSuite = (
     const routes = (yield* readRoutes(path.join(dir, ROUTES_FILE))).length
     const numTraj = config.eval_config.order ? Math.min(wanted, routes) : wanted
     const metrics = yield* Effect.provide(
-      Effect.flatMap(Environment, (env) =>
+      Effect.flatMap(Effect.zip(Environment, ActionSpace), ([env, space]) =>
         runSuite(env, policy, {
+          // a generator can write what no listed action is (a policy choosing among them cannot)
+          ...(policy.name === Generative.POLICY_NAME ? { answerKind: answerKindOf(space.actions) } : {}),
           numTraj,
           order: config.eval_config.order,
           act: { temperature: config.generation_config.temperature, greedy: config.eval_config.greedy },
@@ -80,7 +94,7 @@ export const evaluateSuite = (
           ...(traces === undefined ? {} : { record: traces.record })
         })),
       environmentLayer(config, dir, { seed: config.eval_config.seed }).pipe(
-        Layer.provide(Layer.mergeAll(suite.actionSpace ?? DEFAULT_COMPONENTS.actionSpace, suite.reward ?? DEFAULT_COMPONENTS.reward))
+        Layer.provideMerge(Layer.mergeAll(suite.actionSpace ?? DEFAULT_COMPONENTS.actionSpace, suite.reward ?? DEFAULT_COMPONENTS.reward))
       )
     )
     if (options.logFile !== undefined) writeFileAtomic(options.logFile, lines.join("\n") + "\n")

@@ -34,20 +34,29 @@ export const klInputs = (config: RunConfig, trainDir: string) =>
 
 const BATCH = 64
 
-export const outputDistributions = (policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
+/** A policy's output distributions on the inputs; a generator's along `along` (another policy's answers) when given. */
+export const outputDistributions = (policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number, along?: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     if (policy.distributions === undefined) {
       return yield* new PolicyError({ message: `policy ${policy.name} cannot enumerate its outputs, so its KL cannot be measured` })
     }
     const out: OutputDistribution[] = []
-    for (let i = 0; i < inputs.length; i += BATCH) out.push(...(yield* policy.distributions(inputs.slice(i, i + BATCH), { temperature })))
+    for (let i = 0; i < inputs.length; i += BATCH) {
+      out.push(
+        ...(yield* policy.distributions(inputs.slice(i, i + BATCH), { temperature, ...(along === undefined ? {} : { along: along.slice(i, i + BATCH) }) }))
+      )
+    }
     return out
   })
 
-/** KL(reference ‖ policy) averaged over the inputs, at the sampling temperature. */
+/**
+ * KL(reference ‖ policy) averaged over the inputs, at the sampling temperature. For a generator
+ * the policy replays the reference's greedy answers, token by token: the sum over the answer's
+ * tokens of KL between the two next-token distributions.
+ */
 export const measureKl = (reference: ReadonlyArray<OutputDistribution>, policy: PolicyService, inputs: ReadonlyArray<PolicyInput>, temperature: number) =>
   Effect.flatMap(
-    outputDistributions(policy, inputs, temperature),
+    outputDistributions(policy, inputs, temperature, reference.every((r) => r.along !== undefined) ? reference.map((r) => r.along!) : undefined),
     (mine) =>
       Effect.try({
         try: (): KlSummary => meanKl(reference, mine),

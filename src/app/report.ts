@@ -115,7 +115,13 @@ export const aggregate = (
     for (const suite of suites) {
       const finals = finalsOf(evals.filter((e) => e.arm === arm && e.suite === suite.name), complete).map((e) => e.metrics)
       if (finals.length === 0) continue
-      bySuite[suiteKey(suite.name)] = Object.fromEntries(METRICS.map((m) => [m, stat(finals.map((f: SuiteMetrics) => f[m]))]))
+      bySuite[suiteKey(suite.name)] = {
+        ...Object.fromEntries(METRICS.map((m) => [m, stat(finals.map((f: SuiteMetrics) => f[m]))])),
+        // a generator's own failures: answers naming no action, or one outside the suite's action space
+        ...(finals.every((f) => f.answers !== undefined)
+          ? { unparsable: stat(finals.map((f) => f.answers!.unparsable)), outside_action_space: stat(finals.map((f) => f.answers!.outside_action_space)) }
+          : {})
+      }
     }
     const mine = kls.filter((k) => k.arm === arm && complete.includes(k.seed))
     const finalKl = finalsOf(mine, complete)
@@ -154,6 +160,17 @@ export const markdownTable = (results: Results, suites: ReadonlyArray<SuiteLabel
     return `| ${arm} | ${f?.seeds.length ?? 0} | ${cells} |${withKl ? ` ${arm === results.klReference ? "0" : nats(m["kl"]?.["total"])} |` : ""}`
   })
   const unfinished = Object.entries(results.finished).filter(([, f]) => f.missing.length > 0)
+  const written = Object.values(results.arms).some((m) => suites.some((s) => m[suiteKey(s.name)]?.["unparsable"] !== undefined))
+  const answers = !written ? [] : [
+    "",
+    "Answers as written (a generative policy's): percent of answers naming no action the parser finds | naming an action outside the suite's action space.",
+    "",
+    `| arm | ${suites.map((s) => `${s.title} unparsable | ${s.title} outside`).join(" | ")} |`,
+    `|---|${suites.map(() => "---:|---:").join("|")}|`,
+    ...Object.entries(results.arms).map(([arm, m]) =>
+      `| ${arm} | ${suites.map((s) => `${pct(m[suiteKey(s.name)]?.["unparsable"])} | ${pct(m[suiteKey(s.name)]?.["outside_action_space"])}`).join(" | ")} |`
+    )
+  ]
   return [
     `# ${results.experiment}`,
     "",
@@ -163,6 +180,7 @@ export const markdownTable = (results: Results, suites: ReadonlyArray<SuiteLabel
     head,
     rule,
     ...rows,
+    ...answers,
     ...(unfinished.length === 0 ? [] : ["", ...unfinished.map(([arm, f]) => `Not finished: arm ${arm}, seed(s) ${f.missing.join(", ")}.`)]),
     ""
   ].join("\n")

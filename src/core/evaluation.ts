@@ -22,7 +22,16 @@ export interface SuiteMetrics {
    * answers and whether it succeeded (1 or 0) — what intervals over routes are drawn from.
    */
   readonly episodes: ReadonlyArray<EpisodeOutcome>
+  /**
+   * Shares of answers (steps) that named no action the parser could find, and that named one
+   * outside the action space: a generator's own failures (a policy that chooses among the
+   * listed actions has none). Present when the suite was told how to classify answers.
+   */
+  readonly answers?: { readonly unparsable: number; readonly outside_action_space: number }
 }
+
+/** What an answer names: no action the parser finds, an action the action space lacks, or one of its actions. */
+export type AnswerKind = "unparsable" | "outside" | "listed"
 
 /** [answers, correct answers, success (1 or 0)] of one episode. */
 export type EpisodeOutcome = readonly [number, number, number]
@@ -51,6 +60,8 @@ export interface SuiteOptions<E = never> {
   readonly onEpisode?: (done: number, total: number) => void
   /** Each finished episode, step by step with what the policy was shown (for viewers). */
   readonly record?: (episode: EpisodeRecord) => Effect.Effect<void, E>
+  /** Classifies each answer for `SuiteMetrics.answers`. */
+  readonly answerKind?: (text: string) => AnswerKind
 }
 
 /** One answer of an evaluated episode: what was shown, what was written, what the environment said. */
@@ -84,6 +95,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
     let steps = 0
     let successes = 0
     let failedChecks = 0
+    const kinds: Record<AnswerKind, number> = { unparsable: 0, outside: 0, listed: 0 }
     const episodeRewards: number[] = []
     const logs: unknown[][] = Array.from({ length: options.numTraj }, () => [])
     let done = 0
@@ -106,6 +118,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
           Effect.gen(function*() {
             const st = state.get(episode)!
             steps++
+            if (options.answerKind !== undefined) kinds[options.answerKind(output.text)]++
             const cls = verdictClass(tr.verdict)
             counts[cls] = (counts[cls] ?? 0) + 1
             if (tr.verdict._tag !== "Correct") failedChecks++
@@ -150,7 +163,10 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
       mean_verification_steps: failedChecks / Math.max(1, n),
       num_traj: n,
       rates,
-      episodes: outcomes
+      episodes: outcomes,
+      ...(options.answerKind === undefined
+        ? {}
+        : { answers: { unparsable: kinds.unparsable / Math.max(1, steps), outside_action_space: kinds.outside / Math.max(1, steps) } })
     }
     if (options.log !== undefined) {
       for (const lines of logs) for (const line of lines) options.log(line)

@@ -86,15 +86,22 @@ export interface Learner {
  */
 export interface OutputDistribution {
   readonly parts: Readonly<Record<string, ReadonlyArray<number>>>
+  /** The answer the parts were taken along (a generator's; see PolicyService.distributions). */
+  readonly along?: string
 }
 
 export interface PolicyService {
   readonly name: string
   readonly act: (inputs: ReadonlyArray<PolicyInput>, options: ActOptions) => Effect.Effect<ReadonlyArray<PolicyOutput>, PolicyError>
-  /** The output distribution at a sampling temperature (policies whose outputs can be enumerated part by part). */
+  /**
+   * The output distribution at a sampling temperature, part by part. A policy that enumerates
+   * its outputs gives each part's options; a generator gives each token's distribution along an
+   * answer — `along[i]` when given (another policy's, so that the two line up), else its own
+   * greedy one, returned as `along`.
+   */
   readonly distributions?: (
     inputs: ReadonlyArray<PolicyInput>,
-    options: { readonly temperature: number }
+    options: { readonly temperature: number; readonly along?: ReadonlyArray<string> }
   ) => Effect.Effect<ReadonlyArray<OutputDistribution>, PolicyError>
   readonly learner?: Learner
   /** The policy's own configuration, stored in checkpoints. */

@@ -1,0 +1,46 @@
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Policy, PolicyError } from "../../../core/policy.ts"
+import { make as makeBackend } from "../tfjs/backend.ts"
+import { DEFAULT_ARCHITECTURE, GenerativeArchitecture, type GenerativeConfig, make, POLICY_NAME, storedConfig } from "./policy.ts"
+import { defaultVocabulary } from "./tokenizer.ts"
+
+export { DEFAULT_ARCHITECTURE, type GenerativeArchitecture, POLICY_NAME } from "./policy.ts"
+
+/** The architecture keys a run's `policy_config` sets (settings.ts), `patch` included. */
+const fromRun = (policyConfig: Readonly<Record<string, unknown>>): Partial<GenerativeArchitecture> =>
+  Object.fromEntries(Object.keys(DEFAULT_ARCHITECTURE).filter((k) => policyConfig[k] !== undefined).map((k) => [k, policyConfig[k]]))
+
+/**
+ * The generative policy as the run's policy (`layers: { policy: Generative.layer() }`): a small
+ * transformer that writes its answers (policy.ts), at the default architecture or with
+ * the run's `policy_config` keys (settings.ts) and then `architecture`'s changed. A checkpoint of it loads with the architecture and vocabulary it
+ * stores. It runs on the run's tfjs backend (wasm on a CPU).
+ */
+export const layer = (architecture: Partial<GenerativeArchitecture> = {}) =>
+  Layer.succeed(Policy, {
+    name: POLICY_NAME,
+    key: JSON.stringify({ generative: architecture }),
+    make: (settings, rng, stored) =>
+      Effect.gen(function*() {
+        const backend = yield* makeBackend(settings.backend)
+        const config: GenerativeConfig = stored === undefined
+          ? {
+            architecture: yield* Schema.decodeUnknown(GenerativeArchitecture)({ ...DEFAULT_ARCHITECTURE, ...fromRun(settings.policy_config), ...architecture })
+              .pipe(
+                Effect.mapError((e) => new PolicyError({ message: `generative policy: ${ParseResult.TreeFormatter.formatErrorSync(e)}` }))
+              ),
+            vocabulary: defaultVocabulary(),
+            thought_prob_coef: settings.thought_prob_coef
+          }
+          : yield* Either.match(storedConfig(stored), {
+            onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
+            onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
+          })
+        const policy = yield* Effect.try({
+          try: () => make(backend.tf, config, rng, stored?.parameters),
+          catch: (e) =>
+            new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof Error ? e.message : String(e)}` })
+        })
+        return { ...policy, device: backend.name }
+      })
+  })

@@ -1,0 +1,492 @@
+/**
+ * A policy that writes its answer: the network of model.ts reads the conversation's tokens and
+ * the grid image and generates the answer token by token (sampled at a temperature, or greedy).
+ * Whatever it writes goes to the environment's parser and verifier as it is — malformed JSON, an
+ * action outside the action space — and is scored as the reference scores it. The log-probability
+ * of an answer is the sum over its tokens, those before the `"action"` key weighted by
+ * `thought_prob_coef` (spec §10); its learner trains on the same sums (teacher forcing for SFT
+ * and RFT, per-token ratios for PPO through the weighted sum). Its output distributions are the
+ * per-token distributions along a given answer, so KL(base ‖ policy) is measured over text.
+ */
+import { Effect, Either, ParseResult, Schema } from "effect"
+import type { ChatTurn } from "../../../core/environment.ts"
+import {
+  type Evaluation,
+  type Learner,
+  type OutputDistribution,
+  PolicyError,
+  type PolicyInput,
+  type PolicyOutput,
+  type PolicyService,
+  type Sample
+} from "../../../core/policy.ts"
+import type { Rng } from "../../../core/random.ts"
+import type { Tf } from "../tfjs/backend.ts"
+import { shrinkImage } from "../tfjs/features.ts"
+import { initialParameters, network, type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
+import { GENERATIVE_DEFAULTS } from "./settings.ts"
+import { BOS, EOS, makeTokenizer, PAD } from "./tokenizer.ts"
+
+type Tensor = import("@tensorflow/tfjs-core").Tensor
+type Variable = import("@tensorflow/tfjs-core").Variable
+
+export const POLICY_NAME = "generative"
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** The architecture a layer asks for (any subset; the rest default). */
+export const GenerativeArchitecture = Schema.Struct({
+  width: PositiveInt,
+  heads: PositiveInt,
+  encoder_layers: Schema.Int.pipe(Schema.nonNegative()),
+  decoder_layers: PositiveInt,
+  prompt_tokens: PositiveInt,
+  answer_tokens: PositiveInt,
+  image_side: PositiveInt,
+  patch: PositiveInt
+})
+export type GenerativeArchitecture = typeof GenerativeArchitecture.Type
+
+export const DEFAULT_ARCHITECTURE: GenerativeArchitecture = { ...GENERATIVE_DEFAULTS, patch: 8 }
+
+/** What a checkpoint of this policy stores: the architecture, the tokenizer's vocabulary and the thought weight. */
+export const GenerativeConfigSchema = Schema.Struct({
+  architecture: GenerativeArchitecture,
+  vocabulary: Schema.Array(Schema.String),
+  thought_prob_coef: Schema.Number
+})
+export type GenerativeConfig = typeof GenerativeConfigSchema.Type
+
+export const storedConfig = (policy: { readonly name: string; readonly config: unknown }): Either.Either<GenerativeConfig, string> =>
+  policy.name !== POLICY_NAME
+    ? Either.left(`it holds a "${policy.name}" policy, not ${POLICY_NAME}`)
+    : Either.mapLeft(
+      Schema.decodeUnknownEither(GenerativeConfigSchema)(policy.config),
+      (e) => `its policy config is not this version's: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+    )
+
+/** Checks what the network needs of an architecture; a RangeError names the key. */
+export const checkArchitecture = (a: GenerativeArchitecture): void => {
+  if (a.width % a.heads !== 0) throw new RangeError(`policy width ${a.width} is not a multiple of heads ${a.heads}`)
+  if (a.image_side % a.patch !== 0) throw new RangeError(`policy image_side ${a.image_side} is not a multiple of patch ${a.patch}`)
+  if (a.prompt_tokens < 2) throw new RangeError("policy prompt_tokens must be at least 2")
+}
+
+const shapeOf = (c: GenerativeConfig): NetworkShape => ({
+  vocab: c.vocabulary.length,
+  width: c.architecture.width,
+  heads: c.architecture.heads,
+  encoderLayers: c.architecture.encoder_layers,
+  decoderLayers: c.architecture.decoder_layers,
+  promptTokens: c.architecture.prompt_tokens,
+  answerTokens: c.architecture.answer_tokens,
+  imageSide: c.architecture.image_side,
+  patch: c.architecture.patch
+})
+
+/** One answer as the learner replays it: what was read, the tokens written (end included) and which of them are the action's. */
+interface GenerativeSample extends Sample {
+  readonly prompt: Int32Array
+  readonly patches: Float32Array
+  readonly answer: Int32Array
+  /** 1 for a token at or after the `"action"` key (and the end token), 0 for a thought token. */
+  readonly action: Uint8Array
+}
+
+/** The conversation as one text: each turn's text parts, turns separated by a blank line. */
+const conversation = (chat: ReadonlyArray<ChatTurn>): string =>
+  chat.map((turn) => turn.content.map((part) => (part.type === "text" ? part.text : "")).join("")).join("\n\n")
+
+const logSoftmaxRow = (logits: Float32Array, offset: number, n: number, temperature: number): Float32Array => {
+  const t = Math.max(temperature, 1e-6)
+  let max = -Infinity
+  for (let k = 0; k < n; k++) max = Math.max(max, logits[offset + k]! / t)
+  let sum = 0
+  for (let k = 0; k < n; k++) sum += Math.exp(logits[offset + k]! / t - max)
+  const logZ = max + Math.log(sum)
+  const out = new Float32Array(n)
+  for (let k = 0; k < n; k++) out[k] = logits[offset + k]! / t - logZ
+  return out
+}
+
+let instances = 0
+let embeddings = 0
+
+/** Inputs per forward pass when acting or measuring (bounds the memory of a long evaluation). */
+const CHUNK = 64
+/** Samples per taped pass when training (attention over a 512-token prompt at batch 128 ran out of wasm's memory). */
+const MICRO = 16
+
+export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<string, Float32Array>): PolicyService => {
+  checkArchitecture(config.architecture)
+  const shape = shapeOf(config)
+  const tokenizer = makeTokenizer(config.vocabulary)
+  const specs = parameterSpecs(shape)
+  const values = initial ?? initialParameters(specs, rng)
+  for (const spec of specs) {
+    const n = spec.shape.reduce((a, b) => a * b, 1)
+    const v = values.get(spec.name)
+    if (v === undefined || v.length !== n) {
+      throw new RangeError(`parameter ${spec.name}: expected ${n} values (shape ${spec.shape.join("×")}), got ${v?.length ?? "none"}`)
+    }
+  }
+  const prefix = `${POLICY_NAME}#${++instances}`
+  const variables: Record<string, Variable> = {}
+  for (const spec of specs) {
+    const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
+    variables[spec.name] = tf.variable(t, true, `${prefix}/${spec.name}`)
+    t.dispose()
+  }
+  const net = network(tf, shape, variables)
+  const syncReads = tf.getBackend() !== "webgpu"
+  const V = shape.vocab
+  const D = shape.width
+  const P = shape.promptTokens
+  const N = patchCount(shape)
+  const S = patchSize(shape)
+
+  /** The prompt's tokens (its first and last halves when longer than the network reads) and the image's patches. */
+  const read = (input: PolicyInput): { prompt: Int32Array; patches: Float32Array } => {
+    const ids = tokenizer.encode(conversation(input.chat))
+    const kept = ids.length <= P ? ids : [...ids.slice(0, Math.floor(P / 2)), ...ids.slice(ids.length - (P - Math.floor(P / 2)))]
+    const side = shape.imageSide
+    const image = shrinkImage(input.image, side)
+    const patches = new Float32Array(N * S)
+    const per = side / shape.patch
+    for (let py = 0; py < per; py++) {
+      for (let px = 0; px < per; px++) {
+        const k = py * per + px
+        let o = 0
+        for (let y = 0; y < shape.patch; y++) {
+          for (let x = 0; x < shape.patch; x++) {
+            const at = ((py * shape.patch + y) * side + px * shape.patch + x) * 3
+            for (let c = 0; c < 3; c++) patches[k * S + o++] = input.image === null ? 0 : image[at + c]! / 255 - 0.5
+          }
+        }
+      }
+    }
+    return { prompt: Int32Array.from(kept), patches }
+  }
+
+  /** Prompts padded to the batch's longest, and the patches: tensors for the encoder. */
+  const encoderInputs = (batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>) => {
+    const longest = Math.max(1, ...batch.map((b) => b.prompt.length))
+    const prompt = new Int32Array(batch.length * longest).fill(PAD)
+    const patches = new Float32Array(batch.length * N * S)
+    batch.forEach((b, i) => {
+      prompt.set(b.prompt, i * longest)
+      patches.set(b.patches, i * N * S)
+    })
+    return { prompt: tf.tensor(prompt, [batch.length, longest], "int32"), patches: tf.tensor(patches, [batch.length, N, S]) }
+  }
+
+  /** 1 for the tokens at or after the `"action"` key, and for the end token. */
+  const actionMask = (ids: ReadonlyArray<number>): Uint8Array => {
+    const text = tokenizer.decode(ids)
+    const at = text.indexOf('"action"')
+    const offsets = tokenizer.offsets(ids)
+    return Uint8Array.from(ids, (id, k) => (id === EOS || (at >= 0 && offsets[k]! + tokenizer.decode([id]).length > at) ? 1 : 0))
+  }
+
+  const reads = async (tensors: ReadonlyArray<Tensor>): Promise<Float32Array[]> => {
+    const out = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>))
+    tf.dispose([...tensors])
+    return out
+  }
+
+  /**
+   * Writes answers for one chunk of inputs, or (with `along`) replays given ones. Returns per
+   * input: the token ids (end included), the per-token log-probabilities of the tokens written
+   * at `temperature`, the value, and with `full` each position's whole log-distribution.
+   */
+  const generate = async (
+    batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
+    options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
+  ) => {
+    const B = batch.length
+    const enc = encoderInputs(batch)
+    const layers = shape.decoderLayers
+    // the encoder's output and the cross-attention's keys and values, once; then one token a step, self-attention from a cache
+    const [mask, ...crossFlat] = tf.tidy(() => {
+      const e = net.encode(enc.prompt, enc.patches)
+      return [e.mask, ...net.crossCache(e.memory).flatMap((c) => [c.k, c.v])]
+    })
+    tf.dispose([enc.prompt, enc.patches])
+    const cross = Array.from({ length: layers }, (_, l) => ({ k: crossFlat[2 * l]!, v: crossFlat[2 * l + 1]! }))
+    let past: Array<{ k: Tensor; v: Tensor }> | undefined
+    const written: number[][] = batch.map(() => [])
+    const logProbs: number[][] = batch.map(() => [])
+    const distributions: Float32Array[][] = batch.map(() => [])
+    const done = new Array<boolean>(B).fill(false)
+    let values: Float32Array | undefined
+    const T = shape.answerTokens
+    try {
+      for (let t = 0; t < T && done.some((x) => !x); t++) {
+        const inputs = Int32Array.from(written, (w) => (t === 0 ? BOS : (w[t - 1] ?? PAD)))
+        const [logitsT, value, ...cacheFlat] = tf.tidy(() => {
+          const out = net.step(tf.tensor(inputs, [B, 1], "int32"), t, mask!, cross, past)
+          return [out.logits, out.value, ...out.cache.flatMap((c) => [c.k, c.v])]
+        })
+        if (past !== undefined) tf.dispose(past.flatMap((c) => [c.k, c.v]))
+        past = Array.from({ length: layers }, (_, l) => ({ k: cacheFlat[2 * l]!, v: cacheFlat[2 * l + 1]! }))
+        const [logits, v] = await reads([logitsT!, value!])
+        if (t === 0) values = v
+        for (let i = 0; i < B; i++) {
+          if (done[i]) continue
+          const lp = logSoftmaxRow(logits!, i * V, V, options.temperature)
+          const forced = options.along?.[i]
+          let id: number
+          if (forced !== undefined) id = forced[t] ?? EOS
+          else if (options.greedy) id = lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
+          else {
+            let u = rng.random()
+            id = V - 1
+            for (let k = 0; k < V; k++) {
+              u -= Math.exp(lp[k]!)
+              if (u < 0) {
+                id = k
+                break
+              }
+            }
+          }
+          written[i]!.push(id)
+          logProbs[i]!.push(lp[id]!)
+          if (options.full === true) distributions[i]!.push(lp)
+          if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) done[i] = true
+        }
+      }
+    } finally {
+      tf.dispose([mask!, ...crossFlat, ...(past ?? []).flatMap((c) => [c.k, c.v])])
+    }
+    return { written, logProbs, values: values ?? new Float32Array(B), distributions }
+  }
+
+  const chunked = async <A>(n: number, run: (start: number, end: number) => Promise<A[]>): Promise<A[]> => {
+    const out: A[] = []
+    for (let start = 0; start < n; start += CHUNK) out.push(...(await run(start, Math.min(n, start + CHUNK))))
+    return out
+  }
+
+  const act = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number; greedy: boolean }): Promise<PolicyOutput[]> =>
+    chunked(inputs.length, async (start, end) => {
+      const batch = inputs.slice(start, end).map(read)
+      const g = await generate(batch, options)
+      return batch.map((b, i) => {
+        const ids = g.written[i]!
+        const action = actionMask(ids)
+        const logProb = g.logProbs[i]!.reduce((sum, lp, k) => sum + (action[k] === 1 ? lp : config.thought_prob_coef * lp), 0)
+        const sample: GenerativeSample = { policy: POLICY_NAME, prompt: b.prompt, patches: b.patches, answer: Int32Array.from(ids), action }
+        return { text: tokenizer.decode(ids), logProb, value: g.values[i]!, sample }
+      })
+    })
+
+  /**
+   * Per-token distributions along an answer — `along[i]`, or this policy's own greedy answer —
+   * as parts t0, t1, …: two policies' parts line up when they replay the same answer.
+   */
+  const distributions = (inputs: ReadonlyArray<PolicyInput>, options: { temperature: number; along?: ReadonlyArray<string> }): Promise<OutputDistribution[]> =>
+    chunked(inputs.length, async (start, end) => {
+      const batch = inputs.slice(start, end).map(read)
+      // the answers' own tokenization (a text written token by token may tokenize otherwise when read back)
+      const texts = options.along?.slice(start, end) ??
+        (await generate(batch, { temperature: options.temperature, greedy: true })).written.map((ids) => tokenizer.decode(ids))
+      const along = texts.map((text) => [...tokenizer.encode(text), EOS].slice(0, shape.answerTokens))
+      const g = await generate(batch, { temperature: options.temperature, greedy: true, full: true, along })
+      return batch.map((_, i) => ({
+        parts: Object.fromEntries(g.distributions[i]!.map((lp, k) => [`t${k}`, Array.from(lp)])),
+        along: tokenizer.decode(g.written[i]!)
+      }))
+    })
+
+  const learner: Learner = {
+    parameters: () => values,
+    commit: () => {
+      for (const spec of specs) {
+        const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
+        variables[spec.name]!.assign(t)
+        t.dispose()
+      }
+    },
+    teacher: (input, text) => {
+      const ids = [...tokenizer.encode(text), EOS]
+      if (ids.length > shape.answerTokens) return undefined
+      const { prompt, patches } = read(input)
+      const sample: GenerativeSample = { policy: POLICY_NAME, prompt, patches, answer: Int32Array.from(ids), action: actionMask(ids) }
+      return sample
+    },
+    gradients: (samples, options, coefficients) =>
+      Effect.tryPromise({
+        try: async () => {
+          const batch = samples as ReadonlyArray<GenerativeSample>
+          if (batch.some((s) => s.policy !== POLICY_NAME)) throw new RangeError(`samples from another policy cannot train ${POLICY_NAME}`)
+          const parts = Array.from({ length: Math.ceil(batch.length / MICRO) }, (_, k) => batch.slice(k * MICRO, (k + 1) * MICRO))
+          if (parts.length === 1 && syncReads) {
+            // one pass: the loss's coefficients depend on the evaluation, read inside the taped function
+            let evaluation: Evaluation | undefined
+            const gradients = await differentiate(batch, options, (ev) => {
+              evaluation = ev
+              return coefficients(ev)
+            })
+            return { gradients, evaluation: evaluation! }
+          }
+          // micro-batches (attention over a long prompt is quadratic in memory): evaluate them all,
+          // then differentiate each with its share of the whole batch's coefficients, gradients summed
+          const evaluations: Evaluation[] = []
+          for (const part of parts) evaluations.push(await evaluate(part, options))
+          const evaluation: Evaluation = {
+            logProbs: evaluations.flatMap((e) => e.logProbs),
+            values: evaluations.flatMap((e) => e.values),
+            entropies: evaluations.flatMap((e) => e.entropies)
+          }
+          const c = coefficients(evaluation)
+          const gradients = new Map([...values].map(([name, v]) => [name, new Float32Array(v.length)]))
+          let at = 0
+          for (const part of parts) {
+            const n = part.length
+            const slice = (xs: ReadonlyArray<number>) => xs.slice(at, at + n)
+            const g = await differentiate(part, options, () => ({ logProb: slice(c.logProb), value: slice(c.value), entropy: slice(c.entropy) }))
+            for (const [name, sum] of gradients) {
+              const add = g.get(name)!
+              for (let i = 0; i < sum.length; i++) sum[i] += add[i]!
+            }
+            at += n
+          }
+          return { gradients, evaluation }
+        },
+        catch: (e) => new PolicyError({ message: e instanceof RangeError ? e.message : `gradients: ${(e as Error).stack}` })
+      })
+  }
+
+  /**
+   * One micro-batch's tensors and the log-probability (thought tokens weighted), value and
+   * entropy of each answer: `heads()` runs the network (inside a taped function or a tidy).
+   */
+  const prepare = (batch: ReadonlyArray<GenerativeSample>, options: { readonly thoughtWeight: number; readonly temperature: number }) => {
+    const B = batch.length
+    const T = Math.max(...batch.map((s) => s.answer.length))
+    const inputs = new Int32Array(B * T).fill(PAD)
+    const targets = new Int32Array(B * T).fill(PAD)
+    const weights = new Float32Array(B * T)
+    const present = new Float32Array(B * T)
+    batch.forEach((s, i) => {
+      inputs[i * T] = BOS
+      for (let k = 0; k < s.answer.length; k++) {
+        if (k + 1 < T) inputs[i * T + k + 1] = s.answer[k]!
+        targets[i * T + k] = s.answer[k]!
+        weights[i * T + k] = s.action[k] === 1 ? 1 : options.thoughtWeight
+        present[i * T + k] = 1
+      }
+    })
+    const enc = encoderInputs(batch)
+    const t = Math.max(options.temperature, 1e-6)
+    // the input tokens' embeddings looked up here, watched, their gradient added to the table's in JS
+    // (tfjs's gather has no gradient kernel on wasm); the output projection's share comes from tfjs
+    const table = values.get("token_embedding")!
+    const promptIds = enc.prompt.dataSync() as Int32Array
+    const lookedUp = (ids: Int32Array, dims: [number, number]) => {
+      const out = new Float32Array(ids.length * D)
+      for (let k = 0; k < ids.length; k++) out.set(table.subarray(ids[k]! * D, ids[k]! * D + D), k * D)
+      const x = tf.tensor(out, [...dims, D])
+      const v = tf.variable(x, true, `${prefix}/embedded#${++embeddings}`)
+      x.dispose()
+      return v
+    }
+    const promptIn = lookedUp(promptIds, enc.prompt.shape as [number, number])
+    const answerIn = lookedUp(inputs, [B, T])
+    const heads = () => {
+      const { memory, mask } = net.encode(enc.prompt, enc.patches, promptIn)
+      const out = net.decode(memory, mask, tf.tensor(inputs, [B, T], "int32"), answerIn)
+      const logP = tf.logSoftmax(tf.div(out.logits, t))
+      const chosen = tf.sum(tf.mul(logP, tf.oneHot(tf.tensor(targets, [B, T], "int32"), V)), 2)
+      const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 2))
+      return {
+        logProb: tf.sum(tf.mul(chosen, tf.tensor(weights, [B, T])), 1),
+        value: out.value,
+        entropy: tf.sum(tf.mul(entropy, tf.tensor(present, [B, T])), 1)
+      }
+    }
+    const release = () => tf.dispose([enc.prompt, enc.patches, promptIn, answerIn])
+    return { B, heads, release, embedded: [[promptIn, promptIds], [answerIn, inputs]] as const }
+  }
+
+  /** A micro-batch's evaluation, no gradient. */
+  const evaluate = async (
+    batch: ReadonlyArray<GenerativeSample>,
+    options: { readonly thoughtWeight: number; readonly temperature: number }
+  ): Promise<Evaluation> => {
+    const prepared = prepare(batch, options)
+    try {
+      const out = tf.tidy(() => {
+        const h = prepared.heads()
+        return [h.logProb, h.value, h.entropy]
+      })
+      const [lp, v, e] = await reads(out)
+      return { logProbs: Array.from(lp!), values: Array.from(v!), entropies: Array.from(e!) }
+    } finally {
+      prepared.release()
+    }
+  }
+
+  /**
+   * The gradient of Σ c·(log-probability, value, entropy) over a micro-batch, by parameter. On a
+   * CPU backend the coefficients may be computed from the evaluation inside the taped pass.
+   */
+  const differentiate = async (
+    batch: ReadonlyArray<GenerativeSample>,
+    options: { readonly thoughtWeight: number; readonly temperature: number },
+    coefficients: (
+      evaluation: Evaluation
+    ) => { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> }
+  ): Promise<Map<string, Float32Array>> => {
+    const prepared = prepare(batch, options)
+    const B = prepared.B
+    try {
+      const vector = (xs: ReadonlyArray<number>) => tf.tensor(xs as number[], [B])
+      const result = tf.variableGrads(() => {
+        const h = prepared.heads()
+        const c = coefficients(
+          syncReads
+            ? { logProbs: Array.from(h.logProb.dataSync()), values: Array.from(h.value.dataSync()), entropies: Array.from(h.entropy.dataSync()) }
+            : { logProbs: [], values: [], entropies: [] }
+        )
+        return tf.addN([
+          tf.sum(tf.mul(h.logProb, vector(c.logProb))),
+          tf.sum(tf.mul(h.value, vector(c.value))),
+          tf.sum(tf.mul(h.entropy, vector(c.entropy)))
+        ]) as import("@tensorflow/tfjs-core").Scalar
+      }, [...Object.values(variables), ...prepared.embedded.map(([x]) => x)])
+      const gradients = new Map<string, Float32Array>()
+      const arrays = await Promise.all(specs.map((spec) => {
+        const g = result.grads[variables[spec.name]!.name]
+        return g === undefined ? Promise.resolve(undefined) : (g.data() as Promise<Float32Array>)
+      }))
+      specs.forEach((spec, k) =>
+        gradients.set(spec.name, arrays[k] === undefined ? new Float32Array(values.get(spec.name)!.length) : Float32Array.from(arrays[k]!))
+      )
+      const dTable = gradients.get("token_embedding")!
+      for (const [x, ids] of prepared.embedded) {
+        const g = result.grads[x.name]
+        if (g === undefined) continue
+        const dx = (await g.data()) as Float32Array
+        for (let k = 0; k < ids.length; k++) {
+          const row = ids[k]! * D
+          for (let j = 0; j < D; j++) dTable[row + j] += dx[k * D + j]!
+        }
+      }
+      tf.dispose([...Object.values(result.grads), result.value])
+      return gradients
+    } finally {
+      prepared.release()
+    }
+  }
+
+  return {
+    name: POLICY_NAME,
+    config,
+    act: (inputs, options) =>
+      Effect.tryPromise({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
+    distributions: (inputs, options) =>
+      Effect.tryPromise({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
+    learner
+  }
+}

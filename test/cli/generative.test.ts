@@ -1,0 +1,70 @@
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+
+const ROOT = path.resolve(import.meta.dirname, "../..")
+const BIN = path.join(ROOT, "bin/virl.mjs")
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-generative-"))
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
+const env = { ...process.env, VIRL_CACHE: path.join(root, "cache"), VIRL_DATASETS: "" }
+
+describe("virl run experiments/sft_vs_rl_generative.ts --quick", () => {
+  it(
+    "from an empty cache: a base, SFT, PPO and RFT arms of a policy that writes its answers; its own metrics; KL over text; its checkpoints evaluate",
+    async () => {
+      const out = path.join(root, "run")
+      const t0 = performance.now()
+      const { status, stderr } = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "run", "experiments/sft_vs_rl_generative.ts", "--quick", "--out", out], {
+          cwd: ROOT,
+          env,
+          stdio: ["ignore", "ignore", "pipe"]
+        })
+        let err = ""
+        child.stderr.on("data", (d) => (err += String(d)))
+        child.on("exit", (code) => resolve({ status: code, stderr: err }))
+      })
+      console.log(`sft_vs_rl_generative --quick: ${((performance.now() - t0) / 60000).toFixed(2)} min from an empty cache`)
+      expect(status, stderr.slice(-3000)).toBe(0)
+      type Stat = { mean: number; std: number }
+      const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as {
+        arms: Record<string, Record<string, Record<string, Stat>>>
+        klReference: string
+      }
+      expect(Object.keys(results.arms)).toEqual(["base", "init", "sft", "rl", "rft"])
+      for (const [arm, suites] of Object.entries(results.arms)) {
+        for (const suite of ["indist", "rule_ood", "visual_ood"]) {
+          const m = suites[suite]!
+          for (const key of ["per_step_accuracy", "unparsable", "outside_action_space"]) {
+            expect(m[key]!.mean, `${arm} ${suite} ${key}`).toBeGreaterThanOrEqual(0)
+            expect(m[key]!.mean).toBeLessThanOrEqual(1)
+          }
+        }
+        // KL(base ‖ arm) over text, token by token along the base's answers
+        if (arm !== "base") expect(Number.isFinite(suites["kl"]!["total"]!.mean) && suites["kl"]!["total"]!.mean >= 0).toBe(true)
+      }
+      expect(results.klReference).toBe("base")
+      expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toContain("Answers as written")
+      // the checkpoint holds the generator, its architecture and its tokenizer's vocabulary
+      const checkpoint = path.join(out, "seed-1", "rl", "checkpoint")
+      const stored = JSON.parse(fs.readFileSync(path.join(checkpoint, "checkpoint.json"), "utf8")) as {
+        policy: { name: string; config: { vocabulary: string[]; architecture: { width: number } } }
+      }
+      expect(stored.policy.name).toBe("generative")
+      expect(stored.policy.config.architecture.width).toBe(32)
+      expect(stored.policy.config.vocabulary.slice(0, 4)).toEqual(["<pad>", "<bos>", "<eos>", "<unk>"])
+      // `virl eval` loads it by what it holds, and counts its malformed answers
+      const evaluated = spawnSync(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", "indist", "--json", "--eval_config.num_traj=2"], {
+        cwd: ROOT,
+        env,
+        encoding: "utf8"
+      })
+      expect(evaluated.status, evaluated.stderr).toBe(0)
+      const metrics = JSON.parse(evaluated.stdout.trim().split("\n").at(-1)!) as { answers: { unparsable: number } }
+      expect(metrics.answers.unparsable).toBeGreaterThanOrEqual(0)
+    },
+    900_000
+  )
+})

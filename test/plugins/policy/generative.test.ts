@@ -1,0 +1,210 @@
+import { Effect, Layer } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { PRESETS } from "../../../src/app/config.ts"
+import { environmentLayer } from "../../../src/app/services.ts"
+import { Environment } from "../../../src/core/environment.ts"
+import type { PolicyInput } from "../../../src/core/policy.ts"
+import * as Absolute from "../../../src/plugins/action-space/absolute.ts"
+import { NOT_FOUND, parseOutput } from "../../../src/plugins/environment/virl/output-parsing.ts"
+import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
+import { type GenerativeConfig, make } from "../../../src/plugins/policy/generative/policy.ts"
+import { defaultVocabulary, EOS, makeTokenizer, pieces } from "../../../src/plugins/policy/generative/tokenizer.ts"
+import { oracleText } from "../../../src/plugins/policy/oracle.ts"
+import * as Backend from "../../../src/plugins/policy/tfjs/backend.ts"
+import { layer as PythonRandomLayer, PythonRandom } from "../../../src/plugins/random/python-random.ts"
+import * as Process from "../../../src/plugins/reward/process.ts"
+import { removeCity, tinyCity } from "../../support/tiny-city.ts"
+
+let dir = ""
+let inputs: PolicyInput[] = []
+beforeAll(async () => {
+  dir = await tinyCity("nyc", 3)
+  inputs = await Effect.runPromise(
+    Effect.provide(
+      Effect.gen(function*() {
+        const env = yield* Environment
+        const out: PolicyInput[] = []
+        let o = yield* env.reset(0, { routeIndex: 0 })
+        for (let k = 0; k < 6; k++) {
+          out.push({ chat: o.chat, image: o.image, info: o.info })
+          const [t] = yield* env.step([oracleText(o.info)])
+          o = t!.observation
+        }
+        return out
+      }),
+      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, PythonRandomLayer)))
+    )
+  )
+})
+afterAll(() => removeCity(dir))
+
+const TINY: GenerativeConfig = {
+  architecture: { width: 32, heads: 2, encoder_layers: 1, decoder_layers: 1, prompt_tokens: 96, answer_tokens: 64, image_side: 16, patch: 8 },
+  vocabulary: defaultVocabulary(),
+  thought_prob_coef: 0.5
+}
+
+const build = async (backend: "wasm" | "cpu", seed = 5) => {
+  const { tf } = await Effect.runPromise(Backend.make(backend))
+  return make(tf, TINY, new PythonRandom(seed))
+}
+
+describe("the generative policy's tokenizer", () => {
+  const tokenizer = makeTokenizer(defaultVocabulary())
+  it("round-trips any text exactly: task words as one token, anything else spelled out", () => {
+    for (const text of [...inputs.map((i) => oracleText(i.info)), '{"action": "turn_direction(north)"}  \n', "Zyzzyva's Deli, 5th Ave.  ", "  "]) {
+      expect(tokenizer.decode(tokenizer.encode(text))).toBe(text)
+      expect(pieces(text).join("")).toBe(text)
+    }
+    const answer = oracleText(inputs[0]!.info)
+    // the answer's words are in the vocabulary: far fewer tokens than characters
+    expect(tokenizer.encode(answer).length).toBeLessThan(answer.length / 2.5)
+    expect(tokenizer.encode(" forward")).toHaveLength(1)
+    expect(tokenizer.decode(tokenizer.encode("naïve"))).toBe("na\uFFFDve")
+  })
+})
+
+describe("the generative policy", () => {
+  it("writes text the environment parses and verifies as it is, with its log-probability and value", async () => {
+    const policy = await build("wasm")
+    const outputs = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))
+    for (const [i, out] of outputs.entries()) {
+      expect(typeof out.text).toBe("string")
+      expect(out.logProb).toBeLessThan(0)
+      expect(Number.isFinite(out.value)).toBe(true)
+      // an untrained generator writes anything: the verifier still gives a verdict
+      expect(verify(out.text, String(inputs[i]!.info["gt_action"]), String(inputs[i]!.info["current_obs"]))._tag).toMatch(/Correct|Wrong/)
+    }
+    // greedy decoding is deterministic
+    const a = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
+    const b = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
+    expect(a.map((o) => o.text)).toEqual(b.map((o) => o.text))
+  })
+
+  it("scores a text the same when it writes it and when the learner replays it (thought tokens weighted)", async () => {
+    const policy = await build("wasm")
+    const outputs = await Effect.runPromise(policy.act(inputs, { temperature: 0.7, greedy: false }))
+    const { evaluation } = await Effect.runPromise(
+      policy.learner!.gradients(outputs.map((o) => o.sample!), { thoughtWeight: 0.5, temperature: 0.7 }, (ev) => ({
+        logProb: ev.logProbs.map(() => 0),
+        value: ev.values.map(() => 0),
+        entropy: ev.entropies.map(() => 0)
+      }))
+    )
+    for (const [k, out] of outputs.entries()) {
+      expect(evaluation.logProbs[k]).toBeCloseTo(out.logProb, 3)
+      expect(evaluation.values[k]).toBeCloseTo(out.value, 4)
+    }
+  })
+
+  it("computes the same gradients on wasm as on the pure-JS cpu backend", async () => {
+    const grads = async (backend: "wasm" | "cpu") => {
+      const policy = await build(backend)
+      const samples = inputs.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
+      return Effect.runPromise(
+        policy.learner!.gradients(samples, { thoughtWeight: 0.5, temperature: 1 }, (ev) => ({
+          logProb: ev.logProbs.map((_, k) => (k % 2 === 0 ? -1 : 0.5)),
+          value: ev.values.map(() => 0.3),
+          entropy: ev.entropies.map(() => -0.01)
+        }))
+      )
+    }
+    const wasm = await grads("wasm")
+    const cpu = await grads("cpu")
+    for (let k = 0; k < wasm.evaluation.logProbs.length; k++) expect(wasm.evaluation.logProbs[k]).toBeCloseTo(cpu.evaluation.logProbs[k]!, 3)
+    let checked = 0
+    for (const [name, g] of wasm.gradients) {
+      const c = cpu.gradients.get(name)!
+      const scale = c.reduce((m, x) => Math.max(m, Math.abs(x)), 1e-3)
+      for (let i = 0; i < g.length; i++) expect(Math.abs(g[i]! - c[i]!) / scale).toBeLessThan(3e-3)
+      if (c.some((x) => x !== 0)) checked++
+    }
+    expect(checked).toBeGreaterThan(20)
+  })
+
+  it("trains a large batch in micro-batches: the gradient of 24 answers is the sum over its two halves", async () => {
+    const policy = await build("wasm")
+    const many = [...inputs, ...inputs, ...inputs, ...inputs].map((i, k) =>
+      policy.learner!.teacher(i, k % 2 === 0 ? oracleText(i.info) : '{"action": "stop()"}')!
+    )
+    const coefficient = (k: number) => (k % 3 === 0 ? -0.7 : 0.4)
+    const run = (samples: typeof many, offset: number) =>
+      Effect.runPromise(
+        policy.learner!.gradients(samples, { thoughtWeight: 0.5, temperature: 1 }, (ev) => ({
+          logProb: ev.logProbs.map((_, k) => coefficient(k + offset)),
+          value: ev.values.map(() => 0.2),
+          entropy: ev.entropies.map(() => 0)
+        }))
+      )
+    const whole = await run(many, 0)
+    const first = await run(many.slice(0, 12), 0)
+    const second = await run(many.slice(12), 12)
+    expect(whole.evaluation.logProbs).toHaveLength(24)
+    for (const [name, g] of whole.gradients) {
+      const a = first.gradients.get(name)!
+      const b = second.gradients.get(name)!
+      const scale = g.reduce((m, x) => Math.max(m, Math.abs(x)), 1e-3)
+      for (let i = 0; i < g.length; i++) expect(Math.abs(g[i]! - a[i]! - b[i]!) / scale).toBeLessThan(1e-3)
+    }
+  })
+
+  it("learns to write the oracle's answers by teacher forcing, and its distributions replay another policy's answer", async () => {
+    const policy = await build("wasm")
+    const learner = policy.learner!
+    const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!)
+    const nll = async () => {
+      const { evaluation } = await Effect.runPromise(
+        learner.gradients(samples, { thoughtWeight: 1, temperature: 1 }, (ev) => ({
+          logProb: ev.logProbs.map(() => 0),
+          value: ev.values.map(() => 0),
+          entropy: ev.entropies.map(() => 0)
+        }))
+      )
+      return -evaluation.logProbs.reduce((a, b) => a + b, 0) / samples.length
+    }
+    const before = await nll()
+    // Adam steps on the mean negative log-likelihood
+    const m = new Map([...learner.parameters()].map(([name, p]) => [name, new Float32Array(p.length)]))
+    const v = new Map([...learner.parameters()].map(([name, p]) => [name, new Float32Array(p.length)]))
+    for (let step = 1; step <= 80; step++) {
+      const { gradients } = await Effect.runPromise(
+        learner.gradients(samples, { thoughtWeight: 1, temperature: 1 }, (ev) => ({
+          logProb: ev.logProbs.map(() => -1 / samples.length),
+          value: ev.values.map(() => 0),
+          entropy: ev.entropies.map(() => 0)
+        }))
+      )
+      for (const [name, p] of learner.parameters()) {
+        const g = gradients.get(name)!
+        const mm = m.get(name)!
+        const vv = v.get(name)!
+        for (let i = 0; i < p.length; i++) {
+          mm[i] = 0.9 * mm[i]! + 0.1 * g[i]!
+          vv[i] = 0.999 * vv[i]! + 0.001 * g[i]! * g[i]!
+          p[i] -= (0.01 * (mm[i]! / (1 - 0.9 ** step))) / (Math.sqrt(vv[i]! / (1 - 0.999 ** step)) + 1e-8)
+        }
+      }
+      learner.commit()
+    }
+    const after = await nll()
+    expect(after).toBeLessThan(before * 0.5)
+    // greedy answers now parse and name an action of the action space
+    const outputs = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
+    const parsed = outputs.filter((o) => parseOutput(o.text).action !== NOT_FOUND)
+    expect(parsed.length).toBe(inputs.length)
+    expect(outputs.filter((o, k) => verify(o.text, String(inputs[k]!.info["gt_action"]), String(inputs[k]!.info["current_obs"]))._tag === "Correct").length)
+      .toBeGreaterThanOrEqual(inputs.length - 1)
+
+    // replayed along another policy's answers, the parts line up token by token
+    const other = await build("wasm", 9)
+    const reference = await Effect.runPromise(other.distributions!(inputs, { temperature: 1 }))
+    const mine = await Effect.runPromise(policy.distributions!(inputs, { temperature: 1, along: reference.map((r) => r.along!) }))
+    for (const [k, r] of reference.entries()) {
+      expect(Object.keys(mine[k]!.parts)).toEqual(Object.keys(r.parts))
+      expect(mine[k]!.along).toBe(r.along)
+      const tokens = makeTokenizer(TINY.vocabulary).encode(r.along!)
+      expect(Object.keys(r.parts).length).toBe(Math.min(tokens.length + 1, TINY.architecture.answer_tokens))
+    }
+    expect(EOS).toBe(2)
+  }, 120_000)
+})
