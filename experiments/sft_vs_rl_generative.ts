@@ -38,6 +38,9 @@ export default experiment({
     "pretrain_config.styles": 2,
     "pretrain_config.routes": 6,
     "pretrain_config.epochs": 3,
+    // a generator needs many small steps more than a few large ones
+    "pretrain_config.batch_size": 16,
+    "sft_config.batch_size": 16,
     "sft_config.routes": 12,
     "eval_config.num_traj": 4,
     "eval_config.num_traj_visual": 2,

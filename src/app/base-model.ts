@@ -8,6 +8,7 @@ import * as Absolute from "../plugins/action-space/absolute.ts"
 import * as Relative from "../plugins/action-space/relative.ts"
 import { cacheRoot, ensureMixture, MIXTURE_PANORAMA } from "../plugins/dataset/synth/default.ts"
 import { NAME as ADAMW } from "../plugins/optimizer/adamw.ts"
+import { NOT_FOUND, parseOutput } from "../plugins/environment/virl/output-parsing.ts"
 import { describingOracle, oracle } from "../plugins/policy/oracle.ts"
 import { POLICY_NAME } from "../plugins/policy/tfjs/layer.ts"
 import { Random } from "../core/random.ts"
@@ -26,8 +27,40 @@ const DEFAULT_MAKERS: BaseMakers = { policy: POLICY_NAME, optimizer: ADAMW }
 
 /** pretrain_config as the cache knows it: settings added later leave a base built before them where it was while they keep their defaults. */
 const pretrainRecipe = (config: RunConfig) => {
-  const { relative_share, ...rest } = config.pretrain_config
-  return relative_share === 1 ? rest : config.pretrain_config
+  const { answer_format, ...known } = config.pretrain_config
+  const { relative_share, ...rest } = known
+  const recipe = relative_share === 1 ? rest : known
+  return answer_format === "json" ? recipe : { ...recipe, answer_format }
+}
+
+/**
+ * policy_config as the cache knows it: the tfjs policy's own keys for its bases (the generative
+ * policy's keys, added later, would otherwise have moved every cached base), all of it for
+ * another policy's.
+ */
+const policyRecipe = (config: RunConfig, makers: BaseMakers) => {
+  if (makers.policy !== DEFAULT_MAKERS.policy) return config.policy_config
+  const { embedding, hidden, patch, patch_features } = config.policy_config
+  return { embedding, hidden, patch, patch_features }
+}
+
+/**
+ * An answer of the task's format said in plain sentences — its observation, instruction and
+ * action, no JSON: "I see No landmarks nearby. I follow: Move forward …. I go forward." The
+ * environment's parser finds no action in it.
+ */
+export const plainSentences = (text: string): string => {
+  const parsed = parseOutput(text)
+  const field = (v: unknown) => (typeof v === "string" && v !== NOT_FOUND ? v.trim().replace(/;$/, "") : "")
+  const action = field(parsed.action)
+  const doing = action === "forward()"
+    ? "go forward"
+    : action === "stop()"
+    ? "stop here"
+    : action.startsWith("turn_direction(")
+    ? `turn ${action.slice("turn_direction(".length, -1)}`
+    : action
+  return `I see ${field(parsed.observation)}. I follow: ${field(parsed.instruction)} So I ${doing}.`
 }
 
 const baseKey = (config: RunConfig, makers: BaseMakers): string => {
@@ -38,7 +71,7 @@ const baseKey = (config: RunConfig, makers: BaseMakers): string => {
       JSON.stringify({
         recipe: BASE_RECIPE,
         pretrain: pretrainRecipe(config),
-        policy: config.policy_config,
+        policy: policyRecipe(config, makers),
         env,
         panorama: MIXTURE_PANORAMA,
         ...(custom ? { makers } : {}),
@@ -63,7 +96,8 @@ const BASE_MARKER = "recipe.json"
  * The base model: behaviour cloning on the pretraining mixture — `styles` procedurally varied
  * cities (never the nyc or sf look), every route under absolute directions and `relative_share`
  * of them under relative ones too (spread evenly over the styles), instructions in varied
- * wording, observations described in several correct ways — from `pretrain_config.seed`. Built
+ * wording, observations described in several correct ways, answers in the task's format or (with
+ * `answer_format: sentences`) in plain sentences — from `pretrain_config.seed`. Built
  * once into the cache (`VIRL_CACHE`, keyed by the recipe: pretrain, policy and environment
  * settings) and reused by every run and seed after; an interrupted build resumes from its last
  * epoch. Returns the folder holding `checkpoint/` and `metrics.jsonl`.
@@ -72,7 +106,7 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
   Effect.gen(function*() {
     const makers = yield* currentMakers
     const dir = baseDir(config, makers)
-    const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: pretrainRecipe(config), policy_config: config.policy_config }, null, 2)
+    const recipe = JSON.stringify({ recipe: BASE_RECIPE, pretrain_config: pretrainRecipe(config), policy_config: policyRecipe(config, makers) }, null, 2)
     const ready = () => {
       try {
         return fs.readFileSync(path.join(dir, BASE_MARKER), "utf8") === recipe && isCheckpoint(path.join(dir, CHECKPOINT_DIR))
@@ -119,7 +153,8 @@ export const ensureBase = (config: RunConfig, progress: Progress = silent) =>
                         passes: p.passes,
                         expert: p.descriptions === "varied" ? describe : oracle,
                         instructionVariants: p.instruction_variants,
-                        seed: p.seed * 1000 + k * 2 + r
+                        seed: p.seed * 1000 + k * 2 + r,
+                        ...(p.answer_format === "sentences" ? { written: plainSentences } : {})
                       }
                     ]
                 )

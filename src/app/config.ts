@@ -85,6 +85,13 @@ export const RunConfig = Schema.Struct({
     instruction_variants: Schema.Boolean,
     /** "varied": describe observations in several correct ways (a pretrained model's own words); "oracle": the environment's one text. */
     descriptions: Schema.Literal("varied", "oracle"),
+    /**
+     * "json": the base answers in the task's format; "sentences": in plain sentences (the same
+     * observation, instruction and action, no JSON, so the environment's parser finds no action):
+     * a base that does not know the format, for RL without a format teacher. A policy that only
+     * chooses among listed answers cannot write them: it needs the generative policy.
+     */
+    answer_format: Schema.optionalWith(Schema.Literal("json", "sentences"), { default: () => "json" as const }),
     epochs: atLeast(1),
     batch_size: atLeast(1),
     init_lr: nonNegative,
@@ -144,6 +151,7 @@ const small: RunConfig = {
     relative_share: 1,
     instruction_variants: true,
     descriptions: "varied",
+    answer_format: "json",
     epochs: 8,
     batch_size: 128,
     init_lr: 2e-3,

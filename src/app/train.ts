@@ -120,6 +120,8 @@ export interface DemonstrationSource {
   readonly instructionVariants: boolean
   /** The environment's generator seed (rails and wording). */
   readonly seed: number
+  /** What the learner is taught to write for each expert answer (default: the answer). */
+  readonly written?: (text: string) => string
 }
 
 const collectSources = (config: RunConfig, policy: PolicyService, sources: ReadonlyArray<DemonstrationSource>, progress: Progress) =>
@@ -134,7 +136,8 @@ const collectSources = (config: RunConfig, policy: PolicyService, sources: Reado
           collectDemonstrations(env, src.expert, policy.learner!, {
             routes: src.routes,
             passes: src.passes,
-            onEpisode: (done) => bar(before + done, total)
+            onEpisode: (done) => bar(before + done, total),
+            ...(src.written === undefined ? {} : { written: src.written })
           })),
         environmentLayer(config, src.dir, { seed: src.seed, instructionVariants: src.instructionVariants }).pipe((l) =>
           src.actionSpace === undefined ? l : Layer.provide(l, src.actionSpace)

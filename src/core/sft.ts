@@ -22,7 +22,13 @@ export const collectDemonstrations = (
   env: VectorEnvironment<StepInfoRecord>,
   expert: PolicyService,
   learner: Learner,
-  options: { readonly routes: number; readonly passes: number; readonly onEpisode?: (done: number, total: number) => void }
+  options: {
+    readonly routes: number
+    readonly passes: number
+    readonly onEpisode?: (done: number, total: number) => void
+    /** What the learner is taught to write for the expert's answer (default: the answer itself); the environment still gets the expert's. */
+    readonly written?: (text: string) => string
+  }
 ) =>
   Effect.gen(function*() {
     const total = options.routes * options.passes
@@ -37,8 +43,9 @@ export const collectDemonstrations = (
             Effect.gen(function*() {
               // the learner's teacher-forced sample of each answer, in slot order
               for (const [k, output] of outputs.entries()) {
-                const sample = learner.teacher(inputs[k]!, output.text)
-                if (sample === undefined) return yield* new PolicyError({ message: `the learner cannot write the expert's answer ${output.text}` })
+                const text = options.written === undefined ? output.text : options.written(output.text)
+                const sample = learner.teacher(inputs[k]!, text)
+                if (sample === undefined) return yield* new PolicyError({ message: `the learner cannot write the expert's answer ${text}` })
                 samples.push(sample)
               }
               return outputs

@@ -67,4 +67,18 @@ describe("virl run experiments/sft_vs_rl_generative.ts --quick", () => {
     },
     900_000
   )
+
+  it("format_teacher.ts --quick: a base that answers in plain sentences beside the JSON one, PPO from each with and without the format teacher", async () => {
+    const out = path.join(root, "format")
+    const run = spawnSync(process.execPath, [BIN, "run", "experiments/format_teacher.ts", "--quick", "--out", out], { cwd: ROOT, env, encoding: "utf8" })
+    expect(run.status, run.stderr.slice(-3000)).toBe(0)
+    const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as { arms: Record<string, unknown> }
+    expect(Object.keys(results.arms)).toEqual(["base", "plain", "init", "init_plain", "rl_base", "rl_plain", "rl_init", "rl_init_plain"])
+    // two bases: the plain one was taught sentences, in a cache entry of its own (the JSON one is the first test's)
+    const recipes = fs.readdirSync(path.join(root, "cache")).filter((d) => /^base-[0-9a-f]+$/.test(d)).map((d) =>
+      fs.readFileSync(path.join(root, "cache", d, "recipe.json"), "utf8")
+    )
+    expect(recipes.filter((r) => r.includes('"answer_format": "sentences"')).length).toBe(1)
+    expect(recipes.filter((r) => !r.includes("answer_format")).length).toBeGreaterThanOrEqual(1)
+  }, 900_000)
 })

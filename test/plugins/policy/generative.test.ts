@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { plainSentences } from "../../../src/app/base-model.ts"
 import { PRESETS } from "../../../src/app/config.ts"
 import { environmentLayer } from "../../../src/app/services.ts"
 import { Environment } from "../../../src/core/environment.ts"
@@ -48,6 +49,18 @@ const build = async (backend: "wasm" | "cpu", seed = 5) => {
   const { tf } = await Effect.runPromise(Backend.make(backend))
   return make(tf, TINY, new PythonRandom(seed))
 }
+
+describe("a base's answers in plain sentences (pretrain_config.answer_format: sentences)", () => {
+  it("say the observation, instruction and action without the format: the parser finds no action", () => {
+    for (const input of inputs) {
+      const json = oracleText(input.info)
+      const plain = plainSentences(json)
+      expect(plain).toMatch(/^I see .*\. I follow: .* So I (go forward|stop here|turn (north|northeast|east|southeast|south|southwest|west|northwest))\.$/)
+      expect(plain).toContain(String(input.info["current_instruction"] ?? "").trim())
+      expect(parseOutput(plain).action).toBe(NOT_FOUND)
+    }
+  })
+})
 
 describe("the generative policy's tokenizer", () => {
   const tokenizer = makeTokenizer(defaultVocabulary())
