@@ -10,9 +10,7 @@
  *   npx virl run experiments/format_teacher.ts --quick    # the pipeline on 2 cores
  */
 import { experiment } from "../src/core/experiment.ts"
-import * as Generative from "../src/plugins/policy/generative/layer.ts"
-
-const init = { "sft_config.epochs": 1, "sft_config.init_lr": 3e-4, "sft_config.end_lr": 3e-5 }
+import { GENERATIVE_QUICK, generativeLayers, INIT } from "./generative-footing.ts"
 
 export default experiment({
   name: "format_teacher",
@@ -20,35 +18,16 @@ export default experiment({
   seeds: [1, 2, 3],
   suites: ["indist", "rule-ood", "visual-ood"],
   evaluations: 3,
-  layers: { policy: Generative.layer() },
+  layers: generativeLayers,
   arms: [
     { name: "base", recipe: { kind: "pretrain" } },
     { name: "plain", recipe: { kind: "pretrain" }, config: { "pretrain_config.answer_format": "sentences" } },
-    { name: "init", recipe: { kind: "sft", from: "base" }, config: init },
-    { name: "init_plain", recipe: { kind: "sft", from: "plain" }, config: init },
+    { name: "init", recipe: { kind: "sft", from: "base" }, config: INIT },
+    { name: "init_plain", recipe: { kind: "sft", from: "plain" }, config: INIT },
     { name: "rl_base", recipe: { kind: "ppo", from: "base" } },
     { name: "rl_plain", recipe: { kind: "ppo", from: "plain" } },
     { name: "rl_init", recipe: { kind: "ppo", from: "init" } },
     { name: "rl_init_plain", recipe: { kind: "ppo", from: "init_plain" } }
   ],
-  // the pipeline on 2 cores: the quick network and data of sft_vs_rl_generative.ts
-  quick: {
-    "policy_config.width": 32,
-    "policy_config.heads": 2,
-    "policy_config.decoder_layers": 1,
-    "policy_config.prompt_tokens": 256,
-    "policy_config.image_side": 16,
-    "pretrain_config.styles": 2,
-    "pretrain_config.routes": 6,
-    "pretrain_config.epochs": 3,
-    // a generator needs many small steps more than a few large ones
-    "pretrain_config.batch_size": 16,
-    "sft_config.batch_size": 16,
-    "sft_config.routes": 12,
-    "eval_config.num_traj": 4,
-    "eval_config.num_traj_visual": 2,
-    "kl_config.routes": 2,
-    num_steps: 32,
-    num_updates: 2
-  }
+  quick: GENERATIVE_QUICK
 })

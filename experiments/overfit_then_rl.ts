@@ -9,7 +9,7 @@
  *   npx virl run experiments/overfit_then_rl.ts --quick    # the pipeline on 2 cores
  */
 import { experiment } from "../src/core/experiment.ts"
-import * as Generative from "../src/plugins/policy/generative/layer.ts"
+import { GENERATIVE_QUICK, generativeLayers, INIT } from "./generative-footing.ts"
 
 export default experiment({
   name: "overfit_then_rl",
@@ -18,31 +18,13 @@ export default experiment({
   suites: ["indist", "rule-ood"],
   evaluations: 3,
   klReference: "base",
-  layers: { policy: Generative.layer() },
+  layers: generativeLayers,
   arms: [
     { name: "base", recipe: { kind: "pretrain" } },
-    { name: "init", recipe: { kind: "sft", from: "base" }, config: { "sft_config.epochs": 1, "sft_config.init_lr": 3e-4, "sft_config.end_lr": 3e-5 } },
+    { name: "init", recipe: { kind: "sft", from: "base" }, config: INIT },
     { name: "overfit", recipe: { kind: "sft", from: "init" }, config: { "sft_config.epochs": 30 }, quick: { "sft_config.epochs": 4 } },
     { name: "rl", recipe: { kind: "ppo", from: "init" } },
     { name: "rl_overfit", recipe: { kind: "ppo", from: "overfit" } }
   ],
-  quick: {
-    "policy_config.width": 32,
-    "policy_config.heads": 2,
-    "policy_config.decoder_layers": 1,
-    "policy_config.prompt_tokens": 256,
-    "policy_config.image_side": 16,
-    "pretrain_config.styles": 2,
-    "pretrain_config.routes": 6,
-    "pretrain_config.epochs": 3,
-    // a generator needs many small steps more than a few large ones
-    "pretrain_config.batch_size": 16,
-    "sft_config.batch_size": 16,
-    "sft_config.routes": 12,
-    "eval_config.num_traj": 4,
-    "eval_config.num_traj_visual": 2,
-    "kl_config.routes": 2,
-    num_steps: 32,
-    num_updates: 2
-  }
+  quick: GENERATIVE_QUICK
 })

@@ -11,7 +11,7 @@
  *   npx virl run experiments/sft_vs_rl_generative.ts --quick    # 1 seed, a smaller network, fewer routes, updates and episodes
  */
 import { experiment } from "../src/core/experiment.ts"
-import * as Generative from "../src/plugins/policy/generative/layer.ts"
+import { GENERATIVE_QUICK, generativeLayers, INIT } from "./generative-footing.ts"
 
 export default experiment({
   name: "sft_vs_rl_generative",
@@ -20,32 +20,13 @@ export default experiment({
   suites: ["indist", "rule-ood", "visual-ood"],
   evaluations: 3,
   klReference: "base",
-  layers: { policy: Generative.layer() },
+  layers: generativeLayers,
   arms: [
     { name: "base", recipe: { kind: "pretrain" } },
-    { name: "init", recipe: { kind: "sft", from: "base" }, config: { "sft_config.epochs": 1, "sft_config.init_lr": 3e-4, "sft_config.end_lr": 3e-5 } },
+    { name: "init", recipe: { kind: "sft", from: "base" }, config: INIT },
     { name: "sft", recipe: { kind: "sft", from: "init" }, config: { "sft_config.epochs": 7 }, quick: { "sft_config.epochs": 2 } },
     { name: "rl", recipe: { kind: "ppo", from: "init" } },
     { name: "rft", recipe: { kind: "rft", from: "init", samples: "base" } }
   ],
-  // a pipeline check on 2 cores: a narrower network reading fewer tokens, a small base, one seed
-  quick: {
-    "policy_config.width": 32,
-    "policy_config.heads": 2,
-    "policy_config.decoder_layers": 1,
-    "policy_config.prompt_tokens": 256,
-    "policy_config.image_side": 16,
-    "pretrain_config.styles": 2,
-    "pretrain_config.routes": 6,
-    "pretrain_config.epochs": 3,
-    // a generator needs many small steps more than a few large ones
-    "pretrain_config.batch_size": 16,
-    "sft_config.batch_size": 16,
-    "sft_config.routes": 12,
-    "eval_config.num_traj": 4,
-    "eval_config.num_traj_visual": 2,
-    "kl_config.routes": 2,
-    num_steps: 32,
-    num_updates: 2
-  }
+  quick: GENERATIVE_QUICK
 })

@@ -1,39 +1,21 @@
-import { Effect, Either, Layer } from "effect"
-import * as Absolute from "../../../src/plugins/action-space/absolute.ts"
-import * as Process from "../../../src/plugins/reward/process.ts"
+import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Environment } from "../../../src/core/environment.ts"
 import type { PolicyInput } from "../../../src/core/policy.ts"
 import { PRESETS, resolveConfig } from "../../../src/app/config.ts"
-import { environmentLayer, policySettings } from "../../../src/app/services.ts"
+import { policySettings } from "../../../src/app/services.ts"
 import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
 import { oracleText } from "../../../src/plugins/policy/oracle.ts"
 import * as Backend from "../../../src/plugins/policy/tfjs/backend.ts"
 import * as TfPolicy from "../../../src/plugins/policy/tfjs/layer.ts"
 import { PythonRandom } from "../../../src/plugins/random/python-random.ts"
+import { oracleSteps } from "../../support/oracle-steps.ts"
 import { removeCity, tinyCity } from "../../support/tiny-city.ts"
-import { layer as PythonRandomLayer } from "../../../src/plugins/random/python-random.ts"
 
 let dir = ""
 let inputs: PolicyInput[] = []
 beforeAll(async () => {
   dir = await tinyCity("nyc", 3)
-  inputs = await Effect.runPromise(
-    Effect.provide(
-      Effect.gen(function*() {
-        const env = yield* Environment
-        const out: PolicyInput[] = []
-        let o = yield* env.reset(0, { routeIndex: 0 })
-        for (let k = 0; k < 6; k++) {
-          out.push({ chat: o.chat, image: o.image, info: o.info })
-          const [t] = yield* env.step([oracleText(o.info)])
-          o = t!.observation
-        }
-        return out
-      }),
-      environmentLayer(PRESETS.small, dir, { numEnvs: 1 }).pipe(Layer.provide(Layer.mergeAll(Absolute.layer, Process.layer, PythonRandomLayer)))
-    )
-  )
+  inputs = await oracleSteps(dir, 6)
 })
 afterAll(() => removeCity(dir))
 
