@@ -319,6 +319,16 @@ const shardingConfig = (failover: number) => ({
   entityMaxIdleTime: Duration.minutes(10)
 })
 
+/** One durable job as a runner runs it: its execution, its name in logs, its folder, the file that says it finished, the run. */
+interface JobSpec<R> {
+  readonly executionId: string
+  readonly name: string
+  readonly dir: string
+  readonly finished: string
+  /** `ours`: whether this runner still holds the job (asked before starting it again). */
+  readonly run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
+}
+
 /** The folder of one trial on a runner. */
 export const runnerTrialDir = (out: string, p: TrialPayload, folder: (label: string) => string) => path.join(out, folder(p.sweep), "trials", folder(p.label))
 
@@ -418,14 +428,9 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
        * while an earlier run of the same job is still under way (or still stopping) joins it
        * instead of starting a second process on the same folder.
        */
-      const job = <R>(
-        executionId: string,
-        name: string,
-        dir: string,
-        finished: string,
-        run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
-      ) =>
+      const job = <R>(spec: JobSpec<R>) =>
         Effect.suspend(() => {
+          const { executionId, name } = spec
           const running = underWay.get(executionId)
           if (running !== undefined) {
             log(`${name}: delivered again while it runs here; joined the run under way`)
@@ -433,17 +438,11 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
           }
           const deferred = Deferred.unsafeMake<string, TrialFailed>(FiberId.none)
           underWay.set(executionId, deferred)
-          return fresh(executionId, name, dir, finished, run).pipe(
+          return fresh(spec).pipe(
             Effect.onExit((exit) => Effect.zipRight(Effect.sync(() => underWay.delete(executionId)), Deferred.done(deferred, exit)))
           )
         })
-      const fresh = <R>(
-        executionId: string,
-        name: string,
-        dir: string,
-        finished: string,
-        run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
-      ) =>
+      const fresh = <R>({ executionId, name, dir, finished, run }: JobSpec<R>) =>
         Effect.gen(function*() {
           // a job that finished here before this runner (or another on this machine) died: not run twice
           if (fs.existsSync(finished)) {
@@ -502,7 +501,13 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
           name: "run-trial",
           success: Schema.String,
           error: TrialFailed,
-          execute: job(executionId, `${payload.sweep} ${payload.label}`, dir, path.join(dir, "results.json"), (ours) => options.runTrial(payload, dir, ours))
+          execute: job({
+            executionId,
+            name: `${payload.sweep} ${payload.label}`,
+            dir,
+            finished: path.join(dir, "results.json"),
+            run: (ours) => options.runTrial(payload, dir, ours)
+          })
         })
       })
       const evals = EvalWorkflow.toLayer((payload, executionId) => {
@@ -512,7 +517,7 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
           name: "run-eval",
           success: Schema.String,
           error: TrialFailed,
-          execute: job(executionId, `${sweep} ${label}`, dir, path.join(dir, "result.json"), () => options.runEval(payload, dir))
+          execute: job({ executionId, name: `${sweep} ${label}`, dir, finished: path.join(dir, "result.json"), run: () => options.runEval(payload, dir) })
         })
       })
       return Layer.merge(trials, evals)
