@@ -5,12 +5,16 @@
  * Training: the learner's gradients of the whole answer's cross-entropy (teacher forcing, as SFT
  * and RFT compute them; PPO's are the same pass with other coefficients) + AdamW + commit.
  * Sampling: act() at temperature 1, answers written to their end token (at most 96 tokens).
+ * Where python3 (or $PYTHON) has torch, the same network in PyTorch (bench/torch_generative.py)
+ * trains on inputs of the same lengths, and the ratios are printed.
  *
  *   npm run bench:generative                    # BACKENDS=wasm,webgpu BATCHES=16,64
  *   scripts/gpu/run.sh npx tsx bench/generative.ts
  */
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
 import * as os from "node:os"
+import * as path from "node:path"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import { PRESETS } from "../src/app/config.ts"
 import { DEFAULT_ARCHITECTURE, make } from "../src/plugins/policy/generative/policy.ts"
@@ -26,6 +30,10 @@ const BATCHES = (process.env["BATCHES"] ?? "16,64").split(",").map(Number)
 const SECONDS = Number(process.env["SECONDS"] ?? 5)
 /** Architecture keys to change, as JSON (e.g. ARCH='{"encoder_layers":0}'). */
 const ARCH = { ...DEFAULT_ARCHITECTURE, ...(JSON.parse(process.env["ARCH"] ?? "{}") as object) }
+
+let promptTokens = 0
+let answerTokens = 0
+const trained: Record<string, number> = {}
 
 const main = async () => {
   const inputs = await oracleInputs(8)
@@ -46,6 +54,8 @@ const main = async () => {
     const optimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
     const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!)
     const tokens = samples.reduce((n, s) => n + (s as unknown as { answer: Int32Array }).answer.length, 0) / samples.length
+    promptTokens = samples.reduce((n, s) => n + (s as unknown as { prompt: Int32Array }).prompt.length, 0) / samples.length
+    answerTokens = tokens
     for (const B of BATCHES) {
       const batch = Array.from({ length: B }, (_, k) => samples[k % samples.length]!)
       const acting = Array.from({ length: B }, (_, k) => inputs[k % inputs.length]!)
@@ -73,12 +83,42 @@ const main = async () => {
         SECONDS,
         1
       ))
+      trained[`${name}:${B}`] = train
       console.log(
         `  ${name.padEnd(7)} batch ${String(B).padStart(3)}: train ${train.toFixed(1).padStart(7)} answers/s (${
           (train * tokens).toFixed(0)
         } tokens/s)   sample ${act.toFixed(1).padStart(7)} answers/s (${written} per call)`
       )
     }
+  }
+  // the same network in PyTorch, on inputs of the lengths read above
+  const torch = spawnSync(process.env["PYTHON"] ?? "python3", [
+    path.join(import.meta.dirname, "torch_generative.py"),
+    "--batches",
+    BATCHES.join(","),
+    "--prompt",
+    String(Math.round(promptTokens)),
+    "--answer",
+    String(Math.round(answerTokens)),
+    "--encoder-layers",
+    String(ARCH.encoder_layers),
+    "--seconds",
+    String(SECONDS)
+  ], { encoding: "utf8" })
+  if (torch.status !== 0) {
+    console.log(`  torch: not available (${(torch.stderr || torch.error?.message || "").trim().split("\n").pop()})`)
+    return
+  }
+  for (const line of torch.stdout.trim().split("\n")) {
+    const r = JSON.parse(line) as { batch: number; device: string; train_answers_per_s: number }
+    const mine = Object.entries(trained).filter(([k]) => k.endsWith(`:${r.batch}`)).map(([k, v]) =>
+      `${k.split(":")[0]} ${(r.train_answers_per_s / v).toFixed(1)}× slower`
+    )
+    console.log(
+      `  torch-${r.device.padEnd(4)} batch ${String(r.batch).padStart(3)}: train ${r.train_answers_per_s.toFixed(1).padStart(7)} answers/s   (tfjs: ${
+        mine.join(", ")
+      })`
+    )
   }
 }
 
