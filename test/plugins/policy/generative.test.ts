@@ -75,6 +75,19 @@ describe("the generative policy", () => {
     expect(a.map((o) => o.text)).toEqual(b.map((o) => o.text))
   })
 
+  it("refuses an architecture it cannot build, naming the keys", async () => {
+    const { tf } = await Effect.runPromise(Backend.make("wasm"))
+    expect(() => make(tf, { ...TINY, architecture: { ...TINY.architecture, width: 30, heads: 4 } }, new PythonRandom(1))).toThrow(
+      "policy_config.width (30) must be a multiple of policy_config.heads (4)"
+    )
+    expect(() => make(tf, { ...TINY, architecture: { ...TINY.architecture, image_side: 20 } }, new PythonRandom(1))).toThrow(/policy_config\.image_side \(20\)/)
+    // a checkpoint's weights of another shape
+    const other = make(tf, TINY, new PythonRandom(1)).learner!.parameters()
+    expect(() => make(tf, { ...TINY, architecture: { ...TINY.architecture, width: 64 } }, new PythonRandom(1), other)).toThrow(
+      /parameter token_embedding: expected/
+    )
+  })
+
   it("scores a text the same when it writes it and when the learner replays it (thought tokens weighted)", async () => {
     const policy = await build("wasm")
     const outputs = await Effect.runPromise(policy.act(inputs, { temperature: 0.7, greedy: false }))

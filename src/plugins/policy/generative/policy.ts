@@ -34,7 +34,7 @@ export const POLICY_NAME = "generative"
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
-/** The architecture a layer asks for (any subset; the rest default). */
+/** The network's architecture, as a checkpoint stores it (a run sets it in policy_config, see settings.ts). */
 export const GenerativeArchitecture = Schema.Struct({
   width: PositiveInt,
   heads: PositiveInt,
@@ -67,9 +67,9 @@ export const storedConfig = (policy: { readonly name: string; readonly config: u
 
 /** Checks what the network needs of an architecture; a RangeError names the key. */
 export const checkArchitecture = (a: GenerativeArchitecture): void => {
-  if (a.width % a.heads !== 0) throw new RangeError(`policy width ${a.width} is not a multiple of heads ${a.heads}`)
-  if (a.image_side % a.patch !== 0) throw new RangeError(`policy image_side ${a.image_side} is not a multiple of patch ${a.patch}`)
-  if (a.prompt_tokens < 2) throw new RangeError("policy prompt_tokens must be at least 2")
+  if (a.width % a.heads !== 0) throw new RangeError(`policy_config.width (${a.width}) must be a multiple of policy_config.heads (${a.heads})`)
+  if (a.image_side % a.patch !== 0) throw new RangeError(`policy_config.image_side (${a.image_side}) must be a multiple of policy_config.patch (${a.patch})`)
+  if (a.prompt_tokens < 2) throw new RangeError(`policy_config.prompt_tokens (${a.prompt_tokens}) must be at least 2`)
 }
 
 const shapeOf = (c: GenerativeConfig): NetworkShape => ({
