@@ -33,6 +33,17 @@ const query = (sql: string): string[][] => {
 
 const virl = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env })
 
+/** `virl ARGS` in the background: a command of minutes must not block this worker's event loop (vitest's RPC to it times out). */
+const virlLong = (...args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += String(d)))
+    child.stderr.on("data", (d) => (stderr += String(d)))
+    child.on("exit", (code) => resolve({ status: code, stdout, stderr }))
+  })
+
 const startRunner = (port: number, out: string, db = url, extra: ReadonlyArray<string> = []) => {
   const log = fs.openSync(path.join(root, `runner-${port}.log`), "w")
   const child = spawn(process.execPath, [BIN, "runner", "--db", db, "--port", String(port), "--failover", "5", "--out", out, ...extra], {
@@ -133,7 +144,7 @@ afterAll(() => {
 describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
   it("a runner killed mid-trial: its trial moves to the other runner, every trial finishes once, results as local", async () => {
     // the reference: the same sweep, local
-    const local = virl("sweep", sweepFile, "--out", path.join(root, "local"), "--parallel", "2")
+    const local = await virlLong("sweep", sweepFile, "--out", path.join(root, "local"), "--parallel", "2")
     expect(local.status, local.stderr).toBe(0)
 
     const outA = path.join(root, "runner-a")
@@ -228,7 +239,7 @@ describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
     const checkpoint = path.join(root, "local", "trials", "verify_iter=1", "seed-1", "rl", "checkpoint")
     const flags = ["--eval_config.num_traj=60", "--eval_config.num_traj_visual=40"]
     const suites = ["indist", "rule-ood", "visual-ood"]
-    const local = virl("eval", "--policy", checkpoint, "--suite", suites.join(","), "--json", "--log", path.join(root, "eval-local"), ...flags)
+    const local = await virlLong("eval", "--policy", checkpoint, "--suite", suites.join(","), "--json", "--log", path.join(root, "eval-local"), ...flags)
     expect(local.status, local.stderr).toBe(0)
 
     const c = startRunner(PORT + 1004, path.join(root, "runner-c"))
@@ -316,9 +327,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
   const localDir = path.join(root, "local")
   /** The undisturbed sweep, run here (the first test made it when it ran). */
-  const reference = () => {
+  const reference = async () => {
     if (fs.existsSync(path.join(localDir, "sweep.md"))) return
-    const local = virl("sweep", sweepFile, "--out", localDir, "--parallel", "2")
+    const local = await virlLong("sweep", sweepFile, "--out", localDir, "--parallel", "2")
     expect(local.status, local.stderr).toBe(0)
   }
   /** Every runner so far killed; two fresh ones registered, healthy and settled. */
@@ -377,7 +388,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
   }
 
   it("PostgreSQL restarted mid-sweep: runners and submitter wait for it; every trial ends once, as undisturbed", async () => {
-    reference()
+    await reference()
     const file = writeSweep("pg_restart", path.join(root, "pg_restart.ts"))
     const ports = [PORT + 1020, PORT + 1021]
     const outs = [path.join(root, "runner-e"), path.join(root, "runner-f")]
@@ -405,7 +416,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
   }, 420_000)
 
   it("a runner stopped (SIGSTOP) past its failover time: its trial moves, its process stops itself, continued it writes nothing", async () => {
-    reference()
+    await reference()
     const file = writeSweep("frozen_runner", path.join(root, "frozen_runner.ts"))
     const ports = [PORT + 1022, PORT + 1023]
     const outs = [path.join(root, "runner-g"), path.join(root, "runner-h")]

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -10,22 +10,27 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-generative-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 const env = { ...process.env, VIRL_CACHE: path.join(root, "cache"), VIRL_DATASETS: "" }
 
+/**
+ * `virl ARGS` in the background, its exit code and output: a run of minutes must not block this
+ * worker's event loop (spawnSync did, and vitest's RPC to the worker timed out).
+ */
+const virl = (...args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += String(d)))
+    child.stderr.on("data", (d) => (stderr += String(d)))
+    child.on("exit", (code) => resolve({ status: code, stdout, stderr }))
+  })
+
 describe("virl run experiments/sft_vs_rl_generative.ts --quick", () => {
   it(
     "from an empty cache: a base, SFT, PPO and RFT arms of a policy that writes its answers; its own metrics; KL over text; its checkpoints evaluate",
     async () => {
       const out = path.join(root, "run")
       const t0 = performance.now()
-      const { status, stderr } = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [BIN, "run", "experiments/sft_vs_rl_generative.ts", "--quick", "--out", out], {
-          cwd: ROOT,
-          env,
-          stdio: ["ignore", "ignore", "pipe"]
-        })
-        let err = ""
-        child.stderr.on("data", (d) => (err += String(d)))
-        child.on("exit", (code) => resolve({ status: code, stderr: err }))
-      })
+      const { status, stderr } = await virl("run", "experiments/sft_vs_rl_generative.ts", "--quick", "--out", out)
       console.log(`sft_vs_rl_generative --quick: ${((performance.now() - t0) / 60000).toFixed(2)} min from an empty cache`)
       expect(status, stderr.slice(-3000)).toBe(0)
       type Stat = { mean: number; std: number }
@@ -56,11 +61,7 @@ describe("virl run experiments/sft_vs_rl_generative.ts --quick", () => {
       expect(stored.policy.config.architecture.width).toBe(32)
       expect(stored.policy.config.vocabulary.slice(0, 4)).toEqual(["<pad>", "<bos>", "<eos>", "<unk>"])
       // `virl eval` loads it by what it holds, and counts its malformed answers
-      const evaluated = spawnSync(process.execPath, [BIN, "eval", "--policy", checkpoint, "--suite", "indist", "--json", "--eval_config.num_traj=2"], {
-        cwd: ROOT,
-        env,
-        encoding: "utf8"
-      })
+      const evaluated = await virl("eval", "--policy", checkpoint, "--suite", "indist", "--json", "--eval_config.num_traj=2")
       expect(evaluated.status, evaluated.stderr).toBe(0)
       const metrics = JSON.parse(evaluated.stdout.trim().split("\n").at(-1)!) as { answers: { unparsable: number } }
       expect(metrics.answers.unparsable).toBeGreaterThanOrEqual(0)
@@ -70,7 +71,7 @@ describe("virl run experiments/sft_vs_rl_generative.ts --quick", () => {
 
   it("format_teacher.ts --quick: a base that answers in plain sentences beside the JSON one, PPO from each with and without the format teacher", async () => {
     const out = path.join(root, "format")
-    const run = spawnSync(process.execPath, [BIN, "run", "experiments/format_teacher.ts", "--quick", "--out", out], { cwd: ROOT, env, encoding: "utf8" })
+    const run = await virl("run", "experiments/format_teacher.ts", "--quick", "--out", out)
     expect(run.status, run.stderr.slice(-3000)).toBe(0)
     const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as { arms: Record<string, unknown> }
     expect(Object.keys(results.arms)).toEqual(["base", "plain", "init", "init_plain", "rl_base", "rl_plain", "rl_init", "rl_init_plain"])
