@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import * as path from "node:path"
-import { loadCheckpoint } from "../core/checkpoint.ts"
+import { type Checkpoint, loadCheckpoint } from "../core/checkpoint.ts"
 import { Environment } from "../core/environment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { type AnswerKind, runSuite, type SuiteMetrics } from "../core/evaluation.ts"
@@ -28,10 +28,10 @@ import { buildPolicy } from "./train.ts"
 export const SUITES = PAPER_SUITE_NAMES
 export type SuiteName = (typeof SUITES)[number]
 
-/** A policy stored in a checkpoint folder, built by the run's Policy layer (the one that wrote it). */
-export const policyFromCheckpoint = (dir: string, config: RunConfig) =>
+/** A policy stored in a checkpoint folder (read here unless `loaded`), built by the run's Policy layer (the one that wrote it). */
+export const policyFromCheckpoint = (dir: string, config: RunConfig, loaded?: Checkpoint) =>
   Effect.gen(function*() {
-    const checkpoint = yield* loadCheckpoint(dir)
+    const checkpoint = loaded ?? (yield* loadCheckpoint(dir))
     const { policy } = yield* buildPolicy(config, (yield* Random).make(config.seed), { checkpoint, path: dir })
     return policy
   })
@@ -48,7 +48,7 @@ export const loadPolicy = (spec: string, config: RunConfig, endpoint?: string) =
     // the layer that made the checkpoint's policy: a generator's, or the default
     const stored = yield* loadCheckpoint(spec)
     const layer = stored.policy.name === Generative.POLICY_NAME ? Generative.layer() : DEFAULT_COMPONENTS.policy
-    return yield* Effect.provide(policyFromCheckpoint(spec, config), layer)
+    return yield* Effect.provide(policyFromCheckpoint(spec, config, stored), layer)
   })
 
 /** Whether an answer names an action the parser finds, and whether the action space has it. */

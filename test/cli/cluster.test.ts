@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tinyDatasets } from "../support/tiny-city.ts"
 // @ts-expect-error: a plain JS script (no types)
 import { postgresBin, startPostgres, stopPostgres } from "../../scripts/postgres.mjs"
+import { virlInBackground } from "../support/processes.ts"
 import { skipWithout } from "../support/system-packages.ts"
 import { connectAuthenticated } from "../../src/plugins/sharding/transport.ts"
 
@@ -33,16 +34,8 @@ const query = (sql: string): string[][] => {
 
 const virl = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env })
 
-/** `virl ARGS` in the background: a command of minutes must not block this worker's event loop (vitest's RPC to it times out). */
-const virlLong = (...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += String(d)))
-    child.stderr.on("data", (d) => (stderr += String(d)))
-    child.on("exit", (code) => resolve({ status: code, stdout, stderr }))
-  })
+/** A command of minutes, in the background (see virlInBackground). */
+const virlLong = (...args: string[]) => virlInBackground(args, { env })
 
 const startRunner = (port: number, out: string, db = url, extra: ReadonlyArray<string> = []) => {
   const log = fs.openSync(path.join(root, `runner-${port}.log`), "w")

@@ -1,28 +1,15 @@
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { virlInBackground } from "../support/processes.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
-const BIN = path.join(ROOT, "bin/virl.mjs")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-generative-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 const env = { ...process.env, VIRL_CACHE: path.join(root, "cache"), VIRL_DATASETS: "" }
 
-/**
- * `virl ARGS` in the background, its exit code and output: a run of minutes must not block this
- * worker's event loop (spawnSync did, and vitest's RPC to the worker timed out).
- */
-const virl = (...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += String(d)))
-    child.stderr.on("data", (d) => (stderr += String(d)))
-    child.on("exit", (code) => resolve({ status: code, stdout, stderr }))
-  })
+const virl = (...args: string[]) => virlInBackground(args, { env, cwd: ROOT })
 
 describe("virl run experiments/sft_vs_rl_generative.ts --quick", () => {
   it(

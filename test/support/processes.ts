@@ -1,8 +1,28 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { expect } from "vitest"
 import { readEvals, readKl } from "../../src/app/run-folder.ts"
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
+
+/**
+ * `virl ARGS` in the background: its exit code and output. A command of minutes must not block
+ * the test worker's event loop (spawnSync does, and vitest's RPC to the worker then times out).
+ */
+export const virlInBackground = (args: ReadonlyArray<string>, options: { readonly env: NodeJS.ProcessEnv; readonly cwd?: string }) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: options.env,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += String(d)))
+    child.stderr.on("data", (d) => (stderr += String(d)))
+    child.on("exit", (code) => resolve({ status: code, stdout, stderr }))
+  })
 
 /** The pids of `parent`'s child processes whose command line has `flag`. */
 export const childProcesses = (parent: number | undefined, flag: string): number[] =>

@@ -168,7 +168,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     return { prompt: Int32Array.from(kept), patches }
   }
 
-  /** Prompts padded to the batch's longest, and the patches: tensors for the encoder. */
+  /** Prompts padded to the batch's longest, and the patches: tensors for the encoder (and the padded ids, as numbers). */
   const encoderInputs = (batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>) => {
     const longest = Math.max(1, ...batch.map((b) => b.prompt.length))
     const prompt = new Int32Array(batch.length * longest).fill(PAD)
@@ -177,7 +177,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
       prompt.set(b.prompt, i * longest)
       patches.set(b.patches, i * N * S)
     })
-    return { prompt: tf.tensor(prompt, [batch.length, longest], "int32"), patches: tf.tensor(patches, [batch.length, N, S]) }
+    return { ids: prompt, prompt: tf.tensor(prompt, [batch.length, longest], "int32"), patches: tf.tensor(patches, [batch.length, N, S]) }
   }
 
   /** 1 for the tokens at or after the `"action"` key, and for the end token. */
@@ -382,7 +382,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     // the input tokens' embeddings looked up here, watched, their gradient added to the table's in JS
     // (tfjs's gather has no gradient kernel on wasm); the output projection's share comes from tfjs
     const table = values.get("token_embedding")!
-    const promptIds = enc.prompt.dataSync() as Int32Array
+    const promptIds = enc.ids
     const lookedUp = (ids: Int32Array, dims: [number, number]) => {
       const out = new Float32Array(ids.length * D)
       for (let k = 0; k < ids.length; k++) out.set(table.subarray(ids[k]! * D, ids[k]! * D + D), k * D)
