@@ -1,7 +1,8 @@
 /**
  * `npm run bench:generative`: the generative policy's training and sampling throughput per tfjs
  * backend (wasm on the CPU, WebGPU where Dawn finds a GPU) at its default architecture (width 64,
- * 4 heads, 1 encoder and 2 decoder blocks, 512 prompt tokens, a 32-pixel image in 16 patches).
+ * 4 heads, 1 encoder and 2 decoder blocks, 512 prompt tokens, a 32-pixel image in 16 patches, the
+ * copy head). `npm run bench:gpu` runs it after the tfjs policy's bench.
  * Training: the learner's gradients of the whole answer's cross-entropy (teacher forcing, as SFT
  * and RFT compute them; PPO's are the same pass with other coefficients) + AdamW + commit.
  * Sampling: act() at temperature 1, answers written to their end token (at most 96 tokens).
@@ -102,6 +103,7 @@ const main = async () => {
     String(Math.round(answerTokens)),
     "--encoder-layers",
     String(ARCH.encoder_layers),
+    ...(ARCH.copy ? ["--copy"] : []),
     "--seconds",
     String(SECONDS)
   ], { encoding: "utf8" })

@@ -1,12 +1,14 @@
 """
 The generative policy of src/plugins/policy/generative/model.ts written in PyTorch, for
 `npm run bench:generative`: the same shapes (tied token embeddings, learned prompt, answer and
-patch positions, pre-norm encoder and decoder blocks with 4x ReLU MLPs, a two-layer value head),
+patch positions, pre-norm encoder and decoder blocks with 4x ReLU MLPs, a two-layer value head,
+with --copy the copy head: attention over the prompt's positions adding its weights, times a
+softplus strength, to the logits of each position's token and of its bare form),
 a training step as the tfjs learner's (the answer's teacher-forced cross-entropy, summed over
 tokens and averaged over the batch, then Adam), on random inputs of the given prompt and answer
 lengths. Prints one JSON line per batch size: {"batch": B, "train_answers_per_s": ...}.
 
-  python3 bench/torch_generative.py --batches 16,64 --prompt 480 --answer 53 [--encoder-layers 1] [--device cpu]
+  python3 bench/torch_generative.py --batches 16,64 --prompt 480 --answer 53 [--encoder-layers 1] [--copy] [--device cpu]
 """
 import argparse, json, time
 import torch
@@ -37,8 +39,15 @@ class Block(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, vocab=702, d=64, heads=4, encoder_layers=1, decoder_layers=2, prompt=512, answer=96, patches=16, patch_size=192):
+    def __init__(self, vocab=702, d=64, heads=4, encoder_layers=1, decoder_layers=2, prompt=512, answer=96, patches=16, patch_size=192, copy=False):
         super().__init__()
+        self.copy = copy
+        if copy:
+            self.copy_q = nn.Linear(d, d, bias=False)
+            self.copy_k = nn.Linear(d, d, bias=False)
+            self.copy_gate = nn.Linear(d, 1)
+            # the bare form of each token (a fixed map; random here, as the inputs are)
+            self.register_buffer("bare", torch.randint(0, vocab, (vocab,)))
         self.tokens = nn.Embedding(vocab, d)
         self.prompt_position = nn.Parameter(torch.randn(prompt, d) * 0.02)
         self.answer_position = nn.Parameter(torch.randn(answer, d) * 0.02)
@@ -62,7 +71,13 @@ class Generator(nn.Module):
         for block in self.decoder:
             y = block(y, memory=x, causal=causal, memory_pad=pad)
         out = self.final(y)
-        return out @ self.tokens.weight.T + self.output_bias, self.value(out[:, 0]).squeeze(-1)
+        logits = out @ self.tokens.weight.T + self.output_bias
+        if self.copy:
+            scores = self.copy_q(out) @ self.copy_k(x[:, :P]).transpose(1, 2) / out.shape[-1] ** 0.5
+            attend = torch.softmax(scores.masked_fill((prompt == 0)[:, None, :], -1e9), -1)
+            tokens = torch.maximum(F.one_hot(prompt, logits.shape[-1]), F.one_hot(self.bare[prompt], logits.shape[-1])).float()
+            logits = logits + (attend @ tokens) * F.softplus(self.copy_gate(out))
+        return logits, self.value(out[:, 0]).squeeze(-1)
 
 
 def main():
@@ -72,10 +87,11 @@ def main():
     ap.add_argument("--answer", type=int, default=53)
     ap.add_argument("--encoder-layers", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--copy", action="store_true")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
     torch.manual_seed(0)
-    model = Generator(encoder_layers=a.encoder_layers).to(a.device)
+    model = Generator(encoder_layers=a.encoder_layers, copy=a.copy).to(a.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for B in [int(b) for b in a.batches.split(",")]:
         prompt = torch.randint(4, 702, (B, a.prompt), device=a.device)

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { plainSentences } from "../../../src/app/base-model.ts"
-import type { PolicyInput } from "../../../src/core/policy.ts"
+import type { PolicyInput, PolicyService, Sample } from "../../../src/core/policy.ts"
 import { NOT_FOUND, parseOutput } from "../../../src/plugins/environment/virl/output-parsing.ts"
 import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
 import { type GenerativeConfig, make } from "../../../src/plugins/policy/generative/policy.ts"
@@ -21,14 +21,41 @@ beforeAll(async () => {
 afterAll(() => removeCity(dir))
 
 const TINY: GenerativeConfig = {
-  architecture: { width: 32, heads: 2, encoder_layers: 1, decoder_layers: 1, prompt_tokens: 96, answer_tokens: 64, image_side: 16, patch: 8 },
+  architecture: { width: 32, heads: 2, encoder_layers: 1, decoder_layers: 1, prompt_tokens: 96, answer_tokens: 64, image_side: 16, patch: 8, copy: true },
   vocabulary: defaultVocabulary(),
   thought_prob_coef: 0.5
 }
 
-const build = async (backend: "wasm" | "cpu", seed = 5) => {
+const build = async (backend: "wasm" | "cpu", seed = 5, config: GenerativeConfig = TINY) => {
   const { tf } = await Effect.runPromise(Backend.make(backend))
-  return make(tf, TINY, new PythonRandom(seed))
+  return make(tf, config, new PythonRandom(seed))
+}
+
+/** Adam steps on the mean negative log-likelihood of the samples' answers. */
+const fit = async (policy: PolicyService, samples: ReadonlyArray<Sample>, steps: number, lr: number) => {
+  const learner = policy.learner!
+  const m = new Map([...learner.parameters()].map(([name, p]) => [name, new Float32Array(p.length)]))
+  const v = new Map([...learner.parameters()].map(([name, p]) => [name, new Float32Array(p.length)]))
+  for (let step = 1; step <= steps; step++) {
+    const { gradients } = await Effect.runPromise(
+      learner.gradients(samples, { thoughtWeight: 1, temperature: 1 }, (ev) => ({
+        logProb: ev.logProbs.map(() => -1 / samples.length),
+        value: ev.values.map(() => 0),
+        entropy: ev.entropies.map(() => 0)
+      }))
+    )
+    for (const [name, p] of learner.parameters()) {
+      const g = gradients.get(name)!
+      const mm = m.get(name)!
+      const vv = v.get(name)!
+      for (let i = 0; i < p.length; i++) {
+        mm[i] = 0.9 * mm[i]! + 0.1 * g[i]!
+        vv[i] = 0.999 * vv[i]! + 0.001 * g[i]! * g[i]!
+        p[i] -= (lr * (mm[i]! / (1 - 0.9 ** step))) / (Math.sqrt(vv[i]! / (1 - 0.999 ** step)) + 1e-8)
+      }
+    }
+    learner.commit()
+  }
 }
 
 describe("a base's answers in plain sentences (pretrain_config.answer_format: sentences)", () => {
@@ -55,6 +82,14 @@ describe("the generative policy's tokenizer", () => {
     expect(tokenizer.encode(answer).length).toBeLessThan(answer.length / 2.5)
     expect(tokenizer.encode(" forward")).toHaveLength(1)
     expect(tokenizer.decode(tokenizer.encode("naïve"))).toBe("na\uFFFDve")
+  })
+  it("knows each token's bare form, which the copy head may write where the prompt has the word after a space", () => {
+    const [spaced, bare] = [tokenizer.encode(" northeast"), tokenizer.encode("northeast")]
+    expect(spaced).toHaveLength(1)
+    expect(tokenizer.bare[spaced[0]!]).toBe(bare[0])
+    expect(tokenizer.bare[tokenizer.encode("\nnortheast")[0]!]).toBe(bare[0])
+    expect(tokenizer.bare[bare[0]!]).toBe(bare[0])
+    expect(tokenizer.bare[tokenizer.encode("(")[0]!]).toBe(tokenizer.encode("(")[0])
   })
 })
 
@@ -170,29 +205,7 @@ describe("the generative policy", () => {
       return -evaluation.logProbs.reduce((a, b) => a + b, 0) / samples.length
     }
     const before = await nll()
-    // Adam steps on the mean negative log-likelihood
-    const m = new Map([...learner.parameters()].map(([name, p]) => [name, new Float32Array(p.length)]))
-    const v = new Map([...learner.parameters()].map(([name, p]) => [name, new Float32Array(p.length)]))
-    for (let step = 1; step <= 80; step++) {
-      const { gradients } = await Effect.runPromise(
-        learner.gradients(samples, { thoughtWeight: 1, temperature: 1 }, (ev) => ({
-          logProb: ev.logProbs.map(() => -1 / samples.length),
-          value: ev.values.map(() => 0),
-          entropy: ev.entropies.map(() => 0)
-        }))
-      )
-      for (const [name, p] of learner.parameters()) {
-        const g = gradients.get(name)!
-        const mm = m.get(name)!
-        const vv = v.get(name)!
-        for (let i = 0; i < p.length; i++) {
-          mm[i] = 0.9 * mm[i]! + 0.1 * g[i]!
-          vv[i] = 0.999 * vv[i]! + 0.001 * g[i]! * g[i]!
-          p[i] -= (0.01 * (mm[i]! / (1 - 0.9 ** step))) / (Math.sqrt(vv[i]! / (1 - 0.999 ** step)) + 1e-8)
-        }
-      }
-      learner.commit()
-    }
+    await fit(policy, samples, 120, 0.01)
     const after = await nll()
     expect(after).toBeLessThan(before * 0.5)
     // greedy answers now parse and name an action of the action space
@@ -213,5 +226,27 @@ describe("the generative policy", () => {
       expect(Object.keys(r.parts).length).toBe(Math.min(tokens.length + 1, TINY.architecture.answer_tokens))
     }
     expect(EOS).toBe(2)
+  }, 120_000)
+
+  it("with the copy head, writes back a word it never wrote in training; without it, does not", async () => {
+    // "Go <direction>." → turn_direction(<direction>): trained on six directions, asked about the other two
+    const directions = ["north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest"]
+    const ask = (direction: string): PolicyInput => ({
+      chat: [{ role: "user", content: [{ type: "text", text: `Go ${direction}.` }] }],
+      image: null,
+      info: {}
+    })
+    const unseen = ["east", "northwest"]
+    const written: Record<string, string[]> = {}
+    for (const copy of [true, false]) {
+      const config = { ...TINY, architecture: { ...TINY.architecture, encoder_layers: 0, prompt_tokens: 8, answer_tokens: 12, copy } }
+      const policy = await build("wasm", 3, config)
+      const samples = directions.filter((d) => !unseen.includes(d)).map((d) => policy.learner!.teacher(ask(d), `turn_direction(${d})`)!)
+      await fit(policy, samples, 150, 0.01)
+      const outputs = await Effect.runPromise(policy.act(unseen.map(ask), { temperature: 1, greedy: true }))
+      written[String(copy)] = outputs.map((o) => o.text)
+    }
+    expect(written["true"]).toEqual(unseen.map((d) => `turn_direction(${d})`))
+    for (const [k, d] of unseen.entries()) expect(written["false"]![k]).not.toBe(`turn_direction(${d})`)
   }, 120_000)
 })

@@ -24,6 +24,11 @@ export interface NetworkShape {
   /** The grid image, area-averaged to side × side and cut into patch × patch squares. */
   readonly imageSide: number
   readonly patch: number
+  /**
+   * A copy head: attention over the prompt's tokens raises the logits of the tokens it
+   * attends to and of their bare forms (a word without the space or newline before it).
+   */
+  readonly copy: boolean
 }
 
 export interface ParameterSpec {
@@ -83,6 +88,15 @@ export const parameterSpecs = (s: NetworkShape): ParameterSpec[] => {
     { name: "final_norm.gain", shape: [d], std: 0, fill: 1 },
     { name: "final_norm.bias", shape: [d], std: 0 },
     { name: "output_bias", shape: [s.vocab], std: 0 },
+    ...(s.copy
+      ? [
+        { name: "copy_q", shape: [d, d], std: Math.sqrt(1 / d) },
+        { name: "copy_k", shape: [d, d], std: Math.sqrt(1 / d) },
+        // the copy's strength
+        { name: "copy_gate_w", shape: [d, 1], std: 0.01 },
+        { name: "copy_gate_b", shape: [1], std: 0 }
+      ]
+      : []),
     { name: "value_w1", shape: [d, d], std: Math.sqrt(2 / d) },
     { name: "value_b1", shape: [d], std: 0 },
     { name: "value_w2", shape: [d, 1], std: 0.01 },
@@ -92,8 +106,43 @@ export const parameterSpecs = (s: NetworkShape): ParameterSpec[] => {
 
 const NEG = -1e9
 
-/** The network's forward pass, over tfjs tensors named as parameterSpecs names them. */
-export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tensor>>) => {
+/** What the copy head reads of the prompt: its keys [B, P, d], its padding mask [B, 1, P] and its token ids [B, P]. */
+export interface CopySource {
+  readonly keys: Tensor
+  readonly mask: Tensor
+  readonly prompt: Tensor
+}
+
+/**
+ * The copy head's share added to one decoding step's logits in place ([B, vocab]), from its
+ * attention [B, P] over the prompt's ids [B, P] and its strength [B]: what `decode` adds with a
+ * product over one-hot rows, here by index (a step needs no gradient).
+ */
+export const addCopy = (
+  logits: Float32Array,
+  copied: { readonly attend: Float32Array; readonly strength: Float32Array },
+  ids: Int32Array,
+  bare: Int32Array,
+  vocab: number
+): void => {
+  const B = copied.strength.length
+  const P = ids.length / B
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < P; i++) {
+      const w = copied.attend[b * P + i]! * copied.strength[b]!
+      if (w === 0) continue
+      const id = ids[b * P + i]!
+      logits[b * vocab + id] += w
+      if (bare[id] !== id) logits[b * vocab + bare[id]!] += w
+    }
+  }
+}
+
+/**
+ * The network's forward pass, over tfjs tensors named as parameterSpecs names them. `bare` maps
+ * each token id to the id of its bare form (itself when it has none); the copy head needs it.
+ */
+export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tensor>>, bare?: Int32Array) => {
   const d = s.width
   const H = s.heads
   const dh = d / H
@@ -144,11 +193,40 @@ export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tens
       x = tf.add(x, attention(h, h, `${name}.self`, mask))
       x = tf.add(x, mlp(norm(x, `${name}.norm2`), name))
     }
-    return { memory: x, mask }
+    const copy: CopySource | undefined = s.copy
+      ? {
+        keys: dense(tf.slice(x, [0, 0, 0], [B, P, d]), p["copy_k"]!),
+        mask: tf.expandDims(padding, 1),
+        prompt
+      }
+      : undefined
+    return { memory: x, mask, copy }
+  }
+  const bareIds = (): Int32Array => {
+    if (bare === undefined || bare.length !== s.vocab) throw new RangeError(`the copy head needs the bare form of each of the ${s.vocab} tokens`)
+    return bare
   }
 
+  /** The copy head's attention over the prompt's positions [B, T, P] and its strength [B, T, 1], from the final states [B, T, d]. */
+  const copying = (out: Tensor, copy: CopySource) => {
+    const scores = tf.div(tf.matMul(dense(out, p["copy_q"]!), copy.keys, false, true), Math.sqrt(d))
+    return { attend: tf.softmax(tf.add(scores, copy.mask)), strength: tf.softplus(dense(out, p["copy_gate_w"]!, p["copy_gate_b"])) }
+  }
+  /**
+   * The output's logits [B, T, vocab] from the final states [B, T, d] and the vocabulary's
+   * logits: with the copy head, each prompt position adds its attention weight, times a learnt
+   * non-negative strength, to the logits of its token and of that token's bare form (the
+   * vocabulary's logits tell the two apart: a bare word follows "(") — a copy bias on the
+   * logits, so the vocabulary's logits keep their whole gradient.
+   */
+  const output = (out: Tensor, logits: Tensor, copy: CopySource | undefined) => {
+    if (copy === undefined) return logits
+    const { attend, strength } = copying(out, copy)
+    const rows = tf.maximum(tf.oneHot(copy.prompt, s.vocab), tf.oneHot(tf.gather(tf.tensor(bareIds(), [s.vocab], "int32"), copy.prompt), s.vocab))
+    return tf.add(logits, tf.mul(tf.matMul(attend, rows), strength))
+  }
   /** The decoder over answer inputs [B, T] (BOS then the answer so far): logits [B, T, vocab] and the value [B]. */
-  const decode = (memory: Tensor, mask: Tensor, inputs: Tensor, embedded?: Tensor) => {
+  const decode = (memory: Tensor, mask: Tensor, inputs: Tensor, embedded?: Tensor, copy?: CopySource) => {
     const [B, T] = inputs.shape as [number, number]
     let x = tf.add(embedded ?? tf.gather(p["token_embedding"]!, inputs), tf.slice(p["answer_position"]!, [0, 0], [T, d]))
     const causal = tf.tensor(Float32Array.from({ length: T * T }, (_, k) => (k % T > Math.floor(k / T) ? NEG : 0)), [1, T, T])
@@ -160,7 +238,11 @@ export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tens
       x = tf.add(x, mlp(norm(x, `${name}.norm2`), name))
     }
     const out = norm(x, "final_norm")
-    const logits = tf.add(tf.reshape(tf.matMul(tf.reshape(out, [B * T, d]), p["token_embedding"]!, false, true), [B, T, s.vocab]), p["output_bias"]!)
+    const logits = output(
+      out,
+      tf.add(tf.reshape(tf.matMul(tf.reshape(out, [B * T, d]), p["token_embedding"]!, false, true), [B, T, s.vocab]), p["output_bias"]!),
+      copy
+    )
     const first = tf.reshape(tf.slice(out, [0, 0, 0], [B, 1, d]), [B, d])
     const value = tf.reshape(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(first, p["value_w1"]!), p["value_b1"]!)), p["value_w2"]!), p["value_b2"]!), [B])
     return { logits, value }
@@ -175,15 +257,18 @@ export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tens
   /**
    * One decoding step with a key–value cache: the next token's inputs [B, 1] at position `t`, the
    * keys and values of the tokens before it (per block, [B·H, t, dh]; none at t = 0). Returns the
-   * next-token logits [B, vocab], the value (meaningful at t = 0) and the caches grown by one.
-   * The same numbers as `decode` over the whole prefix, at one position's cost.
+   * next-token logits [B, vocab], the value (meaningful at t = 0) and the caches grown by one;
+   * with the copy head, the logits are the vocabulary's and `copied` its attention [B, P] and
+   * strength [B], for addCopy. The same numbers as `decode` over the whole prefix, at one
+   * position's cost.
    */
   const step = (
     tokens: Tensor,
     t: number,
     mask: Tensor,
     cross: ReadonlyArray<{ readonly k: Tensor; readonly v: Tensor }>,
-    past: ReadonlyArray<{ readonly k: Tensor; readonly v: Tensor }> | undefined
+    past: ReadonlyArray<{ readonly k: Tensor; readonly v: Tensor }> | undefined,
+    copy?: CopySource
   ) => {
     const B = tokens.shape[0]!
     const M = mask.shape[2]!
@@ -206,10 +291,13 @@ export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tens
       x = tf.add(x, dense(attend(split(dense(c, p[`${name}.cross.q`]!)), cross[l]!.k, cross[l]!.v, headsMask), p[`${name}.cross.o`]!))
       x = tf.add(x, mlp(norm(x, `${name}.norm2`), name))
     }
-    const out = tf.reshape(norm(x, "final_norm"), [B, d])
+    const final = norm(x, "final_norm")
+    const out = tf.reshape(final, [B, d])
     const logits = tf.add(tf.matMul(out, p["token_embedding"]!, false, true), p["output_bias"]!)
     const value = tf.reshape(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(out, p["value_w1"]!), p["value_b1"]!)), p["value_w2"]!), p["value_b2"]!), [B])
-    return { logits, value, cache: grown }
+    const c = copy === undefined ? undefined : copying(final, copy)
+    const copied = c === undefined ? undefined : { attend: tf.reshape(c.attend, [B, -1]), strength: tf.reshape(c.strength, [B]) }
+    return { logits, value, cache: grown, copied }
   }
   return { encode, decode, crossCache, step }
 }

@@ -23,7 +23,7 @@ import {
 import type { Rng } from "../../../core/random.ts"
 import type { Tf } from "../tfjs/backend.ts"
 import { shrinkImage } from "../tfjs/features.ts"
-import { initialParameters, network, type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
+import { addCopy, initialParameters, network, type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
 import { GENERATIVE_DEFAULTS } from "./settings.ts"
 import { BOS, EOS, makeTokenizer, PAD } from "./tokenizer.ts"
 
@@ -43,7 +43,9 @@ export const GenerativeArchitecture = Schema.Struct({
   prompt_tokens: PositiveInt,
   answer_tokens: PositiveInt,
   image_side: PositiveInt,
-  patch: PositiveInt
+  patch: PositiveInt,
+  /** The copy head (model.ts); a checkpoint written before it existed has none. */
+  copy: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 export type GenerativeArchitecture = typeof GenerativeArchitecture.Type
 
@@ -81,7 +83,8 @@ const shapeOf = (c: GenerativeConfig): NetworkShape => ({
   promptTokens: c.architecture.prompt_tokens,
   answerTokens: c.architecture.answer_tokens,
   imageSide: c.architecture.image_side,
-  patch: c.architecture.patch
+  patch: c.architecture.patch,
+  copy: c.architecture.copy
 })
 
 /** One answer as the learner replays it: what was read, the tokens written (end included) and which of them are the action's. */
@@ -137,7 +140,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     variables[spec.name] = tf.variable(t, true, `${prefix}/${spec.name}`)
     t.dispose()
   }
-  const net = network(tf, shape, variables)
+  const net = network(tf, shape, variables, tokenizer.bare)
   const syncReads = tf.getBackend() !== "webgpu"
   const V = shape.vocab
   const D = shape.width
@@ -207,11 +210,14 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     const enc = encoderInputs(batch)
     const layers = shape.decoderLayers
     // the encoder's output and the cross-attention's keys and values, once; then one token a step, self-attention from a cache
-    const [mask, ...crossFlat] = tf.tidy(() => {
+    const [mask, ...kept] = tf.tidy(() => {
       const e = net.encode(enc.prompt, enc.patches)
-      return [e.mask, ...net.crossCache(e.memory).flatMap((c) => [c.k, c.v])]
+      const copy = e.copy === undefined ? [] : [e.copy.keys, e.copy.mask, e.copy.prompt]
+      return [e.mask, ...copy, ...net.crossCache(e.memory).flatMap((c) => [c.k, c.v])]
     })
     tf.dispose([enc.prompt, enc.patches])
+    const copy = shape.copy ? { keys: kept[0]!, mask: kept[1]!, prompt: kept[2]! } : undefined
+    const crossFlat = kept.slice(shape.copy ? 3 : 0)
     const cross = Array.from({ length: layers }, (_, l) => ({ k: crossFlat[2 * l]!, v: crossFlat[2 * l + 1]! }))
     let past: Array<{ k: Tensor; v: Tensor }> | undefined
     const written: number[][] = batch.map(() => [])
@@ -223,13 +229,16 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     try {
       for (let t = 0; t < T && done.some((x) => !x); t++) {
         const inputs = Int32Array.from(written, (w) => (t === 0 ? BOS : (w[t - 1] ?? PAD)))
-        const [logitsT, value, ...cacheFlat] = tf.tidy(() => {
-          const out = net.step(tf.tensor(inputs, [B, 1], "int32"), t, mask!, cross, past)
-          return [out.logits, out.value, ...out.cache.flatMap((c) => [c.k, c.v])]
+        const [logitsT, value, ...rest] = tf.tidy(() => {
+          const out = net.step(tf.tensor(inputs, [B, 1], "int32"), t, mask!, cross, past, copy)
+          return [out.logits, out.value, ...(out.copied === undefined ? [] : [out.copied.attend, out.copied.strength]), ...out.cache.flatMap((c) => [c.k, c.v])]
         })
+        const copiedT = copy === undefined ? [] : rest.slice(0, 2)
+        const cacheFlat = rest.slice(copiedT.length)
         if (past !== undefined) tf.dispose(past.flatMap((c) => [c.k, c.v]))
         past = Array.from({ length: layers }, (_, l) => ({ k: cacheFlat[2 * l]!, v: cacheFlat[2 * l + 1]! }))
-        const [logits, v] = await reads([logitsT!, value!])
+        const [logits, v, attend, strength] = await reads([logitsT!, value!, ...copiedT])
+        if (attend !== undefined) addCopy(logits!, { attend, strength: strength! }, enc.ids, tokenizer.bare, V)
         if (t === 0) values = v
         for (let i = 0; i < B; i++) {
           if (done[i]) continue
@@ -256,7 +265,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         }
       }
     } finally {
-      tf.dispose([mask!, ...crossFlat, ...(past ?? []).flatMap((c) => [c.k, c.v])])
+      tf.dispose([mask!, ...kept, ...(past ?? []).flatMap((c) => [c.k, c.v])])
     }
     return { written, logProbs, values: values ?? new Float32Array(B), distributions }
   }
@@ -394,8 +403,8 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     const promptIn = lookedUp(promptIds, enc.prompt.shape as [number, number])
     const answerIn = lookedUp(inputs, [B, T])
     const heads = () => {
-      const { memory, mask } = net.encode(enc.prompt, enc.patches, promptIn)
-      const out = net.decode(memory, mask, tf.tensor(inputs, [B, T], "int32"), answerIn)
+      const { memory, mask, copy } = net.encode(enc.prompt, enc.patches, promptIn)
+      const out = net.decode(memory, mask, tf.tensor(inputs, [B, T], "int32"), answerIn, copy)
       const logP = tf.logSoftmax(tf.div(out.logits, t))
       const chosen = tf.sum(tf.mul(logP, tf.oneHot(tf.tensor(targets, [B, T], "int32"), V)), 2)
       const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 2))

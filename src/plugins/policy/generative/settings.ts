@@ -19,7 +19,13 @@ export const GenerativeSettings = Schema.Struct({
   /** Answer tokens written at most, the end token included. */
   answer_tokens: atLeast(2),
   /** Side of the square the grid image is averaged down to (a multiple of `patch`). */
-  image_side: atLeast(1)
+  image_side: atLeast(1),
+  /**
+   * A copy head: the answer's next token may be copied from the prompt (as written, or without
+   * the space before it) as well as generated from the vocabulary — how the paper's model
+   * writes an instruction's sentence or direction back.
+   */
+  copy: Schema.Boolean
 })
 export type GenerativeSettings = typeof GenerativeSettings.Type
 
@@ -31,5 +37,6 @@ export const GENERATIVE_DEFAULTS: GenerativeSettings = {
   decoder_layers: 2,
   prompt_tokens: 512,
   answer_tokens: 96,
-  image_side: 32
+  image_side: 32,
+  copy: true
 }

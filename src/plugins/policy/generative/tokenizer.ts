@@ -72,6 +72,8 @@ export interface Tokenizer {
   readonly decode: (ids: ReadonlyArray<number>) => string
   /** The text offset at which each token of `ids` starts (for weighting the tokens of an answer by the part they belong to). */
   readonly offsets: (ids: ReadonlyArray<number>) => number[]
+  /** Each token's bare form: the id of the word without the space or newline before it, or the token's own id. */
+  readonly bare: Int32Array
 }
 
 export const makeTokenizer = (vocabulary: ReadonlyArray<string>): Tokenizer => {
@@ -101,5 +103,9 @@ export const makeTokenizer = (vocabulary: ReadonlyArray<string>): Tokenizer => {
       return start
     })
   }
-  return { vocabulary, encode, decode, offsets }
+  const bare = Int32Array.from(vocabulary, (piece, i) => {
+    const word = /^[ \n]([A-Za-z0-9_]+)$/.exec(piece)?.[1]
+    return word === undefined ? i : (ids.get(word) ?? i)
+  })
+  return { vocabulary, encode, decode, offsets, bare }
 }
