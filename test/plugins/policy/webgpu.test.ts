@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest"
+import { softwareWebgpu, webgpuCheck } from "../../support/software-webgpu.ts"
+
+const webgpu = softwareWebgpu()
+if ("missing" in webgpu) console.warn(`skipped: the WebGPU checks need ${webgpu.missing}`)
+
+interface Comparison {
+  readonly backend: string
+  readonly adapter: Record<string, string>
+  readonly onDevice: boolean
+  readonly samples: number
+  readonly answers: number
+  readonly gradient: number
+  readonly before: { readonly sameText: number; readonly logProb: number }
+  readonly after: { readonly sameText: number; readonly logProb: number }
+}
+
+// the GPU code paths (tfjs's WebGPU kernels, the tfjs-vl policy's own WGSL kernels and AdamW on the
+// device, the generator's micro-batched learner and KV-cached decoding) on a software Vulkan driver
+describe.skipIf("missing" in webgpu)("WebGPU (Dawn over Mesa's lavapipe, on the CPU)", () => {
+  it("computes what wasm computes, for both policies: gradients, answers, and answers after an AdamW step", async () => {
+    const { status, report, stderr } = await webgpuCheck("env" in webgpu ? webgpu.env : {})
+    expect(status, stderr.slice(-2000)).toBe(0)
+    for (const policy of ["tfjs-vl", "generative"]) {
+      const r = (report as Record<string, Comparison>)[policy]!
+      expect(r.backend).toBe("webgpu")
+      expect(r.adapter["architecture"] ?? r.adapter["description"]).toBeDefined()
+      expect(r.samples).toBeGreaterThan(8)
+      expect(r.gradient).toBeLessThan(1e-4)
+      for (const when of [r.before, r.after]) {
+        expect(when.sameText).toBe(r.answers)
+        expect(when.logProb).toBeLessThan(1e-3)
+      }
+    }
+    // the tfjs-vl policy's AdamW runs on the GPU there
+    expect((report as Record<string, Comparison>)["tfjs-vl"]!.onDevice).toBe(true)
+  }, 600_000)
+})
