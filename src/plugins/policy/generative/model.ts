@@ -208,7 +208,7 @@ export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tens
   }
 
   /** The copy head's attention over the prompt's positions [B, T, P] and its strength [B, T, 1], from the final states [B, T, d]. */
-  const copying = (out: Tensor, copy: CopySource) => {
+  const copying = (out: Tensor, copy: Pick<CopySource, "keys" | "mask">) => {
     const scores = tf.div(tf.matMul(dense(out, p["copy_q"]!), copy.keys, false, true), Math.sqrt(d))
     return { attend: tf.softmax(tf.add(scores, copy.mask)), strength: tf.softplus(dense(out, p["copy_gate_w"]!, p["copy_gate_b"])) }
   }
@@ -268,7 +268,7 @@ export const network = (tf: Tf, s: NetworkShape, p: Readonly<Record<string, Tens
     mask: Tensor,
     cross: ReadonlyArray<{ readonly k: Tensor; readonly v: Tensor }>,
     past: ReadonlyArray<{ readonly k: Tensor; readonly v: Tensor }> | undefined,
-    copy?: CopySource
+    copy?: Pick<CopySource, "keys" | "mask">
   ) => {
     const B = tokens.shape[0]!
     const M = mask.shape[2]!

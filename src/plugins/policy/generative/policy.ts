@@ -212,12 +212,13 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     // the encoder's output and the cross-attention's keys and values, once; then one token a step, self-attention from a cache
     const [mask, ...kept] = tf.tidy(() => {
       const e = net.encode(enc.prompt, enc.patches)
-      const copy = e.copy === undefined ? [] : [e.copy.keys, e.copy.mask, e.copy.prompt]
+      const copy = e.copy === undefined ? [] : [e.copy.keys, e.copy.mask]
       return [e.mask, ...copy, ...net.crossCache(e.memory).flatMap((c) => [c.k, c.v])]
     })
     tf.dispose([enc.prompt, enc.patches])
-    const copy = shape.copy ? { keys: kept[0]!, mask: kept[1]!, prompt: kept[2]! } : undefined
-    const crossFlat = kept.slice(shape.copy ? 3 : 0)
+    // a step reads the copy head's keys and mask; its share of the logits is added here by index (addCopy)
+    const copy = shape.copy ? { keys: kept[0]!, mask: kept[1]! } : undefined
+    const crossFlat = kept.slice(shape.copy ? 2 : 0)
     const cross = Array.from({ length: layers }, (_, l) => ({ k: crossFlat[2 * l]!, v: crossFlat[2 * l + 1]! }))
     let past: Array<{ k: Tensor; v: Tensor }> | undefined
     const written: number[][] = batch.map(() => [])
