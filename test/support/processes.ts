@@ -7,12 +7,12 @@ import { readEvals, readKl } from "../../src/app/run-folder.ts"
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 
 /**
- * `virl ARGS` in the background: its exit code and output. A command of minutes must not block
+ * `node ARGS` in the background: its exit code and output. A command of minutes must not block
  * the test worker's event loop (spawnSync does, and vitest's RPC to the worker then times out).
  */
-export const virlInBackground = (args: ReadonlyArray<string>, options: { readonly env: NodeJS.ProcessEnv; readonly cwd?: string }) =>
+export const nodeInBackground = (args: ReadonlyArray<string>, options: { readonly env: NodeJS.ProcessEnv; readonly cwd?: string }) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...args], {
       env: options.env,
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       stdio: ["ignore", "pipe", "pipe"]
@@ -23,6 +23,10 @@ export const virlInBackground = (args: ReadonlyArray<string>, options: { readonl
     child.stderr.on("data", (d) => (stderr += String(d)))
     child.on("exit", (code) => resolve({ status: code, stdout, stderr }))
   })
+
+/** `virl ARGS` in the background (nodeInBackground). */
+export const virlInBackground = (args: ReadonlyArray<string>, options: { readonly env: NodeJS.ProcessEnv; readonly cwd?: string }) =>
+  nodeInBackground([BIN, ...args], options)
 
 /** The pids of `parent`'s child processes whose command line has `flag`. */
 export const childProcesses = (parent: number | undefined, flag: string): number[] =>

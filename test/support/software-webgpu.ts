@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { cacheRoot } from "../../src/plugins/dataset/synth/default.ts"
+import { nodeInBackground } from "./processes.ts"
 
 /**
  * WebGPU on the CPU (Dawn over Mesa's lavapipe), as scripts/software-webgpu.mjs prepares it:
@@ -24,18 +24,10 @@ export const softwareWebgpu = (): { readonly env: Readonly<Record<string, string
 }
 
 /** test/support/webgpu-check.ts in a child process with `env`: its JSON report. */
-export const webgpuCheck = (env: Readonly<Record<string, string>>) =>
-  new Promise<{ status: number | null; report: unknown; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "webgpu-check.ts")], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += String(d)))
-    child.stderr.on("data", (d) => (stderr += String(d)))
-    child.on("exit", (status) => {
-      const line = stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop()
-      resolve({ status, report: line === undefined ? undefined : JSON.parse(line), stderr })
-    })
+export const webgpuCheck = async (env: Readonly<Record<string, string>>) => {
+  const { status, stdout, stderr } = await nodeInBackground(["--import", "tsx", path.join(import.meta.dirname, "webgpu-check.ts")], {
+    env: { ...process.env, ...env }
   })
+  const line = stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop()
+  return { status, report: line === undefined ? undefined : (JSON.parse(line) as unknown), stderr }
+}
