@@ -21,8 +21,10 @@ import {
   type Sample
 } from "../../../core/policy.ts"
 import type { Rng } from "../../../core/random.ts"
+import { textSetting } from "../../../core/settings.ts"
 import type { Tf } from "../tfjs/backend.ts"
 import { shrinkImage } from "../tfjs/features.ts"
+import { type GpuNetwork, makeGpuNetwork } from "./gpu-network.ts"
 import { addCopy, initialParameters, network, type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
 import { GENERATIVE_DEFAULTS } from "./settings.ts"
 import { BOS, EOS, makeTokenizer, PAD } from "./tokenizer.ts"
@@ -119,6 +121,9 @@ let embeddings = 0
 const CHUNK = 64
 /** Samples per taped pass when training (attention over a 512-token prompt at batch 128 ran out of wasm's memory). */
 const MICRO = 16
+/** On the GPU's own kernels: inputs per decoding batch, samples per training pass. */
+const GPU_CHUNK = 256
+const GPU_MICRO = 128
 
 export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<string, Float32Array>): PolicyService => {
   checkArchitecture(config.architecture)
@@ -142,6 +147,23 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   }
   const net = network(tf, shape, variables, tokenizer.bare)
   const syncReads = tf.getBackend() !== "webgpu"
+  // on WebGPU the network runs as its own recorded kernels (gpu-network.ts), not op by op
+  // through tfjs; VIRL_WEBGPU_FORWARD=tfjs keeps it in tfjs
+  const gpu: GpuNetwork | undefined = tf.getBackend() === "webgpu" && textSetting("VIRL_WEBGPU_FORWARD") !== "tfjs"
+    ? makeGpuNetwork((tf.backend() as unknown as { device: GPUDevice }).device, shape, tokenizer.bare)
+    : undefined
+  /** The parameters as one flat array in parameterSpecs order, and back. */
+  const flat = (): Float32Array => {
+    const out = new Float32Array(gpu!.total)
+    for (const spec of specs) out.set(values.get(spec.name)!, gpu!.offset.get(spec.name)!)
+    return out
+  }
+  const unflat = (x: Float32Array): Map<string, Float32Array> =>
+    new Map(specs.map((spec) => {
+      const at = gpu!.offset.get(spec.name)!
+      return [spec.name, x.slice(at, at + values.get(spec.name)!.length)]
+    }))
+  gpu?.upload(flat())
   const V = shape.vocab
   const D = shape.width
   const P = shape.promptTokens
@@ -206,6 +228,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
     options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
   ) => {
+    if (gpu !== undefined) return generateOnGpu(batch, options)
     const B = batch.length
     const enc = encoderInputs(batch)
     const layers = shape.decoderLayers
@@ -245,20 +268,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
           if (done[i]) continue
           const lp = logSoftmaxRow(logits!, i * V, V, options.temperature)
           const forced = options.along?.[i]
-          let id: number
-          if (forced !== undefined) id = forced[t] ?? EOS
-          else if (options.greedy) id = lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
-          else {
-            let u = rng.random()
-            id = V - 1
-            for (let k = 0; k < V; k++) {
-              u -= Math.exp(lp[k]!)
-              if (u < 0) {
-                id = k
-                break
-              }
-            }
-          }
+          const id = choose(lp, forced, t, options.greedy)
           written[i]!.push(id)
           logProbs[i]!.push(lp[id]!)
           if (options.full === true) distributions[i]!.push(lp)
@@ -271,9 +281,56 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     return { written, logProbs, values: values ?? new Float32Array(B), distributions }
   }
 
+  /** The next token of each unfinished row, from its log-distribution (forced, greedy or sampled). */
+  const choose = (
+    lp: Float32Array,
+    forced: ReadonlyArray<number> | undefined,
+    t: number,
+    greedy: boolean
+  ): number => {
+    if (forced !== undefined) return forced[t] ?? EOS
+    if (greedy) return lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
+    let u = rng.random()
+    for (let k = 0; k < V; k++) {
+      u -= Math.exp(lp[k]!)
+      if (u < 0) return k
+    }
+    return V - 1
+  }
+
+  /** `generate` on the GPU's own kernels: the encoder once, then one recorded step per token. */
+  const generateOnGpu = async (
+    batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
+    options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
+  ) => {
+    const B = batch.length
+    const decoding = await gpu!.start(batch.map((b) => b.prompt), batch.map((b) => b.patches))
+    const written: number[][] = batch.map(() => [])
+    const logProbs: number[][] = batch.map(() => [])
+    const distributions: Float32Array[][] = batch.map(() => [])
+    const done = new Array<boolean>(B).fill(false)
+    let values: Float32Array | undefined
+    for (let t = 0; t < shape.answerTokens && done.some((x) => !x); t++) {
+      const { logits, values: v } = await decoding.step(written.map((w) => (t === 0 ? BOS : (w[t - 1] ?? PAD))), t)
+      if (t === 0) values = Float32Array.from(v)
+      for (let i = 0; i < B; i++) {
+        if (done[i]) continue
+        const lp = logSoftmaxRow(logits, i * V, V, options.temperature)
+        const forced = options.along?.[i]
+        const id = choose(lp, forced, t, options.greedy)
+        written[i]!.push(id)
+        logProbs[i]!.push(lp[id]!)
+        if (options.full === true) distributions[i]!.push(lp)
+        if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) done[i] = true
+      }
+    }
+    return { written, logProbs, values: values ?? new Float32Array(B), distributions }
+  }
+
   const chunked = async <A>(n: number, run: (start: number, end: number) => Promise<A[]>): Promise<A[]> => {
     const out: A[] = []
-    for (let start = 0; start < n; start += CHUNK) out.push(...(await run(start, Math.min(n, start + CHUNK))))
+    const size = gpu === undefined ? CHUNK : GPU_CHUNK
+    for (let start = 0; start < n; start += size) out.push(...(await run(start, Math.min(n, start + size))))
     return out
   }
 
@@ -311,6 +368,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   const learner: Learner = {
     parameters: () => values,
     commit: () => {
+      if (gpu !== undefined) return gpu.upload(flat())
       for (const spec of specs) {
         const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
         variables[spec.name]!.assign(t)
@@ -329,6 +387,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         try: async () => {
           const batch = samples as ReadonlyArray<GenerativeSample>
           if (batch.some((s) => s.policy !== POLICY_NAME)) throw new RangeError(`samples from another policy cannot train ${POLICY_NAME}`)
+          if (gpu !== undefined) return await gradientsOnGpu(batch, options, coefficients)
           const parts = Array.from({ length: Math.ceil(batch.length / MICRO) }, (_, k) => batch.slice(k * MICRO, (k + 1) * MICRO))
           if (parts.length === 1 && syncReads) {
             // one pass: the loss's coefficients depend on the evaluation, read inside the taped function
@@ -365,6 +424,55 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         },
         catch: (e) => new PolicyError({ message: e instanceof RangeError ? e.message : `gradients: ${(e as Error).stack}` })
       })
+  }
+
+  /** A micro-batch as the GPU's training graph reads it. */
+  const gpuBatch = (batch: ReadonlyArray<GenerativeSample>, thoughtWeight: number) => ({
+    prompts: batch.map((s) => s.prompt),
+    patches: batch.map((s) => s.patches),
+    inputs: batch.map((s) => Int32Array.from([BOS, ...s.answer.subarray(0, s.answer.length - 1)])),
+    targets: batch.map((s) => s.answer),
+    weights: batch.map((s) => Float32Array.from(s.action, (a) => (a === 1 ? 1 : thoughtWeight)))
+  })
+
+  /**
+   * The learner's gradient on the GPU's own kernels: one forward pass per micro-batch, the
+   * coefficients from the whole batch's evaluation, one backward pass (a batch of several
+   * micro-batches runs each one's forward pass again before its backward pass).
+   */
+  const gradientsOnGpu = async (
+    batch: ReadonlyArray<GenerativeSample>,
+    options: { readonly thoughtWeight: number; readonly temperature: number },
+    coefficients: (
+      evaluation: Evaluation
+    ) => { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> }
+  ) => {
+    const parts = Array.from(
+      { length: Math.ceil(batch.length / GPU_MICRO) },
+      (_, k) => gpuBatch(batch.slice(k * GPU_MICRO, (k + 1) * GPU_MICRO), options.thoughtWeight)
+    )
+    const evaluations = []
+    for (const part of parts) evaluations.push(await gpu!.evaluate(part, options.temperature))
+    const evaluation: Evaluation = {
+      logProbs: evaluations.flatMap((e) => Array.from(e.logProbs)),
+      values: evaluations.flatMap((e) => Array.from(e.values)),
+      entropies: evaluations.flatMap((e) => Array.from(e.entropies))
+    }
+    const c = coefficients(evaluation)
+    let sum: Float32Array | undefined
+    let at = 0
+    for (const part of parts) {
+      const n = part.prompts.length
+      if (parts.length > 1) await gpu!.evaluate(part, options.temperature)
+      const g = await gpu!.backward(
+        { logProb: c.logProb.slice(at, at + n), value: c.value.slice(at, at + n), entropy: c.entropy.slice(at, at + n) },
+        options.temperature
+      )
+      if (sum === undefined) sum = Float32Array.from(g)
+      else for (let i = 0; i < sum.length; i++) sum[i] += g[i]!
+      at += n
+    }
+    return { gradients: unflat(sum!), evaluation }
   }
 
   /**

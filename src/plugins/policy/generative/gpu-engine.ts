@@ -1,0 +1,422 @@
+/// <reference types="@webgpu/types" />
+/**
+ * A small static-graph engine on raw WebGPU, for the generative policy (gpu-network.ts builds the
+ * network with it). A graph is recorded once per batch shape: every intermediate gets its own
+ * buffer, every dispatch its uniform and bind group; running it is one submission of the recorded
+ * dispatches. Reverse mode is a tape: each operation that takes part in training pushes the
+ * dispatches of its gradient, which `backward` records in reverse order; gradients accumulate
+ * (every gradient buffer is cleared before a backward pass).
+ *
+ * Two kernels do nearly everything: a tiled matrix product over strided, batched operands (a
+ * transpose is a swap of strides, a head of an attention a batch offset), and an element-wise
+ * kernel whose body is WGSL text (one thread per element or per row; pipelines are cached by it).
+ * The reason: tfjs's WebGPU backend spends 0.1–0.8 ms of CPU per operation from Node, which made
+ * the generator op-bound at 40–60 answers/s on an H100 whatever the batch.
+ */
+
+/** A float array on the GPU: `n` floats at float offset `off` of `buf`. `g`: its gradient, once asked for. */
+export interface T {
+  readonly buf: GPUBuffer
+  readonly off: number
+  readonly n: number
+  g?: T
+}
+
+/** An operand of a matrix product: element (z, row, col) of `t` at off + (z / Z2)·s1 + (z % Z2)·s2 + row·r + col·c. */
+export interface Operand {
+  readonly t: T
+  readonly s1: number
+  readonly s2: number
+  readonly r: number
+  readonly c: number
+}
+
+export interface Dispatch {
+  readonly pipeline: GPUComputePipeline
+  readonly group: GPUBindGroup
+  readonly x: number
+  readonly y: number
+  readonly z: number
+}
+
+const WG = 256
+const MAX_X = 65535
+
+const MATMUL = /* wgsl */ `
+struct U { M: u32, N: u32, K: u32, Z2: u32, kTotal: u32,
+  aOff: u32, aS1: u32, aS2: u32, aR: u32, aC: u32,
+  bOff: u32, bS1: u32, bS2: u32, bR: u32, bC: u32,
+  cOff: u32, cS1: u32, cS2: u32, cR: u32, cC: u32,
+  biasOff: u32, addOff: u32, flags: u32, alpha: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> addend: array<f32>;
+@group(0) @binding(5) var<storage, read_write> c: array<f32>;
+var<workgroup> As: array<f32, 1024>;
+var<workgroup> Bs: array<f32, 1024>;
+@compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let z = wid.z;
+  let z1 = z / u.Z2;
+  let z2 = z % u.Z2;
+  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2;
+  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2;
+  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
+  var kMax = u.K;
+  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let row0 = wid.y * 64u;
+  let col0 = wid.x * 64u;
+  let t = lid.y * 16u + lid.x;
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < kMax; k0 += 16u) {
+    for (var i = 0u; i < 4u; i++) {
+      let e = t + i * 256u;
+      let r = e / 16u;
+      let kk = e % 16u;
+      var va = 0.0;
+      if (row0 + r < u.M && k0 + kk < kMax) { va = a[aBase + (row0 + r) * u.aR + (k0 + kk) * u.aC]; }
+      As[r * 16u + kk] = va;
+      let kb = e / 64u;
+      let cb = e % 64u;
+      var vb = 0.0;
+      if (col0 + cb < u.N && k0 + kb < kMax) { vb = b[bBase + (k0 + kb) * u.bR + (col0 + cb) * u.bC]; }
+      Bs[kb * 64u + cb] = vb;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { av[i] = As[(lid.y * 4u + i) * 16u + kk]; bv[i] = Bs[kk * 64u + lid.x + i * 16u]; }
+      for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] += av[i] * bv[j]; } }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let r = row0 + lid.y * 4u + i;
+    if (r >= u.M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = col0 + lid.x + j * 16u;
+      if (col >= u.N) { continue; }
+      let at = r * u.cR + col * u.cC;
+      var v = u.alpha * acc[i * 4u + j];
+      if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
+      if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
+      if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
+      if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
+      c[cBase + at] = v;
+    }
+  }
+}
+`
+
+/**
+ * The element-wise kernel around a body: `i` is the thread's index (< u.n); x0…x3 the inputs at
+ * float offsets u.o0…u.o3, `out` the output at u.oo; u.p0…u.p7 integers and u.f0, u.f1 floats.
+ */
+const elementwise = (body: string) => /* wgsl */ `
+struct U { n: u32, o0: u32, o1: u32, o2: u32, o3: u32, oo: u32, p0: u32, p1: u32, p2: u32, p3: u32, p4: u32, p5: u32, p6: u32, p7: u32, f0: f32, f1: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(2) var<storage, read> x1: array<f32>;
+@group(0) @binding(3) var<storage, read> x2: array<f32>;
+@group(0) @binding(4) var<storage, read> x3: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${MAX_X * WG}u;
+  if (i >= u.n) { return; }
+  ${body}
+}
+`
+
+export interface ElementwiseArgs {
+  readonly out: T
+  readonly inputs?: ReadonlyArray<T>
+  /** Threads. */
+  readonly n: number
+  readonly p?: ReadonlyArray<number>
+  readonly f?: ReadonlyArray<number>
+}
+
+export interface MatmulArgs {
+  readonly a: Operand
+  readonly b: Operand
+  readonly c: Operand
+  readonly Z: number
+  /** The inner batch count (z = z1·Z2 + z2); 1 when the batch has one level. */
+  readonly Z2?: number | undefined
+  readonly M: number
+  readonly N: number
+  readonly K: number
+  readonly alpha?: number | undefined
+  readonly bias?: T | undefined
+  /** Added to the result, laid out as c is (a residual). */
+  readonly addend?: T | undefined
+  readonly relu?: boolean | undefined
+  readonly accumulate?: boolean | undefined
+}
+
+export type Engine = ReturnType<typeof makeEngine>
+
+export const makeEngine = (device: GPUDevice) => {
+  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })
+  const bindLayout = device.createBindGroupLayout({
+    entries: [
+      entry(0, "uniform"),
+      entry(1, "read-only-storage"),
+      entry(2, "read-only-storage"),
+      entry(3, "read-only-storage"),
+      entry(4, "read-only-storage"),
+      entry(5, "storage")
+    ]
+  })
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindLayout] })
+  const pipelines = new Map<string, GPUComputePipeline>()
+  const errors: string[] = []
+  const pipeline = (code: string): GPUComputePipeline => {
+    let p = pipelines.get(code)
+    if (p === undefined) {
+      const module = device.createShaderModule({ code })
+      void module.getCompilationInfo().then((info) => {
+        for (const m of info.messages) if (m.type === "error") errors.push(`line ${m.lineNum}: ${m.message}\n${code}`)
+      })
+      p = device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: "main" } })
+      pipelines.set(code, p)
+    }
+    return p
+  }
+  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC
+  /** Buffers made by `alloc` and the dispatches' uniforms, by owner: `release(owner)` destroys them. */
+  const owned = new Map<object, GPUBuffer[]>()
+  let owner: object = {}
+  const own = (b: GPUBuffer) => {
+    const list = owned.get(owner) ?? []
+    list.push(b)
+    owned.set(owner, list)
+    return b
+  }
+  const dummy = device.createBuffer({ size: 16, usage: storage })
+  /** A fresh zeroed float array on the GPU. */
+  const alloc = (n: number): T => ({ buf: own(device.createBuffer({ size: Math.max(16, Math.ceil((n * 4) / 16) * 16), usage: storage })), off: 0, n })
+  const view = (t: T, off: number, n: number): T => ({ buf: t.buf, off: t.off + off, n })
+  const uniform = (words: ArrayBuffer): GPUBuffer => {
+    const b = own(device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }))
+    device.queue.writeBuffer(b, 0, words)
+    return b
+  }
+  const group = (u: GPUBuffer, reads: ReadonlyArray<GPUBuffer>, out: GPUBuffer): GPUBindGroup =>
+    device.createBindGroup({
+      layout: bindLayout,
+      entries: [
+        { binding: 0, resource: { buffer: u } },
+        ...[0, 1, 2, 3].map((k) => ({ binding: k + 1, resource: { buffer: reads[k] ?? dummy } })),
+        { binding: 5, resource: { buffer: out } }
+      ]
+    })
+  const grid = (threads: number): [number, number] => {
+    const groups = Math.max(1, Math.ceil(threads / WG))
+    return groups <= MAX_X ? [groups, 1] : [MAX_X, Math.ceil(groups / MAX_X)]
+  }
+
+  /** One element-wise dispatch of `body` (see `elementwise`). */
+  const ew = (body: string, args: ElementwiseArgs): Dispatch => {
+    const words = new ArrayBuffer(64)
+    const u32 = new Uint32Array(words)
+    const f32 = new Float32Array(words)
+    const inputs = args.inputs ?? []
+    u32[0] = args.n
+    inputs.forEach((t, k) => (u32[1 + k] = t.off))
+    u32[5] = args.out.off
+    ;(args.p ?? []).forEach((v, k) => (u32[6 + k] = v))
+    ;(args.f ?? []).forEach((v, k) => (f32[14 + k] = v))
+    const [x, y] = grid(args.n)
+    return { pipeline: pipeline(elementwise(body)), group: group(uniform(words), inputs.map((t) => t.buf), args.out.buf), x, y, z: 1 }
+  }
+
+  const matmulOnce = (m: MatmulArgs, kTotal = 0): Dispatch => {
+    const words = new ArrayBuffer(96)
+    const u32 = new Uint32Array(words)
+    const f32 = new Float32Array(words)
+    const flags = (m.accumulate === true ? 1 : 0) | (m.bias !== undefined ? 2 : 0) | (m.addend !== undefined ? 4 : 0) | (m.relu === true ? 8 : 0)
+    u32.set([
+      m.M,
+      m.N,
+      m.K,
+      m.Z2 ?? 1,
+      kTotal,
+      m.a.t.off,
+      m.a.s1,
+      m.a.s2,
+      m.a.r,
+      m.a.c,
+      m.b.t.off,
+      m.b.s1,
+      m.b.s2,
+      m.b.r,
+      m.b.c,
+      m.c.t.off,
+      m.c.s1,
+      m.c.s2,
+      m.c.r,
+      m.c.c,
+      m.bias?.off ?? 0,
+      m.addend?.off ?? 0,
+      flags
+    ])
+    f32[23] = m.alpha ?? 1
+    if (m.Z > MAX_X) throw new RangeError(`a matrix product over ${m.Z} batches (at most ${MAX_X})`)
+    return {
+      pipeline: pipeline(MATMUL),
+      group: group(uniform(words), [m.a.t.buf, m.b.t.buf, (m.bias ?? dummyT).buf, (m.addend ?? dummyT).buf], m.c.t.buf),
+      x: Math.ceil(m.N / 64),
+      y: Math.ceil(m.M / 64),
+      z: m.Z
+    }
+  }
+  const dummyT: T = { buf: dummy, off: 0, n: 4 }
+
+  /**
+   * C = α·A·B (+ bias) (+ addend) (relu), per batch; with `reduce`, C (+)= Σ_z α·A_z·B_z instead
+   * (through a buffer of partial products). A product of one batch with a long inner dimension
+   * and a small output (a weight's gradient) is split along the inner dimension and reduced.
+   */
+  const matmul = (m: MatmulArgs & { readonly reduce?: boolean | undefined }): Dispatch[] => {
+    const tiles = Math.ceil(m.M / 64) * Math.ceil(m.N / 64)
+    if (m.reduce !== true && !(m.Z === 1 && m.K >= 2048 && tiles < 64 && m.bias === undefined && m.addend === undefined && m.relu !== true)) {
+      return [matmulOnce(m)]
+    }
+    // partial products [parts, M, N], then their sum into C
+    const split = m.reduce !== true
+    const chunk = split ? Math.max(512, Math.ceil(m.K / Math.max(1, Math.floor(256 / tiles)))) : m.K
+    const parts = split ? Math.ceil(m.K / chunk) : m.Z
+    const partial = alloc(parts * m.M * m.N)
+    const first = matmulOnce(
+      {
+        ...m,
+        a: split ? { ...m.a, s1: chunk * m.a.c, s2: 0 } : m.a,
+        b: split ? { ...m.b, s1: chunk * m.b.r, s2: 0 } : m.b,
+        c: { t: partial, s1: m.M * m.N, s2: 0, r: m.N, c: 1 },
+        Z: parts,
+        Z2: split ? 1 : m.Z2,
+        K: split ? chunk : m.K,
+        bias: undefined,
+        addend: undefined,
+        relu: false,
+        accumulate: false
+      },
+      split ? m.K : 0
+    )
+    const sum = ew(
+      /* wgsl */ `
+      var s = 0.0;
+      for (var k = 0u; k < u.p0; k++) { s += x0[u.o0 + k * u.n + i]; }
+      let at = u.oo + (i / u.p1) * u.p2 + (i % u.p1) * u.p3;
+      if (u.p4 == 1u) { out[at] += s; } else { out[at] = s; }`,
+      { out: m.c.t, inputs: [partial], n: m.M * m.N, p: [parts, m.N, m.c.r, m.c.c, m.accumulate === true ? 1 : 0] }
+    )
+    return [first, sum]
+  }
+
+  /** Σ over rows of a [rows, cols] array, added to `out` [cols]: partial sums over 256 groups of rows, then their sum. */
+  const columnSum = (x: T, rows: number, cols: number, out: T): Dispatch[] => {
+    const groups = Math.min(256, rows)
+    const partial = alloc(groups * cols)
+    return [
+      ew(
+        /* wgsl */ `
+        let col = i % u.p0;
+        let g = i / u.p0;
+        var s = 0.0;
+        for (var r = g; r < u.p1; r += u.p2) { s += x0[u.o0 + r * u.p0 + col]; }
+        out[u.oo + i] = s;`,
+        { out: partial, inputs: [x], n: groups * cols, p: [cols, rows, groups] }
+      ),
+      ew(
+        /* wgsl */ `
+        var s = 0.0;
+        for (var g = 0u; g < u.p1; g++) { s += x0[u.o0 + g * u.n + i]; }
+        out[u.oo + i] += s;`,
+        { out, inputs: [partial], n: cols, p: [0, groups] }
+      )
+    ]
+  }
+
+  const encode = (encoder: GPUCommandEncoder, dispatches: ReadonlyArray<Dispatch>) => {
+    const pass = encoder.beginComputePass()
+    for (const d of dispatches) {
+      pass.setPipeline(d.pipeline)
+      pass.setBindGroup(0, d.group)
+      pass.dispatchWorkgroups(d.x, d.y, d.z)
+    }
+    pass.end()
+  }
+
+  /** Runs dispatches (after clearing `clear`), then copies `reads` out and maps them: their values. */
+  const run = async (
+    dispatches: ReadonlyArray<Dispatch>,
+    options: { clear?: ReadonlyArray<GPUBuffer>; reads?: ReadonlyArray<T> } = {}
+  ): Promise<Float32Array[]> => {
+    const encoder = device.createCommandEncoder()
+    for (const b of options.clear ?? []) encoder.clearBuffer(b)
+    if (dispatches.length > 0) encode(encoder, dispatches)
+    const reads = options.reads ?? []
+    const total = reads.reduce((s, t) => s + t.n, 0)
+    const staging = total === 0
+      ? undefined
+      : device.createBuffer({ size: Math.ceil((total * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+    let at = 0
+    for (const t of reads) {
+      encoder.copyBufferToBuffer(t.buf, t.off * 4, staging!, at * 4, t.n * 4)
+      at += t.n
+    }
+    device.pushErrorScope("validation")
+    device.queue.submit([encoder.finish()])
+    const error = await device.popErrorScope()
+    if (error !== null) throw new Error(`the generator's GPU kernels: ${error.message}`)
+    if (errors.length > 0) throw new Error(`the generator's GPU kernels do not build: ${errors.join("\n")}`)
+    if (staging === undefined) {
+      await device.queue.onSubmittedWorkDone()
+      return []
+    }
+    await staging.mapAsync(GPUMapMode.READ)
+    const all = new Float32Array(staging.getMappedRange().slice(0))
+    staging.unmap()
+    staging.destroy()
+    at = 0
+    return reads.map((t) => {
+      const out = all.subarray(at, at + t.n)
+      at += t.n
+      return out
+    })
+  }
+
+  const write = (t: T, values: Float32Array | Uint32Array) => {
+    if (values.length > t.n) throw new RangeError(`writing ${values.length} values into ${t.n}`)
+    device.queue.writeBuffer(t.buf, t.off * 4, values.buffer, values.byteOffset, values.byteLength)
+  }
+
+  return {
+    device,
+    alloc,
+    view,
+    ew,
+    matmul,
+    columnSum,
+    run,
+    write,
+    /** Buffers made from now on belong to `o` (until the next call). */
+    ownedBy: (o: object) => {
+      owner = o
+    },
+    /** Destroys the buffers that belong to `o`. */
+    release: (o: object) => {
+      for (const b of owned.get(o) ?? []) b.destroy()
+      owned.delete(o)
+    }
+  }
+}
+
+/** A matrix operand laid out row-major [rows, cols] from `t`, with one batch level of stride `s1` (0: shared by every batch). */
+export const rows = (t: T, cols: number, s1 = 0): Operand => ({ t, s1, s2: 0, r: cols, c: 1 })
+/** The transpose of an operand (a swap of strides). */
+export const transposed = (o: Operand): Operand => ({ ...o, r: o.c, c: o.r })
