@@ -49,7 +49,9 @@ const main = async () => {
       console.log(`  ${requested}: not available — ${started.left.message}`)
       continue
     }
-    const { tf, name } = started.right
+    const { tf } = started.right
+    // on WebGPU the generator runs its own recorded kernels unless VIRL_WEBGPU_FORWARD=tfjs
+    const name = started.right.name !== "webgpu" ? started.right.name : process.env["VIRL_WEBGPU_FORWARD"] === "tfjs" ? "webgpu-tfjs" : "webgpu"
     const policy = make(tf, { architecture: ARCH, vocabulary: defaultVocabulary(), thought_prob_coef: 0.5 }, new PythonRandom(1))
     const learner = policy.learner!
     const optimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
@@ -86,7 +88,7 @@ const main = async () => {
       ))
       trained[`${name}:${B}`] = train
       console.log(
-        `  ${name.padEnd(7)} batch ${String(B).padStart(3)}: train ${train.toFixed(1).padStart(7)} answers/s (${
+        `  ${name.padEnd(11)} batch ${String(B).padStart(3)}: train ${train.toFixed(1).padStart(7)} answers/s (${
           (train * tokens).toFixed(0)
         } tokens/s)   sample ${act.toFixed(1).padStart(7)} answers/s (${written} per call)`
       )

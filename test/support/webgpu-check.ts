@@ -40,6 +40,9 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
     entropy: ev.entropies.map(() => c / 10)
   })
   const { gradients } = await Effect.runPromise(learner.gradients(samples, { thoughtWeight: 0.5, temperature: 1 }, loss(0.1)))
+  // a batch past one GPU pass (the generator's own kernels take 128 answers a pass), at another temperature
+  const many = Array.from({ length: 136 }, (_, k) => samples[k % samples.length]!)
+  const large = await Effect.runPromise(learner.gradients(many, { thoughtWeight: 0.5, temperature: 0.7 }, loss(0.1)))
   const before = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
   const js = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
   const optimizer = learner.onDevice?.(AdamW.NAME, js) ?? js
@@ -47,24 +50,29 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
   optimizer.accumulate(learner.parameters(), step.gradients)
   learner.commit()
   const after = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
-  return { name, samples: samples.length, gradients, before, after, onDevice: optimizer !== js, adapter: Backend.webgpuAdapter() }
+  return { name, samples: samples.length, gradients, large: large.gradients, before, after, onDevice: optimizer !== js, adapter: Backend.webgpuAdapter() }
 }
 
 const report: Record<string, unknown> = {}
 for (const [policy, build] of Object.entries(policies)) {
   const cpu = await runOn("wasm", build)
   const gpu = await runOn("webgpu", build)
-  let gradient = 0
-  for (const [k, g] of cpu.gradients) {
-    const h = gpu.gradients.get(k)!
-    let num = 0
-    let den = 0
-    for (let i = 0; i < g.length; i++) {
-      num += (g[i]! - h[i]!) ** 2
-      den += g[i]! ** 2
+  /** The largest relative difference (root of the summed squares) of any parameter's gradient. */
+  const difference = (a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, Float32Array>) => {
+    let worst = 0
+    for (const [k, g] of a) {
+      const h = b.get(k)!
+      let num = 0
+      let den = 0
+      for (let i = 0; i < g.length; i++) {
+        num += (g[i]! - h[i]!) ** 2
+        den += g[i]! ** 2
+      }
+      if (den > 0) worst = Math.max(worst, Math.sqrt(num / den))
     }
-    if (den > 0) gradient = Math.max(gradient, Math.sqrt(num / den))
+    return worst
   }
+  const gradient = Math.max(difference(cpu.gradients, gpu.gradients), difference(cpu.large, gpu.large))
   const compare = (a: typeof cpu.before, b: typeof cpu.before) => ({
     sameText: a.filter((o, k) => o.text === b[k]!.text).length,
     logProb: Math.max(...a.map((o, k) => Math.abs(o.logProb - b[k]!.logProb)))

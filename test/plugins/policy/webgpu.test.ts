@@ -15,8 +15,9 @@ interface Comparison {
   readonly after: { readonly sameText: number; readonly logProb: number }
 }
 
-// the GPU code paths (tfjs's WebGPU kernels, the tfjs-vl policy's own WGSL kernels and AdamW on the
-// device, the generator's micro-batched learner and KV-cached decoding) on a software Vulkan driver
+// the GPU code paths (the tfjs-vl policy's own WGSL kernels and AdamW on the device; the
+// generator's recorded kernels — training passes, one batch past a single pass, KV-cached
+// decoding with the copy head) on a software Vulkan driver
 describe.skipIf("missing" in webgpu)("WebGPU (Dawn over Mesa's lavapipe, on the CPU)", () => {
   it("computes what wasm computes, for both policies: gradients, answers, and answers after an AdamW step", async () => {
     const { status, report, stderr } = await webgpuCheck("env" in webgpu ? webgpu.env : {})

@@ -173,13 +173,17 @@ export const makeEngine = (device: GPUDevice) => {
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindLayout] })
   const pipelines = new Map<string, GPUComputePipeline>()
   const errors: string[] = []
+  /** What building found wrong is known asynchronously: the next `run` waits for these first. */
+  let checks: Array<Promise<void>> = []
   const pipeline = (code: string): GPUComputePipeline => {
     let p = pipelines.get(code)
     if (p === undefined) {
       const module = device.createShaderModule({ code })
-      void module.getCompilationInfo().then((info) => {
-        for (const m of info.messages) if (m.type === "error") errors.push(`line ${m.lineNum}: ${m.message}\n${code}`)
-      })
+      checks.push(
+        module.getCompilationInfo().then((info) => {
+          for (const m of info.messages) if (m.type === "error") errors.push(`line ${m.lineNum}: ${m.message}\n${code}`)
+        })
+      )
       p = device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: "main" } })
       pipelines.set(code, p)
     }
@@ -369,11 +373,16 @@ export const makeEngine = (device: GPUDevice) => {
       encoder.copyBufferToBuffer(t.buf, t.off * 4, staging!, at * 4, t.n * 4)
       at += t.n
     }
+    if (checks.length > 0) {
+      const pending = checks
+      checks = []
+      await Promise.all(pending)
+    }
+    if (errors.length > 0) throw new Error(`the generator's GPU kernels do not build: ${errors.join("\n")}`)
     device.pushErrorScope("validation")
     device.queue.submit([encoder.finish()])
     const error = await device.popErrorScope()
     if (error !== null) throw new Error(`the generator's GPU kernels: ${error.message}`)
-    if (errors.length > 0) throw new Error(`the generator's GPU kernels do not build: ${errors.join("\n")}`)
     if (staging === undefined) {
       await device.queue.onSubmittedWorkDone()
       return []
@@ -404,9 +413,22 @@ export const makeEngine = (device: GPUDevice) => {
     columnSum,
     run,
     write,
-    /** Buffers made from now on belong to `o` (until the next call). */
-    ownedBy: (o: object) => {
+    /**
+     * Runs `build`, its buffers and uniforms owned by `o` (`release(o)` destroys them); what it
+     * made is validated, and the next `run` reports what was not valid.
+     */
+    building: <A>(o: object, build: () => A): A => {
       owner = o
+      device.pushErrorScope("validation")
+      try {
+        return build()
+      } finally {
+        checks.push(
+          device.popErrorScope().then((e) => {
+            if (e !== null) errors.push(e.message)
+          })
+        )
+      }
     },
     /** Destroys the buffers that belong to `o`. */
     release: (o: object) => {

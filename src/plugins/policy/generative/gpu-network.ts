@@ -56,9 +56,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     total += spec.shape.reduce((a, b) => a * b, 1)
   }
   const shared = {}
-  E.ownedBy(shared)
-  const params = E.alloc(total)
-  const grads = E.alloc(total)
+  const { params, grads } = E.building(shared, () => ({ params: E.alloc(total), grads: E.alloc(total) }))
   const p = (name: string): T => {
     const at = offset.get(name)
     if (at === undefined) throw new Error(`no parameter ${name}`)
@@ -525,8 +523,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
 
   const buildTraining = (B: number, P: number, T: number): TrainingGraph => {
     const key = `train ${B}×${P}×${T}`
-    const owner = { key }
-    E.ownedBy(owner)
     const R = recorder(true)
     const M = P + N
     const inputs = {
@@ -643,8 +639,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
 
   const buildSampling = (B: number, P: number): SamplingGraph => {
     const key = `sample ${B}×${P}`
-    const owner = { key }
-    E.ownedBy(owner)
     const R = recorder(false)
     const M = P + N
     const Tmax = s.answerTokens
@@ -699,20 +693,21 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
   }
 
   /** Recorded graphs by shape, the most recently used last (a few kept: each holds its batch's intermediates). */
-  const graphs = new Map<string, TrainingGraph | SamplingGraph>()
+  const graphs = new Map<string, { readonly graph: TrainingGraph | SamplingGraph; readonly owner: object }>()
   const KEEP = 3
   const graph = <G extends TrainingGraph | SamplingGraph>(key: string, build: () => G): G => {
-    let found = graphs.get(key) as G | undefined
+    let found = graphs.get(key)
     if (found === undefined) {
-      found = build()
       while (graphs.size >= KEEP) {
         const [oldest, g] = graphs.entries().next().value!
         graphs.delete(oldest)
-        E.release({ key: g.key })
+        E.release(g.owner)
       }
+      const owner = {}
+      found = { graph: E.building(owner, build), owner }
     } else graphs.delete(key)
     graphs.set(key, found)
-    return found
+    return found.graph as G
   }
 
   /** Ids as floats, a PAD-padded [rows, width] block from ragged rows. */
@@ -883,7 +878,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       }
     },
     destroy: () => {
-      for (const g of graphs.values()) E.release({ key: g.key })
+      for (const g of graphs.values()) E.release(g.owner)
       graphs.clear()
       E.release(shared)
     }
