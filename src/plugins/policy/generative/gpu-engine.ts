@@ -20,6 +20,8 @@ export interface T {
   readonly off: number
   readonly n: number
   g?: T
+  /** A view's array and its float offset there (its gradient is the same view of the array's). */
+  readonly of?: { readonly t: T; readonly at: number }
 }
 
 /** An operand of a matrix product: element (z, row, col) of `t` at off + (z / Z2)·s1 + (z % Z2)·s2 + row·r + col·c. */
@@ -201,8 +203,17 @@ export const makeEngine = (device: GPUDevice) => {
   }
   const dummy = device.createBuffer({ size: 16, usage: storage })
   /** A fresh zeroed float array on the GPU. */
-  const alloc = (n: number): T => ({ buf: own(device.createBuffer({ size: Math.max(16, Math.ceil((n * 4) / 16) * 16), usage: storage })), off: 0, n })
-  const view = (t: T, off: number, n: number): T => ({ buf: t.buf, off: t.off + off, n })
+  /** Floats one binding may hold. */
+  const bindable = Math.floor(device.limits.maxStorageBufferBindingSize / 4)
+  const alloc = (n: number): T => {
+    if (n > bindable) {
+      throw new RangeError(
+        `an intermediate of ${n} floats is past this GPU's largest binding (${bindable} floats): a smaller batch, prompt or width fits`
+      )
+    }
+    return { buf: own(device.createBuffer({ size: Math.max(16, Math.ceil((n * 4) / 16) * 16), usage: storage })), off: 0, n }
+  }
+  const view = (t: T, off: number, n: number): T => ({ buf: t.buf, off: t.off + off, n, of: { t: t.of?.t ?? t, at: (t.of?.at ?? 0) + off } })
   const uniform = (words: ArrayBuffer): GPUBuffer => {
     const b = own(device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }))
     device.queue.writeBuffer(b, 0, words)
@@ -406,6 +417,7 @@ export const makeEngine = (device: GPUDevice) => {
 
   return {
     device,
+    bindable,
     alloc,
     view,
     ew,

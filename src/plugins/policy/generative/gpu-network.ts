@@ -74,6 +74,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     const fixed = new Set<T>()
     const gradients: GPUBuffer[] = []
     const g = (x: T): T => {
+      if (x.of !== undefined) return E.view(g(x.of.t), x.of.at, x.n)
       if (x.g === undefined) {
         x.g = E.alloc(x.n)
         gradients.push(x.g.buf)
@@ -88,7 +89,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     const back = (f: () => Array<import("./gpu-engine.ts").Dispatch>) => {
       if (train) tape.push(f)
     }
-    const needs = (t: T) => train && !fixed.has(t)
+    const needs = (t: T) => train && !fixed.has(t.of?.t ?? t)
 
     /** y = x·W (+ b) (relu) (+ residual) over `n` rows of x (a strided operand: rows(x, din) when contiguous). */
     const dense = (
@@ -122,15 +123,16 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       return y
     }
 
-    /** C_z = α·A_z·B_z over Z = Z1·Z2 batches, into a fresh array laid out by `c(t)`. */
+    /** C_z = α·A_z·B_z over Z = Z1·Z2 batches, into a fresh array (or `into`) laid out by `c(t)`. */
     const product = (
       a: Operand,
       b: Operand,
       size: number,
       c: (t: T) => Operand,
-      dims: { Z: number; Z2?: number; M: number; N: number; K: number; alpha?: number }
+      dims: { Z: number; Z2?: number; M: number; N: number; K: number; alpha?: number },
+      into?: T
     ): T => {
-      const y = E.alloc(size)
+      const y = into ?? E.alloc(size)
       const co = c(y)
       forward.push(...E.matmul({ a, b, c: co, ...dims }))
       back(() => {
@@ -290,22 +292,37 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       const v = o.keys?.v ?? dense(rows(o.kv!, d), B * Tk, d, p(`${name}.v`), d)
       const kStride = o.kStride ?? Tk
       const head = (t: T, T_: number): Operand => ({ t, s1: T_ * d, s2: dh, r: d, c: 1 })
-      const scores = product(head(q, Tq), transposed(head(k, kStride)), B * H * Tq * Tk, (t) => ({ t, s1: H * Tq * Tk, s2: Tq * Tk, r: Tk, c: 1 }), {
-        Z: B * H,
-        Z2: H,
-        M: Tq,
-        N: Tk,
-        K: dh,
-        alpha: 1 / Math.sqrt(dh)
-      })
-      const weights = softmax(scores, B * H * Tq, Tk, { H, Tq, mask: o.mask, stride: o.stride, causal: o.causal, limit: o.limit })
-      const joined = product({ t: weights, s1: H * Tq * Tk, s2: Tq * Tk, r: Tk, c: 1 }, head(v, kStride), B * Tq * d, (t) => head(t, Tq), {
-        Z: B * H,
-        Z2: H,
-        M: Tq,
-        N: dh,
-        K: Tk
-      })
+      const joined = E.alloc(B * Tq * d)
+      // the scores [b, H, Tq, Tk] of as many batch elements at a time as one binding holds
+      const per = H * Tq * Tk
+      const chunk = Math.max(1, Math.min(B, Math.floor(E.bindable / per)))
+      for (let b0 = 0; b0 < B; b0 += chunk) {
+        const n = Math.min(chunk, B - b0)
+        const part = (t: T, rowsPer: number) => (n === B ? t : E.view(t, b0 * rowsPer, n * rowsPer))
+        const scores = product(
+          head(part(q, Tq * d), Tq),
+          transposed(head(part(k, kStride * d), kStride)),
+          n * per,
+          (t) => ({ t, s1: per, s2: Tq * Tk, r: Tk, c: 1 }),
+          {
+            Z: n * H,
+            Z2: H,
+            M: Tq,
+            N: Tk,
+            K: dh,
+            alpha: 1 / Math.sqrt(dh)
+          }
+        )
+        const mask = o.mask === undefined ? undefined : part(o.mask, o.stride ?? Tk)
+        const weights = softmax(scores, n * H * Tq, Tk, { H, Tq, mask, stride: o.stride, causal: o.causal, limit: o.limit })
+        product({ t: weights, s1: per, s2: Tq * Tk, r: Tk, c: 1 }, head(part(v, kStride * d), kStride), n * Tq * d, (t) => head(t, Tq), {
+          Z: n * H,
+          Z2: H,
+          M: Tq,
+          N: dh,
+          K: Tk
+        }, part(joined, Tq * d))
+      }
       return dense(rows(joined, d), B * Tq, d, p(`${name}.o`), d, { residual: x })
     }
 
@@ -772,9 +789,22 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
 
   let pending: { graph: TrainingGraph; B: number } | undefined
 
+  /**
+   * The most batch elements one graph may take (a multiple of 8): its largest intermediates per
+   * element — the MLP's hidden layer over prompt and image, the logits and the copy head's
+   * scores over the answer (one token when decoding) — must fit one binding.
+   */
+  const capacity = (training: boolean): number => {
+    const T = training ? s.answerTokens : 1
+    const M = s.promptTokens + N
+    const per = Math.max(M * 4 * d, T * V, T * s.promptTokens, T * 4 * d)
+    return Math.max(8, Math.floor(E.bindable / per / 8) * 8)
+  }
+
   return {
     total,
     offset,
+    capacity,
     /** Copies the parameters (a flat array in parameterSpecs order) to the GPU. */
     upload: (flat: Float32Array) => E.write(params, flat),
     /**

@@ -121,7 +121,7 @@ let embeddings = 0
 const CHUNK = 64
 /** Samples per taped pass when training (attention over a 512-token prompt at batch 128 ran out of wasm's memory). */
 const MICRO = 16
-/** On the GPU's own kernels: inputs per decoding batch, samples per training pass. */
+/** On the GPU's own kernels: inputs per decoding batch, samples per training pass (fewer where the GPU's largest binding is small). */
 const GPU_CHUNK = 256
 const GPU_MICRO = 128
 
@@ -329,7 +329,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
 
   const chunked = async <A>(n: number, run: (start: number, end: number) => Promise<A[]>): Promise<A[]> => {
     const out: A[] = []
-    const size = gpu === undefined ? CHUNK : GPU_CHUNK
+    const size = gpu === undefined ? CHUNK : Math.min(GPU_CHUNK, gpu.capacity(false))
     for (let start = 0; start < n; start += size) out.push(...(await run(start, Math.min(n, start + size))))
     return out
   }
@@ -447,9 +447,10 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
       evaluation: Evaluation
     ) => { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> }
   ) => {
+    const micro = Math.min(GPU_MICRO, gpu!.capacity(true))
     const parts = Array.from(
-      { length: Math.ceil(batch.length / GPU_MICRO) },
-      (_, k) => gpuBatch(batch.slice(k * GPU_MICRO, (k + 1) * GPU_MICRO), options.thoughtWeight)
+      { length: Math.ceil(batch.length / micro) },
+      (_, k) => gpuBatch(batch.slice(k * micro, (k + 1) * micro), options.thoughtWeight)
     )
     const evaluations = []
     for (const part of parts) evaluations.push(await gpu!.evaluate(part, options.temperature))
