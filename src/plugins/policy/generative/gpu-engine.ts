@@ -110,6 +110,31 @@ var<workgroup> Bs: array<f32, 1024>;
     }
   }
 }
+
+// a product with a row or a column or so (a decoding step's, a head of width 1): one thread per output element
+@compute @workgroup_size(256) fn small(@builtin(global_invocation_id) gid: vec3u) {
+  let z = gid.z;
+  let e = gid.x;
+  if (e >= u.M * u.N) { return; }
+  let r = e / u.N;
+  let col = e % u.N;
+  let z1 = z / u.Z2;
+  let z2 = z % u.Z2;
+  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2 + r * u.aR;
+  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2 + col * u.bC;
+  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
+  var kMax = u.K;
+  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  var acc = 0.0;
+  for (var k = 0u; k < kMax; k++) { acc += a[aBase + k * u.aC] * b[bBase + k * u.bR]; }
+  let at = r * u.cR + col * u.cC;
+  var v = u.alpha * acc;
+  if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
+  if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
+  if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
+  if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
+  c[cBase + at] = v;
+}
 `
 
 /**
@@ -177,17 +202,22 @@ export const makeEngine = (device: GPUDevice) => {
   const errors: string[] = []
   /** What building found wrong is known asynchronously: the next `run` waits for these first. */
   let checks: Array<Promise<void>> = []
-  const pipeline = (code: string): GPUComputePipeline => {
-    let p = pipelines.get(code)
+  const modules = new Map<string, GPUShaderModule>()
+  const pipeline = (code: string, entryPoint = "main"): GPUComputePipeline => {
+    let p = pipelines.get(`${entryPoint} ${code}`)
     if (p === undefined) {
-      const module = device.createShaderModule({ code })
+      let module = modules.get(code)
+      if (module === undefined) {
+        module = device.createShaderModule({ code })
+        modules.set(code, module)
+      }
       checks.push(
         module.getCompilationInfo().then((info) => {
           for (const m of info.messages) if (m.type === "error") errors.push(`line ${m.lineNum}: ${m.message}\n${code}`)
         })
       )
-      p = device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: "main" } })
-      pipelines.set(code, p)
+      p = device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } })
+      pipelines.set(`${entryPoint} ${code}`, p)
     }
     return p
   }
@@ -280,13 +310,10 @@ export const makeEngine = (device: GPUDevice) => {
     ])
     f32[23] = m.alpha ?? 1
     if (m.Z > MAX_X) throw new RangeError(`a matrix product over ${m.Z} batches (at most ${MAX_X})`)
-    return {
-      pipeline: pipeline(MATMUL),
-      group: group(uniform(words), [m.a.t.buf, m.b.t.buf, (m.bias ?? dummyT).buf, (m.addend ?? dummyT).buf], m.c.t.buf),
-      x: Math.ceil(m.N / 64),
-      y: Math.ceil(m.M / 64),
-      z: m.Z
-    }
+    const group_ = group(uniform(words), [m.a.t.buf, m.b.t.buf, (m.bias ?? dummyT).buf, (m.addend ?? dummyT).buf], m.c.t.buf)
+    // a 64×64 tile would be mostly idle
+    if (m.M <= 4 || m.N <= 4) return { pipeline: pipeline(MATMUL, "small"), group: group_, x: Math.ceil((m.M * m.N) / 256), y: 1, z: m.Z }
+    return { pipeline: pipeline(MATMUL), group: group_, x: Math.ceil(m.N / 64), y: Math.ceil(m.M / 64), z: m.Z }
   }
   const dummyT: T = { buf: dummy, off: 0, n: 4 }
 
