@@ -652,6 +652,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     readonly step: ReadonlyArray<import("./gpu-engine.ts").Dispatch>
     readonly logits: T
     readonly value: T
+    readonly chosen: T
   }
 
   const buildSampling = (B: number, P: number): SamplingGraph => {
@@ -666,7 +667,8 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       copyOffsets: R.input(B * (V + 1)),
       copyRows: R.input(2 * B * P),
       token: R.input(B),
-      t: R.input(1)
+      t: R.input(1),
+      choice: R.input(2 * B + 1)
     }
     const enc = R.encode(B, P, inputs)
     const cross = Array.from({ length: s.decoderLayers }, (_, l) => ({
@@ -706,7 +708,39 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       R.copyHead(out, logits, enc.keys, B, 1, P, M, inputs.mask, { offsets: inputs.copyOffsets, rows: inputs.copyRows, ids: inputs.copyRows })
     }
     const value = R.valueHead(out, B, 1)
-    return { key, B, P, inputs, encoder, step: R.forward, logits, value }
+    // each row's next token at the temperature (the last float of `choice`): forced (≥ 0), the
+    // most likely (−1, the first of equals) or drawn by inverting the distribution at the row's
+    // uniform draw (−2); with its log-probability
+    const chosen = E.alloc(2 * B)
+    R.forward.push(E.ew(
+      /* wgsl */ `
+      let base = u.o0 + i * u.p0;
+      let tau = x1[u.o1 + 2u * u.p1];
+      let mode = x1[u.o1 + i * 2u];
+      var m = -3.4e38;
+      var best = 0u;
+      for (var k = 0u; k < u.p0; k++) {
+        let z = x0[base + k] / tau;
+        if (z > m) { m = z; best = k; }
+      }
+      var sum = 0.0;
+      for (var k = 0u; k < u.p0; k++) { sum += exp(x0[base + k] / tau - m); }
+      let logZ = m + log(sum);
+      var id = best;
+      if (mode >= 0.0) { id = u32(mode); }
+      if (mode < -1.5) {
+        var r = x1[u.o1 + i * 2u + 1u];
+        id = u.p0 - 1u;
+        for (var k = 0u; k < u.p0; k++) {
+          r -= exp(x0[base + k] / tau - logZ);
+          if (r < 0.0) { id = k; break; }
+        }
+      }
+      out[u.oo + i * 2u] = f32(id);
+      out[u.oo + i * 2u + 1u] = x0[base + id] / tau - logZ;`,
+      { out: chosen, inputs: [logits, inputs.choice], n: B, p: [V, B] }
+    ))
+    return { key, B, P, inputs, encoder, step: R.forward, logits, value, chosen }
   }
 
   /** Recorded graphs by shape, the most recently used last (a few kept: each holds its batch's intermediates). */
@@ -896,14 +930,42 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       E.write(G.inputs.copyOffsets!, copy.offsets)
       E.write(G.inputs.copyRows!, copy.list)
       await E.run(G.encoder)
+      const feed = (tokens: ArrayLike<number>, t: number) => {
+        const ids = new Float32Array(B)
+        for (let i = 0; i < n; i++) ids[i] = tokens[i]!
+        E.write(G.inputs.token!, ids)
+        E.write(G.inputs.t!, Float32Array.of(t))
+      }
       return {
         step: async (tokens: ArrayLike<number>, t: number): Promise<{ logits: Float32Array; values: Float32Array }> => {
-          const ids = new Float32Array(B)
-          for (let i = 0; i < n; i++) ids[i] = tokens[i]!
-          E.write(G.inputs.token!, ids)
-          E.write(G.inputs.t!, Float32Array.of(t))
+          feed(tokens, t)
           const [logits, values] = await E.run(G.step, { reads: [G.logits, G.value] })
           return { logits: logits!.subarray(0, n * V), values: values!.subarray(0, n) }
+        },
+        /**
+         * A step that also chooses each row's next token on the GPU — `modes[i]` a forced id
+         * (≥ 0), −1 the most likely, −2 a draw at `uniforms[i]` — and reads back only the
+         * choices, their log-probabilities at the temperature, and the values.
+         */
+        choose: async (
+          tokens: ArrayLike<number>,
+          t: number,
+          choice: { readonly modes: ArrayLike<number>; readonly uniforms: ArrayLike<number>; readonly temperature: number }
+        ): Promise<{ ids: Int32Array; logProbs: Float32Array; values: Float32Array }> => {
+          feed(tokens, t)
+          const c = new Float32Array(2 * B + 1)
+          for (let i = 0; i < n; i++) {
+            c[2 * i] = choice.modes[i]!
+            c[2 * i + 1] = choice.uniforms[i]!
+          }
+          c[2 * B] = Math.max(choice.temperature, 1e-6)
+          E.write(G.inputs.choice!, c)
+          const [chosen, values] = await E.run(G.step, { reads: [G.chosen, G.value] })
+          return {
+            ids: Int32Array.from({ length: n }, (_, i) => chosen![2 * i]!),
+            logProbs: Float32Array.from({ length: n }, (_, i) => chosen![2 * i + 1]!),
+            values: values!.subarray(0, n)
+          }
         }
       }
     },

@@ -311,7 +311,29 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     const done = new Array<boolean>(B).fill(false)
     let values: Float32Array | undefined
     for (let t = 0; t < shape.answerTokens && done.some((x) => !x); t++) {
-      const { logits, values: v } = await decoding.step(written.map((w) => (t === 0 ? BOS : (w[t - 1] ?? PAD))), t)
+      const tokens = written.map((w) => (t === 0 ? BOS : (w[t - 1] ?? PAD)))
+      if (options.full !== true) {
+        // the GPU chooses: one uniform draw per row that samples, in row order, as `choose` draws them
+        const modes = new Float32Array(B)
+        const uniforms = new Float32Array(B)
+        for (let i = 0; i < B; i++) {
+          const forced = options.along?.[i]
+          modes[i] = done[i] ? -1 : forced !== undefined ? (forced[t] ?? EOS) : options.greedy ? -1 : -2
+          if (modes[i] === -2) uniforms[i] = rng.random()
+        }
+        const c = await decoding.choose(tokens, t, { modes, uniforms, temperature: options.temperature })
+        if (t === 0) values = Float32Array.from(c.values)
+        for (let i = 0; i < B; i++) {
+          if (done[i]) continue
+          const id = c.ids[i]!
+          written[i]!.push(id)
+          logProbs[i]!.push(c.logProbs[i]!)
+          const forced = options.along?.[i]
+          if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) done[i] = true
+        }
+        continue
+      }
+      const { logits, values: v } = await decoding.step(tokens, t)
       if (t === 0) values = Float32Array.from(v)
       for (let i = 0; i < B; i++) {
         if (done[i]) continue
