@@ -5,7 +5,7 @@
  * forward pass, per-answer log-probability, value and entropy, and the gradient of a weighted sum
  * of them) and a sampling graph (the encoder once, then one decoding step at a time over a
  * key–value cache, the copy head's share added on the GPU). Graphs are recorded per batch shape:
- * the batch rounded up to a multiple of 8, the prompt to 32 tokens, the answer to 8.
+ * the batch rounded up to a multiple of 8, the prompt to 64 tokens, the answer to 16 (fewer shapes, fewer graphs rebuilt).
  */
 import { type Engine, makeEngine, type Operand, rows, type T, transposed } from "./gpu-engine.ts"
 import { type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
@@ -745,7 +745,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
 
   /** Recorded graphs by shape, the most recently used last (a few kept: each holds its batch's intermediates). */
   const graphs = new Map<string, { readonly graph: TrainingGraph | SamplingGraph; readonly owner: object }>()
-  const KEEP = 3
+  const KEEP = 4
   const graph = <G extends TrainingGraph | SamplingGraph>(key: string, build: () => G): G => {
     let found = graphs.get(key)
     if (found === undefined) {
@@ -819,7 +819,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     for (let b = 0; b < B; b++) for (let k = 0; k < P; k++) out[b * (P + N) + k] = prompt[b * P + k] === 0 ? NEG : 0
     return out
   }
-  const bucketP = (longest: number) => Math.min(s.promptTokens, roundUp(Math.max(1, longest), 32))
+  const bucketP = (longest: number) => Math.min(s.promptTokens, roundUp(Math.max(1, longest), 64))
 
   let pending: { graph: TrainingGraph; B: number } | undefined
 
@@ -855,7 +855,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       const n = batch.prompts.length
       const B = roundUp(n, 8)
       const P = bucketP(Math.max(...batch.prompts.map((x) => x.length)))
-      const T = Math.min(s.answerTokens, roundUp(Math.max(...batch.targets.map((x) => x.length)), 8))
+      const T = Math.min(s.answerTokens, roundUp(Math.max(...batch.targets.map((x) => x.length)), 16))
       const G = graph(`train ${B}×${P}×${T}`, () => buildTraining(B, P, T))
       const prompt = padded(batch.prompts, B, P)
       const answer = padded(batch.inputs, B, T)
