@@ -525,7 +525,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
   }
 
   interface TrainingGraph {
-    readonly key: string
     readonly B: number
     readonly P: number
     readonly T: number
@@ -534,12 +533,9 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     readonly backward: ReadonlyArray<import("./gpu-engine.ts").Dispatch>
     readonly clear: ReadonlyArray<GPUBuffer>
     readonly evaluation: { logProb: T; value: T; entropy: T }
-    /** The answers' log-probabilities etc. of the last forward pass are still in its buffers. */
-    last?: object
   }
 
   const buildTraining = (B: number, P: number, T: number): TrainingGraph => {
-    const key = `train ${B}×${P}×${T}`
     const R = recorder(true)
     const M = P + N
     const inputs = {
@@ -631,7 +627,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     ]
     const backward = [...seed, ...R.tape.reverse().flatMap((f) => f())]
     return {
-      key,
       B,
       P,
       T,
@@ -644,7 +639,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
   }
 
   interface SamplingGraph {
-    readonly key: string
     readonly B: number
     readonly P: number
     readonly inputs: Record<string, T>
@@ -656,7 +650,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
   }
 
   const buildSampling = (B: number, P: number): SamplingGraph => {
-    const key = `sample ${B}×${P}`
     const R = recorder(false)
     const M = P + N
     const Tmax = s.answerTokens
@@ -740,7 +733,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       out[u.oo + i * 2u + 1u] = x0[base + id] / tau - logZ;`,
       { out: chosen, inputs: [logits, inputs.choice], n: B, p: [V, B] }
     ))
-    return { key, B, P, inputs, encoder, step: R.forward, logits, value, chosen }
+    return { B, P, inputs, encoder, step: R.forward, logits, value, chosen }
   }
 
   /** Recorded graphs by shape, the most recently used last (a few kept: each holds its batch's intermediates). */

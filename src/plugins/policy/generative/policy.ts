@@ -244,15 +244,13 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     const crossFlat = kept.slice(shape.copy ? 2 : 0)
     const cross = Array.from({ length: layers }, (_, l) => ({ k: crossFlat[2 * l]!, v: crossFlat[2 * l + 1]! }))
     let past: Array<{ k: Tensor; v: Tensor }> | undefined
-    const written: number[][] = batch.map(() => [])
-    const logProbs: number[][] = batch.map(() => [])
-    const distributions: Float32Array[][] = batch.map(() => [])
-    const done = new Array<boolean>(B).fill(false)
+    const w = writing(B)
+    const { done } = w
     let values: Float32Array | undefined
     const T = shape.answerTokens
     try {
       for (let t = 0; t < T && done.some((x) => !x); t++) {
-        const inputs = Int32Array.from(written, (w) => (t === 0 ? BOS : (w[t - 1] ?? PAD)))
+        const inputs = Int32Array.from(w.written, (row) => (t === 0 ? BOS : (row[t - 1] ?? PAD)))
         const [logitsT, value, ...rest] = tf.tidy(() => {
           const out = net.step(tf.tensor(inputs, [B, 1], "int32"), t, mask!, cross, past, copy)
           return [out.logits, out.value, ...(out.copied === undefined ? [] : [out.copied.attend, out.copied.strength]), ...out.cache.flatMap((c) => [c.k, c.v])]
@@ -264,21 +262,43 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         const [logits, v, attend, strength] = await reads([logitsT!, value!, ...copiedT])
         if (attend !== undefined) addCopy(logits!, { attend, strength: strength! }, enc.ids, tokenizer.bare, V)
         if (t === 0) values = v
-        for (let i = 0; i < B; i++) {
-          if (done[i]) continue
-          const lp = logSoftmaxRow(logits!, i * V, V, options.temperature)
-          const forced = options.along?.[i]
-          const id = choose(lp, forced, t, options.greedy)
-          written[i]!.push(id)
-          logProbs[i]!.push(lp[id]!)
-          if (options.full === true) distributions[i]!.push(lp)
-          if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) done[i] = true
-        }
+        fromLogits(w, logits!, t, options)
       }
     } finally {
       tf.dispose([mask!, ...kept, ...(past ?? []).flatMap((c) => [c.k, c.v])])
     }
-    return { written, logProbs, values: values ?? new Float32Array(B), distributions }
+    return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
+  }
+
+  /** What decoding has written so far, per row. */
+  const writing = (B: number) => ({
+    written: Array.from({ length: B }, (): number[] => []),
+    logProbs: Array.from({ length: B }, (): number[] => []),
+    distributions: Array.from({ length: B }, (): Float32Array[] => []),
+    done: new Array<boolean>(B).fill(false)
+  })
+  type Writing = ReturnType<typeof writing>
+  /** Row i's token at step t, its log-probability (and whole log-distribution): the row ends at the end token or its forced answer's end. */
+  const record = (w: Writing, i: number, t: number, id: number, logProb: number, forced: ReadonlyArray<number> | undefined, lp?: Float32Array) => {
+    w.written[i]!.push(id)
+    w.logProbs[i]!.push(logProb)
+    if (lp !== undefined) w.distributions[i]!.push(lp)
+    if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) w.done[i] = true
+  }
+  /** Every unfinished row's token from the step's logits [rows, V], log-softmax and choice in JavaScript. */
+  const fromLogits = (
+    w: Writing,
+    logits: Float32Array,
+    t: number,
+    options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
+  ) => {
+    for (let i = 0; i < w.done.length; i++) {
+      if (w.done[i]) continue
+      const lp = logSoftmaxRow(logits, i * V, V, options.temperature)
+      const forced = options.along?.[i]
+      const id = choose(lp, forced, t, options.greedy)
+      record(w, i, t, id, lp[id]!, forced, options.full === true ? lp : undefined)
+    }
   }
 
   /** The next token of each unfinished row, from its log-distribution (forced, greedy or sampled). */
@@ -305,13 +325,11 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   ) => {
     const B = batch.length
     const decoding = await gpu!.start(batch.map((b) => b.prompt), batch.map((b) => b.patches))
-    const written: number[][] = batch.map(() => [])
-    const logProbs: number[][] = batch.map(() => [])
-    const distributions: Float32Array[][] = batch.map(() => [])
-    const done = new Array<boolean>(B).fill(false)
+    const w = writing(B)
+    const { done } = w
     let values: Float32Array | undefined
     for (let t = 0; t < shape.answerTokens && done.some((x) => !x); t++) {
-      const tokens = written.map((w) => (t === 0 ? BOS : (w[t - 1] ?? PAD)))
+      const tokens = w.written.map((row) => (t === 0 ? BOS : (row[t - 1] ?? PAD)))
       if (options.full !== true) {
         // the GPU chooses: one uniform draw per row that samples, in row order, as `choose` draws them
         const modes = new Float32Array(B)
@@ -323,30 +341,14 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         }
         const c = await decoding.choose(tokens, t, { modes, uniforms, temperature: options.temperature })
         if (t === 0) values = Float32Array.from(c.values)
-        for (let i = 0; i < B; i++) {
-          if (done[i]) continue
-          const id = c.ids[i]!
-          written[i]!.push(id)
-          logProbs[i]!.push(c.logProbs[i]!)
-          const forced = options.along?.[i]
-          if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) done[i] = true
-        }
+        for (let i = 0; i < B; i++) if (!done[i]) record(w, i, t, c.ids[i]!, c.logProbs[i]!, options.along?.[i])
         continue
       }
       const { logits, values: v } = await decoding.step(tokens, t)
       if (t === 0) values = Float32Array.from(v)
-      for (let i = 0; i < B; i++) {
-        if (done[i]) continue
-        const lp = logSoftmaxRow(logits, i * V, V, options.temperature)
-        const forced = options.along?.[i]
-        const id = choose(lp, forced, t, options.greedy)
-        written[i]!.push(id)
-        logProbs[i]!.push(lp[id]!)
-        if (options.full === true) distributions[i]!.push(lp)
-        if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) done[i] = true
-      }
+      fromLogits(w, logits, t, options)
     }
-    return { written, logProbs, values: values ?? new Float32Array(B), distributions }
+    return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
   }
 
   const chunked = async <A>(n: number, run: (start: number, end: number) => Promise<A[]>): Promise<A[]> => {
