@@ -13,6 +13,7 @@ import type { ChatTurn } from "../../../core/environment.ts"
 import {
   type Evaluation,
   type Learner,
+  type LossCoefficients,
   type OutputDistribution,
   PolicyError,
   type PolicyInput,
@@ -467,9 +468,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   const gradientsOnGpu = async (
     batch: ReadonlyArray<GenerativeSample>,
     options: { readonly thoughtWeight: number; readonly temperature: number },
-    coefficients: (
-      evaluation: Evaluation
-    ) => { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> }
+    coefficients: (evaluation: Evaluation) => LossCoefficients
   ) => {
     const micro = Math.min(GPU_MICRO, gpu!.capacity(true))
     const parts = Array.from(
@@ -577,9 +576,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   const differentiate = async (
     batch: ReadonlyArray<GenerativeSample>,
     options: { readonly thoughtWeight: number; readonly temperature: number },
-    coefficients: (
-      evaluation: Evaluation
-    ) => { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> }
+    coefficients: (evaluation: Evaluation) => LossCoefficients
   ): Promise<Map<string, Float32Array>> => {
     const prepared = prepare(batch, options)
     const B = prepared.B
