@@ -5,7 +5,8 @@
  * forward pass, per-answer log-probability, value and entropy, and the gradient of a weighted sum
  * of them) and a sampling graph (the encoder once, then one decoding step at a time over a
  * key–value cache, the copy head's share added on the GPU). Graphs are recorded per batch shape:
- * the batch rounded up to a multiple of 8, the prompt to 64 tokens, the answer to 16 (fewer shapes, fewer graphs rebuilt).
+ * the batch rounded up to a multiple of 8, the prompt to 64 tokens, the answer to 16 (fewer
+ * shapes, fewer graphs rebuilt).
  */
 import { type Engine, makeEngine, type Operand, rows, type T, transposed } from "./gpu-engine.ts"
 import { type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
@@ -14,23 +15,6 @@ import { PAD } from "./tokenizer.ts"
 const NEG = -1e9
 
 const roundUp = (x: number, k: number) => Math.ceil(x / k) * k
-
-/** What one training batch reads: the host's arrays, every id as a float. */
-export interface TrainingInputs {
-  readonly B: number
-  readonly P: number
-  readonly T: number
-  /** [B, P] prompt ids (PAD-padded). */
-  readonly prompt: Int32Array
-  /** [B, N·patchSize] the image patches. */
-  readonly patches: Float32Array
-  /** [B, T] decoder inputs (BOS, then the answer), PAD-padded. */
-  readonly inputs: Int32Array
-  /** [B, T] targets, weights (thought tokens by their coefficient), 1 where a token is. */
-  readonly targets: Int32Array
-  readonly weights: Float32Array
-  readonly present: Float32Array
-}
 
 export interface Evaluated {
   readonly logProbs: Float32Array
