@@ -18,6 +18,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as AdamW from "../src/plugins/optimizer/adamw.ts"
 import { PRESETS } from "../src/app/config.ts"
+import { textSetting } from "../src/core/settings.ts"
 import { DEFAULT_ARCHITECTURE, make } from "../src/plugins/policy/generative/policy.ts"
 import { defaultVocabulary } from "../src/plugins/policy/generative/tokenizer.ts"
 import { oracleText } from "../src/plugins/policy/oracle.ts"
@@ -51,7 +52,7 @@ const main = async () => {
     }
     const { tf } = started.right
     // on WebGPU the generator runs its own recorded kernels unless VIRL_WEBGPU_FORWARD=tfjs
-    const name = started.right.name !== "webgpu" ? started.right.name : process.env["VIRL_WEBGPU_FORWARD"] === "tfjs" ? "webgpu-tfjs" : "webgpu"
+    const name = started.right.name !== "webgpu" ? started.right.name : textSetting("VIRL_WEBGPU_FORWARD") === "tfjs" ? "webgpu-tfjs" : "webgpu"
     const policy = make(tf, { architecture: ARCH, vocabulary: defaultVocabulary(), thought_prob_coef: 0.5 }, new PythonRandom(1))
     const learner = policy.learner!
     const optimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })

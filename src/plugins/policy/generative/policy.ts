@@ -27,6 +27,7 @@ import type { Tf } from "../tfjs/backend.ts"
 import { shrinkImage } from "../tfjs/features.ts"
 import { type GpuNetwork, makeGpuNetwork } from "./gpu-network.ts"
 import { addCopy, initialParameters, network, type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
+import { type DecodeOptions, makeDecoding } from "./decoding.ts"
 import { GENERATIVE_DEFAULTS } from "./settings.ts"
 import { BOS, EOS, makeTokenizer, PAD } from "./tokenizer.ts"
 
@@ -102,18 +103,6 @@ interface GenerativeSample extends Sample {
 /** The conversation as one text: each turn's text parts, turns separated by a blank line. */
 const conversation = (chat: ReadonlyArray<ChatTurn>): string =>
   chat.map((turn) => turn.content.map((part) => (part.type === "text" ? part.text : "")).join("")).join("\n\n")
-
-const logSoftmaxRow = (logits: Float32Array, offset: number, n: number, temperature: number): Float32Array => {
-  const t = Math.max(temperature, 1e-6)
-  let max = -Infinity
-  for (let k = 0; k < n; k++) max = Math.max(max, logits[offset + k]! / t)
-  let sum = 0
-  for (let k = 0; k < n; k++) sum += Math.exp(logits[offset + k]! / t - max)
-  const logZ = max + Math.log(sum)
-  const out = new Float32Array(n)
-  for (let k = 0; k < n; k++) out[k] = logits[offset + k]! / t - logZ
-  return out
-}
 
 let instances = 0
 let embeddings = 0
@@ -227,7 +216,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
    */
   const generate = async (
     batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
-    options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
+    options: DecodeOptions
   ) => {
     if (gpu !== undefined) return generateOnGpu(batch, options)
     const B = batch.length
@@ -271,58 +260,12 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
   }
 
-  /** What decoding has written so far, per row. */
-  const writing = (B: number) => ({
-    written: Array.from({ length: B }, (): number[] => []),
-    logProbs: Array.from({ length: B }, (): number[] => []),
-    distributions: Array.from({ length: B }, (): Float32Array[] => []),
-    done: new Array<boolean>(B).fill(false)
-  })
-  type Writing = ReturnType<typeof writing>
-  /** Row i's token at step t, its log-probability (and whole log-distribution): the row ends at the end token or its forced answer's end. */
-  const record = (w: Writing, i: number, t: number, id: number, logProb: number, forced: ReadonlyArray<number> | undefined, lp?: Float32Array) => {
-    w.written[i]!.push(id)
-    w.logProbs[i]!.push(logProb)
-    if (lp !== undefined) w.distributions[i]!.push(lp)
-    if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) w.done[i] = true
-  }
-  /** Every unfinished row's token from the step's logits [rows, V], log-softmax and choice in JavaScript. */
-  const fromLogits = (
-    w: Writing,
-    logits: Float32Array,
-    t: number,
-    options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
-  ) => {
-    for (let i = 0; i < w.done.length; i++) {
-      if (w.done[i]) continue
-      const lp = logSoftmaxRow(logits, i * V, V, options.temperature)
-      const forced = options.along?.[i]
-      const id = choose(lp, forced, t, options.greedy)
-      record(w, i, t, id, lp[id]!, forced, options.full === true ? lp : undefined)
-    }
-  }
-
-  /** The next token of each unfinished row, from its log-distribution (forced, greedy or sampled). */
-  const choose = (
-    lp: Float32Array,
-    forced: ReadonlyArray<number> | undefined,
-    t: number,
-    greedy: boolean
-  ): number => {
-    if (forced !== undefined) return forced[t] ?? EOS
-    if (greedy) return lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
-    let u = rng.random()
-    for (let k = 0; k < V; k++) {
-      u -= Math.exp(lp[k]!)
-      if (u < 0) return k
-    }
-    return V - 1
-  }
+  const { writing, record, fromLogits } = makeDecoding(rng, V)
 
   /** `generate` on the GPU's own kernels: the encoder once, then one recorded step per token. */
   const generateOnGpu = async (
     batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
-    options: { readonly temperature: number; readonly greedy: boolean; readonly along?: ReadonlyArray<ReadonlyArray<number>>; readonly full?: boolean }
+    options: DecodeOptions
   ) => {
     const B = batch.length
     const decoding = await gpu!.start(batch.map((b) => b.prompt), batch.map((b) => b.patches))

@@ -1,0 +1,79 @@
+/**
+ * The generative policy's decoding bookkeeping, shared by its tfjs path and its GPU paths: what
+ * each row has written, the log-softmax of a step's logits and the choice of the next token
+ * (forced along a given answer, greedy, or drawn with the run's generator).
+ */
+import type { Rng } from "../../../core/random.ts"
+import { EOS } from "./tokenizer.ts"
+
+export interface DecodeOptions {
+  readonly temperature: number
+  readonly greedy: boolean
+  readonly along?: ReadonlyArray<ReadonlyArray<number>>
+  readonly full?: boolean
+}
+
+/** One row of logits (at `offset`, `n` of them) as log-probabilities at the temperature. */
+export const logSoftmaxRow = (logits: Float32Array, offset: number, n: number, temperature: number): Float32Array => {
+  const t = Math.max(temperature, 1e-6)
+  let max = -Infinity
+  for (let k = 0; k < n; k++) max = Math.max(max, logits[offset + k]! / t)
+  let sum = 0
+  for (let k = 0; k < n; k++) sum += Math.exp(logits[offset + k]! / t - max)
+  const logZ = max + Math.log(sum)
+  const out = new Float32Array(n)
+  for (let k = 0; k < n; k++) out[k] = logits[offset + k]! / t - logZ
+  return out
+}
+
+/** Decoding over a vocabulary of `V` tokens, its draws from `rng`. */
+export const makeDecoding = (rng: Rng, V: number) => {
+  /** What decoding has written so far, per row. */
+  const writing = (B: number) => ({
+    written: Array.from({ length: B }, (): number[] => []),
+    logProbs: Array.from({ length: B }, (): number[] => []),
+    distributions: Array.from({ length: B }, (): Float32Array[] => []),
+    done: new Array<boolean>(B).fill(false)
+  })
+  type Writing = ReturnType<typeof writing>
+  /** Row i's token at step t, its log-probability (and whole log-distribution): the row ends at the end token or its forced answer's end. */
+  const record = (w: Writing, i: number, t: number, id: number, logProb: number, forced: ReadonlyArray<number> | undefined, lp?: Float32Array) => {
+    w.written[i]!.push(id)
+    w.logProbs[i]!.push(logProb)
+    if (lp !== undefined) w.distributions[i]!.push(lp)
+    if (id === EOS || (forced !== undefined && t + 1 >= forced.length)) w.done[i] = true
+  }
+  /** Every unfinished row's token from the step's logits [rows, V], log-softmax and choice in JavaScript. */
+  const fromLogits = (
+    w: Writing,
+    logits: Float32Array,
+    t: number,
+    options: DecodeOptions
+  ) => {
+    for (let i = 0; i < w.done.length; i++) {
+      if (w.done[i]) continue
+      const lp = logSoftmaxRow(logits, i * V, V, options.temperature)
+      const forced = options.along?.[i]
+      const id = choose(lp, forced, t, options.greedy)
+      record(w, i, t, id, lp[id]!, forced, options.full === true ? lp : undefined)
+    }
+  }
+
+  /** The next token of each unfinished row, from its log-distribution (forced, greedy or sampled). */
+  const choose = (
+    lp: Float32Array,
+    forced: ReadonlyArray<number> | undefined,
+    t: number,
+    greedy: boolean
+  ): number => {
+    if (forced !== undefined) return forced[t] ?? EOS
+    if (greedy) return lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
+    let u = rng.random()
+    for (let k = 0; k < V; k++) {
+      u -= Math.exp(lp[k]!)
+      if (u < 0) return k
+    }
+    return V - 1
+  }
+  return { writing, record, fromLogits, choose }
+}
