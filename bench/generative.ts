@@ -4,7 +4,8 @@
  * 4 heads, 1 encoder and 2 decoder blocks, 512 prompt tokens, a 32-pixel image in 16 patches, the
  * copy head). `npm run bench:gpu` runs it after the tfjs policy's bench.
  * Training: the learner's gradients of the whole answer's cross-entropy (teacher forcing, as SFT
- * and RFT compute them; PPO's are the same pass with other coefficients) + AdamW + commit.
+ * and RFT compute them; PPO's are the same pass with other coefficients) + AdamW (on the GPU where
+ * the learner runs it there, as training does) + commit.
  * Sampling: act() at temperature 1, answers written to their end token (at most 96 tokens).
  * Where python3 (or $PYTHON) has torch, the same network in PyTorch (bench/torch_generative.py)
  * trains on inputs of the same lengths, and the ratios are printed.
@@ -55,7 +56,9 @@ const main = async () => {
     const name = started.right.name !== "webgpu" ? started.right.name : textSetting("VIRL_WEBGPU_FORWARD") === "tfjs" ? "webgpu-tfjs" : "webgpu"
     const policy = make(tf, { architecture: ARCH, vocabulary: defaultVocabulary(), thought_prob_coef: 0.5 }, new PythonRandom(1))
     const learner = policy.learner!
-    const optimizer = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
+    // placed as training places it: on the GPU where the learner runs AdamW there
+    const js = AdamW.make({ ...PRESETS.small.optimizer_config, max_grad_norm: 1, grad_accum_steps: 1 })
+    const optimizer = learner.onDevice?.(AdamW.NAME, js) ?? js
     const samples = inputs.map((i) => learner.teacher(i, oracleText(i.info))!)
     const tokens = samples.reduce((n, s) => n + (s as unknown as { answer: Int32Array }).answer.length, 0) / samples.length
     promptTokens = samples.reduce((n, s) => n + (s as unknown as { prompt: Int32Array }).prompt.length, 0) / samples.length
@@ -120,7 +123,7 @@ const main = async () => {
       `${k.split(":")[0]} ${(r.train_answers_per_s / v).toFixed(1)}× slower`
     )
     console.log(
-      `  torch-${r.device.padEnd(4)} batch ${String(r.batch).padStart(3)}: train ${r.train_answers_per_s.toFixed(1).padStart(7)} answers/s   (tfjs: ${
+      `  torch-${r.device.padEnd(4)} batch ${String(r.batch).padStart(3)}: train ${r.train_answers_per_s.toFixed(1).padStart(7)} answers/s   (virl: ${
         mine.join(", ")
       })`
     )

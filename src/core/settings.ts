@@ -15,6 +15,7 @@ export const ENVIRONMENT_VARIABLES = {
   VIRL_KERNELS: "js: the JavaScript street-view kernels instead of the WebAssembly ones (same bytes)",
   VIRL_LIBM: "js: JavaScript trigonometry instead of the C library's (headings may differ from the reference's in the last bit)",
   VIRL_WEBGPU_FORWARD: "tfjs: the policy through tfjs's WebGPU backend instead of the fused kernels",
+  VIRL_GPU_PROFILE: "1: the generative policy's GPU kernels timed one by one, once per graph, printed to stderr (a diagnostic: it perturbs the step it times)",
   VIRL_EXIT_WITH_PARENT: "1 in the processes virl starts (seeds, trials): they stop when their parent dies",
   VIRL_PARENT_SILENCE_S: "in a trial a cluster runner starts: it stops when the runner has sent nothing for this many seconds (stopped, frozen)",
   OPENAI_BASE_URL: "the endpoint of --policy openai:MODEL (default https://api.openai.com/v1)",

@@ -1,8 +1,8 @@
 /**
  * Run by test/plugins/policy/webgpu.test.ts in a child process that can find a WebGPU adapter:
  * both policies on wasm and on WebGPU from the same initial weights and inputs — gradients of one
- * loss, greedy answers before and after one AdamW step (on the GPU where the learner places it)
- * — and prints one JSON line comparing them.
+ * loss, greedy answers before and after one AdamW step (on the GPU where the learner places it),
+ * then sampled answers — and prints one JSON line comparing them.
  */
 import { Effect } from "effect"
 import { oracleInputs } from "../../bench/inputs.ts"
@@ -50,7 +50,19 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
   optimizer.accumulate(learner.parameters(), step.gradients)
   learner.commit()
   const after = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
-  return { name, samples: samples.length, gradients, large: large.gradients, before, after, onDevice: optimizer !== js, adapter: Backend.webgpuAdapter() }
+  // drawn with the run's generator, seeded alike on both backends
+  const sampled = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))
+  return {
+    name,
+    samples: samples.length,
+    gradients,
+    large: large.gradients,
+    before,
+    after,
+    sampled,
+    onDevice: optimizer !== js,
+    adapter: Backend.webgpuAdapter()
+  }
 }
 
 const report: Record<string, unknown> = {}
@@ -85,7 +97,10 @@ for (const [policy, build] of Object.entries(policies)) {
     answers: inputs.length,
     gradient,
     before: compare(cpu.before, gpu.before),
-    after: compare(cpu.after, gpu.after)
+    after: compare(cpu.after, gpu.after),
+    // how far the step moved the answers' log-probabilities on the GPU (the update took place)
+    moved: compare(gpu.before, gpu.after).logProb,
+    sampled: compare(cpu.sampled, gpu.sampled)
   }
 }
 console.log(JSON.stringify(report))

@@ -13,6 +13,7 @@ interface Comparison {
   readonly gradient: number
   readonly before: { readonly sameText: number; readonly logProb: number }
   readonly after: { readonly sameText: number; readonly logProb: number }
+  readonly moved: number
 }
 
 // the GPU code paths (the tfjs-vl policy's own WGSL kernels and AdamW on the device; the
@@ -32,8 +33,13 @@ describe.skipIf("missing" in webgpu)("WebGPU (Dawn over Mesa's lavapipe, on the 
         expect(when.sameText).toBe(r.answers)
         expect(when.logProb).toBeLessThan(1e-3)
       }
+      // the step moved the answers far more than the backends differ
+      expect(r.moved).toBeGreaterThan(10 * r.after.logProb)
     }
-    // the tfjs-vl policy's AdamW runs on the GPU there
+    // both policies' AdamW runs on the GPU there (the answers after the step are compared above)
     expect((report as Record<string, Comparison>)["tfjs-vl"]!.onDevice).toBe(true)
+    expect((report as Record<string, Comparison>)["generative"]!.onDevice).toBe(true)
+    // the generator's sampled answers: the same draws on both backends
+    expect((report as Record<string, Comparison & { sampled: Comparison["before"] }>)["generative"]!.sampled.sameText).toBe(16)
   }, 600_000)
 })

@@ -26,14 +26,20 @@ export const logSoftmaxRow = (logits: Float32Array, offset: number, n: number, t
   return out
 }
 
-/** Decoding over a vocabulary of `V` tokens, its draws from `rng`. */
-export const makeDecoding = (rng: Rng, V: number) => {
-  /** What decoding has written so far, per row. */
-  const writing = (B: number) => ({
+/**
+ * Decoding over a vocabulary of `V` tokens, at most `T` of them per answer, its draws from `rng`.
+ * A sampling call draws its uniforms up front, one per row and step ([T, rows], row-major by
+ * step) whether or not the row is still writing then: the paths that decode on the GPU, several
+ * steps per submission, and in JavaScript, one step at a time, then draw alike.
+ */
+export const makeDecoding = (rng: Rng, V: number, T: number) => {
+  /** What decoding has written so far, per row, and the draws its sampling rows read. */
+  const writing = (B: number, options: DecodeOptions) => ({
     written: Array.from({ length: B }, (): number[] => []),
     logProbs: Array.from({ length: B }, (): number[] => []),
     distributions: Array.from({ length: B }, (): Float32Array[] => []),
-    done: new Array<boolean>(B).fill(false)
+    done: new Array<boolean>(B).fill(false),
+    draws: options.greedy || options.along !== undefined ? undefined : Float32Array.from({ length: T * B }, () => rng.random())
   })
   type Writing = ReturnType<typeof writing>
   /** Row i's token at step t, its log-probability (and whole log-distribution): the row ends at the end token or its forced answer's end. */
@@ -54,24 +60,25 @@ export const makeDecoding = (rng: Rng, V: number) => {
       if (w.done[i]) continue
       const lp = logSoftmaxRow(logits, i * V, V, options.temperature)
       const forced = options.along?.[i]
-      const id = choose(lp, forced, t, options.greedy)
+      const id = choose(lp, forced, t, options.greedy, w.draws?.[t * w.done.length + i] ?? 0)
       record(w, i, t, id, lp[id]!, forced, options.full === true ? lp : undefined)
     }
   }
 
-  /** The next token of each unfinished row, from its log-distribution (forced, greedy or sampled). */
+  /** The next token of a row from its log-distribution: forced, greedy, or sampled by inverting it at the uniform draw `u`. */
   const choose = (
     lp: Float32Array,
     forced: ReadonlyArray<number> | undefined,
     t: number,
-    greedy: boolean
+    greedy: boolean,
+    u: number
   ): number => {
     if (forced !== undefined) return forced[t] ?? EOS
     if (greedy) return lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
-    let u = rng.random()
+    let r = u
     for (let k = 0; k < V; k++) {
-      u -= Math.exp(lp[k]!)
-      if (u < 0) return k
+      r -= Math.exp(lp[k]!)
+      if (r < 0) return k
     }
     return V - 1
   }

@@ -39,6 +39,8 @@ export interface Dispatch {
   readonly x: number
   readonly y: number
   readonly z: number
+  /** What it computes, for profiles: the product's shape or the element-wise body's first line. */
+  readonly label: string
 }
 
 const WG = 256
@@ -111,6 +113,94 @@ var<workgroup> Bs: array<f32, 1024>;
   }
 }
 
+// a product with at most 16 columns and many rows (an attention head's weighted sum of values):
+// 128 rows a workgroup, a thread per row and its 16 columns; tiles of A (padded against bank
+// conflicts) and B through workgroup memory, A loaded along whichever of its strides is 1
+var<workgroup> At: array<f32, ${128 * 17}>;
+var<workgroup> Bt: array<f32, 256>;
+@compute @workgroup_size(128) fn thin(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let z = wid.z;
+  let z1 = z / u.Z2;
+  let z2 = z % u.Z2;
+  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2;
+  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2;
+  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
+  var kMax = u.K;
+  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let row0 = wid.x * 128u;
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < kMax; k0 += 16u) {
+    for (var q = 0u; q < 16u; q++) {
+      let e = l + q * 128u;
+      var r = e / 16u;
+      var kk = e % 16u;
+      if (u.aC != 1u) { r = e % 128u; kk = e / 128u; }
+      var va = 0.0;
+      if (row0 + r < u.M && k0 + kk < kMax) { va = a[aBase + (row0 + r) * u.aR + (k0 + kk) * u.aC]; }
+      At[r * 17u + kk] = va;
+    }
+    for (var q = 0u; q < 2u; q++) {
+      let e = l + q * 128u;
+      let kb = e / 16u;
+      let cb = e % 16u;
+      var vb = 0.0;
+      if (cb < u.N && k0 + kb < kMax) { vb = b[bBase + (k0 + kb) * u.bR + cb * u.bC]; }
+      Bt[kb * 16u + cb] = vb;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      let av = At[l * 17u + kk];
+      for (var j = 0u; j < 16u; j++) { acc[j] += av * Bt[kk * 16u + j]; }
+    }
+    workgroupBarrier();
+  }
+  let r = row0 + l;
+  if (r >= u.M) { return; }
+  for (var j = 0u; j < u.N; j++) {
+    let at = r * u.cR + j * u.cC;
+    var v = u.alpha * acc[j];
+    if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + j]; }
+    if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
+    if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
+    if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
+    c[cBase + at] = v;
+  }
+}
+
+// a product of at most 16 outputs over a long inner dimension (a decoding step's weighted sum of
+// values): 16 threads per output, each summing every 16th term, then their sum
+var<workgroup> Ds: array<f32, 256>;
+@compute @workgroup_size(256) fn dot(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let z = wid.z;
+  let z1 = z / u.Z2;
+  let z2 = z % u.Z2;
+  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2;
+  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2;
+  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
+  var kMax = u.K;
+  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let e = l / 16u;
+  let part = l % 16u;
+  let r = e / u.N;
+  let col = e % u.N;
+  var acc = 0.0;
+  if (e < u.M * u.N) {
+    for (var k = part; k < kMax; k += 16u) { acc += a[aBase + r * u.aR + k * u.aC] * b[bBase + k * u.bR + col * u.bC]; }
+  }
+  Ds[l] = acc;
+  workgroupBarrier();
+  if (part != 0u || e >= u.M * u.N) { return; }
+  var s = 0.0;
+  for (var q = 0u; q < 16u; q++) { s += Ds[l + q]; }
+  let at = r * u.cR + col * u.cC;
+  var v = u.alpha * s;
+  if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
+  if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
+  if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
+  if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
+  c[cBase + at] = v;
+}
+
 // a product with a row or a column or so (a decoding step's, a head of width 1): one thread per output element
 @compute @workgroup_size(256) fn small(@builtin(global_invocation_id) gid: vec3u) {
   let z = gid.z;
@@ -151,6 +241,53 @@ struct U { n: u32, o0: u32, o1: u32, o2: u32, o3: u32, oo: u32, p0: u32, p1: u32
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${MAX_X * WG}u;
+  if (i >= u.n) { return; }
+  ${body}
+}
+`
+
+/** Threads that share one row in `rowwise`. */
+const ROW = 64
+
+/**
+ * The row-wise kernel around a body: one workgroup of ROW threads per row `i` (< u.n), thread
+ * `l` taking the row's elements l, l + ROW, …; `sumRow(v, l)` and `maxRow(v, l)` reduce a value
+ * over the row's threads (every thread gets the result; call them from every thread). Bindings
+ * and uniforms as in `elementwise`.
+ */
+const rowwise = (body: string) => /* wgsl */ `
+struct U { n: u32, o0: u32, o1: u32, o2: u32, o3: u32, oo: u32, p0: u32, p1: u32, p2: u32, p3: u32, p4: u32, p5: u32, p6: u32, p7: u32, f0: f32, f1: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(2) var<storage, read> x1: array<f32>;
+@group(0) @binding(3) var<storage, read> x2: array<f32>;
+@group(0) @binding(4) var<storage, read> x3: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+var<workgroup> shared_: array<f32, ${ROW}>;
+fn sumRow(v: f32, l: u32) -> f32 {
+  shared_[l] = v;
+  workgroupBarrier();
+  for (var s = ${ROW / 2}u; s > 0u; s >>= 1u) {
+    if (l < s) { shared_[l] += shared_[l + s]; }
+    workgroupBarrier();
+  }
+  let r = shared_[0];
+  workgroupBarrier();
+  return r;
+}
+fn maxRow(v: f32, l: u32) -> f32 {
+  shared_[l] = v;
+  workgroupBarrier();
+  for (var s = ${ROW / 2}u; s > 0u; s >>= 1u) {
+    if (l < s) { shared_[l] = max(shared_[l], shared_[l + s]); }
+    workgroupBarrier();
+  }
+  let r = shared_[0];
+  workgroupBarrier();
+  return r;
+}
+@compute @workgroup_size(${ROW}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l: u32) {
+  let i = wid.x + wid.y * ${MAX_X}u;
   if (i >= u.n) { return; }
   ${body}
 }
@@ -232,6 +369,17 @@ export const makeEngine = (device: GPUDevice) => {
     return b
   }
   const dummy = device.createBuffer({ size: 16, usage: storage })
+  /** What the dispatches being made belong to (a layer's name), for profiles' labels. */
+  let scope = ""
+  const within = <A>(name: string, make: () => A): A => {
+    const outer = scope
+    scope = `${name}: `
+    try {
+      return make()
+    } finally {
+      scope = outer
+    }
+  }
   /** A fresh zeroed float array on the GPU. */
   /** Floats one binding may hold. */
   const bindable = Math.floor(device.limits.maxStorageBufferBindingSize / 4)
@@ -263,19 +411,31 @@ export const makeEngine = (device: GPUDevice) => {
     return groups <= MAX_X ? [groups, 1] : [MAX_X, Math.ceil(groups / MAX_X)]
   }
 
-  /** One element-wise dispatch of `body` (see `elementwise`). */
-  const ew = (body: string, args: ElementwiseArgs): Dispatch => {
+  const uniformsOf = (args: ElementwiseArgs): ArrayBuffer => {
     const words = new ArrayBuffer(64)
     const u32 = new Uint32Array(words)
     const f32 = new Float32Array(words)
-    const inputs = args.inputs ?? []
     u32[0] = args.n
-    inputs.forEach((t, k) => (u32[1 + k] = t.off))
+    ;(args.inputs ?? []).forEach((t, k) => (u32[1 + k] = t.off))
     u32[5] = args.out.off
     ;(args.p ?? []).forEach((v, k) => (u32[6 + k] = v))
     ;(args.f ?? []).forEach((v, k) => (f32[14 + k] = v))
+    return words
+  }
+  const labelOf = (kind: string, body: string, n: number) => `${scope}${kind} ${body.trim().split("\n")[0]!.trim()} ×${n}`
+
+  /** One element-wise dispatch of `body` (see `elementwise`): a thread per element. */
+  const ew = (body: string, args: ElementwiseArgs): Dispatch => {
     const [x, y] = grid(args.n)
-    return { pipeline: pipeline(elementwise(body)), group: group(uniform(words), inputs.map((t) => t.buf), args.out.buf), x, y, z: 1 }
+    const group_ = group(uniform(uniformsOf(args)), (args.inputs ?? []).map((t) => t.buf), args.out.buf)
+    return { pipeline: pipeline(elementwise(body)), group: group_, x, y, z: 1, label: labelOf("ew", body, args.n) }
+  }
+
+  /** One row-wise dispatch of `body` (see `rowwise`): a workgroup per row, `args.n` rows. */
+  const rw = (body: string, args: ElementwiseArgs): Dispatch => {
+    const [x, y] = args.n <= MAX_X ? [Math.max(1, args.n), 1] : [MAX_X, Math.ceil(args.n / MAX_X)]
+    const group_ = group(uniform(uniformsOf(args)), (args.inputs ?? []).map((t) => t.buf), args.out.buf)
+    return { pipeline: pipeline(rowwise(body)), group: group_, x, y, z: 1, label: labelOf("rows", body, args.n) }
   }
 
   const matmulOnce = (m: MatmulArgs, kTotal = 0): Dispatch => {
@@ -311,9 +471,12 @@ export const makeEngine = (device: GPUDevice) => {
     f32[23] = m.alpha ?? 1
     if (m.Z > MAX_X) throw new RangeError(`a matrix product over ${m.Z} batches (at most ${MAX_X})`)
     const group_ = group(uniform(words), [m.a.t.buf, m.b.t.buf, (m.bias ?? dummyT).buf, (m.addend ?? dummyT).buf], m.c.t.buf)
+    const label = `${scope}matmul ${m.M}×${m.N}×${m.K} ×${m.Z}`
     // a 64×64 tile would be mostly idle
-    if (m.M <= 4 || m.N <= 4) return { pipeline: pipeline(MATMUL, "small"), group: group_, x: Math.ceil((m.M * m.N) / 256), y: 1, z: m.Z }
-    return { pipeline: pipeline(MATMUL), group: group_, x: Math.ceil(m.N / 64), y: Math.ceil(m.M / 64), z: m.Z }
+    if (m.M * m.N <= 16 && m.K >= 64) return { pipeline: pipeline(MATMUL, "dot"), group: group_, x: 1, y: 1, z: m.Z, label }
+    if (m.M <= 4 || m.N <= 4) return { pipeline: pipeline(MATMUL, "small"), group: group_, x: Math.ceil((m.M * m.N) / 256), y: 1, z: m.Z, label }
+    if (m.N <= 16 && m.M >= 64) return { pipeline: pipeline(MATMUL, "thin"), group: group_, x: Math.ceil(m.M / 128), y: 1, z: m.Z, label }
+    return { pipeline: pipeline(MATMUL), group: group_, x: Math.ceil(m.N / 64), y: Math.ceil(m.M / 64), z: m.Z, label }
   }
   const dummyT: T = { buf: dummy, off: 0, n: 4 }
 
@@ -324,12 +487,13 @@ export const makeEngine = (device: GPUDevice) => {
    */
   const matmul = (m: MatmulArgs & { readonly reduce?: boolean | undefined }): Dispatch[] => {
     const tiles = Math.ceil(m.M / 64) * Math.ceil(m.N / 64)
-    if (m.reduce !== true && !(m.Z === 1 && m.K >= 2048 && tiles < 64 && m.bias === undefined && m.addend === undefined && m.relu !== true)) {
+    if (m.reduce !== true && !(m.Z === 1 && m.K >= 256 && tiles < 64 && m.bias === undefined && m.addend === undefined && m.relu !== true)) {
       return [matmulOnce(m)]
     }
-    // partial products [parts, M, N], then their sum into C
+    // partial products [parts, M, N], then their sum into C; a split's parts short enough to keep
+    // a few hundred workgroups busy, not one tile walking the whole inner dimension
     const split = m.reduce !== true
-    const chunk = split ? Math.max(512, Math.ceil(m.K / Math.max(1, Math.floor(256 / tiles)))) : m.K
+    const chunk = split ? Math.max(128, Math.ceil(m.K / Math.max(1, Math.floor(256 / tiles)))) : m.K
     const parts = split ? Math.ceil(m.K / chunk) : m.Z
     const partial = alloc(parts * m.M * m.N)
     const first = matmulOnce(
@@ -373,54 +537,94 @@ export const makeEngine = (device: GPUDevice) => {
         out[u.oo + i] = s;`,
         { out: partial, inputs: [x], n: groups * cols, p: [cols, rows, groups] }
       ),
-      ew(
+      // a workgroup per column
+      rw(
         /* wgsl */ `
         var s = 0.0;
-        for (var g = 0u; g < u.p1; g++) { s += x0[u.o0 + g * u.n + i]; }
-        out[u.oo + i] += s;`,
+        for (var g = l; g < u.p1; g += ${ROW}u) { s += x0[u.o0 + g * u.n + i]; }
+        s = sumRow(s, l);
+        if (l == 0u) { out[u.oo + i] += s; }`,
         { out, inputs: [partial], n: cols, p: [0, groups] }
       )
     ]
   }
 
-  const encode = (encoder: GPUCommandEncoder, dispatches: ReadonlyArray<Dispatch>) => {
+  const encode = (encoder: GPUCommandEncoder, dispatches: ReadonlyArray<Dispatch>, repeat = 1) => {
     const pass = encoder.beginComputePass()
-    for (const d of dispatches) {
-      pass.setPipeline(d.pipeline)
-      pass.setBindGroup(0, d.group)
-      pass.dispatchWorkgroups(d.x, d.y, d.z)
+    for (let r = 0; r < repeat; r++) {
+      for (const d of dispatches) {
+        pass.setPipeline(d.pipeline)
+        pass.setBindGroup(0, d.group)
+        pass.dispatchWorkgroups(d.x, d.y, d.z)
+      }
     }
     pass.end()
   }
 
-  /** Runs dispatches (after clearing `clear`), then copies `reads` out and maps them: their values. */
-  const run = async (
-    dispatches: ReadonlyArray<Dispatch>,
-    options: { clear?: ReadonlyArray<GPUBuffer>; reads?: ReadonlyArray<T> } = {}
-  ): Promise<Float32Array[]> => {
-    const encoder = device.createCommandEncoder()
-    for (const b of options.clear ?? []) encoder.clearBuffer(b)
-    if (dispatches.length > 0) encode(encoder, dispatches)
-    const reads = options.reads ?? []
-    const total = reads.reduce((s, t) => s + t.n, 0)
-    const staging = total === 0
-      ? undefined
-      : device.createBuffer({ size: Math.ceil((total * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
-    let at = 0
-    for (const t of reads) {
-      encoder.copyBufferToBuffer(t.buf, t.off * 4, staging!, at * 4, t.n * 4)
-      at += t.n
+  /** Read-back buffers by size, kept between runs (a decoding step reads back every token). */
+  const staged = new Map<number, GPUBuffer[]>()
+  const STAGED_SIZES = 8
+  const takeStaging = (bytes: number): GPUBuffer => {
+    const free = staged.get(bytes)
+    staged.delete(bytes)
+    if (free !== undefined) {
+      staged.set(bytes, free)
+      const b = free.pop()
+      if (b !== undefined) return b
     }
+    return device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+  }
+  const giveStaging = (b: GPUBuffer) => {
+    const list = staged.get(b.size) ?? []
+    list.push(b)
+    staged.delete(b.size)
+    staged.set(b.size, list)
+    while (staged.size > STAGED_SIZES) {
+      const [oldest, bufs] = staged.entries().next().value!
+      staged.delete(oldest)
+      for (const x of bufs) x.destroy()
+    }
+  }
+  /** Dispatch lists that ran once under a validation scope: a list recorded once does not turn invalid later. */
+  const validated = new WeakSet<ReadonlyArray<Dispatch>>()
+
+  const checked = async () => {
     if (checks.length > 0) {
       const pending = checks
       checks = []
       await Promise.all(pending)
     }
     if (errors.length > 0) throw new Error(`the generator's GPU kernels do not build: ${errors.join("\n")}`)
-    device.pushErrorScope("validation")
+  }
+
+  /**
+   * Runs dispatches `repeat` times over (after clearing `clear`), then copies `reads` out and
+   * maps them: their values.
+   */
+  const run = async (
+    dispatches: ReadonlyArray<Dispatch>,
+    options: { clear?: ReadonlyArray<GPUBuffer>; reads?: ReadonlyArray<T>; repeat?: number } = {}
+  ): Promise<Float32Array[]> => {
+    const encoder = device.createCommandEncoder()
+    for (const b of options.clear ?? []) encoder.clearBuffer(b)
+    if (dispatches.length > 0) encode(encoder, dispatches, options.repeat)
+    const reads = options.reads ?? []
+    const total = reads.reduce((s, t) => s + t.n, 0)
+    const staging = total === 0 ? undefined : takeStaging(Math.ceil((total * 4) / 16) * 16)
+    let at = 0
+    for (const t of reads) {
+      encoder.copyBufferToBuffer(t.buf, t.off * 4, staging!, at * 4, t.n * 4)
+      at += t.n
+    }
+    await checked()
+    const first = !validated.has(dispatches)
+    if (first) device.pushErrorScope("validation")
     device.queue.submit([encoder.finish()])
-    const error = await device.popErrorScope()
-    if (error !== null) throw new Error(`the generator's GPU kernels: ${error.message}`)
+    if (first) {
+      const error = await device.popErrorScope()
+      if (error !== null) throw new Error(`the generator's GPU kernels: ${error.message}`)
+      validated.add(dispatches)
+    }
     if (staging === undefined) {
       await device.queue.onSubmittedWorkDone()
       return []
@@ -428,13 +632,37 @@ export const makeEngine = (device: GPUDevice) => {
     await staging.mapAsync(GPUMapMode.READ)
     const all = new Float32Array(staging.getMappedRange().slice(0))
     staging.unmap()
-    staging.destroy()
+    giveStaging(staging)
     at = 0
     return reads.map((t) => {
       const out = all.subarray(at, at + t.n)
       at += t.n
       return out
     })
+  }
+
+  /**
+   * Seconds per run of each dispatch on its own, `repeat` runs in one submission (for profiles:
+   * a dispatch that accumulates leaves its output changed).
+   */
+  const profile = async (dispatches: ReadonlyArray<Dispatch>, repeat = 20): Promise<Array<{ label: string; seconds: number }>> => {
+    await checked()
+    const out: Array<{ label: string; seconds: number }> = []
+    for (const d of dispatches) {
+      const timed = async (times: number) => {
+        const encoder = device.createCommandEncoder()
+        encode(encoder, [d], times)
+        const start = performance.now()
+        device.queue.submit([encoder.finish()])
+        await device.queue.onSubmittedWorkDone()
+        return (performance.now() - start) / 1000
+      }
+      await timed(1)
+      // the difference removes the submission's own latency
+      const seconds = Math.max(0, ((await timed(repeat + 1)) - (await timed(1))) / repeat)
+      out.push({ label: d.label, seconds })
+    }
+    return out
   }
 
   const write = (t: T, values: Float32Array | Uint32Array) => {
@@ -447,10 +675,17 @@ export const makeEngine = (device: GPUDevice) => {
     bindable,
     alloc,
     view,
+    /** A uniform buffer of `bytes`, owned as `alloc`'s buffers are (written with the device's queue). */
+    uniformBuffer: (bytes: number): GPUBuffer => own(device.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })),
     ew,
+    rw,
     matmul,
     columnSum,
     run,
+    profile,
+    within,
+    /** The name `within` gives the dispatches being made ("" outside it). */
+    scope: () => scope.replace(/: $/, ""),
     write,
     /**
      * Runs `build`, its buffers and uniforms owned by `o` (`release(o)` destroys them); what it

@@ -39,8 +39,11 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
     return t
   }
   const back = (f: () => Array<Dispatch>) => {
-    if (train) tape.push(f)
+    const name = `${E.scope()} gradient`
+    if (train) tape.push(() => E.within(name, f))
   }
+  /** A layer whose dispatches (and their gradients') profiles name `name`. */
+  const layer = <F extends (...args: never[]) => unknown>(name: string, f: F): F => ((...args: Parameters<F>) => E.within(name, () => f(...args))) as F
   const needs = (t: T) => train && !fixed.has(t.of?.t ?? t)
 
   /** y = x·W (+ b) (relu) (+ residual) over `n` rows of x (a strided operand: rows(x, din) when contiguous). */
@@ -107,21 +110,22 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
   }
 
   /** Layer norm over rows of width `w`, the named gain and bias. */
-  const norm = (x: T, n: number, name: string, w = d): T => {
+  const norm = layer("norm", (x: T, n: number, name: string, w = d): T => {
     const gain = p(`${name}.gain`)
     const bias = p(`${name}.bias`)
     const y = E.alloc(n * w)
+    // a workgroup per row: its mean, and rs = 1 / √(variance + ε)
     const stats = /* wgsl */ `
       let base = u.o0 + i * u.p0;
       var m = 0.0;
-      for (var j = 0u; j < u.p0; j++) { m += x0[base + j]; }
-      m /= f32(u.p0);
+      for (var j = l; j < u.p0; j += 64u) { m += x0[base + j]; }
+      m = sumRow(m, l) / f32(u.p0);
       var v = 0.0;
-      for (var j = 0u; j < u.p0; j++) { let e = x0[base + j] - m; v += e * e; }
-      let rs = inverseSqrt(v / f32(u.p0) + 1e-5);`
-    forward.push(E.ew(
+      for (var j = l; j < u.p0; j += 64u) { let e = x0[base + j] - m; v += e * e; }
+      let rs = inverseSqrt(sumRow(v, l) / f32(u.p0) + 1e-5);`
+    forward.push(E.rw(
       `${stats}
-      for (var j = 0u; j < u.p0; j++) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs * x1[u.o1 + j] + x2[u.o2 + j]; }`,
+      for (var j = l; j < u.p0; j += 64u) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs * x1[u.o1 + j] + x2[u.o2 + j]; }`,
       {
         out: y,
         inputs: [x, gain, bias],
@@ -134,21 +138,21 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
       const xh = E.alloc(n * w)
       const out = [
         // x̂ and dy·x̂, then dx = rs·(dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂))
-        E.ew(
+        E.rw(
           `${stats}
-          for (var j = 0u; j < u.p0; j++) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs; }`,
+          for (var j = l; j < u.p0; j += 64u) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs; }`,
           { out: xh, inputs: [x], n, p: [w] }
         )
       ]
       if (needs(x)) {
-        out.push(E.ew(
+        out.push(E.rw(
           `${stats}
           var a = 0.0;
           var b = 0.0;
-          for (var j = 0u; j < u.p0; j++) { let e = x1[u.o1 + i * u.p0 + j] * x2[u.o2 + j]; a += e; b += e * x3[u.o3 + i * u.p0 + j]; }
-          a /= f32(u.p0);
-          b /= f32(u.p0);
-          for (var j = 0u; j < u.p0; j++) {
+          for (var j = l; j < u.p0; j += 64u) { let e = x1[u.o1 + i * u.p0 + j] * x2[u.o2 + j]; a += e; b += e * x3[u.o3 + i * u.p0 + j]; }
+          a = sumRow(a, l) / f32(u.p0);
+          b = sumRow(b, l) / f32(u.p0);
+          for (var j = l; j < u.p0; j += 64u) {
             let e = x1[u.o1 + i * u.p0 + j] * x2[u.o2 + j];
             out[u.oo + i * u.p0 + j] += rs * (e - a - x3[u.o3 + i * u.p0 + j] * b);
           }`,
@@ -161,21 +165,22 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
       return out
     })
     return y
-  }
+  })
 
   /**
    * Softmax over rows of length L of x (rows ordered b, h, q for H heads and Tq queries), with
    * an additive mask [B, stride] (`mask`), causal (key ≤ query) or up to a position read from
    * `limit` (key ≤ limit[0]).
    */
-  const softmax = (
+  const softmax = layer("softmax", (
     x: T,
     n: number,
     L: number,
     o: { H: number; Tq: number; mask?: T | undefined; stride?: number | undefined; causal?: boolean | undefined; limit?: T | undefined }
   ): T => {
     const y = E.alloc(n * L)
-    forward.push(E.ew(
+    // a workgroup per row
+    forward.push(E.rw(
       /* wgsl */ `
       let base = i * u.p0;
       let b = i / (u.p1 * u.p2);
@@ -183,21 +188,23 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
       if (u.p4 == 1u) { limit = i % u.p2 + 1u; }
       if (u.p6 == 1u) { limit = min(u.p0, u32(x2[u.o2]) + 1u); }
       var m = -3.4e38;
-      for (var j = 0u; j < limit; j++) {
+      for (var j = l; j < limit; j += 64u) {
         var e = x0[u.o0 + base + j];
         if (u.p3 == 1u) { e += x1[u.o1 + b * u.p5 + j]; }
         m = max(m, e);
       }
+      m = maxRow(m, l);
       var sum = 0.0;
-      for (var j = 0u; j < limit; j++) {
+      for (var j = l; j < limit; j += 64u) {
         var e = x0[u.o0 + base + j];
         if (u.p3 == 1u) { e += x1[u.o1 + b * u.p5 + j]; }
         let z = exp(e - m);
         out[u.oo + base + j] = z;
         sum += z;
       }
-      for (var j = 0u; j < limit; j++) { out[u.oo + base + j] /= sum; }
-      for (var j = limit; j < u.p0; j++) { out[u.oo + base + j] = 0.0; }`,
+      sum = sumRow(sum, l);
+      for (var j = l; j < limit; j += 64u) { out[u.oo + base + j] /= sum; }
+      for (var j = limit + l; j < u.p0; j += 64u) { out[u.oo + base + j] = 0.0; }`,
       {
         out: y,
         inputs: [x, o.mask ?? x, o.limit ?? x],
@@ -206,23 +213,24 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
       }
     ))
     back(() => [
-      E.ew(
+      E.rw(
         /* wgsl */ `
         let base = i * u.p0;
         var s = 0.0;
-        for (var j = 0u; j < u.p0; j++) { s += x0[u.o0 + base + j] * x1[u.o1 + base + j]; }
-        for (var j = 0u; j < u.p0; j++) { out[u.oo + base + j] += x0[u.o0 + base + j] * (x1[u.o1 + base + j] - s); }`,
+        for (var j = l; j < u.p0; j += 64u) { s += x0[u.o0 + base + j] * x1[u.o1 + base + j]; }
+        s = sumRow(s, l);
+        for (var j = l; j < u.p0; j += 64u) { out[u.oo + base + j] += x0[u.o0 + base + j] * (x1[u.o1 + base + j] - s); }`,
         { out: g(x), inputs: [y, g(y)], n, p: [L] }
       )
     ])
     return y
-  }
+  })
 
   /**
    * Multi-head attention of queries from h [B, Tq, d] over keys and values from kv [B, Tk, d]
    * (or given keys and values), added to the residual x.
    */
-  const attention = (
+  const attention = layer("attention", (
     x: T,
     h: T,
     B: number,
@@ -276,19 +284,19 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
       }, part(joined, Tq * d))
     }
     return dense(rows(joined, d), B * Tq, d, p(`${name}.o`), d, { residual: x })
-  }
+  })
 
-  const mlp = (x: T, n: number, name: string): T => {
+  const mlp = layer("mlp", (x: T, n: number, name: string): T => {
     const h = norm(x, n, `${name}.norm2`)
     const hidden = dense(rows(h, d), n, d, p(`${name}.mlp.w1`), 4 * d, { bias: p(`${name}.mlp.b1`), relu: true })
     return dense(rows(hidden, 4 * d), n, 4 * d, p(`${name}.mlp.w2`), d, { bias: p(`${name}.mlp.b2`), residual: x })
-  }
+  })
 
   /**
    * Token embeddings plus positions, into rows of an array [B, stride, d] (the first L rows of
    * each batch element); `lists` (training): the ids' rows grouped by id, for the table's gradient.
    */
-  const embed = (ids: T, B: number, L: number, stride: number, out: T, position: string, lists?: { offsets: T; rows: T }) => {
+  const embed = layer("embed", (ids: T, B: number, L: number, stride: number, out: T, position: string, lists?: { offsets: T; rows: T }) => {
     const table = p("token_embedding")
     const pos = p(position)
     forward.push(E.ew(
@@ -323,7 +331,7 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
         { out: pos.g!, inputs: [g(out)], n: L * d, p: [d, L, stride, B] }
       )
     ])
-  }
+  })
 
   /**
    * The encoder over prompts [B, P] and patches: its output [B, M = P + N, d] and the prompt's
@@ -411,45 +419,47 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
   }
 
   /** The value [B] from the final state at each answer's first position (rows Tq apart). */
-  const valueHead = (out: T, B: number, Tq: number): T => {
+  const valueHead = layer("valueHead", (out: T, B: number, Tq: number): T => {
     const h1 = dense({ t: out, s1: 0, s2: 0, r: Tq * d, c: 1 }, B, d, p("value_w1"), d, { bias: p("value_b1"), relu: true })
     return dense(rows(h1, d), B, d, p("value_w2"), 1, { bias: p("value_b2") })
-  }
+  })
 
   /**
    * The copy head: attention from the final states [B, Tq, d] over the prompt's keys [B, P, d],
    * its strength, and their share added to the logits by the lists of each batch element's
    * positions per token id (`copy.offsets` [B, V + 1], `copy.rows`).
    */
-  const copyHead = (out: T, logits: T, keys: T, B: number, Tq: number, P: number, M: number, mask: T, lists: { offsets: T; rows: T; ids: T }) => {
-    const cq = dense(rows(out, d), B * Tq, d, p("copy_q"), d)
-    const scores = product(rows(cq, d, Tq * d), transposed(rows(keys, d, P * d)), B * Tq * P, (t) => rows(t, P, Tq * P), {
-      Z: B,
-      M: Tq,
-      N: P,
-      K: d,
-      alpha: 1 / Math.sqrt(d)
-    })
-    const attend = softmax(scores, B * Tq, P, { H: 1, Tq, mask, stride: M })
-    const pre = dense(rows(out, d), B * Tq, d, p("copy_gate_w"), 1, { bias: p("copy_gate_b") })
-    const strength = E.alloc(B * Tq)
-    forward.push(E.ew(`let z = x0[u.o0 + i]; out[u.oo + i] = max(z, 0.0) + log(1.0 + exp(-abs(z)));`, { out: strength, inputs: [pre], n: B * Tq }))
-    forward.push(E.ew(
-      /* wgsl */ `
+  const copyHead = layer(
+    "copyHead",
+    (out: T, logits: T, keys: T, B: number, Tq: number, P: number, M: number, mask: T, lists: { offsets: T; rows: T; ids: T }) => {
+      const cq = dense(rows(out, d), B * Tq, d, p("copy_q"), d)
+      const scores = product(rows(cq, d, Tq * d), transposed(rows(keys, d, P * d)), B * Tq * P, (t) => rows(t, P, Tq * P), {
+        Z: B,
+        M: Tq,
+        N: P,
+        K: d,
+        alpha: 1 / Math.sqrt(d)
+      })
+      const attend = softmax(scores, B * Tq, P, { H: 1, Tq, mask, stride: M })
+      const pre = dense(rows(out, d), B * Tq, d, p("copy_gate_w"), 1, { bias: p("copy_gate_b") })
+      const strength = E.alloc(B * Tq)
+      forward.push(E.ew(`let z = x0[u.o0 + i]; out[u.oo + i] = max(z, 0.0) + log(1.0 + exp(-abs(z)));`, { out: strength, inputs: [pre], n: B * Tq }))
+      forward.push(E.ew(
+        /* wgsl */ `
       let v = i % u.p0;
       let r = i / u.p0;
       let at = (r / u.p1) * (u.p0 + 1u) + v;
       var s = 0.0;
       for (var k = u32(x0[u.o0 + at]); k < u32(x0[u.o0 + at + 1u]); k++) { s += x2[u.o2 + r * u.p2 + u32(x1[u.o1 + k])]; }
       out[u.oo + i] += x3[u.o3 + r] * s;`,
-      { out: logits, inputs: [lists.offsets, lists.rows, attend, strength], n: B * Tq * V, p: [V, Tq, P] }
-    ))
-    back(() => {
-      // G[r, p] = dlogits[r, id_p] + dlogits[r, bare_p] (when the bare form is another token)
-      const G = E.alloc(B * Tq * P)
-      return [
-        E.ew(
-          /* wgsl */ `
+        { out: logits, inputs: [lists.offsets, lists.rows, attend, strength], n: B * Tq * V, p: [V, Tq, P] }
+      ))
+      back(() => {
+        // G[r, p] = dlogits[r, id_p] + dlogits[r, bare_p] (when the bare form is another token)
+        const G = E.alloc(B * Tq * P)
+        return [
+          E.ew(
+            /* wgsl */ `
           let r = i / u.p0;
           let k = i % u.p0;
           let b = r / u.p1;
@@ -458,20 +468,21 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
           var e = x0[u.o0 + r * u.p2 + u32(id)];
           if (bare >= 0.0) { e += x0[u.o0 + r * u.p2 + u32(bare)]; }
           out[u.oo + i] = e;`,
-          { out: G, inputs: [g(logits), lists.ids], n: B * Tq * P, p: [P, Tq, V] }
-        ),
-        E.ew(`out[u.oo + i] += x0[u.o0 + i] * x1[u.o1 + i / u.p0];`, { out: g(attend), inputs: [G, strength], n: B * Tq * P, p: [P] }),
-        // d pre = Σ_p attend·G · sigmoid(pre)
-        E.ew(
-          /* wgsl */ `
+            { out: G, inputs: [g(logits), lists.ids], n: B * Tq * P, p: [P, Tq, V] }
+          ),
+          E.ew(`out[u.oo + i] += x0[u.o0 + i] * x1[u.o1 + i / u.p0];`, { out: g(attend), inputs: [G, strength], n: B * Tq * P, p: [P] }),
+          // d pre = Σ_p attend·G · sigmoid(pre)
+          E.ew(
+            /* wgsl */ `
           var s = 0.0;
           for (var k = 0u; k < u.p0; k++) { s += x0[u.o0 + i * u.p0 + k] * x1[u.o1 + i * u.p0 + k]; }
           out[u.oo + i] += s / (1.0 + exp(-x2[u.o2 + i]));`,
-          { out: g(pre), inputs: [attend, G, pre], n: B * Tq, p: [P] }
-        )
-      ]
-    })
-  }
+            { out: g(pre), inputs: [attend, G, pre], n: B * Tq, p: [P] }
+          )
+        ]
+      })
+    }
+  )
 
   return { forward, tape, gradients, g, input, dense, product, attention, embed, encode, decode, valueHead, copyHead }
 }

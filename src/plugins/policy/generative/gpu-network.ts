@@ -8,10 +8,13 @@
  * the batch rounded up to a multiple of 8, the prompt to 64 tokens, the answer to 16 (fewer
  * shapes, fewer graphs rebuilt).
  */
-import { type Engine, makeEngine, rows, type T } from "./gpu-engine.ts"
+import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
+import { textSetting } from "../../../core/settings.ts"
+import { ADAMW, adamwUniforms, NORM_GROUPS } from "../../optimizer/adamw-gpu.ts"
+import { type Dispatch, type Engine, makeEngine, rows, type T } from "./gpu-engine.ts"
 import { makeRecorder } from "./gpu-layers.ts"
 import { type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
-import { PAD } from "./tokenizer.ts"
+import { BOS, PAD } from "./tokenizer.ts"
 
 const NEG = -1e9
 
@@ -56,9 +59,10 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     readonly P: number
     readonly T: number
     readonly inputs: Record<string, T>
-    readonly forward: ReadonlyArray<import("./gpu-engine.ts").Dispatch>
-    readonly backward: ReadonlyArray<import("./gpu-engine.ts").Dispatch>
-    readonly clear: ReadonlyArray<GPUBuffer>
+    readonly forward: ReadonlyArray<Dispatch>
+    readonly backward: ReadonlyArray<Dispatch>
+    /** The gradients of the intermediates (cleared before every backward pass; the parameters' gradient before a batch's first). */
+    readonly intermediates: ReadonlyArray<GPUBuffer>
     readonly evaluation: { logProb: T; value: T; entropy: T }
   }
 
@@ -102,56 +106,63 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     const stats = E.alloc(B * T * 3)
     const logProb = E.alloc(B)
     const entropy = E.alloc(B)
-    R.forward.push(
-      E.ew(
-        /* wgsl */ `
-        let base = u.o0 + i * u.p0;
-        let tau = x2[u.o2 + u.p1];
-        var m = -3.4e38;
-        for (var v = 0u; v < u.p0; v++) { m = max(m, x0[base + v] / tau); }
-        var s = 0.0;
-        for (var v = 0u; v < u.p0; v++) { s += exp(x0[base + v] / tau - m); }
-        let logZ = m + log(s);
-        var h = 0.0;
-        for (var v = 0u; v < u.p0; v++) { let lp = x0[base + v] / tau - logZ; h -= exp(lp) * lp; }
-        out[u.oo + i * 3u] = logZ;
-        out[u.oo + i * 3u + 1u] = h;
-        out[u.oo + i * 3u + 2u] = x0[base + u32(x1[u.o1 + i * 3u])] / tau - logZ;`,
-        { out: stats, inputs: [logits, inputs.positions, inputs.coefficients], n: B * T, p: [V, 3 * B] }
-      ),
-      E.ew(
-        /* wgsl */ `
-        var s = 0.0;
-        for (var t = 0u; t < u.p0; t++) { let r = i * u.p0 + t; s += x1[u.o1 + r * 3u + 1u] * x0[u.o0 + r * 3u + 2u]; }
-        out[u.oo + i] = s;`,
-        { out: logProb, inputs: [stats, inputs.positions], n: B, p: [T] }
-      ),
-      E.ew(
-        /* wgsl */ `
-        var s = 0.0;
-        for (var t = 0u; t < u.p0; t++) { let r = i * u.p0 + t; s += x1[u.o1 + r * 3u + 2u] * x0[u.o0 + r * 3u + 1u]; }
-        out[u.oo + i] = s;`,
-        { out: entropy, inputs: [stats, inputs.positions], n: B, p: [T] }
+    let seed: Dispatch[] = []
+    E.within("loss", () => {
+      R.forward.push(
+        E.rw(
+          /* wgsl */ `
+          let base = u.o0 + i * u.p0;
+          let tau = x2[u.o2 + u.p1];
+          var m = -3.4e38;
+          for (var v = l; v < u.p0; v += 64u) { m = max(m, x0[base + v] / tau); }
+          m = maxRow(m, l);
+          var s = 0.0;
+          for (var v = l; v < u.p0; v += 64u) { s += exp(x0[base + v] / tau - m); }
+          let logZ = m + log(sumRow(s, l));
+          var h = 0.0;
+          for (var v = l; v < u.p0; v += 64u) { let lp = x0[base + v] / tau - logZ; h -= exp(lp) * lp; }
+          h = sumRow(h, l);
+          if (l == 0u) {
+            out[u.oo + i * 3u] = logZ;
+            out[u.oo + i * 3u + 1u] = h;
+            out[u.oo + i * 3u + 2u] = x0[base + u32(x1[u.o1 + i * 3u])] / tau - logZ;
+          }`,
+          { out: stats, inputs: [logits, inputs.positions, inputs.coefficients], n: B * T, p: [V, 3 * B] }
+        ),
+        E.ew(
+          /* wgsl */ `
+          var s = 0.0;
+          for (var t = 0u; t < u.p0; t++) { let r = i * u.p0 + t; s += x1[u.o1 + r * 3u + 1u] * x0[u.o0 + r * 3u + 2u]; }
+          out[u.oo + i] = s;`,
+          { out: logProb, inputs: [stats, inputs.positions], n: B, p: [T] }
+        ),
+        E.ew(
+          /* wgsl */ `
+          var s = 0.0;
+          for (var t = 0u; t < u.p0; t++) { let r = i * u.p0 + t; s += x1[u.o1 + r * 3u + 2u] * x0[u.o0 + r * 3u + 1u]; }
+          out[u.oo + i] = s;`,
+          { out: entropy, inputs: [stats, inputs.positions], n: B, p: [T] }
+        )
       )
-    )
-    // backward: the value's gradient is its coefficient; the logits' from both sums
-    const seed = [
-      E.ew(`out[u.oo + i] = x0[u.o0 + u.p0 + i];`, { out: R.g(value), inputs: [inputs.coefficients], n: B, p: [B] }),
-      E.ew(
-        /* wgsl */ `
-        let r = i / u.p0;
-        let v = i % u.p0;
-        let b = r / u.p1;
-        let tau = x3[u.o3 + 3u * u.p2];
-        let lp = x0[u.o0 + i] / tau - x1[u.o1 + r * 3u];
-        let pv = exp(lp);
-        var one = 0.0;
-        if (v == u32(x2[u.o2 + r * 3u])) { one = 1.0; }
-        let e = x3[u.o3 + b] * x2[u.o2 + r * 3u + 1u] * (one - pv) - x3[u.o3 + 2u * u.p2 + b] * x2[u.o2 + r * 3u + 2u] * pv * (lp + x1[u.o1 + r * 3u + 1u]);
-        out[u.oo + i] += e / tau;`,
-        { out: R.g(logits), inputs: [logits, stats, inputs.positions, inputs.coefficients], n: B * T * V, p: [V, T, B] }
-      )
-    ]
+      // backward: the value's gradient is its coefficient; the logits' from both sums
+      seed = [
+        E.ew(`out[u.oo + i] = x0[u.o0 + u.p0 + i];`, { out: R.g(value), inputs: [inputs.coefficients], n: B, p: [B] }),
+        E.ew(
+          /* wgsl */ `
+          let r = i / u.p0;
+          let v = i % u.p0;
+          let b = r / u.p1;
+          let tau = x3[u.o3 + 3u * u.p2];
+          let lp = x0[u.o0 + i] / tau - x1[u.o1 + r * 3u];
+          let pv = exp(lp);
+          var one = 0.0;
+          if (v == u32(x2[u.o2 + r * 3u])) { one = 1.0; }
+          let e = x3[u.o3 + b] * x2[u.o2 + r * 3u + 1u] * (one - pv) - x3[u.o3 + 2u * u.p2 + b] * x2[u.o2 + r * 3u + 2u] * pv * (lp + x1[u.o1 + r * 3u + 1u]);
+          out[u.oo + i] += e / tau;`,
+          { out: R.g(logits), inputs: [logits, stats, inputs.positions, inputs.coefficients], n: B * T * V, p: [V, T, B] }
+        )
+      ]
+    })
     const backward = [...seed, ...R.tape.reverse().flatMap((f) => f())]
     return {
       B,
@@ -160,7 +171,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       inputs,
       forward: R.forward,
       backward,
-      clear: [grads.buf, ...R.gradients],
+      intermediates: R.gradients,
       evaluation: { logProb, value, entropy }
     }
   }
@@ -169,11 +180,12 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     readonly B: number
     readonly P: number
     readonly inputs: Record<string, T>
-    readonly encoder: ReadonlyArray<import("./gpu-engine.ts").Dispatch>
-    readonly step: ReadonlyArray<import("./gpu-engine.ts").Dispatch>
+    readonly encoder: ReadonlyArray<Dispatch>
+    readonly step: ReadonlyArray<Dispatch>
     readonly logits: T
     readonly value: T
     readonly chosen: T
+    readonly first: T
   }
 
   const buildSampling = (B: number, P: number): SamplingGraph => {
@@ -188,7 +200,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       copyRows: R.input(2 * B * P),
       token: R.input(B),
       t: R.input(1),
-      choice: R.input(2 * B + 1)
+      choice: R.input(2 * Tmax * B + 1)
     }
     const enc = R.encode(B, P, inputs)
     const cross = Array.from({ length: s.decoderLayers }, (_, l) => ({
@@ -228,39 +240,59 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       R.copyHead(out, logits, enc.keys, B, 1, P, M, inputs.mask, { offsets: inputs.copyOffsets, rows: inputs.copyRows, ids: inputs.copyRows })
     }
     const value = R.valueHead(out, B, 1)
-    // each row's next token at the temperature (the last float of `choice`): forced (≥ 0), the
-    // most likely (−1, the first of equals) or drawn by inverting the distribution at the row's
-    // uniform draw (−2); with its log-probability
-    const chosen = E.alloc(2 * B)
-    R.forward.push(E.ew(
-      /* wgsl */ `
-      let base = u.o0 + i * u.p0;
-      let tau = x1[u.o1 + 2u * u.p1];
-      let mode = x1[u.o1 + i * 2u];
-      var m = -3.4e38;
-      var best = 0u;
-      for (var k = 0u; k < u.p0; k++) {
-        let z = x0[base + k] / tau;
-        if (z > m) { m = z; best = k; }
-      }
-      var sum = 0.0;
-      for (var k = 0u; k < u.p0; k++) { sum += exp(x0[base + k] / tau - m); }
-      let logZ = m + log(sum);
-      var id = best;
-      if (mode >= 0.0) { id = u32(mode); }
-      if (mode < -1.5) {
-        var r = x1[u.o1 + i * 2u + 1u];
-        id = u.p0 - 1u;
-        for (var k = 0u; k < u.p0; k++) {
-          r -= exp(x0[base + k] / tau - logZ);
-          if (r < 0.0) { id = k; break; }
-        }
-      }
-      out[u.oo + i * 2u] = f32(id);
-      out[u.oo + i * 2u + 1u] = x0[base + id] / tau - logZ;`,
-      { out: chosen, inputs: [logits, inputs.choice], n: B, p: [V, B] }
-    ))
-    return { B, P, inputs, encoder, step: R.forward, logits, value, chosen }
+    // each row's next token at step t, at the temperature (the last float of `choice`): forced
+    // (mode ≥ 0), the most likely (−1, the first of equals) or drawn by inverting the distribution
+    // at the row's uniform draw (−2); with its log-probability, into the step's row of `chosen`
+    // [Tmax, B, 2]. Then the step hands itself on: the chosen tokens become the next inputs, t
+    // advances — so several steps run in one submission with nothing read back between them.
+    const chosen = E.alloc(Tmax * 2 * B)
+    const first = E.alloc(B)
+    E.within("choose", () =>
+      R.forward.push(
+        E.rw(
+          /* wgsl */ `
+          // a workgroup per row; past the last step (a profile's repeats) nothing is written
+          let t = min(u32(x2[u.o2]), u.p2 - 1u);
+          let base = u.o0 + i * u.p0;
+          let at = (t * u.p1 + i) * 2u;
+          let tau = x1[u.o1 + 2u * u.p1 * u.p2];
+          let mode = x1[u.o1 + at];
+          var m = -3.4e38;
+          for (var k = l; k < u.p0; k += 64u) { m = max(m, x0[base + k] / tau); }
+          m = maxRow(m, l);
+          // the first of equals: the smallest index holding the maximum
+          var first = f32(u.p0);
+          for (var k = l; k < u.p0; k += 64u) {
+            if (x0[base + k] / tau == m) { first = min(first, f32(k)); }
+          }
+          let best = u32(-maxRow(-first, l));
+          var sum = 0.0;
+          for (var k = l; k < u.p0; k += 64u) { sum += exp(x0[base + k] / tau - m); }
+          let logZ = m + log(sumRow(sum, l));
+          if (l == 0u && u32(x2[u.o2]) < u.p2) {
+            var id = best;
+            if (mode >= 0.0) { id = u32(mode); }
+            if (mode < -1.5) {
+              var r = x1[u.o1 + at + 1u];
+              id = u.p0 - 1u;
+              for (var k = 0u; k < u.p0; k++) {
+                r -= exp(x0[base + k] / tau - logZ);
+                if (r < 0.0) { id = k; break; }
+              }
+            }
+            out[u.oo + at] = f32(id);
+            out[u.oo + at + 1u] = x0[base + id] / tau - logZ;
+          }`,
+          { out: chosen, inputs: [logits, inputs.choice, inputs.t], n: B, p: [V, B, Tmax] }
+        ),
+        E.ew(`if (u32(x1[u.o1]) == 0u) { out[u.oo + i] = x0[u.o0 + i]; }`, { out: first, inputs: [value, inputs.t], n: B }),
+        E.ew(
+          `out[u.oo + i] = x0[u.o0 + (min(u32(x1[u.o1]), u.p1 - 1u) * u.p0 + i) * 2u];`,
+          { out: inputs.token, inputs: [chosen, inputs.t], n: B, p: [B, Tmax] }
+        ),
+        E.ew(`out[u.oo] = out[u.oo] + 1.0;`, { out: inputs.t, n: 1 })
+      ))
+    return { B, P, inputs, encoder, step: R.forward, logits, value, chosen, first }
   }
 
   /** Recorded graphs by shape, the most recently used last (a few kept: each holds its batch's intermediates). */
@@ -311,25 +343,35 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     const offsets = new Float32Array(B * (V + 1))
     const list = new Float32Array(2 * B * P)
     const ids = new Float32Array(2 * B * P)
+    const counts = new Int32Array(V)
+    const next = new Int32Array(V)
     let at = 0
     for (let b = 0; b < B; b++) {
-      const per: number[][] = []
+      counts.fill(0)
       for (let k = 0; k < P; k++) {
         const id = prompt[b * P + k]!
         const bareId = bare[id]!
         // a PAD position's attention is zero (masked)
         if (id !== PAD) {
-          ;(per[id] ??= []).push(k)
-          if (bareId !== id) (per[bareId] ??= []).push(k)
+          counts[id]!++
+          if (bareId !== id) counts[bareId]!++
         }
         ids[(b * P + k) * 2] = id
         ids[(b * P + k) * 2 + 1] = bareId !== id ? bareId : -1
       }
       for (let v = 0; v < V; v++) {
         offsets[b * (V + 1) + v] = at
-        for (const k of per[v] ?? []) list[at++] = k
+        next[v] = at
+        at += counts[v]!
       }
       offsets[b * (V + 1) + V] = at
+      for (let k = 0; k < P; k++) {
+        const id = prompt[b * P + k]!
+        if (id === PAD) continue
+        list[next[id]!++] = k
+        const bareId = bare[id]!
+        if (bareId !== id) list[next[bareId]!++] = k
+      }
     }
     return { offsets, list, ids }
   }
@@ -342,6 +384,48 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
   const bucketP = (longest: number) => Math.min(s.promptTokens, roundUp(Math.max(1, longest), 64))
 
   let pending: { graph: TrainingGraph; B: number } | undefined
+
+  /** AdamW on the GPU, once asked for (`useAdamW`): its settings, step count, moments and dispatches. */
+  let adam: {
+    readonly config: OptimizerConfig
+    readonly learningRate: (step: number) => number
+    readonly owner: object
+    step: number
+    readonly m: T
+    readonly v: T
+    readonly uniforms: GPUBuffer
+    readonly norm: T
+    readonly dispatches: ReadonlyArray<Dispatch>
+    /** Each training graph's backward pass with the update after it. */
+    readonly after: WeakMap<ReadonlyArray<Dispatch>, ReadonlyArray<Dispatch>>
+  } | undefined
+
+  /**
+   * VIRL_GPU_PROFILE=1: each graph's dispatches timed one by one the first time it runs, the
+   * time summed by what they compute (a product's shape, an element-wise kernel's first line),
+   * printed to stderr. A diagnostic: the dispatches run again and again, so a step it times
+   * accumulates into its outputs more than once.
+   */
+  const profiling = textSetting("VIRL_GPU_PROFILE") === "1"
+  const profiled = new Set<string>()
+  const profile = async (key: string, parts: Record<string, ReadonlyArray<Dispatch>>) => {
+    if (!profiling || profiled.has(key)) return
+    profiled.add(key)
+    for (const [part, dispatches] of Object.entries(parts)) {
+      const times = await E.profile(dispatches)
+      const byLabel = new Map<string, { ms: number; count: number }>()
+      for (const { label, seconds } of times) {
+        const at = byLabel.get(label) ?? { ms: 0, count: 0 }
+        byLabel.set(label, { ms: at.ms + seconds * 1000, count: at.count + 1 })
+      }
+      const total = times.reduce((sum, t) => sum + t.seconds * 1000, 0)
+      const top = [...byLabel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)
+      process.stderr.write(
+        `profile ${key} ${part}: ${dispatches.length} dispatches, ${total.toFixed(3)} ms of kernels\n` +
+          top.map(([label, { ms, count }]) => `  ${ms.toFixed(3).padStart(9)} ms ${String(count).padStart(4)}×  ${label.slice(0, 110)}\n`).join("")
+      )
+    }
+  }
 
   /**
    * The most batch elements one graph may take (a multiple of 8): its largest intermediates per
@@ -382,7 +466,10 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       const positions = new Float32Array(B * T * 3)
       batch.targets.forEach((targets, i) => {
         for (let k = 0; k < targets.length; k++) {
-          positions.set([targets[k]!, batch.weights[i]![k]!, 1], (i * T + k) * 3)
+          const at = (i * T + k) * 3
+          positions[at] = targets[k]!
+          positions[at + 1] = batch.weights[i]![k]!
+          positions[at + 2] = 1
         }
       })
       const patches = new Float32Array(B * N * S)
@@ -407,6 +494,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       E.write(w.copyRows!, copy.list)
       E.write(w.copyIds!, copy.ids)
       const [logProbs, values, entropies] = await E.run(G.forward, { reads: [G.evaluation.logProb, G.evaluation.value, G.evaluation.entropy] })
+      await profile(`train ${B}×${P}×${T}`, { forward: G.forward, backward: G.backward })
       pending = { graph: G, B: n }
       return { logProbs: logProbs!.slice(0, n), values: values!.slice(0, n), entropies: entropies!.slice(0, n) }
     },
@@ -414,10 +502,18 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
      * The gradient of Σ c·(log-probability, value, entropy) over the batch of the last `evaluate`
      * (its forward pass is still in the GPU's buffers): one flat array in parameterSpecs order.
      */
+    /**
+     * The gradient of Σ c·(log-probability, value, entropy) over the batch of the last `evaluate`
+     * (its forward pass is still in the GPU's buffers), added to the parameters' gradient on the
+     * GPU (`first`: of a batch, which starts it from zero). After a batch's `last` part: with
+     * AdamW on the GPU (`useAdamW`) its step, taken there; else the gradient, read back as one
+     * flat array in parameterSpecs order.
+     */
     backward: async (
       c: { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> },
-      temperature: number
-    ) => {
+      temperature: number,
+      part: { readonly first: boolean; readonly last: boolean }
+    ): Promise<{ readonly gradients?: Float32Array; readonly step?: OptimizerStep }> => {
       if (pending === undefined) throw new Error("backward() without an evaluate() before it")
       const { graph: G, B: n } = pending
       pending = undefined
@@ -427,8 +523,91 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       coefficients.set(c.entropy.slice(0, n), 2 * G.B)
       coefficients[3 * G.B] = Math.max(temperature, 1e-6)
       E.write(G.inputs.coefficients!, coefficients)
-      const [flat] = await E.run(G.backward, { clear: G.clear, reads: [grads] })
-      return flat!
+      const clear = part.first ? [grads.buf, ...G.intermediates] : G.intermediates
+      if (!part.last) {
+        await E.run(G.backward, { clear })
+        return {}
+      }
+      if (adam === undefined) {
+        const [flat] = await E.run(G.backward, { clear, reads: [grads] })
+        return { gradients: flat! }
+      }
+      const a = adam
+      const step = a.step + 1
+      const lr = a.learningRate(step - 1)
+      device.queue.writeBuffer(a.uniforms, 0, adamwUniforms(total, a.config, step, lr))
+      let updating = a.after.get(G.backward)
+      if (updating === undefined) {
+        updating = [...G.backward, ...a.dispatches]
+        a.after.set(G.backward, updating)
+      }
+      const [norm] = await E.run(updating, { clear, reads: [a.norm] })
+      a.step = step
+      return { step: { learningRate: lr, gradNorm: norm![0]!, step } }
+    },
+    /**
+     * From now on a batch's last `backward` also takes AdamW's step on the GPU (the moments kept
+     * there); undefined: back to reading the gradient out. One micro-batch per update only.
+     */
+    useAdamW: (o: { readonly config: OptimizerConfig; readonly learningRate: (step: number) => number } | undefined) => {
+      if (adam !== undefined) E.release(adam.owner)
+      adam = undefined
+      if (o === undefined) return
+      if (o.config.grad_accum_steps !== 1) throw new Error("AdamW on the GPU takes one micro-batch per update (grad_accum_steps 1)")
+      const owner = {}
+      adam = E.building(owner, () => {
+        const m = E.alloc(total)
+        const v = E.alloc(total)
+        const partial = E.alloc(NORM_GROUPS + 1)
+        const uniforms = E.uniformBuffer(48)
+        const module = device.createShaderModule({ code: ADAMW })
+        const stage = (entry: "normPartial" | "normTotal" | "update", bindings: ReadonlyArray<[number, GPUBuffer]>, x: number, y = 1): Dispatch => {
+          const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: entry } })
+          // "auto" layouts hold only the bindings a kernel uses
+          const group = device.createBindGroup({
+            layout: pipeline.getBindGroupLayout(0),
+            entries: bindings.map(([binding, buffer]) => ({ binding, resource: { buffer } }))
+          })
+          return { pipeline, group, x, y, z: 1, label: `adamw ${entry}` }
+        }
+        const groups = Math.ceil(total / 64)
+        return {
+          ...o,
+          owner,
+          step: 0,
+          m,
+          v,
+          uniforms,
+          norm: E.view(partial, NORM_GROUPS, 1),
+          dispatches: [
+            stage("normPartial", [[0, uniforms], [2, grads.buf], [5, partial.buf]], NORM_GROUPS),
+            stage("normTotal", [[5, partial.buf]], 1),
+            stage(
+              "update",
+              [[0, uniforms], [1, params.buf], [2, grads.buf], [3, m.buf], [4, v.buf], [5, partial.buf]],
+              Math.min(groups, 65535),
+              Math.ceil(groups / 65535)
+            )
+          ],
+          after: new WeakMap<ReadonlyArray<Dispatch>, ReadonlyArray<Dispatch>>()
+        }
+      })
+    },
+    /** The parameters and AdamW's moments (zero before its first step, or without it) as they are on the GPU. */
+    read: async (): Promise<{ parameters: Float32Array; m: Float32Array; v: Float32Array }> => {
+      if (adam === undefined) {
+        const [parameters] = await E.run([], { reads: [params] })
+        return { parameters: parameters!.slice(), m: new Float32Array(total), v: new Float32Array(total) }
+      }
+      const [parameters, m, v] = await E.run([], { reads: [params, adam.m, adam.v] })
+      return { parameters: parameters!.slice(), m: m!.slice(), v: v!.slice() }
+    },
+    /** AdamW's step count and moments (flat, parameterSpecs order), a checkpoint's. */
+    restoreAdamW: (step: number, m: Float32Array, v: Float32Array) => {
+      if (adam === undefined) throw new Error("restoreAdamW before useAdamW")
+      adam.step = step
+      E.write(adam.m, m)
+      E.write(adam.v, v)
     },
     /**
      * Starts decoding a batch: the encoder's pass over the prompts and images; `step` then feeds
@@ -450,6 +629,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       E.write(G.inputs.copyOffsets!, copy.offsets)
       E.write(G.inputs.copyRows!, copy.list)
       await E.run(G.encoder)
+      await profile(`sample ${B}×${P}`, { encoder: G.encoder, step: G.step })
       const feed = (tokens: ArrayLike<number>, t: number) => {
         const ids = new Float32Array(B)
         for (let i = 0; i < n; i++) ids[i] = tokens[i]!
@@ -463,33 +643,46 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           return { logits: logits!.subarray(0, n * V), values: values!.subarray(0, n) }
         },
         /**
-         * A step that also chooses each row's next token on the GPU — `modes[i]` a forced id
-         * (≥ 0), −1 the most likely, −2 a draw at `uniforms[i]` — and reads back only the
-         * choices, their log-probabilities at the temperature, and the values.
+         * Decoding with the tokens chosen on the GPU: `modes` [Tmax, rows] a forced id (≥ 0), −1
+         * the most likely, −2 a draw at `uniforms` (same layout). Each `next(k)` runs the next k
+         * steps in one submission and reads back their choices [k, rows] with their
+         * log-probabilities at the temperature; the values are those of the first step.
          */
-        choose: async (
-          tokens: ArrayLike<number>,
-          t: number,
-          choice: { readonly modes: ArrayLike<number>; readonly uniforms: ArrayLike<number>; readonly temperature: number }
-        ): Promise<{ ids: Int32Array; logProbs: Float32Array; values: Float32Array }> => {
-          feed(tokens, t)
-          const c = new Float32Array(2 * B + 1)
-          for (let i = 0; i < n; i++) {
-            c[2 * i] = choice.modes[i]!
-            c[2 * i + 1] = choice.uniforms[i]!
+        choosing: (choice: { readonly modes: ArrayLike<number>; readonly uniforms?: ArrayLike<number> | undefined; readonly temperature: number }) => {
+          const Tmax = s.answerTokens
+          const table = new Float32Array(2 * Tmax * B + 1)
+          for (let t = 0; t < Tmax; t++) {
+            for (let i = 0; i < n; i++) {
+              table[(t * B + i) * 2] = choice.modes[t * n + i]!
+              table[(t * B + i) * 2 + 1] = choice.uniforms?.[t * n + i] ?? 0
+            }
           }
-          c[2 * B] = Math.max(choice.temperature, 1e-6)
-          E.write(G.inputs.choice!, c)
-          const [chosen, values] = await E.run(G.step, { reads: [G.chosen, G.value] })
-          return {
-            ids: Int32Array.from({ length: n }, (_, i) => chosen![2 * i]!),
-            logProbs: Float32Array.from({ length: n }, (_, i) => chosen![2 * i + 1]!),
-            values: values!.subarray(0, n)
+          table[2 * Tmax * B] = Math.max(choice.temperature, 1e-6)
+          E.write(G.inputs.choice!, table)
+          E.write(G.inputs.token!, new Float32Array(B).fill(BOS))
+          E.write(G.inputs.t!, Float32Array.of(0))
+          let at = 0
+          return async (k: number): Promise<{ ids: Int32Array; logProbs: Float32Array; values: Float32Array }> => {
+            if (k < 1 || at + k > Tmax) throw new RangeError(`decoding steps ${at}..${at + k} past the answer's ${Tmax} tokens`)
+            const rowsRead = E.view(G.chosen, at * 2 * B, k * 2 * B)
+            const [chosen, values] = await E.run(G.step, { repeat: k, reads: [rowsRead, G.first] })
+            const ids = new Int32Array(k * n)
+            const logProbs = new Float32Array(k * n)
+            for (let s = 0; s < k; s++) {
+              for (let i = 0; i < n; i++) {
+                ids[s * n + i] = chosen![(s * B + i) * 2]!
+                logProbs[s * n + i] = chosen![(s * B + i) * 2 + 1]!
+              }
+            }
+            at += k
+            return { ids, logProbs, values: values!.slice(0, n) }
           }
         }
       }
     },
     destroy: () => {
+      if (adam !== undefined) E.release(adam.owner)
+      adam = undefined
       for (const g of graphs.values()) E.release(g.owner)
       graphs.clear()
       E.release(shared)

@@ -21,8 +21,10 @@ import {
   type PolicyService,
   type Sample
 } from "../../../core/policy.ts"
+import { copyMoments, type OptimizerService, type OptimizerStep } from "../../../core/optimizer.ts"
 import type { Rng } from "../../../core/random.ts"
 import { textSetting } from "../../../core/settings.ts"
+import { NAME as ADAMW_NAME } from "../../optimizer/adamw.ts"
 import type { Tf } from "../tfjs/backend.ts"
 import { shrinkImage } from "../tfjs/features.ts"
 import { type GpuNetwork, makeGpuNetwork } from "./gpu-network.ts"
@@ -114,6 +116,8 @@ const MICRO = 16
 /** On the GPU's own kernels: inputs per decoding batch, samples per training pass (fewer where the GPU's largest binding is small). */
 const GPU_CHUNK = 256
 const GPU_MICRO = 128
+/** Decoding steps per submission on the GPU's own kernels (steps past every row's end are wasted, a read-back per step costs more). */
+const GPU_STEPS = 16
 
 export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<string, Float32Array>): PolicyService => {
   checkArchitecture(config.architecture)
@@ -142,12 +146,19 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   const gpu: GpuNetwork | undefined = tf.getBackend() === "webgpu" && textSetting("VIRL_WEBGPU_FORWARD") !== "tfjs"
     ? makeGpuNetwork((tf.backend() as unknown as { device: GPUDevice }).device, shape, tokenizer.bare)
     : undefined
-  /** The parameters as one flat array in parameterSpecs order, and back. */
-  const flat = (): Float32Array => {
+  /** Arrays by parameter (the parameters, a moment) as one flat array in parameterSpecs order (a missing one zero), and back. */
+  const flatOf = (arrays: ReadonlyMap<string, Float32Array>): Float32Array => {
     const out = new Float32Array(gpu!.total)
-    for (const spec of specs) out.set(values.get(spec.name)!, gpu!.offset.get(spec.name)!)
+    for (const spec of specs) {
+      const x = arrays.get(spec.name)
+      if (x === undefined) continue
+      const size = values.get(spec.name)!.length
+      if (x.length !== size) throw new RangeError(`${spec.name} holds ${x.length} values where the network has ${size}`)
+      out.set(x, gpu!.offset.get(spec.name)!)
+    }
     return out
   }
+  const flat = (): Float32Array => flatOf(values)
   const unflat = (x: Float32Array): Map<string, Float32Array> =>
     new Map(specs.map((spec) => {
       const at = gpu!.offset.get(spec.name)!
@@ -234,7 +245,7 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     const crossFlat = kept.slice(shape.copy ? 2 : 0)
     const cross = Array.from({ length: layers }, (_, l) => ({ k: crossFlat[2 * l]!, v: crossFlat[2 * l + 1]! }))
     let past: Array<{ k: Tensor; v: Tensor }> | undefined
-    const w = writing(B)
+    const w = writing(B, options)
     const { done } = w
     let values: Float32Array | undefined
     const T = shape.answerTokens
@@ -260,37 +271,47 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
   }
 
-  const { writing, record, fromLogits } = makeDecoding(rng, V)
+  const { writing, record, fromLogits } = makeDecoding(rng, V, shape.answerTokens)
 
-  /** `generate` on the GPU's own kernels: the encoder once, then one recorded step per token. */
+  /**
+   * `generate` on the GPU's own kernels: the encoder once, then the decoding steps — several per
+   * submission, the tokens chosen on the GPU, unless `full` asks for every step's distribution.
+   */
   const generateOnGpu = async (
     batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
     options: DecodeOptions
   ) => {
     const B = batch.length
+    const T = shape.answerTokens
     const decoding = await gpu!.start(batch.map((b) => b.prompt), batch.map((b) => b.patches))
-    const w = writing(B)
+    const w = writing(B, options)
     const { done } = w
     let values: Float32Array | undefined
-    for (let t = 0; t < shape.answerTokens && done.some((x) => !x); t++) {
-      const tokens = w.written.map((row) => (t === 0 ? BOS : (row[t - 1] ?? PAD)))
-      if (options.full !== true) {
-        // the GPU chooses: one uniform draw per row that samples, in row order, as `choose` draws them
-        const modes = new Float32Array(B)
-        const uniforms = new Float32Array(B)
+    if (options.full !== true) {
+      const modes = new Float32Array(T * B)
+      for (let t = 0; t < T; t++) {
         for (let i = 0; i < B; i++) {
           const forced = options.along?.[i]
-          modes[i] = done[i] ? -1 : forced !== undefined ? (forced[t] ?? EOS) : options.greedy ? -1 : -2
-          if (modes[i] === -2) uniforms[i] = rng.random()
+          modes[t * B + i] = forced !== undefined ? (forced[t] ?? EOS) : options.greedy ? -1 : -2
         }
-        const c = await decoding.choose(tokens, t, { modes, uniforms, temperature: options.temperature })
-        if (t === 0) values = Float32Array.from(c.values)
-        for (let i = 0; i < B; i++) if (!done[i]) record(w, i, t, c.ids[i]!, c.logProbs[i]!, options.along?.[i])
-        continue
       }
-      const { logits, values: v } = await decoding.step(tokens, t)
-      if (t === 0) values = Float32Array.from(v)
-      fromLogits(w, logits, t, options)
+      const next = decoding.choosing({ modes, uniforms: w.draws, temperature: options.temperature })
+      for (let t = 0; t < T && done.some((x) => !x);) {
+        const k = Math.min(GPU_STEPS, T - t)
+        const c = await next(k)
+        if (t === 0) values = c.values
+        for (let s = 0; s < k; s++) {
+          for (let i = 0; i < B; i++) if (!done[i]) record(w, i, t + s, c.ids[s * B + i]!, c.logProbs[s * B + i]!, options.along?.[i])
+        }
+        t += k
+      }
+    } else {
+      for (let t = 0; t < T && done.some((x) => !x); t++) {
+        const tokens = w.written.map((row) => (t === 0 ? BOS : (row[t - 1] ?? PAD)))
+        const { logits, values: v } = await decoding.step(tokens, t)
+        if (t === 0) values = Float32Array.from(v)
+        fromLogits(w, logits, t, options)
+      }
     }
     return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
   }
@@ -333,9 +354,19 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
       }))
     })
 
+  // with AdamW on the GPU (onDevice) the GPU's parameters and moments are newer than `values` and
+  // `moments` until settle() reads them back
+  let deviceAhead = false
+  let moments = new Map<string, { m: Float32Array; v: Float32Array }>()
+  let deviceStep = 0
+  /** The step the GPU's AdamW took in the last gradients() call, until the optimizer reports it. */
+  let tookStep: OptimizerStep | undefined
+
   const learner: Learner = {
     parameters: () => values,
     commit: () => {
+      // the GPU's own update is newer than `values`: nothing to push
+      if (deviceAhead) return
       if (gpu !== undefined) return gpu.upload(flat())
       for (const spec of specs) {
         const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
@@ -343,6 +374,62 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         t.dispose()
       }
     },
+    onDevice: (name, optimizer) => {
+      if (gpu === undefined || name !== ADAMW_NAME || optimizer.config.grad_accum_steps !== 1) {
+        // another optimizer takes this learner's gradients in JS from now on
+        if (deviceAhead) throw new Error("another optimizer was placed before settle() brought the GPU's parameters back")
+        gpu?.useAdamW(undefined)
+        return undefined
+      }
+      const g = gpu
+      g.useAdamW(optimizer)
+      deviceStep = 0
+      moments = new Map()
+      tookStep = undefined
+      const service: OptimizerService = {
+        config: optimizer.config,
+        learningRate: optimizer.learningRate,
+        // the update already ran on the GPU inside gradients(): report it
+        accumulate: () => {
+          const step = tookStep
+          tookStep = undefined
+          if (step === undefined) throw new Error("the GPU's AdamW was asked for a step without a gradients() call before it")
+          deviceAhead = true
+          deviceStep = step.step
+          return step
+        },
+        flush: () => undefined,
+        state: () => {
+          if (deviceAhead) throw new Error("the GPU's AdamW state was read before settle() brought it back")
+          return { step: deviceStep, pending: 0, moments: copyMoments(moments) }
+        },
+        restore: (state) => {
+          const part = (k: "m" | "v") => flatOf(new Map([...state.moments].map(([name, mo]) => [name, mo[k]])))
+          try {
+            g.restoreAdamW(state.step, part("m"), part("v"))
+          } catch (e) {
+            throw new RangeError(`optimizer state: ${(e as Error).message}`)
+          }
+          deviceStep = state.step
+          moments = copyMoments(state.moments)
+        }
+      }
+      return service
+    },
+    settle: () =>
+      Effect.tryPromise({
+        try: async () => {
+          if (gpu === undefined || !deviceAhead) return
+          const read = await gpu.read()
+          const of = (x: Float32Array) => unflat(x)
+          for (const [name, p] of of(read.parameters)) values.get(name)!.set(p)
+          const m = of(read.m)
+          const v = of(read.v)
+          moments = new Map([...m].map(([name, mo]) => [name, { m: mo, v: v.get(name)! }]))
+          deviceAhead = false
+        },
+        catch: (e) => new PolicyError({ message: `reading the parameters back from the GPU: ${(e as Error).message}` })
+      }),
     teacher: (input, text) => {
       const ids = [...tokenizer.encode(text), EOS]
       if (ids.length > shape.answerTokens) return undefined
@@ -426,20 +513,22 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
       entropies: evaluations.flatMap((e) => Array.from(e.entropies))
     }
     const c = coefficients(evaluation)
+    // the parts' gradients add up on the GPU; after the last, AdamW's step there or the sum read out
     let sum: Float32Array | undefined
     let at = 0
-    for (const part of parts) {
+    for (const [k, part] of parts.entries()) {
       const n = part.prompts.length
       if (parts.length > 1) await gpu!.evaluate(part, options.temperature)
-      const g = await gpu!.backward(
+      const r = await gpu!.backward(
         { logProb: c.logProb.slice(at, at + n), value: c.value.slice(at, at + n), entropy: c.entropy.slice(at, at + n) },
-        options.temperature
+        options.temperature,
+        { first: k === 0, last: k === parts.length - 1 }
       )
-      if (sum === undefined) sum = Float32Array.from(g)
-      else for (let i = 0; i < sum.length; i++) sum[i] += g[i]!
+      if (r.step !== undefined) tookStep = r.step
+      if (r.gradients !== undefined) sum = r.gradients
       at += n
     }
-    return { gradients: unflat(sum!), evaluation }
+    return { gradients: sum === undefined ? new Map<string, Float32Array>() : unflat(sum), evaluation }
   }
 
   /**

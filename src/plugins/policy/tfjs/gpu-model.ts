@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { CONTEXT_SLOTS, type Features, slotCount } from "./features.ts"
-import { ADAMW, NORM_GROUPS, shader, WORKGROUP } from "./gpu-kernels.ts"
+import { ADAMW, adamwUniforms, NORM_GROUPS } from "../../optimizer/adamw-gpu.ts"
+import { shader, WORKGROUP } from "./gpu-kernels.ts"
 import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
 import type { Evaluation, LossCoefficients } from "../../../core/policy.ts"
 import { type ModelConfig, parameterSpecs } from "./model.ts"
@@ -577,10 +578,7 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
         const o = adam.config
         const step = adam.step + 1
         const lr = adam.learningRate(step - 1)
-        const uniform = new ArrayBuffer(48)
-        new Uint32Array(uniform, 0, 1)[0] = total
-        new Float32Array(uniform, 4, 8).set([lr, o.beta1, o.beta2, 1 - o.beta1 ** step, 1 - o.beta2 ** step, o.eps, o.weight_decay, o.max_grad_norm])
-        device.queue.writeBuffer(adam.uniform, 0, uniform)
+        device.queue.writeBuffer(adam.uniform, 0, adamwUniforms(total, o, step, lr))
         const pass = encoder.beginComputePass()
         pass.setPipeline(adamPipelines.normPartial)
         pass.setBindGroup(0, adam.groups.normPartial)
