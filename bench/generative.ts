@@ -120,7 +120,9 @@ const main = async () => {
   for (const line of torch.stdout.trim().split("\n")) {
     const r = JSON.parse(line) as { batch: number; device: string; train_answers_per_s: number }
     const mine = Object.entries(trained).filter(([k]) => k.endsWith(`:${r.batch}`)).map(([k, v]) =>
-      `${k.split(":")[0]} ${(r.train_answers_per_s / v).toFixed(1)}× slower`
+      r.train_answers_per_s >= v
+        ? `${k.split(":")[0]} ${(r.train_answers_per_s / v).toFixed(1)}× slower`
+        : `${k.split(":")[0]} ${(v / r.train_answers_per_s).toFixed(1)}× faster`
     )
     console.log(
       `  torch-${r.device.padEnd(4)} batch ${String(r.batch).padStart(3)}: train ${r.train_answers_per_s.toFixed(1).padStart(7)} answers/s   (virl: ${

@@ -1,8 +1,13 @@
-import type { OptimizerConfig } from "../../core/optimizer.ts"
+import { Effect } from "effect"
+import { copyMoments, type OptimizerConfig, type OptimizerService, type OptimizerState, type OptimizerStep } from "../../core/optimizer.ts"
+import type { Parameters } from "../../core/parameters.ts"
+import { PolicyError } from "../../core/policy.ts"
+import { NAME } from "./adamw.ts"
 
 /**
- * AdamW in WGSL, for learners whose parameters live on a GPU as one flat buffer (the fused
- * tfjs-vl model, the generator's engine): what adamw.ts computes per element, in single precision.
+ * AdamW on a GPU, for learners whose parameters live there as one flat buffer (the fused tfjs-vl
+ * model, the generator's engine): its WGSL, what adamw.ts computes per element in single
+ * precision, and the learner's side of running it there (adamwOnDevice).
  */
 
 /** Workgroups of the first pass over the gradient's squares (the second sums their partial sums). */
@@ -75,4 +80,78 @@ export const adamwUniforms = (n: number, config: OptimizerConfig, step: number, 
     config.max_grad_norm
   ])
   return words
+}
+
+/** What a learner's GPU side offers for AdamW there (its parameters one flat buffer). */
+export interface AdamWDevice {
+  /** From now on every gradients() call also takes a step there; undefined: back to returning gradients. */
+  readonly use: (adamw: { readonly config: OptimizerConfig; readonly learningRate: (step: number) => number } | undefined) => void
+  /** The step the last gradients() call took there (once). */
+  readonly lastStep: () => OptimizerStep | undefined
+  /** Sets the step count and moments (a checkpoint's; parameters it lacks start from zero). */
+  readonly restore: (step: number, moments: OptimizerState["moments"]) => void
+  /** The parameters and moments as they are there, by parameter. */
+  readonly read: () => Promise<{ readonly parameters: Parameters; readonly m: Parameters; readonly v: Parameters }>
+}
+
+/**
+ * A learner's `onDevice` and `settle` for AdamW on its GPU (`device`; undefined where it has
+ * none): the returned optimizer reports the steps taken there, and `ahead()` says when the GPU's
+ * parameters and moments are newer than `parameters` (commit() then has nothing to push) until
+ * `settle` reads them back.
+ */
+export const adamwOnDevice = (device: AdamWDevice | undefined, parameters: Parameters) => {
+  let ahead = false
+  let moments = new Map<string, { m: Float32Array; v: Float32Array }>()
+  let deviceStep = 0
+  const onDevice = (name: string, optimizer: OptimizerService): OptimizerService | undefined => {
+    if (device === undefined || name !== NAME || optimizer.config.grad_accum_steps !== 1) {
+      // another optimizer takes this learner's gradients in JS from now on
+      if (ahead) throw new Error("another optimizer was placed before settle() brought the GPU's parameters back")
+      device?.use(undefined)
+      return undefined
+    }
+    const d = device
+    d.use(optimizer)
+    deviceStep = 0
+    moments = new Map()
+    return {
+      config: optimizer.config,
+      learningRate: optimizer.learningRate,
+      // the update already ran on the GPU inside gradients(): report it
+      accumulate: () => {
+        const step = d.lastStep()
+        if (step === undefined) throw new Error("the GPU's AdamW was asked for a step without a gradients() call before it")
+        ahead = true
+        deviceStep = step.step
+        return step
+      },
+      flush: () => undefined,
+      state: () => {
+        if (ahead) throw new Error("the GPU's AdamW state was read before settle() brought it back")
+        return { step: deviceStep, pending: 0, moments: copyMoments(moments) }
+      },
+      restore: (state) => {
+        try {
+          d.restore(state.step, state.moments)
+        } catch (e) {
+          throw new RangeError(`optimizer state: ${(e as Error).message}`)
+        }
+        deviceStep = state.step
+        moments = copyMoments(state.moments)
+      }
+    }
+  }
+  const settle = () =>
+    Effect.tryPromise({
+      try: async () => {
+        if (device === undefined || !ahead) return
+        const read = await device.read()
+        for (const [name, p] of read.parameters) parameters.get(name)!.set(p)
+        moments = new Map([...read.m].map(([name, m]) => [name, { m, v: read.v.get(name)! }]))
+        ahead = false
+      },
+      catch: (e) => new PolicyError({ message: `reading the parameters back from the GPU: ${(e as Error).message}` })
+    })
+  return { onDevice, settle, ahead: () => ahead }
 }

@@ -39,7 +39,7 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
     return t
   }
   const back = (f: () => Array<Dispatch>) => {
-    const name = `${E.scope()} gradient`
+    const name = E.scope() === "" ? "gradient" : `${E.scope()} gradient`
     if (train) tape.push(() => E.within(name, f))
   }
   /** A layer whose dispatches (and their gradients') profiles name `name`. */

@@ -14,9 +14,8 @@ import { ADAMW, adamwUniforms, NORM_GROUPS } from "../../optimizer/adamw-gpu.ts"
 import { type Dispatch, type Engine, makeEngine, rows, type T } from "./gpu-engine.ts"
 import { makeRecorder } from "./gpu-layers.ts"
 import { type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
-import { BOS, PAD } from "./tokenizer.ts"
-
-const NEG = -1e9
+import { makeInputs } from "./gpu-inputs.ts"
+import { BOS } from "./tokenizer.ts"
 
 const roundUp = (x: number, k: number) => Math.ceil(x / k) * k
 
@@ -313,74 +312,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     return found.graph as G
   }
 
-  /** Ids as floats, a PAD-padded [rows, width] block from ragged rows. */
-  const padded = (xs: ReadonlyArray<ArrayLike<number>>, rowsN: number, width: number): Float32Array => {
-    const out = new Float32Array(rowsN * width)
-    xs.forEach((x, i) => {
-      for (let k = 0; k < Math.min(width, x.length); k++) out[i * width + k] = x[k]!
-    })
-    return out
-  }
-  /**
-   * The positions of each id in `ids` (row-major), grouped by id: offsets [V + 1] and positions.
-   * PAD's positions are left out: nothing downstream reads them (masked as keys, weightless as
-   * targets), so their gradient is zero.
-   */
-  const byId = (ids: Float32Array): { offsets: Float32Array; rows: Float32Array } => {
-    const counts = new Uint32Array(V + 1)
-    for (const id of ids) if (id !== PAD) counts[id + 1]!++
-    for (let v = 0; v < V; v++) counts[v + 1]! += counts[v]!
-    const offsets = Float32Array.from(counts)
-    const at = counts.slice(0, V)
-    const out = new Float32Array(ids.length)
-    ids.forEach((id, r) => {
-      if (id !== PAD) out[at[id]!++] = r
-    })
-    return { offsets, rows: out }
-  }
-  /** The copy head's lists: per batch element and token id, the prompt positions holding it or a token whose bare form it is. */
-  const copyLists = (prompt: Float32Array, B: number, P: number) => {
-    const offsets = new Float32Array(B * (V + 1))
-    const list = new Float32Array(2 * B * P)
-    const ids = new Float32Array(2 * B * P)
-    const counts = new Int32Array(V)
-    const next = new Int32Array(V)
-    let at = 0
-    for (let b = 0; b < B; b++) {
-      counts.fill(0)
-      for (let k = 0; k < P; k++) {
-        const id = prompt[b * P + k]!
-        const bareId = bare[id]!
-        // a PAD position's attention is zero (masked)
-        if (id !== PAD) {
-          counts[id]!++
-          if (bareId !== id) counts[bareId]!++
-        }
-        ids[(b * P + k) * 2] = id
-        ids[(b * P + k) * 2 + 1] = bareId !== id ? bareId : -1
-      }
-      for (let v = 0; v < V; v++) {
-        offsets[b * (V + 1) + v] = at
-        next[v] = at
-        at += counts[v]!
-      }
-      offsets[b * (V + 1) + V] = at
-      for (let k = 0; k < P; k++) {
-        const id = prompt[b * P + k]!
-        if (id === PAD) continue
-        list[next[id]!++] = k
-        const bareId = bare[id]!
-        if (bareId !== id) list[next[bareId]!++] = k
-      }
-    }
-    return { offsets, list, ids }
-  }
-  /** The additive mask of the encoder's positions [B, P + N]: the prompt's padding (PAD = 0) and padded batch rows. */
-  const maskOf = (prompt: Float32Array, B: number, P: number) => {
-    const out = new Float32Array(B * (P + N))
-    for (let b = 0; b < B; b++) for (let k = 0; k < P; k++) out[b * (P + N) + k] = prompt[b * P + k] === 0 ? NEG : 0
-    return out
-  }
+  const { padded, byId, copyLists, maskOf } = makeInputs(V, N, bare)
   const bucketP = (longest: number) => Math.min(s.promptTokens, roundUp(Math.max(1, longest), 64))
 
   let pending: { graph: TrainingGraph; B: number } | undefined
@@ -391,6 +323,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     readonly learningRate: (step: number) => number
     readonly owner: object
     step: number
+    last: OptimizerStep | undefined
     readonly m: T
     readonly v: T
     readonly uniforms: GPUBuffer
@@ -411,20 +344,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
   const profile = async (key: string, parts: Record<string, ReadonlyArray<Dispatch>>) => {
     if (!profiling || profiled.has(key)) return
     profiled.add(key)
-    for (const [part, dispatches] of Object.entries(parts)) {
-      const times = await E.profile(dispatches)
-      const byLabel = new Map<string, { ms: number; count: number }>()
-      for (const { label, seconds } of times) {
-        const at = byLabel.get(label) ?? { ms: 0, count: 0 }
-        byLabel.set(label, { ms: at.ms + seconds * 1000, count: at.count + 1 })
-      }
-      const total = times.reduce((sum, t) => sum + t.seconds * 1000, 0)
-      const top = [...byLabel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)
-      process.stderr.write(
-        `profile ${key} ${part}: ${dispatches.length} dispatches, ${total.toFixed(3)} ms of kernels\n` +
-          top.map(([label, { ms, count }]) => `  ${ms.toFixed(3).padStart(9)} ms ${String(count).padStart(4)}×  ${label.slice(0, 110)}\n`).join("")
-      )
-    }
+    for (const [part, dispatches] of Object.entries(parts)) process.stderr.write(await E.profile(`${key} ${part}`, dispatches))
   }
 
   /**
@@ -506,14 +426,14 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
      * The gradient of Σ c·(log-probability, value, entropy) over the batch of the last `evaluate`
      * (its forward pass is still in the GPU's buffers), added to the parameters' gradient on the
      * GPU (`first`: of a batch, which starts it from zero). After a batch's `last` part: with
-     * AdamW on the GPU (`useAdamW`) its step, taken there; else the gradient, read back as one
-     * flat array in parameterSpecs order.
+     * AdamW on the GPU (`useAdamW`) its step, taken there (`lastStep`); else the gradient, read
+     * back as one flat array in parameterSpecs order.
      */
     backward: async (
       c: { readonly logProb: ReadonlyArray<number>; readonly value: ReadonlyArray<number>; readonly entropy: ReadonlyArray<number> },
       temperature: number,
       part: { readonly first: boolean; readonly last: boolean }
-    ): Promise<{ readonly gradients?: Float32Array; readonly step?: OptimizerStep }> => {
+    ): Promise<Float32Array | undefined> => {
       if (pending === undefined) throw new Error("backward() without an evaluate() before it")
       const { graph: G, B: n } = pending
       pending = undefined
@@ -526,11 +446,11 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       const clear = part.first ? [grads.buf, ...G.intermediates] : G.intermediates
       if (!part.last) {
         await E.run(G.backward, { clear })
-        return {}
+        return undefined
       }
       if (adam === undefined) {
         const [flat] = await E.run(G.backward, { clear, reads: [grads] })
-        return { gradients: flat! }
+        return flat!
       }
       const a = adam
       const step = a.step + 1
@@ -543,7 +463,14 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       }
       const [norm] = await E.run(updating, { clear, reads: [a.norm] })
       a.step = step
-      return { step: { learningRate: lr, gradNorm: norm![0]!, step } }
+      a.last = { learningRate: lr, gradNorm: norm![0]!, step }
+      return undefined
+    },
+    /** The step AdamW took on the GPU in the last batch's backward pass (once). */
+    lastStep: (): OptimizerStep | undefined => {
+      const last = adam?.last
+      if (adam !== undefined) adam.last = undefined
+      return last
     },
     /**
      * From now on a batch's last `backward` also takes AdamW's step on the GPU (the moments kept
@@ -575,6 +502,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           ...o,
           owner,
           step: 0,
+          last: undefined,
           m,
           v,
           uniforms,

@@ -21,10 +21,10 @@ import {
   type PolicyService,
   type Sample
 } from "../../../core/policy.ts"
-import { copyMoments, type OptimizerService, type OptimizerStep } from "../../../core/optimizer.ts"
+import type { OptimizerState } from "../../../core/optimizer.ts"
 import type { Rng } from "../../../core/random.ts"
 import { textSetting } from "../../../core/settings.ts"
-import { NAME as ADAMW_NAME } from "../../optimizer/adamw.ts"
+import { adamwOnDevice } from "../../optimizer/adamw-gpu.ts"
 import type { Tf } from "../tfjs/backend.ts"
 import { shrinkImage } from "../tfjs/features.ts"
 import { type GpuNetwork, makeGpuNetwork } from "./gpu-network.ts"
@@ -354,19 +354,26 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
       }))
     })
 
-  // with AdamW on the GPU (onDevice) the GPU's parameters and moments are newer than `values` and
-  // `moments` until settle() reads them back
-  let deviceAhead = false
-  let moments = new Map<string, { m: Float32Array; v: Float32Array }>()
-  let deviceStep = 0
-  /** The step the GPU's AdamW took in the last gradients() call, until the optimizer reports it. */
-  let tookStep: OptimizerStep | undefined
+  // AdamW on the GPU (onDevice): its parameters and moments newer than `values` until settle()
+  const byName = (moments: OptimizerState["moments"], k: "m" | "v") => new Map([...moments].map(([name, mo]) => [name, mo[k]]))
+  const adamw = adamwOnDevice(
+    gpu === undefined ? undefined : {
+      use: gpu.useAdamW,
+      lastStep: gpu.lastStep,
+      restore: (step, moments) => gpu.restoreAdamW(step, flatOf(byName(moments, "m")), flatOf(byName(moments, "v"))),
+      read: async () => {
+        const read = await gpu.read()
+        return { parameters: unflat(read.parameters), m: unflat(read.m), v: unflat(read.v) }
+      }
+    },
+    values
+  )
 
   const learner: Learner = {
     parameters: () => values,
     commit: () => {
       // the GPU's own update is newer than `values`: nothing to push
-      if (deviceAhead) return
+      if (adamw.ahead()) return
       if (gpu !== undefined) return gpu.upload(flat())
       for (const spec of specs) {
         const t = tf.tensor(values.get(spec.name)!, [...spec.shape])
@@ -374,62 +381,8 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
         t.dispose()
       }
     },
-    onDevice: (name, optimizer) => {
-      if (gpu === undefined || name !== ADAMW_NAME || optimizer.config.grad_accum_steps !== 1) {
-        // another optimizer takes this learner's gradients in JS from now on
-        if (deviceAhead) throw new Error("another optimizer was placed before settle() brought the GPU's parameters back")
-        gpu?.useAdamW(undefined)
-        return undefined
-      }
-      const g = gpu
-      g.useAdamW(optimizer)
-      deviceStep = 0
-      moments = new Map()
-      tookStep = undefined
-      const service: OptimizerService = {
-        config: optimizer.config,
-        learningRate: optimizer.learningRate,
-        // the update already ran on the GPU inside gradients(): report it
-        accumulate: () => {
-          const step = tookStep
-          tookStep = undefined
-          if (step === undefined) throw new Error("the GPU's AdamW was asked for a step without a gradients() call before it")
-          deviceAhead = true
-          deviceStep = step.step
-          return step
-        },
-        flush: () => undefined,
-        state: () => {
-          if (deviceAhead) throw new Error("the GPU's AdamW state was read before settle() brought it back")
-          return { step: deviceStep, pending: 0, moments: copyMoments(moments) }
-        },
-        restore: (state) => {
-          const part = (k: "m" | "v") => flatOf(new Map([...state.moments].map(([name, mo]) => [name, mo[k]])))
-          try {
-            g.restoreAdamW(state.step, part("m"), part("v"))
-          } catch (e) {
-            throw new RangeError(`optimizer state: ${(e as Error).message}`)
-          }
-          deviceStep = state.step
-          moments = copyMoments(state.moments)
-        }
-      }
-      return service
-    },
-    settle: () =>
-      Effect.tryPromise({
-        try: async () => {
-          if (gpu === undefined || !deviceAhead) return
-          const read = await gpu.read()
-          const of = (x: Float32Array) => unflat(x)
-          for (const [name, p] of of(read.parameters)) values.get(name)!.set(p)
-          const m = of(read.m)
-          const v = of(read.v)
-          moments = new Map([...m].map(([name, mo]) => [name, { m: mo, v: v.get(name)! }]))
-          deviceAhead = false
-        },
-        catch: (e) => new PolicyError({ message: `reading the parameters back from the GPU: ${(e as Error).message}` })
-      }),
+    onDevice: adamw.onDevice,
+    settle: adamw.settle,
     teacher: (input, text) => {
       const ids = [...tokenizer.encode(text), EOS]
       if (ids.length > shape.answerTokens) return undefined
@@ -519,13 +472,12 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     for (const [k, part] of parts.entries()) {
       const n = part.prompts.length
       if (parts.length > 1) await gpu!.evaluate(part, options.temperature)
-      const r = await gpu!.backward(
+      const g = await gpu!.backward(
         { logProb: c.logProb.slice(at, at + n), value: c.value.slice(at, at + n), entropy: c.entropy.slice(at, at + n) },
         options.temperature,
         { first: k === 0, last: k === parts.length - 1 }
       )
-      if (r.step !== undefined) tookStep = r.step
-      if (r.gradients !== undefined) sum = r.gradients
+      if (g !== undefined) sum = g
       at += n
     }
     return { gradients: sum === undefined ? new Map<string, Float32Array>() : unflat(sum), evaluation }

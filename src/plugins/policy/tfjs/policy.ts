@@ -5,7 +5,6 @@
  * kernels of gpu-model.ts). layer.ts makes it the run's Policy layer.
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
-import { copyMoments, type OptimizerService } from "../../../core/optimizer.ts"
 import {
   type Evaluation,
   type Learner,
@@ -18,6 +17,7 @@ import {
 } from "../../../core/policy.ts"
 import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
+import { adamwOnDevice } from "../../optimizer/adamw-gpu.ts"
 import type { Tf } from "./backend.ts"
 import { DEFAULT_SHAPE, type Features, readFeatures, slotCount } from "./features.ts"
 import { makeGpuModel } from "./gpu-model.ts"
@@ -165,11 +165,13 @@ export const make = (
     ? makeGpuModel((tf.backend() as unknown as { device: GPUDevice }).device, config.model)
     : undefined
   gpu?.upload(values)
-  // with AdamW on the GPU (onDevice) the GPU's parameters and moments are newer than `values` and
-  // the moments below until settle() reads them back
-  let deviceAhead = false
-  let moments = new Map<string, { m: Float32Array; v: Float32Array }>()
-  let deviceStep = 0
+  // AdamW on the GPU (onDevice): its parameters and moments newer than `values` until settle()
+  const adamw = adamwOnDevice(
+    gpu === undefined || bagsOn !== "js"
+      ? undefined
+      : { use: gpu.useAdamW, lastStep: gpu.lastStep, restore: gpu.restoreAdamW, read: gpu.read },
+    values
+  )
 
   // GPU backends cannot read tensors synchronously: every read is awaited
   const outputs = async (features: ReadonlyArray<Features>) => {
@@ -221,7 +223,7 @@ export const make = (
     parameters: () => values,
     commit: () => {
       // the GPU's own update is newer than `values`: nothing to push
-      if (deviceAhead) return
+      if (adamw.ahead()) return
       // on the fused GPU path the tfjs variables are not read: only the GPU's copy is refreshed
       if (gpu !== undefined && bagsOn === "js") return gpu.upload(values)
       for (const spec of specs) {
@@ -232,56 +234,8 @@ export const make = (
       }
       gpu?.upload(values)
     },
-    onDevice: (name, optimizer) => {
-      if (gpu === undefined || bagsOn !== "js" || name !== "adamw" || optimizer.config.grad_accum_steps !== 1) {
-        // another optimizer takes this learner's gradients in JS from now on
-        if (deviceAhead) throw new Error("another optimizer was placed before settle() brought the GPU's parameters back")
-        gpu?.useAdamW(undefined)
-        return undefined
-      }
-      const g = gpu
-      g.useAdamW(optimizer)
-      deviceStep = 0
-      moments = new Map()
-      const service: OptimizerService = {
-        config: optimizer.config,
-        learningRate: optimizer.learningRate,
-        // the update already ran on the GPU inside gradients(): report it
-        accumulate: () => {
-          const step = g.lastStep()
-          if (step === undefined) throw new Error("the GPU's AdamW was asked for a step without a gradients() call before it")
-          deviceAhead = true
-          deviceStep = step.step
-          return step
-        },
-        flush: () => undefined,
-        state: () => {
-          if (deviceAhead) throw new Error("the GPU's AdamW state was read before settle() brought it back")
-          return { step: deviceStep, pending: 0, moments: copyMoments(moments) }
-        },
-        restore: (state) => {
-          try {
-            g.restoreAdamW(state.step, state.moments)
-          } catch (e) {
-            throw new RangeError(`optimizer state: ${(e as Error).message}`)
-          }
-          deviceStep = state.step
-          moments = copyMoments(state.moments)
-        }
-      }
-      return service
-    },
-    settle: () =>
-      Effect.tryPromise({
-        try: async () => {
-          if (gpu === undefined || !deviceAhead) return
-          const read = await gpu.read()
-          for (const [name, p] of read.parameters) values.get(name)!.set(p)
-          moments = new Map([...read.m].map(([name, m]) => [name, { m, v: read.v.get(name)! }]))
-          deviceAhead = false
-        },
-        catch: (e) => new PolicyError({ message: `reading the parameters back from the GPU: ${(e as Error).message}` })
-      }),
+    onDevice: adamw.onDevice,
+    settle: adamw.settle,
     teacher: (input, text) => {
       const features = readFeatures(input, shape)
       const parsed = parseOutput(text)
