@@ -1,5 +1,5 @@
 /**
- * RL without a format teacher (the paper's Fig. 8 claim: PPO straight from a model that does not
+ * RL without a format teacher (the paper's Fig. 9/20 claim, shown on GeneralPoints: PPO straight from a model that does not
  * answer in the task's format does not learn; the SFT initialisation teaches the format first).
  * Two bases of the generative policy, pretrained on the same mixture: `base` answers in the
  * task's JSON, `plain` in plain sentences (pretrain_config.answer_format), so the environment's
