@@ -21,17 +21,33 @@ struct U { M: u32, N: u32, K: u32, Z2: u32, kTotal: u32,
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> addend: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
+// batch z's offsets of A, B and C, and its inner dimension (a split product's last part is shorter)
+struct Batch { a: u32, b: u32, c: u32, kMax: u32 }
+fn batchOf(z: u32) -> Batch {
+  let z1 = z / u.Z2;
+  let z2 = z % u.Z2;
+  var kMax = u.K;
+  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  return Batch(u.aOff + z1 * u.aS1 + z2 * u.aS2, u.bOff + z1 * u.bS1 + z2 * u.bS2, u.cOff + z1 * u.cS1 + z2 * u.cS2, kMax);
+}
+// C[r, col] from its sum: scaled, the bias, the addend, relu, accumulated, as the flags ask
+fn store(cBase: u32, r: u32, col: u32, sum: f32) {
+  let at = r * u.cR + col * u.cC;
+  var v = u.alpha * sum;
+  if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
+  if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
+  if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
+  if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
+  c[cBase + at] = v;
+}
 var<workgroup> As: array<f32, 1024>;
 var<workgroup> Bs: array<f32, 1024>;
 @compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let z = wid.z;
-  let z1 = z / u.Z2;
-  let z2 = z % u.Z2;
-  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2;
-  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2;
-  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
-  var kMax = u.K;
-  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let o = batchOf(wid.z);
+  let aBase = o.a;
+  let bBase = o.b;
+  let cBase = o.c;
+  let kMax = o.kMax;
   let row0 = wid.y * 64u;
   let col0 = wid.x * 64u;
   let t = lid.y * 16u + lid.x;
@@ -65,13 +81,7 @@ var<workgroup> Bs: array<f32, 1024>;
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + lid.x + j * 16u;
       if (col >= u.N) { continue; }
-      let at = r * u.cR + col * u.cC;
-      var v = u.alpha * acc[i * 4u + j];
-      if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
-      if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
-      if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
-      if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
-      c[cBase + at] = v;
+      store(cBase, r, col, acc[i * 4u + j]);
     }
   }
 }
@@ -82,14 +92,11 @@ var<workgroup> Bs: array<f32, 1024>;
 var<workgroup> At: array<f32, ${128 * 17}>;
 var<workgroup> Bt: array<f32, 256>;
 @compute @workgroup_size(128) fn thin(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
-  let z = wid.z;
-  let z1 = z / u.Z2;
-  let z2 = z % u.Z2;
-  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2;
-  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2;
-  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
-  var kMax = u.K;
-  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let o = batchOf(wid.z);
+  let aBase = o.a;
+  let bBase = o.b;
+  let cBase = o.c;
+  let kMax = o.kMax;
   let row0 = wid.x * 128u;
   var acc: array<f32, 16>;
   for (var k0 = 0u; k0 < kMax; k0 += 16u) {
@@ -120,13 +127,7 @@ var<workgroup> Bt: array<f32, 256>;
   let r = row0 + l;
   if (r >= u.M) { return; }
   for (var j = 0u; j < u.N; j++) {
-    let at = r * u.cR + j * u.cC;
-    var v = u.alpha * acc[j];
-    if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + j]; }
-    if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
-    if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
-    if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
-    c[cBase + at] = v;
+    store(cBase, r, j, acc[j]);
   }
 }
 
@@ -134,14 +135,11 @@ var<workgroup> Bt: array<f32, 256>;
 // values): 16 threads per output, each summing every 16th term, then their sum
 var<workgroup> Ds: array<f32, 256>;
 @compute @workgroup_size(256) fn dot(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
-  let z = wid.z;
-  let z1 = z / u.Z2;
-  let z2 = z % u.Z2;
-  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2;
-  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2;
-  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
-  var kMax = u.K;
-  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let o = batchOf(wid.z);
+  let aBase = o.a;
+  let bBase = o.b;
+  let cBase = o.c;
+  let kMax = o.kMax;
   let e = l / 16u;
   let part = l % 16u;
   let r = e / u.N;
@@ -155,38 +153,21 @@ var<workgroup> Ds: array<f32, 256>;
   if (part != 0u || e >= u.M * u.N) { return; }
   var s = 0.0;
   for (var q = 0u; q < 16u; q++) { s += Ds[l + q]; }
-  let at = r * u.cR + col * u.cC;
-  var v = u.alpha * s;
-  if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
-  if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
-  if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
-  if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
-  c[cBase + at] = v;
+  store(cBase, r, col, s);
 }
 
 // a product with a row or a column or so (a decoding step's, a head of width 1): one thread per output element
 @compute @workgroup_size(256) fn small(@builtin(global_invocation_id) gid: vec3u) {
-  let z = gid.z;
   let e = gid.x;
   if (e >= u.M * u.N) { return; }
   let r = e / u.N;
   let col = e % u.N;
-  let z1 = z / u.Z2;
-  let z2 = z % u.Z2;
-  let aBase = u.aOff + z1 * u.aS1 + z2 * u.aS2 + r * u.aR;
-  let bBase = u.bOff + z1 * u.bS1 + z2 * u.bS2 + col * u.bC;
-  let cBase = u.cOff + z1 * u.cS1 + z2 * u.cS2;
-  var kMax = u.K;
-  if (u.kTotal != 0u) { kMax = min(u.K, u.kTotal - z * u.K); }
+  let o = batchOf(gid.z);
+  let aBase = o.a + r * u.aR;
+  let bBase = o.b + col * u.bC;
   var acc = 0.0;
-  for (var k = 0u; k < kMax; k++) { acc += a[aBase + k * u.aC] * b[bBase + k * u.bR]; }
-  let at = r * u.cR + col * u.cC;
-  var v = u.alpha * acc;
-  if ((u.flags & 2u) != 0u) { v += bias[u.biasOff + col]; }
-  if ((u.flags & 4u) != 0u) { v += addend[u.addOff + at]; }
-  if ((u.flags & 8u) != 0u) { v = max(v, 0.0); }
-  if ((u.flags & 1u) != 0u) { v += c[cBase + at]; }
-  c[cBase + at] = v;
+  for (var k = 0u; k < o.kMax; k++) { acc += a[aBase + k * u.aC] * b[bBase + k * u.bR]; }
+  store(o.c, r, col, acc);
 }
 `
 
