@@ -2,7 +2,8 @@
  * Run by test/plugins/policy/webgpu.test.ts in a child process that can find a WebGPU adapter:
  * both policies on wasm and on WebGPU from the same initial weights and inputs — gradients of one
  * loss, greedy answers before and after one AdamW step (on the GPU where the learner places it),
- * then sampled answers — and prints one JSON line comparing them.
+ * then the weights and optimizer state a checkpoint would read, and sampled answers — and
+ * prints one JSON line comparing them.
  */
 import { Effect } from "effect"
 import { oracleInputs } from "../../bench/inputs.ts"
@@ -50,6 +51,9 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
   optimizer.accumulate(learner.parameters(), step.gradients)
   learner.commit()
   const after = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: true }))
+  // the parameters and the optimizer's state as a checkpoint reads them (from the GPU where AdamW ran there)
+  await Effect.runPromise(learner.settle?.() ?? Effect.void)
+  const settled = { parameters: new Map([...learner.parameters()].map(([k, v]) => [k, v.slice()])), state: optimizer.state() }
   // drawn with the run's generator, seeded alike on both backends
   const sampled = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))
   return {
@@ -60,6 +64,7 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
     before,
     after,
     sampled,
+    settled,
     onDevice: optimizer !== js,
     adapter: Backend.webgpuAdapter()
   }
@@ -85,6 +90,22 @@ for (const [policy, build] of Object.entries(policies)) {
     return worst
   }
   const gradient = Math.max(difference(cpu.gradients, gpu.gradients), difference(cpu.large, gpu.large))
+  /** After the step: the largest difference of any weight, and the share of weights that differ by more than a tenth of the first step's size (lr). */
+  const weights = (() => {
+    let worst = 0
+    let off = 0
+    let n = 0
+    for (const [k, w] of cpu.settled.parameters) {
+      const u = gpu.settled.parameters.get(k)!
+      for (let i = 0; i < w.length; i++) {
+        const d = Math.abs(w[i]! - u[i]!)
+        worst = Math.max(worst, d)
+        if (d > PRESETS.small.optimizer_config.init_lr / 10) off++
+        n++
+      }
+    }
+    return { worst, share: off / n, steps: [cpu.settled.state.step, gpu.settled.state.step], moments: gpu.settled.state.moments.size }
+  })()
   const compare = (a: typeof cpu.before, b: typeof cpu.before) => ({
     sameText: a.filter((o, k) => o.text === b[k]!.text).length,
     logProb: Math.max(...a.map((o, k) => Math.abs(o.logProb - b[k]!.logProb)))
@@ -100,7 +121,8 @@ for (const [policy, build] of Object.entries(policies)) {
     after: compare(cpu.after, gpu.after),
     // how far the step moved the answers' log-probabilities on the GPU (the update took place)
     moved: compare(gpu.before, gpu.after).logProb,
-    sampled: compare(cpu.sampled, gpu.sampled)
+    sampled: compare(cpu.sampled, gpu.sampled),
+    weights
   }
 }
 console.log(JSON.stringify(report))

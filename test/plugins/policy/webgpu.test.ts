@@ -14,6 +14,7 @@ interface Comparison {
   readonly before: { readonly sameText: number; readonly logProb: number }
   readonly after: { readonly sameText: number; readonly logProb: number }
   readonly moved: number
+  readonly weights: { readonly worst: number; readonly share: number; readonly steps: ReadonlyArray<number>; readonly moments: number }
 }
 
 // the GPU code paths (the tfjs-vl policy's own WGSL kernels and AdamW on the device; the
@@ -35,6 +36,11 @@ describe.skipIf("missing" in webgpu)("WebGPU (Dawn over Mesa's lavapipe, on the 
       }
       // the step moved the answers far more than the backends differ
       expect(r.moved).toBeGreaterThan(10 * r.after.logProb)
+      // what a checkpoint reads after it (settle() brings a GPU's AdamW back): the same weights
+      // to a tenth of the step's size (lr 3e-4), one step, every parameter's moments
+      expect(r.weights.worst).toBeLessThan(3e-5)
+      expect(r.weights.steps).toEqual([1, 1])
+      expect(r.weights.moments).toBeGreaterThan(10)
     }
     // both policies' AdamW runs on the GPU there (the answers after the step are compared above)
     expect((report as Record<string, Comparison>)["tfjs-vl"]!.onDevice).toBe(true)
