@@ -56,6 +56,14 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
   const settled = { parameters: new Map([...learner.parameters()].map(([k, v]) => [k, v.slice()])), state: optimizer.state() }
   // drawn with the run's generator, seeded alike on both backends
   const sampled = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))
+  // PPO's ratio starts at 1: the learner scores each sampled answer as act() did (the last call: it may take a step)
+  const written = sampled.filter((o) => o.sample !== undefined)
+  let replayed: ReadonlyArray<number> = []
+  await Effect.runPromise(learner.gradients(written.map((o) => o.sample!), { thoughtWeight: 0.5, temperature: 1 }, (ev) => {
+    replayed = ev.logProbs
+    return loss(0)(ev)
+  }))
+  const replay = Math.max(...written.map((o, k) => Math.abs(o.logProb - replayed[k]!)))
   return {
     name,
     samples: samples.length,
@@ -65,6 +73,7 @@ const runOn = async (backend: string, build: (tf: Tf) => PolicyService) => {
     after,
     sampled,
     settled,
+    replay,
     onDevice: optimizer !== js,
     adapter: Backend.webgpuAdapter()
   }
@@ -122,6 +131,8 @@ for (const [policy, build] of Object.entries(policies)) {
     // how far the step moved the answers' log-probabilities on the GPU (the update took place)
     moved: compare(gpu.before, gpu.after).logProb,
     sampled: compare(cpu.sampled, gpu.sampled),
+    // the largest difference between act()'s log-probability of a sampled answer and the learner's replay of it
+    replay: Math.max(cpu.replay, gpu.replay),
     weights
   }
 }

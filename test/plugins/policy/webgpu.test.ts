@@ -14,6 +14,7 @@ interface Comparison {
   readonly before: { readonly sameText: number; readonly logProb: number }
   readonly after: { readonly sameText: number; readonly logProb: number }
   readonly moved: number
+  readonly replay: number
   readonly weights: { readonly worst: number; readonly share: number; readonly steps: ReadonlyArray<number>; readonly moments: number }
 }
 
@@ -41,6 +42,8 @@ describe.skipIf("missing" in webgpu)("WebGPU (Dawn over Mesa's lavapipe, on the 
       expect(r.weights.worst).toBeLessThan(3e-5)
       expect(r.weights.steps).toEqual([1, 1])
       expect(r.weights.moments).toBeGreaterThan(10)
+      // act() and the learner's replay give a sampled answer the same log-probability (PPO's ratio starts at 1)
+      expect(r.replay).toBeLessThan(1e-3)
     }
     // both policies' AdamW runs on the GPU there (the answers after the step are compared above)
     expect((report as Record<string, Comparison>)["tfjs-vl"]!.onDevice).toBe(true)
