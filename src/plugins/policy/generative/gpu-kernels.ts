@@ -44,26 +44,22 @@ var<workgroup> As: array<f32, 1024>;
 var<workgroup> Bs: array<f32, 1024>;
 @compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let o = batchOf(wid.z);
-  let aBase = o.a;
-  let bBase = o.b;
-  let cBase = o.c;
-  let kMax = o.kMax;
   let row0 = wid.y * 64u;
   let col0 = wid.x * 64u;
   let t = lid.y * 16u + lid.x;
   var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < kMax; k0 += 16u) {
+  for (var k0 = 0u; k0 < o.kMax; k0 += 16u) {
     for (var i = 0u; i < 4u; i++) {
       let e = t + i * 256u;
       let r = e / 16u;
       let kk = e % 16u;
       var va = 0.0;
-      if (row0 + r < u.M && k0 + kk < kMax) { va = a[aBase + (row0 + r) * u.aR + (k0 + kk) * u.aC]; }
+      if (row0 + r < u.M && k0 + kk < o.kMax) { va = a[o.a + (row0 + r) * u.aR + (k0 + kk) * u.aC]; }
       As[r * 16u + kk] = va;
       let kb = e / 64u;
       let cb = e % 64u;
       var vb = 0.0;
-      if (col0 + cb < u.N && k0 + kb < kMax) { vb = b[bBase + (k0 + kb) * u.bR + (col0 + cb) * u.bC]; }
+      if (col0 + cb < u.N && k0 + kb < o.kMax) { vb = b[o.b + (k0 + kb) * u.bR + (col0 + cb) * u.bC]; }
       Bs[kb * 64u + cb] = vb;
     }
     workgroupBarrier();
@@ -81,7 +77,7 @@ var<workgroup> Bs: array<f32, 1024>;
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + lid.x + j * 16u;
       if (col >= u.N) { continue; }
-      store(cBase, r, col, acc[i * 4u + j]);
+      store(o.c, r, col, acc[i * 4u + j]);
     }
   }
 }
@@ -93,20 +89,16 @@ var<workgroup> At: array<f32, ${128 * 17}>;
 var<workgroup> Bt: array<f32, 256>;
 @compute @workgroup_size(128) fn thin(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let o = batchOf(wid.z);
-  let aBase = o.a;
-  let bBase = o.b;
-  let cBase = o.c;
-  let kMax = o.kMax;
   let row0 = wid.x * 128u;
   var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < kMax; k0 += 16u) {
+  for (var k0 = 0u; k0 < o.kMax; k0 += 16u) {
     for (var q = 0u; q < 16u; q++) {
       let e = l + q * 128u;
       var r = e / 16u;
       var kk = e % 16u;
       if (u.aC != 1u) { r = e % 128u; kk = e / 128u; }
       var va = 0.0;
-      if (row0 + r < u.M && k0 + kk < kMax) { va = a[aBase + (row0 + r) * u.aR + (k0 + kk) * u.aC]; }
+      if (row0 + r < u.M && k0 + kk < o.kMax) { va = a[o.a + (row0 + r) * u.aR + (k0 + kk) * u.aC]; }
       At[r * 17u + kk] = va;
     }
     for (var q = 0u; q < 2u; q++) {
@@ -114,7 +106,7 @@ var<workgroup> Bt: array<f32, 256>;
       let kb = e / 16u;
       let cb = e % 16u;
       var vb = 0.0;
-      if (cb < u.N && k0 + kb < kMax) { vb = b[bBase + (k0 + kb) * u.bR + cb * u.bC]; }
+      if (cb < u.N && k0 + kb < o.kMax) { vb = b[o.b + (k0 + kb) * u.bR + cb * u.bC]; }
       Bt[kb * 16u + cb] = vb;
     }
     workgroupBarrier();
@@ -127,7 +119,7 @@ var<workgroup> Bt: array<f32, 256>;
   let r = row0 + l;
   if (r >= u.M) { return; }
   for (var j = 0u; j < u.N; j++) {
-    store(cBase, r, j, acc[j]);
+    store(o.c, r, j, acc[j]);
   }
 }
 
@@ -136,24 +128,20 @@ var<workgroup> Bt: array<f32, 256>;
 var<workgroup> Ds: array<f32, 256>;
 @compute @workgroup_size(256) fn dot(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let o = batchOf(wid.z);
-  let aBase = o.a;
-  let bBase = o.b;
-  let cBase = o.c;
-  let kMax = o.kMax;
   let e = l / 16u;
   let part = l % 16u;
   let r = e / u.N;
   let col = e % u.N;
   var acc = 0.0;
   if (e < u.M * u.N) {
-    for (var k = part; k < kMax; k += 16u) { acc += a[aBase + r * u.aR + k * u.aC] * b[bBase + k * u.bR + col * u.bC]; }
+    for (var k = part; k < o.kMax; k += 16u) { acc += a[o.a + r * u.aR + k * u.aC] * b[o.b + k * u.bR + col * u.bC]; }
   }
   Ds[l] = acc;
   workgroupBarrier();
   if (part != 0u || e >= u.M * u.N) { return; }
   var s = 0.0;
   for (var q = 0u; q < 16u; q++) { s += Ds[l + q]; }
-  store(cBase, r, col, s);
+  store(o.c, r, col, s);
 }
 
 // a product with a row or a column or so (a decoding step's, a head of width 1): one thread per output element
@@ -171,18 +159,22 @@ var<workgroup> Ds: array<f32, 256>;
 }
 `
 
-/**
- * The element-wise kernel around a body: `i` is the thread's index (< u.n); x0…x3 the inputs at
- * float offsets u.o0…u.o3, `out` the output at u.oo; u.p0…u.p7 integers and u.f0, u.f1 floats.
- */
-export const elementwise = (body: string) => /* wgsl */ `
+/** The element-wise and row-wise kernels' uniforms and bindings. */
+const ROWS_AND_ELEMENTS = /* wgsl */ `
 struct U { n: u32, o0: u32, o1: u32, o2: u32, o3: u32, oo: u32, p0: u32, p1: u32, p2: u32, p3: u32, p4: u32, p5: u32, p6: u32, p7: u32, f0: f32, f1: f32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read> x2: array<f32>;
 @group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;`
+
+/**
+ * The element-wise kernel around a body: `i` is the thread's index (< u.n); x0…x3 the inputs at
+ * float offsets u.o0…u.o3, `out` the output at u.oo; u.p0…u.p7 integers and u.f0, u.f1 floats.
+ */
+export const elementwise = (body: string) =>
+  /* wgsl */ `${ROWS_AND_ELEMENTS}
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${MAX_X * WG}u;
   if (i >= u.n) { return; }
@@ -193,43 +185,31 @@ struct U { n: u32, o0: u32, o1: u32, o2: u32, o3: u32, oo: u32, p0: u32, p1: u32
 /** Threads that share one row in `rowwise`. */
 export const ROW = 64
 
+/** A reduction over a row's threads in workgroup memory, `combine` of `a` and `b` (every thread gets the result). */
+const rowReduction = (name: string, combine: string) => /* wgsl */ `
+fn ${name}(v: f32, l: u32) -> f32 {
+  shared_[l] = v;
+  workgroupBarrier();
+  for (var s = ${ROW / 2}u; s > 0u; s >>= 1u) {
+    if (l < s) { let a = shared_[l]; let b = shared_[l + s]; shared_[l] = ${combine}; }
+    workgroupBarrier();
+  }
+  let r = shared_[0];
+  workgroupBarrier();
+  return r;
+}`
+
 /**
  * The row-wise kernel around a body: one workgroup of ROW threads per row `i` (< u.n), thread
  * `l` taking the row's elements l, l + ROW, …; `sumRow(v, l)` and `maxRow(v, l)` reduce a value
  * over the row's threads (every thread gets the result; call them from every thread). Bindings
  * and uniforms as in `elementwise`.
  */
-export const rowwise = (body: string) => /* wgsl */ `
-struct U { n: u32, o0: u32, o1: u32, o2: u32, o3: u32, oo: u32, p0: u32, p1: u32, p2: u32, p3: u32, p4: u32, p5: u32, p6: u32, p7: u32, f0: f32, f1: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+export const rowwise = (body: string) =>
+  /* wgsl */ `${ROWS_AND_ELEMENTS}
 var<workgroup> shared_: array<f32, ${ROW}>;
-fn sumRow(v: f32, l: u32) -> f32 {
-  shared_[l] = v;
-  workgroupBarrier();
-  for (var s = ${ROW / 2}u; s > 0u; s >>= 1u) {
-    if (l < s) { shared_[l] += shared_[l + s]; }
-    workgroupBarrier();
-  }
-  let r = shared_[0];
-  workgroupBarrier();
-  return r;
-}
-fn maxRow(v: f32, l: u32) -> f32 {
-  shared_[l] = v;
-  workgroupBarrier();
-  for (var s = ${ROW / 2}u; s > 0u; s >>= 1u) {
-    if (l < s) { shared_[l] = max(shared_[l], shared_[l + s]); }
-    workgroupBarrier();
-  }
-  let r = shared_[0];
-  workgroupBarrier();
-  return r;
-}
+${rowReduction("sumRow", "a + b")}
+${rowReduction("maxRow", "max(a, b)")}
 @compute @workgroup_size(${ROW}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l: u32) {
   let i = wid.x + wid.y * ${MAX_X}u;
   if (i >= u.n) { return; }
