@@ -4,6 +4,7 @@
  * (forced along a given answer, greedy, or drawn with the run's generator).
  */
 import type { Rng } from "../../../core/random.ts"
+import { drawn, logPartition, mostLikely } from "../sampling.ts"
 import { EOS } from "./tokenizer.ts"
 
 export interface DecodeOptions {
@@ -15,12 +16,7 @@ export interface DecodeOptions {
 
 /** One row of logits (at `offset`, `n` of them) as log-probabilities at the temperature. */
 export const logSoftmaxRow = (logits: Float32Array, offset: number, n: number, temperature: number): Float32Array => {
-  const t = Math.max(temperature, 1e-6)
-  let max = -Infinity
-  for (let k = 0; k < n; k++) max = Math.max(max, logits[offset + k]! / t)
-  let sum = 0
-  for (let k = 0; k < n; k++) sum += Math.exp(logits[offset + k]! / t - max)
-  const logZ = max + Math.log(sum)
+  const { t, logZ } = logPartition(logits, offset, n, temperature)
   const out = new Float32Array(n)
   for (let k = 0; k < n; k++) out[k] = logits[offset + k]! / t - logZ
   return out
@@ -74,13 +70,7 @@ export const makeDecoding = (rng: Rng, V: number, T: number) => {
     u: number
   ): number => {
     if (forced !== undefined) return forced[t] ?? EOS
-    if (greedy) return lp.reduce((best, x, k) => (x > lp[best]! ? k : best), 0)
-    let r = u
-    for (let k = 0; k < V; k++) {
-      r -= Math.exp(lp[k]!)
-      if (r < 0) return k
-    }
-    return V - 1
+    return greedy ? mostLikely(lp) : drawn(lp, u)
   }
-  return { writing, record, fromLogits, choose }
+  return { writing, record, fromLogits }
 }

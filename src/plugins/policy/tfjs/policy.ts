@@ -18,6 +18,7 @@ import {
 import type { Rng } from "../../../core/random.ts"
 import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
 import { adamwOnDevice } from "../../optimizer/adamw-gpu.ts"
+import { drawn, logPartition, mostLikely } from "../sampling.ts"
 import type { Tf } from "./backend.ts"
 import { DEFAULT_SHAPE, type Features, readFeatures, slotCount } from "./features.ts"
 import { makeGpuModel } from "./gpu-model.ts"
@@ -86,24 +87,13 @@ export const defaultPolicyConfig = (overrides: Partial<Omit<ModelConfig, "shape"
 
 /** log-softmax of logits[offset .. offset+n) / temperature. */
 const logSoftmax = (logits: Float32Array, offset: number, n: number, temperature: number): number[] => {
-  const t = Math.max(temperature, 1e-6)
-  let max = -Infinity
-  for (let k = 0; k < n; k++) max = Math.max(max, logits[offset + k] / t)
-  let sum = 0
-  for (let k = 0; k < n; k++) sum += Math.exp(logits[offset + k] / t - max)
-  const logZ = max + Math.log(sum)
+  const { t, logZ } = logPartition(logits, offset, n, temperature)
   return Array.from({ length: n }, (_, k) => logits[offset + k] / t - logZ)
 }
 
 const choose = (logProbs: ReadonlyArray<number>, greedy: boolean, rng: Rng): number => {
   if (logProbs.length === 0) return -1
-  if (greedy) return logProbs.reduce((best, lp, k) => (lp > logProbs[best] ? k : best), 0)
-  let u = rng.random()
-  for (let k = 0; k < logProbs.length - 1; k++) {
-    u -= Math.exp(logProbs[k])
-    if (u < 0) return k
-  }
-  return logProbs.length - 1
+  return greedy ? mostLikely(logProbs) : drawn(logProbs, rng.random())
 }
 
 let instances = 0
