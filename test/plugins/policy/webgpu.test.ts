@@ -15,7 +15,7 @@ interface Comparison {
   readonly after: { readonly sameText: number; readonly logProb: number }
   readonly moved: number
   readonly replay: number
-  readonly weights: { readonly worst: number; readonly share: number; readonly steps: ReadonlyArray<number>; readonly moments: number }
+  readonly weights: { readonly worst: number; readonly steps: ReadonlyArray<number>; readonly moments: number }
 }
 
 // the GPU code paths (the tfjs-vl policy's own WGSL kernels and AdamW on the device; the

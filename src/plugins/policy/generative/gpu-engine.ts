@@ -15,7 +15,7 @@
  * the generator op-bound at 40–60 answers/s on an H100 whatever the batch.
  */
 
-import { elementwise, MATMUL, MAX_X, ROW, rowwise, WG } from "./gpu-kernels.ts"
+import { elementwise, MATMUL, MAX_X, rowwise, spread, WG } from "./gpu-kernels.ts"
 
 /** A float array on the GPU: `n` floats at float offset `off` of `buf`. `g`: its gradient, once asked for. */
 export interface T {
@@ -159,10 +159,6 @@ export const makeEngine = (device: GPUDevice) => {
         { binding: 5, resource: { buffer: out } }
       ]
     })
-  const grid = (threads: number): [number, number] => {
-    const groups = Math.max(1, Math.ceil(threads / WG))
-    return groups <= MAX_X ? [groups, 1] : [MAX_X, Math.ceil(groups / MAX_X)]
-  }
 
   const uniformsOf = (args: ElementwiseArgs): ArrayBuffer => {
     const words = new ArrayBuffer(64)
@@ -175,21 +171,16 @@ export const makeEngine = (device: GPUDevice) => {
     ;(args.f ?? []).forEach((v, k) => (f32[14 + k] = v))
     return words
   }
-  const labelOf = (kind: string, body: string, n: number) => `${scope}${kind} ${body.trim().split("\n")[0]!.trim()} ×${n}`
-
+  /** A dispatch of the element-wise or row-wise kernel around `body` over `groups` workgroups. */
+  const bodyDispatch = (kind: "ew" | "rows", code: string, body: string, args: ElementwiseArgs, groups: number): Dispatch => {
+    const [x, y] = spread(groups)
+    const group_ = group(uniform(uniformsOf(args)), (args.inputs ?? []).map((t) => t.buf), args.out.buf)
+    return { pipeline: pipeline(code), group: group_, x, y, z: 1, label: `${scope}${kind} ${body.trim().split("\n")[0]!.trim()} ×${args.n}` }
+  }
   /** One element-wise dispatch of `body` (see `elementwise`): a thread per element. */
-  const ew = (body: string, args: ElementwiseArgs): Dispatch => {
-    const [x, y] = grid(args.n)
-    const group_ = group(uniform(uniformsOf(args)), (args.inputs ?? []).map((t) => t.buf), args.out.buf)
-    return { pipeline: pipeline(elementwise(body)), group: group_, x, y, z: 1, label: labelOf("ew", body, args.n) }
-  }
-
+  const ew = (body: string, args: ElementwiseArgs): Dispatch => bodyDispatch("ew", elementwise(body), body, args, Math.ceil(args.n / WG))
   /** One row-wise dispatch of `body` (see `rowwise`): a workgroup per row, `args.n` rows. */
-  const rw = (body: string, args: ElementwiseArgs): Dispatch => {
-    const [x, y] = args.n <= MAX_X ? [Math.max(1, args.n), 1] : [MAX_X, Math.ceil(args.n / MAX_X)]
-    const group_ = group(uniform(uniformsOf(args)), (args.inputs ?? []).map((t) => t.buf), args.out.buf)
-    return { pipeline: pipeline(rowwise(body)), group: group_, x, y, z: 1, label: labelOf("rows", body, args.n) }
-  }
+  const rw = (body: string, args: ElementwiseArgs): Dispatch => bodyDispatch("rows", rowwise(body), body, args, args.n)
 
   const matmulOnce = (m: MatmulArgs, kTotal = 0): Dispatch => {
     const words = new ArrayBuffer(96)
@@ -294,7 +285,7 @@ export const makeEngine = (device: GPUDevice) => {
       rw(
         /* wgsl */ `
         var s = 0.0;
-        for (var g = l; g < u.p1; g += ${ROW}u) { s += x0[u.o0 + g * u.n + i]; }
+        for (var g = l; g < u.p1; g += ROW) { s += x0[u.o0 + g * u.n + i]; }
         s = sumRow(s, l);
         if (l == 0u) { out[u.oo + i] += s; }`,
         { out, inputs: [partial], n: cols, p: [0, groups] }

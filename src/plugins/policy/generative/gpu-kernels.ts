@@ -8,6 +8,12 @@ export const WG = 256
 /** Workgroups along x at most (more go along y). */
 export const MAX_X = 65535
 
+/** `groups` workgroups as a dispatch's x and y: along x up to MAX_X, then rows of MAX_X (kernels read their index as x + y·MAX_X). */
+export const spread = (groups: number): [number, number] => {
+  const g = Math.max(1, groups)
+  return g <= MAX_X ? [g, 1] : [MAX_X, Math.ceil(g / MAX_X)]
+}
+
 /** The matrix products' entry points (main: 64×64 tiles; thin, dot, small: narrower shapes) over the uniforms of gpu-engine.ts's matmul. */
 export const MATMUL = /* wgsl */ `
 struct U { M: u32, N: u32, K: u32, Z2: u32, kTotal: u32,
@@ -190,7 +196,7 @@ const rowReduction = (name: string, combine: string) => /* wgsl */ `
 fn ${name}(v: f32, l: u32) -> f32 {
   shared_[l] = v;
   workgroupBarrier();
-  for (var s = ${ROW / 2}u; s > 0u; s >>= 1u) {
+  for (var s = ROW / 2u; s > 0u; s >>= 1u) {
     if (l < s) { let a = shared_[l]; let b = shared_[l + s]; shared_[l] = ${combine}; }
     workgroupBarrier();
   }
@@ -202,14 +208,25 @@ fn ${name}(v: f32, l: u32) -> f32 {
 /**
  * The row-wise kernel around a body: one workgroup of ROW threads per row `i` (< u.n), thread
  * `l` taking the row's elements l, l + ROW, …; `sumRow(v, l)` and `maxRow(v, l)` reduce a value
- * over the row's threads (every thread gets the result; call them from every thread). Bindings
- * and uniforms as in `elementwise`.
+ * over the row's threads (every thread gets the result; call them from every thread), and
+ * `logPartitionRow` gives a row of x0's maximum and log-partition at a temperature. `ROW` is a
+ * WGSL constant there. Bindings and uniforms as in `elementwise`.
  */
 export const rowwise = (body: string) =>
   /* wgsl */ `${ROWS_AND_ELEMENTS}
-var<workgroup> shared_: array<f32, ${ROW}>;
+const ROW = ${ROW}u;
+var<workgroup> shared_: array<f32, ROW>;
 ${rowReduction("sumRow", "a + b")}
 ${rowReduction("maxRow", "max(a, b)")}
+// the largest of x0[base + k] / tau over k < n, and log Σ exp(x0[base + k] / tau): (max, log Z)
+fn logPartitionRow(base: u32, n: u32, tau: f32, l: u32) -> vec2f {
+  var m = -3.4e38;
+  for (var k = l; k < n; k += ROW) { m = max(m, x0[base + k] / tau); }
+  m = maxRow(m, l);
+  var s = 0.0;
+  for (var k = l; k < n; k += ROW) { s += exp(x0[base + k] / tau - m); }
+  return vec2f(m, m + log(sumRow(s, l)));
+}
 @compute @workgroup_size(${ROW}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l: u32) {
   let i = wid.x + wid.y * ${MAX_X}u;
   if (i >= u.n) { return; }

@@ -118,14 +118,14 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
     const stats = /* wgsl */ `
       let base = u.o0 + i * u.p0;
       var m = 0.0;
-      for (var j = l; j < u.p0; j += 64u) { m += x0[base + j]; }
+      for (var j = l; j < u.p0; j += ROW) { m += x0[base + j]; }
       m = sumRow(m, l) / f32(u.p0);
       var v = 0.0;
-      for (var j = l; j < u.p0; j += 64u) { let e = x0[base + j] - m; v += e * e; }
+      for (var j = l; j < u.p0; j += ROW) { let e = x0[base + j] - m; v += e * e; }
       let rs = inverseSqrt(sumRow(v, l) / f32(u.p0) + 1e-5);`
     forward.push(E.rw(
       `${stats}
-      for (var j = l; j < u.p0; j += 64u) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs * x1[u.o1 + j] + x2[u.o2 + j]; }`,
+      for (var j = l; j < u.p0; j += ROW) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs * x1[u.o1 + j] + x2[u.o2 + j]; }`,
       {
         out: y,
         inputs: [x, gain, bias],
@@ -140,7 +140,7 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
         // x̂ and dy·x̂, then dx = rs·(dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂))
         E.rw(
           `${stats}
-          for (var j = l; j < u.p0; j += 64u) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs; }`,
+          for (var j = l; j < u.p0; j += ROW) { out[u.oo + i * u.p0 + j] = (x0[base + j] - m) * rs; }`,
           { out: xh, inputs: [x], n, p: [w] }
         )
       ]
@@ -149,10 +149,10 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
           `${stats}
           var a = 0.0;
           var b = 0.0;
-          for (var j = l; j < u.p0; j += 64u) { let e = x1[u.o1 + i * u.p0 + j] * x2[u.o2 + j]; a += e; b += e * x3[u.o3 + i * u.p0 + j]; }
+          for (var j = l; j < u.p0; j += ROW) { let e = x1[u.o1 + i * u.p0 + j] * x2[u.o2 + j]; a += e; b += e * x3[u.o3 + i * u.p0 + j]; }
           a = sumRow(a, l) / f32(u.p0);
           b = sumRow(b, l) / f32(u.p0);
-          for (var j = l; j < u.p0; j += 64u) {
+          for (var j = l; j < u.p0; j += ROW) {
             let e = x1[u.o1 + i * u.p0 + j] * x2[u.o2 + j];
             out[u.oo + i * u.p0 + j] += rs * (e - a - x3[u.o3 + i * u.p0 + j] * b);
           }`,
@@ -188,14 +188,14 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
       if (u.p4 == 1u) { limit = i % u.p2 + 1u; }
       if (u.p6 == 1u) { limit = min(u.p0, u32(x2[u.o2]) + 1u); }
       var m = -3.4e38;
-      for (var j = l; j < limit; j += 64u) {
+      for (var j = l; j < limit; j += ROW) {
         var e = x0[u.o0 + base + j];
         if (u.p3 == 1u) { e += x1[u.o1 + b * u.p5 + j]; }
         m = max(m, e);
       }
       m = maxRow(m, l);
       var sum = 0.0;
-      for (var j = l; j < limit; j += 64u) {
+      for (var j = l; j < limit; j += ROW) {
         var e = x0[u.o0 + base + j];
         if (u.p3 == 1u) { e += x1[u.o1 + b * u.p5 + j]; }
         let z = exp(e - m);
@@ -203,8 +203,8 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
         sum += z;
       }
       sum = sumRow(sum, l);
-      for (var j = l; j < limit; j += 64u) { out[u.oo + base + j] /= sum; }
-      for (var j = limit + l; j < u.p0; j += 64u) { out[u.oo + base + j] = 0.0; }`,
+      for (var j = l; j < limit; j += ROW) { out[u.oo + base + j] /= sum; }
+      for (var j = limit + l; j < u.p0; j += ROW) { out[u.oo + base + j] = 0.0; }`,
       {
         out: y,
         inputs: [x, o.mask ?? x, o.limit ?? x],
@@ -217,9 +217,9 @@ export const makeRecorder = (E: Engine, s: NetworkShape, p: (name: string) => T,
         /* wgsl */ `
         let base = i * u.p0;
         var s = 0.0;
-        for (var j = l; j < u.p0; j += 64u) { s += x0[u.o0 + base + j] * x1[u.o1 + base + j]; }
+        for (var j = l; j < u.p0; j += ROW) { s += x0[u.o0 + base + j] * x1[u.o1 + base + j]; }
         s = sumRow(s, l);
-        for (var j = l; j < u.p0; j += 64u) { out[u.oo + base + j] += x0[u.o0 + base + j] * (x1[u.o1 + base + j] - s); }`,
+        for (var j = l; j < u.p0; j += ROW) { out[u.oo + base + j] += x0[u.o0 + base + j] * (x1[u.o1 + base + j] - s); }`,
         { out: g(x), inputs: [y, g(y)], n, p: [L] }
       )
     ])

@@ -12,6 +12,7 @@ import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
 import { textSetting } from "../../../core/settings.ts"
 import { ADAMW, adamwUniforms, NORM_GROUPS } from "../../optimizer/adamw-gpu.ts"
 import { type Dispatch, type Engine, makeEngine, rows, type T } from "./gpu-engine.ts"
+import { spread } from "./gpu-kernels.ts"
 import { makeRecorder } from "./gpu-layers.ts"
 import { type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
 import { makeInputs } from "./gpu-inputs.ts"
@@ -112,14 +113,9 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           /* wgsl */ `
           let base = u.o0 + i * u.p0;
           let tau = x2[u.o2 + u.p1];
-          var m = -3.4e38;
-          for (var v = l; v < u.p0; v += 64u) { m = max(m, x0[base + v] / tau); }
-          m = maxRow(m, l);
-          var s = 0.0;
-          for (var v = l; v < u.p0; v += 64u) { s += exp(x0[base + v] / tau - m); }
-          let logZ = m + log(sumRow(s, l));
+          let logZ = logPartitionRow(base, u.p0, tau, l).y;
           var h = 0.0;
-          for (var v = l; v < u.p0; v += 64u) { let lp = x0[base + v] / tau - logZ; h -= exp(lp) * lp; }
+          for (var v = l; v < u.p0; v += ROW) { let lp = x0[base + v] / tau - logZ; h -= exp(lp) * lp; }
           h = sumRow(h, l);
           if (l == 0u) {
             out[u.oo + i * 3u] = logZ;
@@ -256,18 +252,15 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           let at = (t * u.p1 + i) * 2u;
           let tau = x1[u.o1 + 2u * u.p1 * u.p2];
           let mode = x1[u.o1 + at];
-          var m = -3.4e38;
-          for (var k = l; k < u.p0; k += 64u) { m = max(m, x0[base + k] / tau); }
-          m = maxRow(m, l);
+          let mz = logPartitionRow(base, u.p0, tau, l);
+          let m = mz.x;
+          let logZ = mz.y;
           // the first of equals: the smallest index holding the maximum
           var first = f32(u.p0);
-          for (var k = l; k < u.p0; k += 64u) {
+          for (var k = l; k < u.p0; k += ROW) {
             if (x0[base + k] / tau == m) { first = min(first, f32(k)); }
           }
           let best = u32(-maxRow(-first, l));
-          var sum = 0.0;
-          for (var k = l; k < u.p0; k += 64u) { sum += exp(x0[base + k] / tau - m); }
-          let logZ = m + log(sumRow(sum, l));
           if (l == 0u && u32(x2[u.o2]) < u.p2) {
             var id = best;
             if (mode >= 0.0) { id = u32(mode); }
@@ -314,6 +307,22 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
 
   const { padded, byId, copyLists, maskOf } = makeInputs(V, N, bare)
   const bucketP = (longest: number) => Math.min(s.promptTokens, roundUp(Math.max(1, longest), 64))
+  /**
+   * What both graphs' encoders read, written into a graph's inputs: the prompts padded to P, the
+   * images, the mask and the copy head's lists (returned with the padded prompts).
+   */
+  const writeEncoderInputs = (inputs: Record<string, T>, prompts: ReadonlyArray<Int32Array>, patches: ReadonlyArray<Float32Array>, B: number, P: number) => {
+    const prompt = padded(prompts, B, P)
+    const image = new Float32Array(B * N * S)
+    patches.forEach((x, i) => image.set(x, i * N * S))
+    const copy = copyLists(prompt, B, P)
+    E.write(inputs.prompt!, prompt)
+    E.write(inputs.patches!, image)
+    E.write(inputs.mask!, maskOf(prompt, B, P))
+    E.write(inputs.copyOffsets!, copy.offsets)
+    E.write(inputs.copyRows!, copy.list)
+    return { prompt, copy }
+  }
 
   let pending: { graph: TrainingGraph; B: number } | undefined
 
@@ -381,7 +390,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       const P = bucketP(Math.max(...batch.prompts.map((x) => x.length)))
       const T = Math.min(s.answerTokens, roundUp(Math.max(...batch.targets.map((x) => x.length)), 16))
       const G = graph(`train ${B}×${P}×${T}`, () => buildTraining(B, P, T))
-      const prompt = padded(batch.prompts, B, P)
+      const { prompt, copy } = writeEncoderInputs(G.inputs, batch.prompts, batch.patches, B, P)
       const answer = padded(batch.inputs, B, T)
       const positions = new Float32Array(B * T * 3)
       batch.targets.forEach((targets, i) => {
@@ -392,17 +401,11 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           positions[at + 2] = 1
         }
       })
-      const patches = new Float32Array(B * N * S)
-      batch.patches.forEach((x, i) => patches.set(x, i * N * S))
       const promptLists = byId(prompt)
       const answerLists = byId(answer)
-      const copy = copyLists(prompt, B, P)
       const coefficients = new Float32Array(3 * B + 1)
       coefficients[3 * B] = Math.max(temperature, 1e-6)
       const w = G.inputs
-      E.write(w.prompt!, prompt)
-      E.write(w.patches!, patches)
-      E.write(w.mask!, maskOf(prompt, B, P))
       E.write(w.answer!, answer)
       E.write(w.positions!, positions)
       E.write(w.coefficients!, coefficients)
@@ -410,18 +413,12 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       E.write(w.promptRows!, promptLists.rows)
       E.write(w.answerOffsets!, answerLists.offsets)
       E.write(w.answerRows!, answerLists.rows)
-      E.write(w.copyOffsets!, copy.offsets)
-      E.write(w.copyRows!, copy.list)
       E.write(w.copyIds!, copy.ids)
       const [logProbs, values, entropies] = await E.run(G.forward, { reads: [G.evaluation.logProb, G.evaluation.value, G.evaluation.entropy] })
       await profile(`train ${B}×${P}×${T}`, { forward: G.forward, backward: G.backward })
       pending = { graph: G, B: n }
       return { logProbs: logProbs!.slice(0, n), values: values!.slice(0, n), entropies: entropies!.slice(0, n) }
     },
-    /**
-     * The gradient of Σ c·(log-probability, value, entropy) over the batch of the last `evaluate`
-     * (its forward pass is still in the GPU's buffers): one flat array in parameterSpecs order.
-     */
     /**
      * The gradient of Σ c·(log-probability, value, entropy) over the batch of the last `evaluate`
      * (its forward pass is still in the GPU's buffers), added to the parameters' gradient on the
@@ -497,7 +494,6 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           })
           return { pipeline, group, x, y, z: 1, label: `adamw ${entry}` }
         }
-        const groups = Math.ceil(total / 64)
         return {
           ...o,
           owner,
@@ -510,12 +506,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
           dispatches: [
             stage("normPartial", [[0, uniforms], [2, grads.buf], [5, partial.buf]], NORM_GROUPS),
             stage("normTotal", [[5, partial.buf]], 1),
-            stage(
-              "update",
-              [[0, uniforms], [1, params.buf], [2, grads.buf], [3, m.buf], [4, v.buf], [5, partial.buf]],
-              Math.min(groups, 65535),
-              Math.ceil(groups / 65535)
-            )
+            stage("update", [[0, uniforms], [1, params.buf], [2, grads.buf], [3, m.buf], [4, v.buf], [5, partial.buf]], ...spread(Math.ceil(total / 64)))
           ],
           after: new WeakMap<ReadonlyArray<Dispatch>, ReadonlyArray<Dispatch>>()
         }
@@ -538,24 +529,17 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
       E.write(adam.v, v)
     },
     /**
-     * Starts decoding a batch: the encoder's pass over the prompts and images; `step` then feeds
-     * each row's next input token at position t and returns the next-token logits [rows, V] (the
-     * copy head's share included) and the value [rows].
+     * Starts decoding a batch: the encoder's pass over the prompts and images; then either `step`,
+     * which feeds each row's next input token at position t and returns the next-token logits
+     * [rows, V] (the copy head's share included) and the value [rows], or `choosing`, which
+     * chooses the tokens on the GPU several steps at a time.
      */
     start: async (prompts: ReadonlyArray<Int32Array>, patches: ReadonlyArray<Float32Array>) => {
       const n = prompts.length
       const B = roundUp(n, 8)
       const P = bucketP(Math.max(...prompts.map((x) => x.length)))
       const G = graph(`sample ${B}×${P}`, () => buildSampling(B, P))
-      const prompt = padded(prompts, B, P)
-      const image = new Float32Array(B * N * S)
-      patches.forEach((x, i) => image.set(x, i * N * S))
-      const copy = copyLists(prompt, B, P)
-      E.write(G.inputs.prompt!, prompt)
-      E.write(G.inputs.patches!, image)
-      E.write(G.inputs.mask!, maskOf(prompt, B, P))
-      E.write(G.inputs.copyOffsets!, copy.offsets)
-      E.write(G.inputs.copyRows!, copy.list)
+      writeEncoderInputs(G.inputs, prompts, patches, B, P)
       await E.run(G.encoder)
       await profile(`sample ${B}×${P}`, { encoder: G.encoder, step: G.step })
       const feed = (tokens: ArrayLike<number>, t: number) => {
@@ -596,10 +580,10 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
             const [chosen, values] = await E.run(G.step, { repeat: k, reads: [rowsRead, G.first] })
             const ids = new Int32Array(k * n)
             const logProbs = new Float32Array(k * n)
-            for (let s = 0; s < k; s++) {
+            for (let step = 0; step < k; step++) {
               for (let i = 0; i < n; i++) {
-                ids[s * n + i] = chosen![(s * B + i) * 2]!
-                logProbs[s * n + i] = chosen![(s * B + i) * 2 + 1]!
+                ids[step * n + i] = chosen![(step * B + i) * 2]!
+                logProbs[step * n + i] = chosen![(step * B + i) * 2 + 1]!
               }
             }
             at += k
