@@ -3,10 +3,12 @@
  * The generator's network (model.ts) on the engine of gpu-engine.ts: the same parameters, the same
  * arithmetic in single precision, as recorded dispatches — a training graph (teacher-forced
  * forward pass, per-answer log-probability, value and entropy, and the gradient of a weighted sum
- * of them) and a sampling graph (the encoder once, then one decoding step at a time over a
- * key–value cache, the copy head's share added on the GPU). Graphs are recorded per batch shape:
- * the batch rounded up to a multiple of 8, the prompt to 64 tokens, the answer to 16 (fewer
- * shapes, fewer graphs rebuilt).
+ * of them; AdamW's update after it where the learner runs it here) and a sampling graph (the
+ * encoder once, then decoding steps over a key–value cache, the copy head's share added on the
+ * GPU, the tokens chosen there several steps per submission). Graphs are recorded per batch
+ * shape: the batch rounded up to a multiple of 8, the prompt to 64 tokens, the answer to 16
+ * (fewer shapes, fewer graphs rebuilt). A few lines past 600: the two graphs and the host side
+ * that feeds them read as one (the layers, the kernels and the input packing are already apart).
  */
 import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
 import { textSetting } from "../../../core/settings.ts"

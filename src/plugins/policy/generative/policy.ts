@@ -7,6 +7,8 @@
  * `thought_prob_coef` (spec §10); its learner trains on the same sums (teacher forcing for SFT
  * and RFT, per-token ratios for PPO through the weighted sum). Its output distributions are the
  * per-token distributions along a given answer, so KL(base ‖ policy) is measured over text.
+ * A few lines past 600: the tfjs and GPU paths of one PolicyService (decoding's bookkeeping,
+ * the GPU network and AdamW's glue are already apart).
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
 import type { ChatTurn } from "../../../core/environment.ts"
