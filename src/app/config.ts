@@ -110,7 +110,13 @@ export const RunConfig = Schema.Struct({
     /** true: route i for episode i; false: routes drawn by the generator, as the scripts run. */
     order: Schema.Boolean,
     greedy: Schema.Boolean,
-    seed: Schema.Number
+    seed: Schema.Number,
+    /**
+     * Episodes an evaluation plays at once (at most its episode count): one policy call answers
+     * them all. Results do not depend on it — episodes start in order and draw from the suite's
+     * generator in that order — only the speed does (the reference plays num_processes at once).
+     */
+    num_envs: Schema.optionalWith(atLeast(1), { default: () => 128 })
   })
 })
 export type RunConfig = typeof RunConfig.Type
@@ -160,7 +166,7 @@ const small: RunConfig = {
     seed: 0
   },
   kl_config: { routes: 24 },
-  eval_config: { num_traj: 48, num_traj_visual: 18, order: true, greedy: true, seed: 12 }
+  eval_config: { num_traj: 48, num_traj_visual: 18, order: true, greedy: true, seed: 12, num_envs: 128 }
 }
 
 const paper: RunConfig = {

@@ -93,7 +93,7 @@ export const evaluateSuite = (
           ...(options.onEpisode === undefined ? {} : { onEpisode: options.onEpisode }),
           ...(traces === undefined ? {} : { record: traces.record })
         })),
-      environmentLayer(config, dir, { seed: config.eval_config.seed }).pipe(
+      environmentLayer(config, dir, { seed: config.eval_config.seed, numEnvs: Math.max(1, Math.min(config.eval_config.num_envs, numTraj)) }).pipe(
         Layer.provideMerge(Layer.mergeAll(suite.actionSpace ?? DEFAULT_COMPONENTS.actionSpace, suite.reward ?? DEFAULT_COMPONENTS.reward))
       )
     )

@@ -1,122 +1,164 @@
 import * as path from "node:path"
+import type { FrontierMetric } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { frontierResults } from "./frontier.ts"
-import type { Comparison, Estimate, FrontierResults } from "./frontier-results.ts"
+import type { Chosen, Comparison, Estimate, FrontierResults } from "./frontier-results.ts"
 import { PALETTE, type Panel, type Series, writeFigure } from "./plot.ts"
 import type { EvalRecord, FrontierMeta, KlRecord, SuiteLabel } from "./run-folder.ts"
 
+const METRICS: ReadonlyArray<FrontierMetric> = ["step", "success"]
+const METRIC_NAME: Readonly<Record<FrontierMetric, string>> = { step: "per-step accuracy", success: "success rate" }
+
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—")
-const interval = (
-  e: Estimate
-) => (e.defined === 0 ? "—" : `${pct(e.mean)} [${pct(e.lo)}, ${pct(e.hi)}]${e.defined < 0.95 ? ` (${Math.round(100 * e.defined)} % of draws)` : ""}`)
-const signed = (e: Estimate) => {
-  if (e.defined === 0 || !Number.isFinite(e.mean)) return "—"
-  const s = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`
+const interval = (e: Estimate | undefined) => (e === undefined || !Number.isFinite(e.mean) ? "—" : `${pct(e.mean)} [${pct(e.lo)}, ${pct(e.hi)}]`)
+const signedNumber = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`
+/** A difference with its interval; ▲/▼ where the interval excludes 0. */
+export const signed = (e: Estimate | undefined) => {
+  if (e === undefined || !Number.isFinite(e.mean)) return "—"
   const verdict = e.lo > 0 ? " ▲" : e.hi < 0 ? " ▼" : ""
-  return `${s(e.mean)} [${s(e.lo)}, ${s(e.hi)}]${verdict}${e.defined < 0.95 ? ` (${Math.round(100 * e.defined)} % of draws)` : ""}`
+  return `${signedNumber(e.mean)} [${signedNumber(e.lo)}, ${signedNumber(e.hi)}]${verdict}`
+}
+const pValue = (p: number) => (!Number.isFinite(p) ? "—" : p < 0.001 ? "< 0.001" : p.toFixed(3))
+
+/** How the intervals were made, in one paragraph. */
+export const intervalsText = (r: FrontierResults): string => {
+  const { replication: rep } = r
+  const bases = Object.entries(rep.seedsPerBase)
+  const over = rep.unit === "base"
+    ? `${rep.units} independently pretrained bases (${bases.map(([b, s]) => `base ${b}: seed${s.length > 1 ? "s" : ""} ${s.join(", ")}`).join("; ")}), each the mean of its seeds`
+    : rep.unit === "seed"
+    ? `${rep.units} seeds of one base`
+    : "one seed"
+  return `Estimates are means over ${over}. 95 % intervals are t-intervals: the variance adds the spread between ${
+    rep.unit === "route" ? "—" : rep.unit === "base" ? "bases" : "seeds"
+  } (t with ${Number.isFinite(rep.df) ? rep.df : "∞"} degrees of freedom) and the sampling of routes (the delta method, paired across everything run on the same routes): ` +
+    `routes per suite ${Object.entries(r.routes).map(([s, n]) => `${s} ${n}`).join(", ")}. ▲/▼: the interval excludes 0. ` +
+    `Every choice (a method's point and configuration, the levels methods are matched at) is made on ${r.chosenOn}.`
 }
 
 const comparisonRows = (rows: ReadonlyArray<Comparison>, title: (suite: string) => string) =>
   rows.map((c) => `| ${title(c.suite)} | ${c.label} | ${c.a} ${interval(c.a_value)} | ${c.b} ${interval(c.b_value)} | ${signed(c.difference)} |`)
 
-/** The frontier comparison as Markdown: every configuration, matched comparisons, the selected points. */
+/** The frontier comparison as Markdown: claims, chosen and final points, matched comparisons, every point. */
 export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): string => {
   const title = (name: string) => suites.find((s) => s.name === name)?.title ?? name
   const ood = r.spec.ood
-  const out: string[] = [
-    "## Frontiers",
-    "",
-    `Per-step accuracy, percent: mean over seeds ${
-      r.seeds.join(", ")
-    } [95 % bootstrap interval over seeds and routes, ${r.replicates} draws, paired across methods; ` +
-    `routes per suite: ${Object.entries(r.routes).map(([s, n]) => `${title(s)} ${n}`).join(", ")}]. ▲/▼: the interval excludes 0.`,
+  const test = [r.spec.indist, ...ood]
+  const out: string[] = ["## Frontiers", "", intervalsText(r), ""]
+  if (r.notes.length > 0) out.push(...r.notes.map((n) => `- ${n}`), "")
+  out.push(`Configurations per method: ${Object.entries(r.configurations).map(([m, cs]) => `${m} ${cs.length}`).join(", ")}, each evaluated at every evaluation point.`, "")
+  if (r.claims.length > 0) {
+    out.push(
+      `### The paper's claims (${r.claims.length} tests, Holm-corrected together)`,
+      "",
+      "| claim | the paper | metric, suite | statistic | ours [95 % interval] | p | Holm p | verdict |",
+      "|---|---|---|---|---:|---:|---:|---|",
+      ...r.claims.map((c) =>
+        `| ${c.claim} | ${c.paper} | ${METRIC_NAME[c.metric]}, ${title(c.suite)} | ${c.statistic} | ${signed(c.estimate)} | ${pValue(c.estimate.p)} | ${
+          pValue(c.holm_p)
+        } | ${c.verdict} |`
+      ),
+      ""
+    )
+  }
+  const chosenTable = (rows: ReadonlyArray<Chosen>, metric: FrontierMetric, name: (c: Chosen) => string) => [
+    `| ${rows === r.selected ? "method | chosen" : "configuration | method"} | ${r.chosenOn === r.spec.indist ? "" : `${title(r.chosenOn)} | `}${
+      test.map((s) => `${title(s)} (gain)`).join(" | ")
+    } | KL |`,
+    `|---|---|${r.chosenOn === r.spec.indist ? "" : "---:|"}${test.map(() => "---:").join("|")}|---:|`,
+    ...rows.map((c) =>
+      `| ${name(c)} | ${r.chosenOn === r.spec.indist ? "" : `${interval(c.values[metric][r.chosenOn])} | `}${
+        test.map((s) => `${interval(c.values[metric][s])} (${signed(c.gain[metric][s])})`).join(" | ")
+      } | ${c.kl === null ? "—" : c.kl.toFixed(2)} |`
+    ),
     ""
   ]
-  if (r.notes.length > 0) out.push(...r.notes.map((n) => `- ${n}`), "")
-  out.push(
-    `Configurations per method: ${
-      Object.entries(r.configurations).map(([m, cs]) => `${m} ${cs.length}`).join(", ")
-    }, each evaluated at every evaluation point.`,
-    ""
-  )
-  const head = `| point | step | ${title(r.spec.indist)} | ${ood.map(title).join(" | ")} | KL |`
-  const rule = `|---|---:|---:|${ood.map(() => "---:").join("|")}|---:|`
-  const row = (name: string, p: { step: number; total: number; indist: Estimate; ood: Readonly<Record<string, Estimate>>; kl: number | null }) =>
-    `| ${name} | ${p.step}/${p.total} | ${interval(p.indist)} | ${ood.map((s) => interval(p.ood[s]!)).join(" | ")} | ${p.kl === null ? "—" : p.kl.toFixed(2)} |`
-  out.push("### Every configuration at every evaluation point", "", head, rule)
-  if (r.reference !== undefined) out.push(row(`${r.reference.arm} (reference)`, r.reference))
-  if (r.start !== undefined) out.push(row(`${r.start.arm} (start)`, r.start))
-  for (const p of r.points) out.push(row(p.arm, p))
-  out.push("")
-  const section = (heading: string, about: string, level: string, rows: ReadonlyArray<Comparison>) =>
-    rows.length === 0 ? [] : [heading, "", about, "", `| suite | ${level} | a | b | a − b |`, "|---|---|---|---|---:|", ...comparisonRows(rows, title), ""]
-  out.push(
-    ...section(
-      "### At matched in-distribution accuracy",
-      "Each method's frontier: the best OOD accuracy any of its points reaches at that in-distribution accuracy or more.",
-      "matched at",
-      r.matched_indist
-    ),
-    ...section(
-      "### At matched KL from the reference",
-      "Mean OOD accuracy of each method's points whose KL lies in the band (four bands, equal in log KL, over the range both methods cover).",
-      "band",
-      r.matched_kl
-    )
-  )
-  if (r.selected.length > 0) {
-    const rule = r.spec.select ?? { by: "indist", at: "any" }
-    out.push(
-      `### One point per method, chosen by the rule declared before the run (highest ${
-        rule.by === "indist" ? "in-distribution accuracy" : rule.by
-      }, ${rule.at} points)`,
-      "",
-      `| method | chosen | ${title(r.spec.indist)} | ${ood.map((s) => `${title(s)} (gain over the start)`).join(" | ")} | KL |`,
-      `|---|---|---:|${ood.map(() => "---:").join("|")}|---:|`,
-      ...r.selected.map(
-        (s) =>
-          `| ${s.method} | ${s.arm} step ${s.step} | ${interval(s.indist)} | ${
-            ood.map((u) => `${interval(s.ood[u]!)} (${signed(s.gain[u]!)})`).join(" | ")
-          } | ${s.kl === null ? "—" : s.kl.toFixed(2)} |`
-      ),
-      "",
-      "| suite | compared | a | b | a − b |",
-      "|---|---|---|---|---:|",
-      ...comparisonRows(r.selected_differences, title),
-      ""
-    )
+  for (const metric of METRICS) {
+    const m = METRIC_NAME[metric]
+    out.push(`### ${m[0]!.toUpperCase()}${m.slice(1)}`, "")
+    if (r.start !== undefined) {
+      out.push(
+        `Start (${r.start.arm}): ${test.map((s) => `${title(s)} ${interval(r.start!.values[metric][s])}`).join(", ")}${
+          r.reference === undefined ? "" : `; ${r.reference.arm}: ${test.map((s) => `${title(s)} ${interval(r.reference!.values[metric][s])}`).join(", ")}`
+        }.`,
+        ""
+      )
+    }
+    if (r.selected.length > 0) {
+      out.push(
+        `#### One point per method, chosen on ${title(r.chosenOn)} (highest ${METRIC_NAME[r.spec.select?.metric ?? "step"]}, ${r.spec.select?.at ?? "any"} points)`,
+        "",
+        ...chosenTable(r.selected, metric, (c) => `${c.method} | ${c.arm} step ${c.step}/${c.total}`),
+        "| suite | compared | a | b | a − b |",
+        "|---|---|---|---|---:|",
+        ...comparisonRows(r.selected_differences.filter((c) => c.metric === metric), title),
+        ""
+      )
+    }
+    if (r.finals.length > 0) {
+      out.push("#### Every configuration's final point (no choice made)", "", ...chosenTable(r.finals, metric, (c) => `${c.arm} | ${c.method}`))
+    }
+    const matched = r.matched_indist.filter((c) => c.metric === metric)
+    if (matched.length > 0) {
+      out.push(
+        `#### At matched ${title(r.chosenOn)} ${m}`,
+        "",
+        `Each method's chosen configuration, from the start along its training, interpolated where its ${title(r.chosenOn)} ${m} first reaches the level.`,
+        "",
+        "| suite | matched at | a | b | a − b |",
+        "|---|---|---|---|---:|",
+        ...comparisonRows(matched, title),
+        ""
+      )
+    }
+    const kl = r.matched_kl.filter((c) => c.metric === metric)
+    if (kl.length > 0) {
+      out.push(
+        "#### At matched KL from the reference",
+        "",
+        "The mean over each method's points (every configuration) whose KL lies in the band: four bands, equal in log KL, over the range both cover.",
+        "",
+        "| suite | band | a | b | a − b |",
+        "|---|---|---|---|---:|",
+        ...comparisonRows(kl, title),
+        ""
+      )
+    }
+    const factors = r.factors.filter((f) => f.metric === metric)
+    if (factors.length > 0 && r.spec.factors !== undefined) {
+      const f = r.spec.factors
+      out.push(
+        `#### What the visual shift is made of (drop from ${title(r.spec.indist)} at the chosen points)`,
+        "",
+        `| method | ${title(f.geometry)} (another grid angle) | ${title(f.appearance)} (another look) | ${title(f.both)} (both) |`,
+        "|---|---:|---:|---:|",
+        ...factors.map((x) => `| ${x.method} | ${signed(x.geometry)} | ${signed(x.appearance)} | ${signed(x.both)} |`),
+        ""
+      )
+    }
   }
-  if (r.start !== undefined && Object.keys(r.best_gain).length > 0) {
-    const all = [r.spec.indist, ...ood]
+  const all = [...new Set([r.chosenOn, ...test])]
+  for (const metric of METRICS) {
     out.push(
-      `### Above the start anywhere? The most any point of a method gains over ${r.start.arm}`,
+      `### Every configuration at every evaluation point (${METRIC_NAME[metric]})`,
       "",
-      `| method | ${all.map(title).join(" | ")} |`,
-      `|---|${all.map(() => "---:").join("|")}|`,
-      ...Object.entries(r.best_gain).map(([m, g]) => `| ${m} | ${all.map((s) => signed(g[s]!)).join(" | ")} |`),
-      "",
-      "A maximum over every point of a method leans upward; its interval redraws the maximum.",
-      ""
+      `| point | step | ${all.map(title).join(" | ")} | KL |`,
+      `|---|---:|${all.map(() => "---:").join("|")}|---:|`
     )
-  }
-  if (r.factors.length > 0 && r.spec.factors !== undefined) {
-    const f = r.spec.factors
-    out.push(
-      `### What the visual shift is made of (drop from ${title(r.spec.indist)}, chosen points)`,
-      "",
-      `| method | ${title(f.geometry)} (another grid angle) | ${title(f.appearance)} (another look) | ${title(f.both)} (both) |`,
-      "|---|---:|---:|---:|",
-      ...r.factors.map((x) => `| ${x.method} | ${signed(x.geometry)} | ${signed(x.appearance)} | ${signed(x.both)} |`),
-      ""
-    )
+    const row = (name: string, p: { step: number; total: number; values: FrontierResults["points"][number]["values"]; kl: number | null }) =>
+      `| ${name} | ${p.step}/${p.total} | ${all.map((s) => interval(p.values[metric][s])).join(" | ")} | ${p.kl === null ? "—" : p.kl.toFixed(2)} |`
+    if (r.reference !== undefined) out.push(row(`${r.reference.arm} (reference)`, r.reference))
+    if (r.start !== undefined) out.push(row(`${r.start.arm} (start)`, r.start))
+    for (const p of r.points) out.push(row(p.arm, p))
+    out.push("")
   }
   return out.join("\n")
 }
 
-/** Every point as CSV: method, arm, step, samples, KL, in-distribution and OOD accuracies with their intervals. */
+/** Every point as CSV: method, arm, step, samples, KL, and per metric each suite's estimate with its interval. */
 export const frontierCsv = (r: FrontierResults): string => {
-  const suites = [r.spec.indist, ...r.spec.ood]
-  const head = ["method", "arm", "step", "total", "samples", "kl", ...suites.flatMap((s) => [s, `${s}_lo`, `${s}_hi`])]
+  const suites = [...new Set([r.chosenOn, r.spec.indist, ...r.spec.ood])]
+  const head = ["method", "arm", "step", "total", "samples", "kl", ...METRICS.flatMap((m) => suites.flatMap((s) => [`${s}_${m}`, `${s}_${m}_lo`, `${s}_${m}_hi`]))]
   const rows = [...(r.reference === undefined ? [] : [r.reference]), ...(r.start === undefined ? [] : [r.start]), ...r.points].map((p) =>
     [
       p.method,
@@ -125,10 +167,12 @@ export const frontierCsv = (r: FrontierResults): string => {
       p.total,
       Math.round(p.samples),
       p.kl ?? "",
-      ...suites.flatMap((s) => {
-        const e = s === r.spec.indist ? p.indist : p.ood[s]!
-        return [e.mean, e.lo, e.hi].map((x) => x.toFixed(4))
-      })
+      ...METRICS.flatMap((m) =>
+        suites.flatMap((s) => {
+          const e = p.values[m][s]!
+          return [e.mean, e.lo, e.hi].map((x) => x.toFixed(4))
+        })
+      )
     ].join(",")
   )
   return [head.join(","), ...rows, ""].join("\n")
@@ -136,38 +180,40 @@ export const frontierCsv = (r: FrontierResults): string => {
 
 const BLACK = [0, 0, 0] as const
 
-/** OOD against in-distribution accuracy: each method's points, its frontier and the frontier's 95 % band; the start in black. */
-const frontierPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): Panel[] => {
+/**
+ * OOD against validation accuracy, one panel per OOD suite: every configuration's path from the
+ * start (thin), each method's chosen configuration drawn bold; the start in black.
+ */
+const frontierPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>, metric: FrontierMetric): Panel[] => {
   const title = (name: string) => suites.find((s) => s.name === name)?.title ?? name
-  const xs = [...r.points.map((p) => p.indist.mean), ...(r.start === undefined ? [] : [r.start.indist.mean])]
+  const xs = r.paths.flatMap((p) => p.points.map((q) => q.values[metric][r.chosenOn]!)).filter(Number.isFinite)
   const lo = Math.max(0, Math.min(...xs) - 0.02)
   const hi = Math.min(1, Math.max(...xs) + 0.02)
   return r.spec.ood.map((suite) => {
     const series: Series[] = r.spec.methods.flatMap((method, m) => {
       const colour = PALETTE[m % PALETTE.length]!
-      const band = r.bands.find((b) => b.method === method && b.suite === suite)?.points ?? []
-      const own = r.points.filter((p) => p.method === method).map((p) => [p.indist.mean, p.ood[suite]!.mean] as const)
-      return [
-        {
-          label: `${method} band`,
-          colour,
-          points: band.map((b) => [b[0], b[1]] as const),
-          band: band.map((b) => [b[2], b[3]] as const),
-          line: "none",
-          marker: 0,
-          legend: false
-        },
-        { label: `${method} points`, colour, points: own, line: "none", marker: 2, legend: false },
-        { label: method, colour, points: r.frontiers[method]?.[suite] ?? [], line: "steps", marker: 3 }
-      ] satisfies Series[]
+      return r.paths.filter((p) => p.method === method).map((p) => ({
+        label: p.chosen ? method : `${p.arm}`,
+        colour,
+        points: p.points.map((q) => [q.values[metric][r.chosenOn]!, q.values[metric][suite]!] as const),
+        line: "straight" as const,
+        marker: p.chosen ? 3 : 1.5,
+        legend: p.chosen
+      }))
     })
     if (r.start !== undefined) {
-      series.push({ label: `${r.start.arm} (start)`, colour: BLACK, points: [[r.start.indist.mean, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+      series.push({
+        label: `${r.start.arm} (start)`,
+        colour: BLACK,
+        points: [[r.start.values[metric][r.chosenOn]!.mean, r.start.values[metric][suite]!.mean]],
+        line: "none",
+        marker: 5
+      })
     }
     return {
-      title: `${title(suite)}: frontier`,
-      xLabel: `${title(r.spec.indist)} per-step accuracy`,
-      yLabel: "per-step accuracy",
+      title: `${title(suite)}`,
+      xLabel: `${title(r.chosenOn)} ${METRIC_NAME[metric]}`,
+      yLabel: METRIC_NAME[metric],
       series,
       yRange: [0, 1] as const,
       xRange: [lo, hi] as const,
@@ -178,23 +224,23 @@ const frontierPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): 
 }
 
 /** OOD accuracy against KL from the reference: every point of every method. */
-const klPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>): Panel[] => {
+const klPanels = (r: FrontierResults, suites: ReadonlyArray<SuiteLabel>, metric: FrontierMetric): Panel[] => {
   const title = (name: string) => suites.find((s) => s.name === name)?.title ?? name
   return r.spec.ood.map((suite) => {
     const series: Series[] = r.spec.methods.map((method, m) => ({
       label: method,
       colour: PALETTE[m % PALETTE.length]!,
-      points: r.points.filter((p) => p.method === method && p.kl !== null && p.kl > 0).map((p) => [p.kl!, p.ood[suite]!.mean] as const),
+      points: r.points.filter((p) => p.method === method && p.kl !== null && p.kl > 0).map((p) => [p.kl!, p.values[metric][suite]!.mean] as const),
       line: "none",
       marker: 3
     }))
     if (r.start !== undefined && r.start.kl !== null && r.start.kl > 0) {
-      series.push({ label: `${r.start.arm} (start)`, colour: BLACK, points: [[r.start.kl!, r.start.ood[suite]!.mean]], line: "none", marker: 5 })
+      series.push({ label: `${r.start.arm} (start)`, colour: BLACK, points: [[r.start.kl!, r.start.values[metric][suite]!.mean]], line: "none", marker: 5 })
     }
     return {
       title: `${title(suite)} vs KL`,
       xLabel: "KL from the reference, nats (log scale)",
-      yLabel: "per-step accuracy",
+      yLabel: METRIC_NAME[metric],
       series,
       yRange: [0, 1] as const,
       xScale: "log" as const,
@@ -223,10 +269,17 @@ export const writeFrontier = async (
   })
   writeFileAtomic(path.join(runDir, "frontier_points.csv"), frontierCsv(r))
   if (r.points.length > 0) {
-    await Promise.all([
-      writeFigure(path.join(runDir, "plots"), "frontier", frontierPanels(r, suites)),
-      ...(r.points.some((p) => p.kl !== null) ? [writeFigure(path.join(runDir, "plots"), "frontier_kl", klPanels(r, suites))] : [])
-    ])
+    const plots = path.join(runDir, "plots")
+    const withKl = r.points.some((p) => p.kl !== null)
+    await Promise.all(
+      METRICS.flatMap((metric) => {
+        const suffix = metric === "step" ? "" : "_success"
+        return [
+          writeFigure(plots, `frontier${suffix}`, frontierPanels(r, suites, metric)),
+          ...(withKl ? [writeFigure(plots, `frontier_kl${suffix}`, klPanels(r, suites, metric))] : [])
+        ]
+      })
+    )
   }
   return r
 }

@@ -1,25 +1,33 @@
-import type { FrontierSpec } from "../core/experiment.ts"
+import type { FrontierClaim, FrontierMetric, FrontierSpec } from "../core/experiment.ts"
 
 /** What a frontier comparison reports (results.json's `frontier`): see frontier.ts for how it is computed. */
 
-/** An estimate and its 95 % percentile bootstrap interval; `defined` is the share of replicates where it exists. */
+/**
+ * An estimate with its 95 % interval: a t-interval, `mean ± t(df) · se`, where `se` combines the
+ * spread between replicates (bases, or seeds where there is one base) and the sampling of routes.
+ * `p` is the two-sided p-value of the estimate being 0 (meaningful for gains and differences).
+ */
 export interface Estimate {
   readonly mean: number
   readonly lo: number
   readonly hi: number
-  readonly defined: number
+  readonly se: number
+  readonly df: number
+  readonly p: number
 }
 
-/** One evaluation point of one configuration: per-step accuracies (mean over seeds) and KL. */
+/** Per metric, per suite. */
+export type Values = Readonly<Record<FrontierMetric, Readonly<Record<string, Estimate>>>>
+
+/** One evaluation point of one configuration. */
 export interface FrontierPoint {
   readonly arm: string
   readonly method: string
   readonly step: number
   readonly total: number
   readonly samples: number
-  readonly indist: Estimate
-  readonly ood: Readonly<Record<string, Estimate>>
-  readonly success: Readonly<Record<string, number>>
+  /** Every suite's accuracy (the validation suite's too), per metric. */
+  readonly values: Values
   readonly kl: number | null
 }
 
@@ -27,7 +35,8 @@ export interface Comparison {
   readonly a: string
   readonly b: string
   readonly suite: string
-  /** In-distribution accuracy (or KL, nats) the methods are matched at. */
+  readonly metric: FrontierMetric
+  /** The validation accuracy (or KL, nats) the methods are matched at. */
   readonly level: number
   readonly label: string
   readonly a_value: Estimate
@@ -35,60 +44,79 @@ export interface Comparison {
   readonly difference: Estimate
 }
 
-export interface Selected {
+/** A point of a method with its gains over the start. */
+export interface Chosen {
   readonly method: string
   readonly arm: string
   readonly step: number
-  readonly indist: Estimate
-  readonly ood: Readonly<Record<string, Estimate>>
-  /** OOD accuracy of the selected point minus the start's, per suite. */
-  readonly gain: Readonly<Record<string, Estimate>>
+  readonly total: number
+  readonly values: Values
+  /** The point minus the start, per metric and suite. */
+  readonly gain: Values
   readonly kl: number | null
 }
 
 export interface FactorSplit {
   readonly method: string
-  /** Drops from the in-distribution suite, per-step accuracy points: another angle, another look, both. */
+  readonly metric: FrontierMetric
+  /** Drops from the in-distribution suite at the chosen point: another angle, another look, both. */
   readonly geometry: Estimate
   readonly appearance: Estimate
   readonly both: Estimate
 }
 
-export interface FrontierBand {
+/** One configuration's path: the start, then its evaluation points in training order (point estimates). */
+export interface FrontierPath {
   readonly method: string
-  readonly suite: string
-  /** [in-distribution accuracy, frontier mean, lower, upper] on a grid. */
-  readonly points: ReadonlyArray<readonly [number, number, number, number]>
+  readonly arm: string
+  /** The configuration the method's chosen point belongs to: its curve in matched comparisons. */
+  readonly chosen: boolean
+  readonly points: ReadonlyArray<{ readonly arm: string; readonly step: number; readonly values: Readonly<Record<FrontierMetric, Readonly<Record<string, number>>>> }>
+}
+
+export interface ClaimResult extends FrontierClaim {
+  /** The statistic as read: "ppo-outcome − start", say. */
+  readonly statistic: string
+  readonly estimate: Estimate
+  /** Holm-adjusted over the study's claims. */
+  readonly holm_p: number
+  /** "supported", "contradicted" (significant the other way), or "not shown" (family-wise 5 %). */
+  readonly verdict: "supported" | "contradicted" | "not shown"
+}
+
+export interface Replication {
+  /** What the intervals' t runs over: bases (several pretrained bases), seeds (one base), or routes alone (one seed). */
+  readonly unit: "base" | "seed" | "route"
+  readonly units: number
+  readonly df: number
+  /** Seeds per base, by base. */
+  readonly seedsPerBase: Readonly<Record<string, number[]>>
 }
 
 export interface FrontierResults {
   readonly spec: FrontierSpec
   readonly seeds: number[]
-  readonly replicates: number
-  /** The bootstrap generator's seed. */
-  readonly bootstrap_seed: number
-  /** Routes per suite the intervals draw from. */
+  readonly replication: Replication
+  /** The suite choices are made on (the validation suite, or the in-distribution test suite when there is none). */
+  readonly chosenOn: string
+  /** Routes per suite. */
   readonly routes: Readonly<Record<string, number>>
   readonly configurations: Readonly<Record<string, string[]>>
   readonly start?: FrontierPoint
   readonly reference?: FrontierPoint
   readonly points: FrontierPoint[]
-  /** Each method's frontier (points on it, by in-distribution accuracy) per OOD suite. */
-  readonly frontiers: Readonly<Record<string, Readonly<Record<string, ReadonlyArray<readonly [number, number]>>>>>
-  readonly bands: FrontierBand[]
-  /** Matched in-distribution accuracy: each method's best OOD accuracy at that in-distribution accuracy or more. */
+  readonly paths: FrontierPath[]
+  /** Each method's chosen configuration, interpolated at the same validation accuracy as the other's. */
   readonly matched_indist: Comparison[]
-  /** Matched KL: the mean OOD accuracy of each method's points within a band of KL around the level. */
+  /** The mean OOD accuracy of each method's points within a band of KL. */
   readonly matched_kl: Comparison[]
-  readonly selected: Selected[]
+  /** One point per method, chosen on the validation suite. */
+  readonly selected: Chosen[]
   readonly selected_differences: Comparison[]
-  /**
-   * Per method and suite (in-distribution too): the most any of its points gains over the start —
-   * does the method raise accuracy above its start anywhere on its frontier? A maximum over many
-   * points leans upward; the bootstrap redraws the maximum, so its interval carries that.
-   */
-  readonly best_gain: Readonly<Record<string, Readonly<Record<string, Estimate>>>>
+  /** Every configuration's final point, no choice made. */
+  readonly finals: Chosen[]
   readonly factors: FactorSplit[]
-  /** Why a part could not be computed (unfinished seeds, a method short of configurations). */
+  readonly claims: ClaimResult[]
+  /** Why a part could not be computed, and what the statistics rest on. */
   readonly notes: string[]
 }

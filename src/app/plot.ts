@@ -69,10 +69,17 @@ interface Row {
   readonly high: number | null
 }
 
-const rowsOf = (panel: Panel): Row[] =>
-  panel.series.flatMap((s) =>
-    s.points.map(([x, y], i) => ({ panel: panel.title, series: s.label, i, x, y, low: s.band?.[i]?.[0] ?? null, high: s.band?.[i]?.[1] ?? null }))
+/**
+ * A figure's rows. Bands are clipped to the panel's y range: a t-interval over two seeds spans
+ * far past [0, 1], and Vega took minutes to lay out areas that far outside their scale's domain.
+ */
+const rowsOf = (panel: Panel): Row[] => {
+  const [lo, hi] = panel.yRange ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]
+  const clip = (v: number | undefined) => (v === undefined ? null : Math.min(hi, Math.max(lo, v)))
+  return panel.series.flatMap((s) =>
+    s.points.map(([x, y], i) => ({ panel: panel.title, series: s.label, i, x, y, low: clip(s.band?.[i]?.[0]), high: clip(s.band?.[i]?.[1]) }))
   )
+}
 
 /** One panel as a Vega-Lite layered chart: bands under lines under points, colours fixed per series. */
 const panelSpec = (panel: Panel, width: number, height: number) => {

@@ -5,6 +5,7 @@ import { writeFileAtomic } from "../core/files.ts"
 import { frontierMarkdown, writeFrontier } from "./frontier-report.ts"
 import type { Provenance } from "./provenance.ts"
 import { PALETTE, type Series, writeFigure } from "./plot.ts"
+import { meanInterval } from "./statistics.ts"
 import { type EvalRecord, EVALS_FILE, type FrontierMeta, KL_FILE, type KlRecord, readEvals, readKl, RESULTS_FILE, type SuiteLabel } from "./run-folder.ts"
 
 /** The key of a suite in results.json and the name of its plot: `rule-ood` → `rule_ood`. */
@@ -21,47 +22,6 @@ const stat = (xs: number[]): Stat => {
   const mean = xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length)
   const std = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : 0
   return { mean, std, per_seed: xs }
-}
-
-/** Student's t at 97.5 % for 1..30 degrees of freedom (then the normal's 1.96). */
-const T975 = [
-  12.706,
-  4.303,
-  3.182,
-  2.776,
-  2.571,
-  2.447,
-  2.365,
-  2.306,
-  2.262,
-  2.228,
-  2.201,
-  2.179,
-  2.16,
-  2.145,
-  2.131,
-  2.12,
-  2.11,
-  2.101,
-  2.093,
-  2.086,
-  2.08,
-  2.074,
-  2.069,
-  2.064,
-  2.06,
-  2.056,
-  2.052,
-  2.048,
-  2.045,
-  2.042
-]
-
-/** The 95 % t-interval of the mean of xs over seeds ([mean, mean] for one seed). */
-export const meanInterval = (xs: ReadonlyArray<number>): readonly [number, number] => {
-  const s = stat([...xs])
-  const half = xs.length > 1 ? (T975[xs.length - 2] ?? 1.96) * s.std / Math.sqrt(xs.length) : 0
-  return [s.mean - half, s.mean + half]
 }
 
 /** One point of an arm's KL curve: mean ± std over seeds at one step of its training. */

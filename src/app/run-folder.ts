@@ -11,6 +11,7 @@ import { readRecords } from "../core/files.ts"
  *   experiment.json   what the run is (RunMeta), written when the run is reported
  *   evals.jsonl       one EvalRecord per arm, seed, evaluation point and suite
  *   kl.jsonl          one KlRecord per arm, seed and evaluation point
+ *   phases.jsonl      where each arm's time went (training, evaluation, KL), one line per arm run
  *   results.json/.md  the report; plots/*.png its figures
  *   seed-S/ARM/       checkpoint/, metrics.jsonl, config.json, eval-logs/; seed-S/run.log
  */
@@ -18,12 +19,16 @@ export const EXPERIMENT_FILE = "experiment.json"
 export const EVALS_FILE = "evals.jsonl"
 export const KL_FILE = "kl.jsonl"
 export const RESULTS_FILE = "results.json"
+/** One line per arm run (or resumed) by `virl run`: its seconds of training, evaluation and KL probe. */
+export const PHASES_FILE = "phases.jsonl"
 /** A seed's output when it runs in a process of its own (`--parallel-seeds`), in its seed-S folder. */
 export const SEED_LOG = "run.log"
 
 /** One evaluation of one arm at one point of its training. */
 export interface EvalRecord {
   readonly seed: number
+  /** The pretraining seed of the seed's base, where the experiment declares several (`Experiment.bases`). */
+  readonly base?: number
   readonly arm: string
   /** Epochs (SFT, pretraining) or updates (PPO, RFT) done. */
   readonly step: number
@@ -38,6 +43,7 @@ export interface EvalRecord {
 /** KL(reference ‖ policy) of one arm at one point of its training, on the post-training task's inputs. */
 export interface KlRecord {
   readonly seed: number
+  readonly base?: number
   readonly arm: string
   readonly step: number
   readonly total: number
@@ -78,6 +84,8 @@ export interface RunMeta {
   /** Older run folders list the paper's suites by name. */
   readonly suites: ReadonlyArray<string | SuiteLabel>
   readonly seeds?: number[]
+  /** Each seed's base (its pretraining seed), where the experiment declares several. */
+  readonly bases?: Readonly<Record<string, number>>
   readonly frontier?: FrontierMeta
 }
 
@@ -85,6 +93,7 @@ export const readEvals = (file: string, options: { readonly repair?: boolean } =
 export const readKl = (file: string, options: { readonly repair?: boolean } = {}): KlRecord[] => readRecords<KlRecord>(file, options)
 
 /** Appends one record as one write of one line: processes side by side append to the same file. */
-export const appendRecord = (file: string, record: EvalRecord | KlRecord): void => fs.appendFileSync(file, `${JSON.stringify(record)}\n`)
+export const appendLine = (file: string, record: unknown): void => fs.appendFileSync(file, `${JSON.stringify(record)}\n`)
+export const appendRecord = (file: string, record: EvalRecord | KlRecord): void => appendLine(file, record)
 
 export const readRunMeta = (dir: string): RunMeta => JSON.parse(fs.readFileSync(path.join(dir, EXPERIMENT_FILE), "utf8")) as RunMeta

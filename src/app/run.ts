@@ -1,7 +1,7 @@
 import { Data, Effect, Either, Fiber, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type Arm, type Experiment, mergeComponents, type SuiteSpec } from "../core/experiment.ts"
+import { type Arm, baseOf, type Experiment, mergeComponents, type SuiteSpec } from "../core/experiment.ts"
 import { readRecords, writeFileAtomic } from "../core/files.ts"
 import type { OutputDistribution, PolicyInput, PolicyService } from "../core/policy.ts"
 import { tagged, Tracker, type TrackerService } from "../core/tracker.ts"
@@ -11,10 +11,10 @@ import { PRESETS, resolveConfig, type RunConfig } from "./config.ts"
 import { armComponents, datasetDir, DEFAULT_COMPONENTS, ensureDataset, trainingLayer } from "./components.ts"
 import { evaluateSuite, policyFromCheckpoint, suiteEpisodes } from "./evaluate.ts"
 import { suiteSpecs } from "./suites.ts"
-import { frontierProblem } from "./frontier.ts"
+import { frontierProblem, type SuiteRoutes, validationLeak } from "./frontier.ts"
 import { provenance } from "./provenance.ts"
 import { klInputs, measureKl, outputDistributions } from "./kl.ts"
-import { appendRecord, type EvalRecord, EVALS_FILE, KL_FILE, type KlRecord, readEvals, readKl, SEED_LOG } from "./run-folder.ts"
+import { appendLine, appendRecord, type EvalRecord, EVALS_FILE, KL_FILE, type KlRecord, PHASES_FILE, readEvals, readKl, SEED_LOG } from "./run-folder.ts"
 import { trainPretrain } from "./base-model.ts"
 import { CHECKPOINT_DIR, type Progress, SELF, silent, trainPpo, trainRft, trainSft } from "./train.ts"
 
@@ -85,7 +85,8 @@ export const lineage = (arms: ReadonlyArray<Arm>, arm: Arm): string[] => {
 /**
  * An arm's configuration, later sources winning: the `small` preset, the experiment's `config`,
  * the arm's `config`, the sweep value's (in a sweep trial), the experiment's `quick` values and
- * the arm's (with --quick), the command line's dotted flags; then the seed.
+ * the arm's (with --quick), the command line's dotted flags; then the seed (and, where the
+ * experiment declares bases, the pretraining seed of the seed's base).
  */
 export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides">, seed: number) =>
   resolveConfig(PRESETS.small, [
@@ -95,8 +96,13 @@ export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOpt
     ...(options.quick === true ? [{ source: `${experiment.name} quick`, values: experiment.quick ?? {} }] : []),
     ...(options.quick === true && arm.quick !== undefined ? [{ source: `arm ${arm.name} quick`, values: arm.quick }] : []),
     { source: "command line", values: options.overrides ?? {} },
-    { source: "seed", values: { seed } }
+    { source: "seed", values: withBase(experiment, seed) }
   ])
+
+const withBase = (experiment: Experiment, seed: number): Record<string, unknown> => {
+  const base = baseOf(experiment, seed)
+  return base === undefined ? { seed } : { seed, "pretrain_config.seed": base }
+}
 
 /** The config a suite evaluates an arm under: the arm's, with the suite's own values over it. */
 export const suiteConfig = (config: RunConfig, suite: SuiteSpec) =>
@@ -162,6 +168,17 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     }
     // a suite's own config values checked now; suites on synthetic cities made now, once, before
     // seeds (perhaps in processes of their own) look for them
+    const routesOf: SuiteRoutes[] = []
+    for (const spec of suites) {
+      const episodes = new Set<number>()
+      for (const config of Object.values(resolved)) {
+        episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
+      }
+      routesOf.push({ name: spec.name, dataset: spec.dataset, episodes: Math.max(...episodes) })
+    }
+    const validation = routesOf.find((s) => s.name === experiment.frontier?.validation)
+    const leak = validation === undefined ? undefined : validationLeak(validation, routesOf.filter((s) => s !== validation))
+    if (leak !== undefined) return yield* new ExperimentError({ message: `${experiment.name}: ${leak}` })
     for (const spec of suites) {
       const episodes = new Set<number>()
       for (const config of Object.values(resolved)) {
@@ -179,6 +196,16 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     const runArm = (seed: number, arm: (typeof arms)[number]) =>
       Effect.gen(function*() {
         const finalSamples = finals.get(seed)!
+        const base = baseOf(experiment, seed)
+        const tagBase = base === undefined ? {} : { base }
+        // where the arm's time goes: evaluation and the KL probe, the rest is training
+        const t0 = performance.now()
+        const spent = { evaluation: 0, kl: 0 }
+        const timed = <A, E, R>(part: keyof typeof spent, work: Effect.Effect<A, E, R>) =>
+          Effect.suspend(() => {
+            const t = performance.now()
+            return Effect.ensuring(work, Effect.sync(() => (spent[part] += (performance.now() - t) / 1000)))
+          })
         const config = yield* Either.match(armConfig(experiment, arm, options, seed), { onLeft: Effect.fail, onRight: Effect.succeed })
         const components = armComponents(experiment, arm, config)
         const layer = trainingLayer(components)
@@ -209,9 +236,12 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
             for (const spec of suites) {
               const suite = spec.name
               if (done.some((r) => r.seed === seed && r.arm === arm.name && r.step === step && r.suite === suite)) continue
-              const shared = arm.recipe.kind === "pretrain" ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite) : undefined
+              // a base is evaluated once: its records serve every seed that trains from it
+              const shared = arm.recipe.kind === "pretrain"
+                ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite && r.base === base)
+                : undefined
               const metrics = shared?.metrics ??
-                (yield* evaluateSuite(yield* suiteConfig(config, spec), policy, suiteWithRules(spec), options.datasets, {
+                (yield* timed("evaluation", evaluateSuite(yield* suiteConfig(config, spec), policy, suiteWithRules(spec), options.datasets, {
                   ...(experiment.evaluationLogs === "final" && step !== total
                     ? {}
                     : {
@@ -220,8 +250,8 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
                       traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total }
                     }),
                   onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
-                }))
-              yield* record({ seed, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
+                })))
+              yield* record({ seed, ...tagBase, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
             }
             if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
               const refDir = path.join(options.out, `seed-${seed}`, reference!, CHECKPOINT_DIR)
@@ -238,9 +268,10 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
                   return { inputs: probe.inputs, base }
                 })
               )
-              const kl = yield* measureKl(base, policy, inputs, config.generation_config.temperature)
+              const kl = yield* timed("kl", measureKl(base, policy, inputs, config.generation_config.temperature))
               const r: KlRecord = {
                 seed,
+                ...tagBase,
                 arm: arm.name,
                 step,
                 total,
@@ -300,14 +331,30 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         }
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)
         finalSamples.set(arm.name, final?.samples ?? offset)
+        const seconds = (performance.now() - t0) / 1000
+        const phase = { seed, ...tagBase, arm: arm.name, seconds, evaluation_seconds: spent.evaluation, kl_seconds: spent.kl, training_seconds: seconds - spent.evaluation - spent.kl }
+        // an arm found finished (a resume, a shared base) did no work worth a line
+        if (seconds < 1 && spent.evaluation === 0) return
+        appendLine(path.join(options.out, PHASES_FILE), phase)
+        progress.log(
+          `— seed ${seed}, arm ${arm.name}: ${seconds.toFixed(1)} s (training ${phase.training_seconds.toFixed(1)}, evaluation ${spent.evaluation.toFixed(1)}, KL ${spent.kl.toFixed(1)})`
+        )
       })
     const parallel = Math.min(seeds.length, Math.max(1, Math.floor(options.parallelSeeds ?? 1)))
     if (parallel === 1) {
       for (const seed of seeds) for (const arm of arms) yield* runArm(seed, arm)
     } else {
-      // the base first (built once, shared by the seeds), then each seed's arms in order, seeds side by side
+      // the bases first (each built once and shared by its seeds: the first alone, as it may build
+      // the pretraining mixture the others read; the others side by side), then each seed's arms in
+      // order, seeds side by side
       const base = arms.filter((a) => a.recipe.kind === "pretrain")
-      for (const seed of seeds) for (const arm of base) yield* runArm(seed, arm)
+      const builders: number[] = []
+      for (const seed of seeds) if (!builders.some((b) => baseOf(experiment, b) === baseOf(experiment, seed))) builders.push(seed)
+      const buildBases = (group: ReadonlyArray<number>) =>
+        Effect.forEach(group, (seed) => Effect.forEach(base, (arm) => runArm(seed, arm), { discard: true }), { concurrency: parallel, discard: true })
+      yield* buildBases(builders.slice(0, 1))
+      yield* buildBases(builders.slice(1))
+      for (const seed of seeds) if (!builders.includes(seed)) for (const arm of base) yield* runArm(seed, arm)
       const rest = arms.filter((a) => a.recipe.kind !== "pretrain")
       if (options.seedProcess === undefined) {
         yield* Effect.forEach(seeds, (seed) => Effect.forEach(rest, (arm) => runArm(seed, arm), { discard: true }), { concurrency: parallel, discard: true })

@@ -4,7 +4,7 @@ import { printError, reportError } from "./errors.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type Experiment, isSweep, trials } from "../core/experiment.ts"
+import { baseOf, type DatasetRef, type Experiment, isSweep, trials } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
 import { loadExperimentFile } from "../app/experiment-file.ts"
 import { defaultDatasets } from "../app/services.ts"
@@ -29,6 +29,9 @@ const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).m
 const parentsOf = (e: Experiment): Record<string, string> =>
   Object.fromEntries(e.arms.flatMap((a) => (a.recipe.from === undefined ? [] : [[a.name, a.recipe.from]])))
 
+const routeKey = (d: DatasetRef): string =>
+  typeof d === "object" && "synth" in d ? JSON.stringify({ city: d.synth.split("@")[0], seed: d.seed, after: d.after ?? 0 }) : JSON.stringify(d)
+
 /** What the report needs to compare an experiment's methods along their frontiers (none without a `frontier`). */
 const frontierMeta = (e: Experiment): FrontierMeta | undefined =>
   e.frontier === undefined
@@ -36,8 +39,9 @@ const frontierMeta = (e: Experiment): FrontierMeta | undefined =>
     : {
       spec: e.frontier,
       methodOf: Object.fromEntries(e.arms.map((a) => [a.name, a.method])),
-      // suites on one dataset evaluate the same routes in the same order: their route draws are paired
-      routeGroup: Object.fromEntries(suiteSpecs(e.suites).map((s) => [s.name, JSON.stringify(s.dataset)])),
+      // suites on one dataset evaluate the same routes in the same order (a synthetic city's grid
+      // turned keeps its routes): their route sampling is paired
+      routeGroup: Object.fromEntries(suiteSpecs(e.suites).map((s) => [s.name, routeKey(s.dataset)])),
       ...(e.klReference === undefined ? {} : { klReference: e.klReference })
     }
 
@@ -99,6 +103,7 @@ export const runAndReport = (
           parents: parentsOf(experiment),
           suites: labels,
           seeds,
+          ...(experiment.bases === undefined ? {} : { bases: Object.fromEntries(seeds.map((s) => [s, baseOf(experiment, s)])) }),
           ...(frontier === undefined ? {} : { frontier })
         },
         null,
@@ -165,7 +170,7 @@ export const run = Command.make(
   {
     file: Args.file({ name: "FILE", exists: "yes" }),
     seeds: Options.integer("seeds").pipe(Options.optional, Options.withDescription("run seeds 1..K instead of the experiment's own")),
-    quick: Options.boolean("quick").pipe(Options.withDescription("the experiment's quick settings: one seed, fewer routes, epochs and updates")),
+    quick: Options.boolean("quick").pipe(Options.withDescription("the experiment's quick settings: its quick seeds (one by default), fewer routes, epochs and updates")),
     out: Options.directory("out").pipe(Options.optional, Options.withDescription("run folder (default runs/<experiment>); re-running resumes it")),
     trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
     wandb: Options.boolean("wandb").pipe(
@@ -200,7 +205,7 @@ export const run = Command.make(
         experiment = chosen.experiment
       } else experiment = loaded
       const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
-      const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [experiment.seeds[0]] : undefined
+      const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [...(experiment.quickSeeds ?? experiment.seeds.slice(0, 1))] : undefined
       if (Option.isSome(parallelSeeds) && parallelSeeds.value < 1) return yield* printError(`--parallel-seeds ${parallelSeeds.value}: give at least 1`)
       if (printConfig) {
         // the last seed's, as config.json shows them

@@ -121,6 +121,15 @@ export interface Experiment {
   readonly arms: ReadonlyArray<Arm>
   readonly suites: ReadonlyArray<Suite>
   readonly seeds: ReadonlyArray<number>
+  /**
+   * Independently pretrained bases, by their pretraining seed (`pretrain_config.seed`). With them,
+   * seed S trains from base `bases[(S − 1) mod B]` (see `baseOf`): a replicate is a training seed
+   * within a base, and a frontier's intervals run over bases, not only seeds. Without them every
+   * seed shares the one base `pretrain_config.seed` makes.
+   */
+  readonly bases?: ReadonlyArray<number>
+  /** The seeds `--quick` runs (default: the first of `seeds`). */
+  readonly quickSeeds?: ReadonlyArray<number>
   /** Config values for every arm. */
   readonly config?: Readonly<Record<string, unknown>>
   /** Layers for every arm (and the tracker of the run). */
@@ -145,35 +154,69 @@ export interface Experiment {
   readonly frontier?: FrontierSpec
 }
 
+/** What a frontier compares: per-step accuracy (correct answers over answers) or success rate (routes completed). */
+export type FrontierMetric = "step" | "success"
+
+/**
+ * One claim of the paper, tested on a frontier study's records: a method's chosen point against
+ * the start (`gain`), two methods' chosen points (`difference`), or two methods at the highest
+ * in-distribution accuracy both reach (`matched`). The claims of a study are one family: their
+ * p-values are Holm-corrected together.
+ */
+export interface FrontierClaim {
+  /** The claim in a few words ("RL raises visual-OOD success above its start"). */
+  readonly claim: string
+  /** Where the paper shows it, with its numbers ("Fig. 7, V-IRL-VL: 16.7 → 77.8"). */
+  readonly paper: string
+  readonly metric: FrontierMetric
+  /** The OOD suite (or the in-distribution one) it is read on. */
+  readonly suite: string
+  readonly test:
+    | { readonly gain: string }
+    | { readonly difference: readonly [string, string] }
+    | { readonly matched: readonly [string, string] }
+  /** The sign the paper claims (default "up": a gain, or a − b > 0). */
+  readonly direction?: "up" | "down"
+}
+
 /**
  * How a frontier study compares its methods. Each method is the arms tagged with its name, each
- * arm one configuration evaluated at every evaluation point; a method's frontier is the best
- * OOD accuracy any of its points reaches at a given in-distribution accuracy or more. Everything
- * here is fixed before the run: the comparison is the same for every method.
+ * arm one configuration evaluated at every evaluation point. Every choice — a method's chosen
+ * point and configuration, the levels it is matched at — is made on the validation suite, never
+ * on a test suite; everything here is fixed before the run and the same for every method.
  */
 export interface FrontierSpec {
   /** The methods compared, by the `method` their arms carry; every method must have as many configurations. */
   readonly methods: ReadonlyArray<string>
   /** The arm every method starts from (shown as the common start; "gain" is measured from it). */
   readonly start?: string
-  /** The in-distribution suite (x axis) and the OOD suites (y axes), by name. */
+  /** The in-distribution test suite and the OOD suites, by name. */
   readonly indist: string
   readonly ood: ReadonlyArray<string>
   /**
-   * The rule that picks one point per method where one is wanted: the highest in-distribution
-   * per-step accuracy, at any evaluation point or at final points only (ties: the first arm in
-   * name order, then the earlier point).
+   * In-distribution routes disjoint from every test suite's, on which points and configurations
+   * are chosen and in-distribution accuracy is matched. Without one, choices are made on `indist`
+   * — the test — and the report says so.
    */
-  readonly select?: { readonly by: "indist"; readonly at: "any" | "final" }
+  readonly validation?: string
+  /**
+   * The rule that picks one point per method: the highest validation accuracy in `metric`
+   * (default per-step accuracy), at any evaluation point or at final points only (ties: the first
+   * arm in name order, then the earlier point). The chosen point's configuration is the method's
+   * curve for matched comparisons.
+   */
+  readonly select?: { readonly by?: "indist"; readonly at: "any" | "final"; readonly metric?: FrontierMetric }
   /** Pairs compared, [a, b] reporting a − b (default: every pair, in the order of `methods`). */
   readonly compare?: ReadonlyArray<readonly [string, string]>
-  /** Bootstrap replicates over seeds and routes (default 2000). */
+  /** Older run folders' bootstrap draws; intervals are t-intervals now (see frontier.ts). */
   readonly bootstrap?: number
   /**
    * Suites that split a visual shift in two: the in-distribution city seen on another street-grid
    * angle (`geometry`), another look on the training angle (`appearance`), and both (`both`).
    */
   readonly factors?: { readonly geometry: string; readonly appearance: string; readonly both: string }
+  /** The paper's claims this study tests (one Holm family). */
+  readonly claims?: ReadonlyArray<FrontierClaim>
 }
 
 /**
@@ -208,6 +251,14 @@ export interface Sweep {
   readonly grid: Readonly<Record<string, ReadonlyArray<SweepValue>>>
   /** The arm whose results the comparison table shows. */
   readonly compare: string
+}
+
+/** The pretraining seed of the base seed `seed` trains from, when the experiment declares `bases`. */
+export const baseOf = (e: Pick<Experiment, "bases">, seed: number): number | undefined => {
+  const bases = e.bases ?? []
+  if (bases.length === 0) return undefined
+  const k = Math.round(seed - 1) % bases.length
+  return bases[(k + bases.length) % bases.length]
 }
 
 export const experiment = (e: Experiment): Experiment => e

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { curves, meanInterval } from "../../src/app/report.ts"
+import { curves } from "../../src/app/report.ts"
+import { meanInterval } from "../../src/app/statistics.ts"
 import type { EvalRecord } from "../../src/app/run-folder.ts"
 import { figureCsv, renderFigure } from "../../src/app/plot.ts"
 
@@ -56,7 +57,7 @@ describe("figures", () => {
     expect(sft.points[1][1]).toBeCloseTo(0.75, 12)
     // two seeds: t(1) = 12.706, std 0.0707…, half-width 12.706 · 0.0707 / √2
     const [lo, hi] = sft.band![1]
-    expect(hi - 0.75).toBeCloseTo(12.706 * Math.SQRT1_2 * 0.1 / Math.SQRT2, 6)
+    expect(hi - 0.75).toBeCloseTo(12.7062 * Math.SQRT1_2 * 0.1 / Math.SQRT2, 4)
     expect(lo).toBeCloseTo(0.75 - (hi - 0.75), 12)
     expect(meanInterval([0.3])).toEqual([0.3, 0.3])
   })

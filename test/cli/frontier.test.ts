@@ -13,7 +13,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 
 describe("virl run experiments/frontier.ts --quick", () => {
   it(
-    "from an empty cache: cities, base, three methods of three configurations, and the frontier comparison with its intervals",
+    "from an empty cache: cities, two bases, four methods of three configurations, and the frontier comparison in both metrics with its intervals and claims",
     async () => {
       const out = path.join(root, "run")
       const t0 = performance.now()
@@ -33,26 +33,34 @@ describe("virl run experiments/frontier.ts --quick", () => {
       const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as { frontier: FrontierResults }
       const f = results.frontier
       // notes tell of what the data allow (KL ranges that do not overlap, say), never of unequal budgets or unfinished seeds
-      expect(f.notes.filter((n) => /configurations|have not finished/.test(n))).toEqual([])
-      expect(Object.values(f.configurations).map((c) => c.length)).toEqual([3, 3, 3])
-      // every configuration at six points, on five suites
-      expect(f.points).toHaveLength(9 * 6)
-      expect(Object.keys(f.points[0]!.ood).sort()).toEqual(["nyc-grid0", "rule-ood", "sf-grid29", "visual-ood"])
+      expect(f.notes.filter((n) => /configurations|have not finished|no validation/.test(n))).toEqual([])
+      expect(Object.values(f.configurations).map((c) => c.length)).toEqual([3, 3, 3, 3])
+      // two bases, one seed each: the intervals run over bases
+      expect(f.replication).toMatchObject({ unit: "base", units: 2, df: 1, seedsPerBase: { "0": [1], "1": [2] } })
+      // every configuration at six points, on the validation suite and five test suites, in both metrics
+      expect(f.points).toHaveLength(12 * 6)
+      expect(Object.keys(f.points[0]!.values.success).sort()).toEqual(["indist", "nyc-grid0", "rule-ood", "sf-grid29", "val-indist", "visual-ood"])
+      expect(f.chosenOn).toBe("val-indist")
       expect(f.start?.arm).toBe("init")
-      expect(f.replicates).toBeGreaterThan(0)
-      // comparisons at matched in-distribution accuracy carry their interval bounds
-      expect(f.matched_indist.length).toBeGreaterThan(0)
-      for (const c of f.matched_indist.filter((c) => c.difference.defined > 0)) {
-        expect(c.difference.lo).toBeLessThanOrEqual(c.difference.hi)
-        expect(Number.isFinite(c.difference.lo) && Number.isFinite(c.difference.hi)).toBe(true)
+      // the chosen points and their differences carry success rate beside per-step accuracy, with intervals
+      expect(f.selected.map((s) => s.method)).toEqual(["sft", "ppo-process", "ppo-outcome", "rft"])
+      for (const metric of ["step", "success"] as const) {
+        const rows = f.selected_differences.filter((c) => c.metric === metric)
+        expect(rows.length).toBe(4 * 5)
+        for (const c of rows) expect(c.difference.lo).toBeLessThanOrEqual(c.difference.hi)
       }
-      expect(f.selected.map((s) => s.method)).toEqual(["sft", "rl", "rft"])
-      for (const file of ["plots/frontier.png", "plots/frontier.svg", "plots/frontier.csv", "plots/frontier_kl.svg", "frontier_points.csv", "results.md"]) {
+      // the paper's claims, one Holm family
+      expect(f.claims).toHaveLength(10)
+      for (const c of f.claims) expect(["supported", "contradicted", "not shown"]).toContain(c.verdict)
+      for (const file of ["plots/frontier.png", "plots/frontier.svg", "plots/frontier_success.svg", "plots/frontier.csv", "plots/frontier_kl.svg", "frontier_points.csv", "results.md"]) {
         expect(fs.existsSync(path.join(out, file))).toBe(true)
       }
-      expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*At matched in-distribution accuracy/)
+      expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*The paper's claims[\s\S]*Success rate/)
+      // each seed's records name its base
+      const evals = fs.readFileSync(path.join(out, "evals.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { seed: number; base?: number })
+      expect(new Set(evals.map((e) => `${e.seed}:${e.base}`))).toEqual(new Set(["1:0", "2:1"]))
       // TensorBoard's view, written as the run went: an RL arm's updates and evaluations
-      const tb = path.join(out, "tb", "rl@lr3e-4", "seed-1")
+      const tb = path.join(out, "tb", "ppo-process@lr3e-4", "seed-1")
       const tags = new Set(fs.readdirSync(tb).flatMap((f) => readEvents(path.join(tb, f)).flatMap((e) => e.scalars.map(([tag]) => tag))))
       for (const tag of ["ppo/action_loss", "ppo/clip_fraction", "ppo/success_rate", "eval/indist/per_step_accuracy", "kl/total"]) expect(tags).toContain(tag)
       // how it was made: the commit it ran from, the runtime, the machine
@@ -67,11 +75,14 @@ describe("virl run experiments/frontier.ts --quick", () => {
         cwd: ROOT,
         encoding: "utf8"
       })
-      const arms = (JSON.parse(printed.stdout) as { arms: Record<string, { sft_config: { epochs: number }; num_updates: number }> }).arms
-      expect(Object.keys(arms)).toHaveLength(11)
-      expect([arms["init"]!.sft_config.epochs, arms["rl@lr3e-4"]!.num_updates]).toEqual([3, 6])
+      const arms = (JSON.parse(printed.stdout) as { arms: Record<string, { sft_config: { epochs: number }; num_updates: number; pretrain_config: { seed: number } }> })
+        .arms
+      expect(Object.keys(arms)).toHaveLength(14)
+      expect([arms["init"]!.sft_config.epochs, arms["ppo-outcome@lr3e-4"]!.num_updates]).toEqual([3, 6])
+      // the last quick seed (2) trains from the second base
+      expect(arms["base"]!.pretrain_config.seed).toBe(1)
       // logs in the reference's format at final points only
-      const logs = fs.readdirSync(path.join(out, "seed-1", "rl@lr3e-4", "eval-logs"))
+      const logs = fs.readdirSync(path.join(out, "seed-1", "ppo-process@lr3e-4", "eval-logs"))
       expect(logs).toContain("indist-step6.jsonl")
       expect(logs).not.toContain("indist-step1.jsonl")
     },
