@@ -8,7 +8,7 @@ import { type Arm, type Components, configurations, type Experiment, type Fronti
 import * as Absolute from "../src/plugins/action-space/absolute.ts"
 import * as Relative from "../src/plugins/action-space/relative.ts"
 import { DEFAULT_SPLITS } from "../src/plugins/dataset/synth/default.ts"
-import study from "./sft_vs_rl.ts"
+import study, { BASE_CONFIG } from "./sft_vs_rl.ts"
 
 const HELD_OUT = DEFAULT_SPLITS.train.routes + DEFAULT_SPLITS.eval.routes
 
@@ -39,14 +39,6 @@ export const FRONTIER_SUITES: ReadonlyArray<SuiteSpec> = [
 ]
 
 export const OOD = ["rule-ood", "nyc-grid0", "sf-grid29", "visual-ood"] as const
-
-/**
- * The base answered in relative directions on 2 % of its routes (6 of 288) and in absolute ones on
- * all: its rule-OOD accuracy starts near the paper's format-initialised model (35.7 %) instead of
- * near in-distribution, so that the rule-OOD suite tests transfer, not what post-training forgets.
- * docs/frontier.md gives the shares tried and what each base started at.
- */
-export const BASE_CONFIG = { "pretrain_config.relative_share": 0.02 } as const
 
 const [base, init] = study.arms
 

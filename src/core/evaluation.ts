@@ -28,6 +28,20 @@ export interface SuiteMetrics {
    * listed actions has none). Present when the suite was told how to classify answers.
    */
   readonly answers?: { readonly unparsable: number; readonly outside_action_space: number }
+  /**
+   * By the ground-truth action of the step (`forward()`, a turn, `stop()`): answers, correct
+   * answers, and the failed episodes whose last answer asked for it — what a change in success is
+   * made of (which answers a policy gets right, and where its routes now end).
+   */
+  readonly by_action?: Readonly<Record<ActionClass, { readonly answers: number; readonly correct: number; readonly failed_here: number }>>
+}
+
+/** What a step's ground truth asks for. */
+export type ActionClass = "forward" | "turn" | "stop"
+
+export const actionClass = (groundTruth: unknown): ActionClass => {
+  const text = String(groundTruth ?? "")
+  return text.startsWith("stop") ? "stop" : text.startsWith("forward") ? "forward" : "turn"
 }
 
 /** What an answer names: no action the parser finds, an action the action space lacks, or one of its actions. */
@@ -102,12 +116,16 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
     type Shown = StepRecord["shown"]
     const shownOf = (o: Observation<StepInfoRecord>): Shown => ({ info: o.info, trace: o.trace, image: o.image })
     // per episode: its reward so far, verification attempts, and (for viewers) its steps
-    const state = new Map<number, { reward: number; veri: number; correct: number; shown: Shown; start: Shown["trace"]; steps: StepRecord[] }>()
+    const state = new Map<number, { reward: number; veri: number; correct: number; shown: Shown; start: Shown["trace"]; steps: StepRecord[]; asked: unknown }>()
+    const byAction = Object.fromEntries((["forward", "turn", "stop"] as const).map((k) => [k, { answers: 0, correct: 0, failed_here: 0 }])) as Record<
+      ActionClass,
+      { answers: number; correct: number; failed_here: number }
+    >
     const outcomes: EpisodeOutcome[] = Array.from({ length: options.numTraj }, () => [0, 0, 0] as const)
     const slots = new EpisodeSlots(env, {
       episodes: options.numTraj,
       route: (episode) => (options.order ? { routeIndex: episode } : undefined),
-      onBegin: (episode, o) => state.set(episode, { reward: 0, veri: 0, correct: 0, shown: shownOf(o), start: o.trace, steps: [] })
+      onBegin: (episode, o) => state.set(episode, { reward: 0, veri: 0, correct: 0, shown: shownOf(o), start: o.trace, steps: [], asked: o.info["gt_action"] })
     })
     yield* slots.fill()
     while (slots.busy) {
@@ -121,8 +139,14 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
             if (options.answerKind !== undefined) kinds[options.answerKind(output.text)]++
             const cls = verdictClass(tr.verdict)
             counts[cls] = (counts[cls] ?? 0) + 1
+            const asked = byAction[actionClass(st.asked)]
+            asked.answers++
             if (tr.verdict._tag !== "Correct") failedChecks++
-            else st.correct++
+            else {
+              st.correct++
+              asked.correct++
+            }
+            st.asked = tr.observation.info["gt_action"]
             st.reward += tr.reward
             const log = logs[episode]!
             log.push({ sample_id: episode, veri_step: st.veri, output: output.text, reward: tr.reward, info: tr.observation.info })
@@ -137,6 +161,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
                 yield* options.record({ episode, start: st.start, steps: st.steps, success, reward: st.reward, terminated: tr.terminated })
               }
               if (success) successes++
+              else asked.failed_here++
               outcomes[episode] = [st.veri, st.correct, success ? 1 : 0]
               episodeRewards.push(st.reward)
               log.push({ Success: success })
@@ -164,6 +189,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
       num_traj: n,
       rates,
       episodes: outcomes,
+      by_action: byAction,
       ...(options.answerKind === undefined
         ? {}
         : { answers: { unparsable: kinds.unparsable / Math.max(1, steps), outside_action_space: kinds.outside / Math.max(1, steps) } })

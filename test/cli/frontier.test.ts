@@ -86,6 +86,6 @@ describe("virl run experiments/frontier.ts --quick", () => {
       expect(logs).toContain("indist-step6.jsonl")
       expect(logs).not.toContain("indist-step1.jsonl")
     },
-    10 * 60_000
+    30 * 60_000
   )
 })
