@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly quick?: boolean
   /** Dotted overrides from the command line, applied last. */
   readonly overrides?: Readonly<Record<string, unknown>>
+  /** The config experiments start from (default: the `small` preset; `--preset` / `--config FILE`). */
+  readonly base?: RunConfig
   readonly datasets: DefaultDatasets
   readonly progress?: Progress
   /** Where run-level metrics go (default: JSONL in the run folder). */
@@ -83,13 +85,14 @@ export const lineage = (arms: ReadonlyArray<Arm>, arm: Arm): string[] => {
 }
 
 /**
- * An arm's configuration, later sources winning: the `small` preset, the experiment's `config`,
+ * An arm's configuration, later sources winning: the `small` preset (or `base`: the command
+ * line's --preset or --config FILE), the experiment's `config`,
  * the arm's `config`, the sweep value's (in a sweep trial), the experiment's `quick` values and
  * the arm's (with --quick), the command line's dotted flags; then the seed (and, where the
  * experiment declares bases, the pretraining seed of the seed's base).
  */
-export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides">, seed: number) =>
-  resolveConfig(PRESETS.small, [
+export const armConfig = (experiment: Experiment, arm: Arm, options: Pick<RunOptions, "quick" | "overrides" | "base">, seed: number) =>
+  resolveConfig(options.base ?? PRESETS.small, [
     { source: `${experiment.name} config`, values: experiment.config ?? {} },
     { source: `arm ${arm.name}`, values: arm.config ?? {} },
     ...(arm.sweep === undefined ? [] : [{ source: `sweep value of arm ${arm.name}`, values: arm.sweep.config }]),

@@ -225,6 +225,7 @@ export const behaviourCloning = <E = never>(
         learning_rate: stats.learningRate,
         samples_per_second: samples.length / seconds
       })
+      progress.log(`${phase} epoch ${epoch + 1}/${settings.epochs}: loss ${stats.loss.toFixed(4)}, lr ${stats.learningRate.toExponential(2)}, ${(samples.length / seconds).toFixed(0)} samples/s`)
       // the hook (evaluations) before the checkpoint: a run killed during it redoes the epoch and the hook
       if (options.afterEpoch !== undefined) yield* isolated(rng, options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) }))
       yield* settle(learner)
@@ -357,7 +358,7 @@ const onPolicy = <E = never>(
           const r2 = performance.now()
           const episodes = rollout.episodes
           const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((s, x) => s + x, 0) / xs.length)
-          yield* log({
+          const record = {
             phase,
             update: update + 1,
             samples: rollout.samples.length,
@@ -369,7 +370,9 @@ const onPolicy = <E = never>(
             ...stats,
             rollout_seconds: (r1 - u0) / 1000,
             update_seconds: (r2 - r1) / 1000
-          })
+          }
+          yield* log(record)
+          progress.log(updateSummary(record, config.num_updates))
           bar(update + 1, config.num_updates)
           const done = update + 1
           // the hook (evaluations) before the checkpoint: a run killed during it redoes the update and the hook
@@ -390,6 +393,15 @@ const onPolicy = <E = never>(
     progress.log(`${phase} done in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
   })
+
+/** One line per on-policy update: its rewards, rollouts' success and what the optimizer saw. */
+const updateSummary = (r: Readonly<Record<string, unknown>>, updates: number): string => {
+  const num = (key: string, digits: number, scale = 1) => (typeof r[key] === "number" ? ((r[key] as number) * scale).toFixed(digits) : "—")
+  const extra = ["approx_kl", "clip_fraction", "entropy", "loss"].filter((k) => typeof r[k] === "number").map((k) => `${k.replace("_", " ")} ${num(k, 4)}`)
+  return `${String(r["phase"])} update ${String(r["update"])}/${updates}: reward ${num("mean_step_reward", 3)}/step, correct ${num("correct_step_rate", 1, 100)} %, ` +
+    `rollout success ${num("success_rate", 1, 100)} % of ${String(r["episodes"])} episodes${extra.length === 0 ? "" : `, ${extra.join(", ")}`} ` +
+    `(rollout ${num("rollout_seconds", 1)} s, update ${num("update_seconds", 1)} s)`
+}
 
 /** PPO from a checkpoint (spec §10), resumable; see `onPolicy`. */
 export const trainPpo = <E = never>(

@@ -24,6 +24,7 @@ import { progressBar } from "./progress.ts"
 import { commandLine } from "./overrides.ts"
 import { cliProgress } from "./progress.ts"
 import { textSetting } from "../core/settings.ts"
+import { commandConfig, configOption, presetOption } from "./options.ts"
 
 const visibleArms = (e: Experiment) => e.arms.filter((a) => a.hidden !== true).map((a) => a.name)
 const parentsOf = (e: Experiment): Record<string, string> =>
@@ -81,7 +82,16 @@ export interface ExperimentSource {
 export const runAndReport = (
   experiment: Experiment,
   out: string,
-  options: { seeds?: number[]; quick: boolean; wandb: boolean; parallelSeeds?: number; source?: ExperimentSource }
+  options: {
+    seeds?: number[]
+    quick: boolean
+    wandb: boolean
+    parallelSeeds?: number
+    source?: ExperimentSource
+    /** The config experiments start from (--preset, --config FILE), and those flags for the seeds' processes. */
+    base?: RunConfig
+    baseArgs?: ReadonlyArray<string>
+  }
 ) =>
   Effect.gen(function*() {
     const t0 = performance.now()
@@ -127,6 +137,7 @@ export const runAndReport = (
           ...(source.trial === undefined ? [] : ["--trial", source.trial]),
           ...(options.quick ? ["--quick"] : []),
           ...(options.wandb ? ["--wandb"] : []),
+          ...(options.baseArgs ?? []),
           ...Object.entries(commandLine.overrides).map(([k, v]) => `--${k}=${v}`)
         ]
         return Effect.flatMap(runVirlProcess(args, log), (code) =>
@@ -138,6 +149,7 @@ export const runAndReport = (
       datasets,
       quick: options.quick,
       overrides: commandLine.overrides,
+      ...(options.base === undefined ? {} : { base: options.base }),
       progress: cliProgress,
       seeds,
       ...(options.parallelSeeds === undefined ? {} : { parallelSeeds: options.parallelSeeds }),
@@ -187,13 +199,18 @@ export const run = Command.make(
     printConfig: Options.boolean("print-config").pipe(
       Options.withDescription("print every arm's resolved config (defaults, experiment, arm, --quick, command line) as JSON and exit without running")
     ),
+    preset: presetOption,
+    configFile: configOption,
     onlySeed: Options.integer("only-seed").pipe(
       Options.optional,
       Options.withDescription("run this one seed's arms into --out and write no report (what --parallel-seeds starts for each seed once the base is built)")
     )
   },
-  ({ file, seeds, quick, out, trial, wandb, parallelSeeds, printConfig, onlySeed }) =>
+  ({ file, seeds, quick, out, trial, wandb, parallelSeeds, printConfig, preset, configFile, onlySeed }) =>
     Effect.gen(function*() {
+      // what the experiment's values go over: a preset, or a YAML file (configs/*.yaml) and its preset
+      const base = yield* commandConfig(preset, configFile, {})
+      const baseArgs = [...(preset === "small" ? [] : ["--preset", preset]), ...(Option.isSome(configFile) ? ["--config", configFile.value] : [])]
       const loaded = yield* loadExperimentFile(file)
       let experiment: Experiment
       if (isSweep(loaded)) {
@@ -212,7 +229,7 @@ export const run = Command.make(
         const seed = (chosen ?? [...experiment.seeds]).at(-1) ?? 1
         const arms: Record<string, RunConfig> = {}
         for (const arm of experiment.arms) {
-          arms[arm.name] = yield* Either.match(armConfig(experiment, arm, { quick, overrides: commandLine.overrides }, seed), {
+          arms[arm.name] = yield* Either.match(armConfig(experiment, arm, { quick, overrides: commandLine.overrides, base }, seed), {
             onLeft: Effect.fail,
             onRight: Effect.succeed
           })
@@ -231,6 +248,7 @@ export const run = Command.make(
               datasets: yield* defaultDatasets(progressBar("rendering panoramas")),
               quick,
               overrides: commandLine.overrides,
+              base,
               progress: cliProgress,
               seeds: [onlySeed.value],
               part: true
@@ -242,6 +260,8 @@ export const run = Command.make(
       const { table, seconds } = yield* runAndReport(experiment, dir, {
         ...(chosen === undefined ? {} : { seeds: chosen }),
         quick,
+        base,
+        baseArgs,
         wandb,
         // a sweep's trial: the sweep already runs trials side by side
         parallelSeeds: Option.getOrElse(parallelSeeds, () => (Option.isSome(trial) ? 1 : defaultParallelSeeds())),
