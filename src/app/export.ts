@@ -56,7 +56,8 @@ export const exportSafetensors = (checkpoint: string, file: string = defaultExpo
       layout: LAYOUT,
       phase: ckpt.progress.phase,
       done: String(ckpt.progress.done),
-      checkpoint: path.resolve(checkpoint),
+      // the folder's name only: a file passed around should not carry its maker's home path
+      checkpoint: path.basename(path.resolve(checkpoint)),
       virl_commit: provenance().commit ?? "unknown"
     }
     yield* Effect.try({

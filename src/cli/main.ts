@@ -2,12 +2,13 @@ import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Option } from "effect"
 import { printError } from "./errors.ts"
+import * as os from "node:os"
 import * as path from "node:path"
 import { DatasetError } from "../core/dataset.ts"
 import { runConformance } from "../conformance/run.ts"
 import { checkDataset } from "../plugins/dataset/check.ts"
 import { cacheRoot, ensureDefault } from "../plugins/dataset/synth/default.ts"
-import { fetchSftVsRl, SFTVSRL } from "../plugins/dataset/fetch.ts"
+import { fetchSftVsRl, hubToken, SFTVSRL } from "../plugins/dataset/fetch.ts"
 import { DEFAULT_PANORAMA, synthesize } from "../plugins/dataset/synth/generate.ts"
 import { contactSheet } from "../plugins/dataset/synth/preview.ts"
 import { STYLE_NAMES } from "../plugins/dataset/synth/styles.ts"
@@ -146,11 +147,12 @@ const fetchData = Command.make(
   ({ out, revision, parallel }) =>
     Effect.gen(function*() {
       const dir = Option.getOrElse(out, () => path.join(cacheRoot(), "sftvsrl"))
+      const token = hubToken(Object.fromEntries((["HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "XDG_CACHE_HOME"] as const).map((k) => [k, textSetting(k)])), os.homedir())
       const report = yield* fetchSftVsRl(
         dir,
         {
           endpoint: (textSetting("HF_ENDPOINT") ?? "https://huggingface.co").replace(/\/+$/, ""),
-          ...(textSetting("HF_TOKEN") === undefined ? {} : { token: textSetting("HF_TOKEN")! }),
+          ...(token === undefined ? {} : { token }),
           repo: SFTVSRL.repo,
           revision,
           parallel: Math.max(1, parallel),
@@ -173,7 +175,7 @@ const fetchData = Command.make(
     }).pipe(Effect.catchTag("DatasetError", (e) => printError(e.toString())))
 ).pipe(
   Command.withDescription(
-    "Download the paper's V-IRL routes (tianzhechu/SFTvsRL_Data on the Hugging Face hub; HF_TOKEN, HF_ENDPOINT): resumable, sha256-checked, unzipped, checked, and arranged for VIRL_DATASETS."
+    "Download the paper's V-IRL routes (tianzhechu/SFTvsRL_Data on the Hugging Face hub; HF_ENDPOINT; a token from HF_TOKEN or where huggingface-cli login saves it, HF_TOKEN_PATH or HF_HOME/token): resumable, sha256-checked, unzipped, checked, and arranged for VIRL_DATASETS. Replaces only the links it made."
   )
 )
 

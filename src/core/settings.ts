@@ -25,6 +25,9 @@ export const ENVIRONMENT_VARIABLES = {
   WANDB_PROJECT: "the W&B project (default virl)",
   WANDB_ENTITY: "the W&B entity",
   HF_TOKEN: "a Hugging Face token for virl data fetch (sent to the hub only)",
+  HF_TOKEN_PATH: "a file holding that token (the hub's own tools' variable)",
+  HF_HOME: "the hub's folder, whose `token` file huggingface-cli login writes (default XDG_CACHE_HOME/huggingface)",
+  XDG_CACHE_HOME: "where HF_HOME defaults to (default ~/.cache)",
   HF_ENDPOINT: "the Hugging Face hub's address for virl data fetch (default https://huggingface.co)"
 } as const
 

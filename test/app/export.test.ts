@@ -92,7 +92,9 @@ describe("virl export --format safetensors", () => {
     expect(read.tensors.map((t) => [t.name, t.shape])).toEqual(specs.map((s) => [s.name, s.shape]))
     for (const t of read.tensors) expect(t.data).toEqual(policy.learner!.parameters().get(t.name))
     expect(JSON.parse(read.metadata["policy_config"])).toEqual(policy.config)
-    expect(read.metadata).toMatchObject({ format: "virl-policy/1", policy: "tfjs-vl", layout: LAYOUT, phase: "sft", done: "3" })
+    expect(read.metadata).toMatchObject({ format: "virl-policy/1", policy: "tfjs-vl", layout: LAYOUT, phase: "sft", done: "3", checkpoint: "checkpoint" })
+    // no path of the machine that made it: a shared file does not carry its maker's folders
+    expect(fs.readFileSync(file).includes(Buffer.from(out))).toBe(false)
     // the format's rules: the header's length, then JSON padded to 8 bytes, tensors back to back
     const bytes = fs.readFileSync(file)
     const n = Number(bytes.readBigUInt64LE(0))

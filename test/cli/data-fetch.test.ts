@@ -149,6 +149,35 @@ describe("virl data fetch sftvsrl", () => {
     expect(requests.filter((q) => q.url.startsWith("/storage/")).every((q) => q.auth === undefined)).toBe(true)
   }, 120_000)
 
+  it("reads the token huggingface-cli login saved (HF_HOME/token) when HF_TOKEN is unset", async () => {
+    const out = path.join(root, "saved-token")
+    const hfHome = path.join(root, "hf-home")
+    fs.mkdirSync(hfHome, { recursive: true })
+    fs.writeFileSync(path.join(hfHome, "token"), "hf_saved\n")
+    requests.length = 0
+    const r = await virl(["data", "fetch", "sftvsrl", "--out", out], { HF_HOME: hfHome })
+    expect(r.status, r.stderr).toBe(0)
+    const hub = requests.filter((q) => q.url.startsWith("/api/") || q.url.startsWith("/datasets/"))
+    expect(hub.length).toBeGreaterThan(0)
+    expect(hub.every((q) => q.auth === "Bearer hf_saved")).toBe(true)
+  }, 120_000)
+
+  it("never replaces a folder it did not link: real data under --out is left as it is, and named", async () => {
+    const out = path.join(root, "existing")
+    const mine = path.join(out, "nyc-train")
+    fs.mkdirSync(mine, { recursive: true })
+    fs.writeFileSync(path.join(mine, "route_infos.json"), "my own routes")
+    const r = await virl(["data", "fetch", "sftvsrl", "--out", out])
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain(`${mine} exists and is not a link this command made`)
+    expect(fs.readFileSync(path.join(mine, "route_infos.json"), "utf8")).toBe("my own routes")
+    // its own links it replaces: a second fetch into a folder it arranged succeeds
+    fs.rmSync(mine, { recursive: true })
+    expect((await virl(["data", "fetch", "sftvsrl", "--out", out])).status).toBe(0)
+    expect((await virl(["data", "fetch", "sftvsrl", "--out", out])).status).toBe(0)
+    expect(fs.lstatSync(mine).isSymbolicLink()).toBe(true)
+  }, 180_000)
+
   it("refuses an archive entry that would land outside its folder", async () => {
     const out = path.join(root, "slip")
     const saved = zips["VLN_mini.zip"]

@@ -19,7 +19,7 @@ import { ROUTES_FILE } from "./virl-routes.ts"
 export interface HubOptions {
   /** The hub's address (HF_ENDPOINT; default https://huggingface.co). */
   readonly endpoint: string
-  /** HF_TOKEN, sent as a bearer token to the hub (not to the storage it redirects to). */
+  /** The hub token (see `hubToken`), sent as a bearer token to the hub (not to the storage it redirects to). */
   readonly token?: string
   readonly repo: string
   readonly revision: string
@@ -54,7 +54,7 @@ export const listFiles = async (options: HubOptions, folder: string): Promise<Hu
   const url = `${options.endpoint}/api/datasets/${options.repo}/tree/${encodeURIComponent(options.revision)}/${encodePath(folder)}`
   const response = await fetch(url, { headers: headers(options), signal: AbortSignal.timeout(options.timeoutMs) })
   if (!response.ok) {
-    const hint = response.status === 401 || response.status === 403 ? " (set HF_TOKEN if the repository needs one)" : ""
+    const hint = response.status === 401 || response.status === 403 ? " (set HF_TOKEN, or log in with huggingface-cli, if the repository needs a token)" : ""
     throw new Error(`${url}: HTTP ${response.status}${hint}`)
   }
   const entries = (await response.json()) as ReadonlyArray<{ type?: string; path?: string; size?: number; lfs?: { oid?: string; size?: number } }>
@@ -210,10 +210,41 @@ export interface FetchProgress {
   readonly log: (line: string) => void
 }
 
-/** Links `link` to `target` (a folder), replacing an older link. */
-const linkFolder = (target: string, link: string) => {
-  fs.rmSync(link, { recursive: true, force: true })
+/**
+ * Links `link` to `target` (a folder under `out/extracted`), replacing only a link that points
+ * there — one this command made. Anything else at `link` (a folder of real data, a link of the
+ * user's) is left alone and named.
+ */
+const linkFolder = (target: string, link: string, extracted: string) => {
+  const stat = fs.lstatSync(link, { throwIfNoEntry: false })
+  if (stat !== undefined) {
+    const ours = stat.isSymbolicLink() && !path.relative(extracted, path.resolve(path.dirname(link), fs.readlinkSync(link))).startsWith("..")
+    if (!ours) {
+      throw new Error(
+        `${link} exists and is not a link this command made (into ${extracted}); it is left as it is: move it, or fetch into another folder (--out)`
+      )
+    }
+    fs.unlinkSync(link)
+  }
   fs.symlinkSync(path.relative(path.dirname(link), target), link, "junction")
+}
+
+/**
+ * The hub token, where the hub's own tools look for it: HF_TOKEN, else the file HF_TOKEN_PATH
+ * names, else `token` under HF_HOME (default XDG_CACHE_HOME/huggingface, ~/.cache/huggingface)
+ * — where `huggingface-cli login` saves it.
+ */
+export const hubToken = (env: Readonly<Record<string, string | undefined>>, home: string): string | undefined => {
+  const set = (v: string | undefined) => (v === undefined || v.trim() === "" ? undefined : v.trim())
+  const direct = set(env["HF_TOKEN"])
+  if (direct !== undefined) return direct
+  const hfHome = set(env["HF_HOME"]) ?? path.join(set(env["XDG_CACHE_HOME"]) ?? path.join(home, ".cache"), "huggingface")
+  const file = set(env["HF_TOKEN_PATH"]) ?? path.join(hfHome, "token")
+  try {
+    return set(fs.readFileSync(file, "utf8"))
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -268,9 +299,10 @@ export const fetchSftVsRl = (out: string, options: HubOptions, progress: FetchPr
         if (folder === undefined) throw new Error(`${zip}: no ${ROUTES_FILE} in the archive`)
         folders[key] = folder
       }
-      linkFolder(folders["nyc"]!, path.join(out, "nyc-train"))
-      linkFolder(folders["nyc"]!, path.join(out, "nyc-eval"))
-      linkFolder(folders["sf"]!, path.join(out, "sf"))
+      const extracted = path.join(out, "extracted")
+      linkFolder(folders["nyc"]!, path.join(out, "nyc-train"), extracted)
+      linkFolder(folders["nyc"]!, path.join(out, "nyc-eval"), extracted)
+      linkFolder(folders["sf"]!, path.join(out, "sf"), extracted)
       return {
         root: out,
         folders: { "nyc-train": path.join(out, "nyc-train"), "nyc-eval": path.join(out, "nyc-eval"), sf: path.join(out, "sf") },
