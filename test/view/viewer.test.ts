@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { writeReport } from "../../src/app/report.ts"
 import { runExperiment } from "../../src/app/run.ts"
 import { indist, ruleOod, suiteLabel } from "../../src/app/suites.ts"
-import { exportStatic, handler, safeFile } from "../../src/app/view/server.ts"
+import { exportStatic, handler, hostAllowed, safeFile, serve } from "../../src/app/view/server.ts"
 import { experiment } from "../../src/core/experiment.ts"
 import { removeCity, tinyCity } from "../support/tiny-city.ts"
 import { CHROMIUM, skipWithout } from "../support/system-packages.ts"
@@ -238,6 +238,88 @@ describe.skipIf(noBrowser)("virl view in Chromium", () => {
     expect(frameLoaded).toBe(true)
     expect(fs.existsSync(path.join(site, "seed-1"))).toBe(false)
   }, 30_000)
+})
+
+/** `virl view`'s own server on 127.0.0.1 (Host checks on). */
+const serveRun = async (dir: string) => {
+  const server = await Effect.runPromise(serve(dir, { port: 0, host: "127.0.0.1" }))
+  servers.push(server)
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** A raw GET with a Host header of one's choosing; the status and the headers. */
+const getWithHost = (base: string, rawPath: string, host: string) =>
+  new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+    const u = new URL(base)
+    const req = http.request({ host: u.hostname, port: u.port, path: rawPath, method: "GET", headers: { host } }, (res) => {
+      res.resume()
+      resolve({ status: res.statusCode ?? 0, headers: res.headers })
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
+describe("virl view answers its own address only, and no other page can read it", () => {
+  it("refuses a request whose Host is not its address (DNS rebinding) and marks every answer same-origin", async () => {
+    const base = await serveRun(run)
+    const port = new URL(base).port
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      const r = await getWithHost(base, "/data.js", host)
+      expect([host, r.status]).toEqual([host, 200])
+      expect(r.headers["cross-origin-resource-policy"]).toBe("same-origin")
+    }
+    for (const host of [`evil.example:${port}`, "127.0.0.1:1", `evil.example`, `127.0.0.1.evil.example:${port}`]) {
+      const r = await getWithHost(base, "/data.js", host)
+      expect([host, r.status]).toEqual([host, 421])
+      expect(r.headers["cross-origin-resource-policy"]).toBe("same-origin")
+    }
+    expect(hostAllowed(`my-box:8000`, 8000, "my-box")).toBe(true)
+    expect(hostAllowed(`my-box.attacker.example:8000`, 8000, "my-box")).toBe(false)
+  })
+
+  it("answers 500 when an answer fails, and serves the next request", async () => {
+    const copy = path.join(out, "vanishing")
+    fs.cpSync(run, copy, { recursive: true })
+    const results = path.join(copy, "results.md")
+    const saved = fs.readFileSync(results)
+    // a file replaced by a folder between the listing and the read: reading it throws
+    fs.rmSync(results)
+    fs.mkdirSync(results)
+    const base = await serveRun(copy)
+    const failed = await fetch(`${base}/data.js`)
+    expect(failed.status).toBe(500)
+    expect(await failed.text()).toMatch(/cannot answer \/data\.js: EISDIR/)
+    expect((await fetch(`${base}/`)).status).toBe(200)
+    fs.rmSync(results, { recursive: true })
+    fs.writeFileSync(results, saved)
+    expect((await fetch(`${base}/data.js`)).status).toBe(200)
+  })
+})
+
+describe.skipIf(noBrowser)("virl view against a page of another origin", () => {
+  it("a page served from 127.0.0.2 cannot read the run's data through a script tag", async () => {
+    const base = await serveRun(run)
+    const foreign = http.createServer((_, res) => {
+      res.writeHead(200, { "Content-Type": "text/html" })
+      res.end(`<!doctype html><script src="${base}/data.js"></script><script>window.DONE = true</script>`)
+    })
+    await new Promise<void>((resolve) => foreign.listen(0, "127.0.0.2", resolve))
+    servers.push(foreign)
+    const page = await browser.newPage()
+    try {
+      const refused: string[] = []
+      page.on("requestfailed", (r) => refused.push(`${r.url()} ${r.failure()?.errorText ?? ""}`))
+      await page.goto(`http://127.0.0.2:${(foreign.address() as AddressInfo).port}/`)
+      await page.waitForFunction(() => (window as unknown as { DONE?: boolean }).DONE === true)
+      expect(await page.evaluate(() => typeof (window as unknown as { VIRL_INDEX?: unknown }).VIRL_INDEX)).toBe("undefined")
+      expect(refused.some((r) => r.includes("/data.js") && /BLOCKED_BY_RESPONSE|blocked/i.test(r))).toBe(true)
+      // while the page of its own origin reads it
+      await page.goto(`${base}/`)
+      expect(await page.evaluate(() => typeof (window as unknown as { VIRL_INDEX?: unknown }).VIRL_INDEX)).toBe("object")
+    } finally {
+      await page.close()
+    }
+  }, 60_000)
 })
 
 describe("virl view serves only the run's plots and frames", () => {

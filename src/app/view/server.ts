@@ -1,6 +1,8 @@
 import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { writeFileAtomic } from "../../core/files.ts"
@@ -10,7 +12,8 @@ import { indexScript, logScript, readIndex, readLog, type ViewIndex } from "./bu
  * `virl view`: the run's page served on loopback, or written out as static files. The server
  * answers the page's own assets, the data scripts, and files under the run's plots/ and frames/
  * only — a path that leaves the run folder (`..`, encoded or not, or a symlink pointing out) is
- * refused.
+ * refused — to requests for its own address, and no other origin's page may read its answers
+ * (Cross-Origin-Resource-Policy: same-origin).
  */
 export const ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), "assets")
 const PAGE_FILES = ["index.html", "viewer.js", "viewer.css"] as const
@@ -27,6 +30,11 @@ const TYPES: Record<string, string> = {
   ".jpg": "image/jpeg"
 }
 const SECURITY = {
+  // no other page may read what this one serves: its data comes as scripts (so that the exported
+  // copy opens from disk), and a script of another origin would otherwise run for any page
+  "Cross-Origin-Resource-Policy": "same-origin",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "X-Frame-Options": "DENY",
   "X-Content-Type-Options": "nosniff",
   "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
   "Referrer-Policy": "no-referrer"
@@ -57,41 +65,79 @@ export const safeFile = (root: string, urlPath: string, dirs: ReadonlyArray<stri
   }
 }
 
-export const handler = (runDir: string) => {
+/**
+ * Whether a request's Host names this server: an IP address, `localhost` or this machine's own
+ * name, with the port it listens on. A name anyone can point at 127.0.0.1 (DNS rebinding) is not.
+ */
+export const hostAllowed = (host: string | undefined, port: number, machine = os.hostname()): boolean => {
+  if (host === undefined) return false
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(host.trim())
+  if (m === null) return false
+  const name = m[1]!.toLowerCase()
+  if ((m[2] === undefined ? 80 : Number(m[2])) !== port) return false
+  return net.isIP(name.replace(/^\[|\]$/g, "")) !== 0 || name === "localhost" || name === machine.toLowerCase()
+}
+
+interface Answer {
+  readonly status: number
+  readonly type: string
+  readonly body: string | Buffer
+}
+
+const text = (status: number, body: string): Answer => ({ status, type: "text/plain; charset=utf-8", body })
+
+/**
+ * The server's answers. With `port` (the port it listens on), requests whose Host is not this
+ * server's address are refused; a request whose answer fails (a file gone mid-request) gets 500
+ * and the server goes on.
+ */
+export const handler = (runDir: string, options: { readonly port?: () => number } = {}) => {
   let cached: { at: number; index: ViewIndex } | undefined
   // the index is re-read at most every 2 s, so a page reloaded during a run shows new episodes
   const index = () => {
     if (cached === undefined || Date.now() - cached.at > 2000) cached = { at: Date.now(), index: readIndex(runDir) }
     return cached.index
   }
-  return (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const send = (status: number, type: string, body: string | Buffer) => {
-      res.writeHead(status, { "Content-Type": type, "Cache-Control": "no-store", ...SECURITY })
-      res.end(req.method === "HEAD" ? undefined : body)
+  const answer = (req: http.IncomingMessage): Answer => {
+    if (req.method !== "GET" && req.method !== "HEAD") return text(405, "method not allowed\n")
+    if (options.port !== undefined && !hostAllowed(req.headers.host, options.port())) {
+      return text(421, "this server answers requests for its own address only\n")
     }
-    if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n")
-    const url = new URL(req.url ?? "/", "http://localhost")
-    const p = url.pathname
-    if (p === "/" || p === "/index.html") return send(200, TYPES[".html"]!, fs.readFileSync(path.join(ASSETS, "index.html")))
-    if (p === "/viewer.js" || p === "/viewer.css") return send(200, TYPES[path.extname(p)]!, fs.readFileSync(path.join(ASSETS, p.slice(1))))
-    if (p === "/data.js") return send(200, TYPES[".js"]!, indexScript(index()))
+    const p = new URL(req.url ?? "/", "http://localhost").pathname
+    if (p === "/" || p === "/index.html") return { status: 200, type: TYPES[".html"]!, body: fs.readFileSync(path.join(ASSETS, "index.html")) }
+    if (p === "/viewer.js" || p === "/viewer.css") return { status: 200, type: TYPES[path.extname(p)]!, body: fs.readFileSync(path.join(ASSETS, p.slice(1))) }
+    if (p === "/data.js") return { status: 200, type: TYPES[".js"]!, body: indexScript(index()) }
     const episodes = /^\/episodes\/([A-Za-z0-9_.-]+)\.js$/.exec(p)
     if (episodes !== null) {
       const log = readLog(runDir, index(), episodes[1]!)
-      return log === undefined ? send(404, "text/plain", "no such evaluation log\n") : send(200, TYPES[".js"]!, logScript(episodes[1]!, log))
+      return log === undefined ? text(404, "no such evaluation log\n") : { status: 200, type: TYPES[".js"]!, body: logScript(episodes[1]!, log) }
     }
     const file = safeFile(runDir, p, SERVED_DIRS)
-    if (file === undefined) return send(404, "text/plain", "not found\n")
-    return send(200, TYPES[path.extname(file)] ?? "application/octet-stream", fs.readFileSync(file))
+    if (file === undefined) return text(404, "not found\n")
+    return { status: 200, type: TYPES[path.extname(file)] ?? "application/octet-stream", body: fs.readFileSync(file) }
+  }
+  return (req: http.IncomingMessage, res: http.ServerResponse) => {
+    let a: Answer
+    try {
+      a = answer(req)
+    } catch (e) {
+      a = text(500, `cannot answer ${req.url ?? "/"}: ${e instanceof Error ? e.message : String(e)}\n`)
+    }
+    res.writeHead(a.status, { "Content-Type": a.type, "Cache-Control": "no-store", ...SECURITY })
+    res.end(req.method === "HEAD" ? undefined : a.body)
   }
 }
 
 /** Serves the page until interrupted; resolves with the address once listening. */
 export const serve = (runDir: string, options: { readonly port: number; readonly host: string }) =>
   Effect.async<http.Server, ViewError>((resume) => {
-    const server = http.createServer(handler(runDir))
+    let port = options.port
+    const server = http.createServer(handler(runDir, { port: () => port }))
     server.once("error", (e) => resume(Effect.fail(new ViewError({ message: `cannot listen on ${options.host}:${options.port}: ${e.message}` }))))
-    server.listen(options.port, options.host, () => resume(Effect.succeed(server)))
+    server.listen(options.port, options.host, () => {
+      port = (server.address() as net.AddressInfo).port
+      resume(Effect.succeed(server))
+    })
   })
 
 /** Writes the page, its data and the files it shows to `out`, to open from disk. */
