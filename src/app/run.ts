@@ -169,6 +169,8 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     for (const arm of arms) {
       resolved[arm.name] = yield* Either.match(armConfig(experiment, arm, options, seeds[seeds.length - 1]), { onLeft: Effect.fail, onRight: Effect.succeed })
     }
+    // the run's settings from its start (a live W&B run shows them); written again at its end
+    if (options.part !== true) writeRunConfig(options.out, experiment, seeds, options.quick === true, resolved)
     // a suite's own config values checked now; suites on synthetic cities made now, once, before
     // seeds (perhaps in processes of their own) look for them
     const routesOf: SuiteRoutes[] = []
@@ -390,14 +392,12 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         if (failures.length > 0) return yield* new ExperimentError({ message: failures.join("\n") })
       }
     }
-    if (options.part !== true) {
-      writeFileAtomic(
-        path.join(options.out, "config.json"),
-        JSON.stringify({ experiment: experiment.name, seeds, quick: options.quick === true, provenance: provenance(), arms: resolved }, null, 2)
-      )
-    }
+    if (options.part !== true) writeRunConfig(options.out, experiment, seeds, options.quick === true, resolved)
     return readEvals(evalsFile, { repair })
   })
+
+const writeRunConfig = (out: string, experiment: Experiment, seeds: ReadonlyArray<number>, quick: boolean, arms: Readonly<Record<string, RunConfig>>) =>
+  writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ experiment: experiment.name, seeds, quick, provenance: provenance(), arms }, null, 2))
 
 /**
  * Training samples an arm has seen, from its metrics log (for an evaluation done after a resume):

@@ -33,7 +33,7 @@ import {
 } from "../plugins/sharding/cluster.ts"
 import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
 import { awaitAll, SubmitError, submitJob } from "../plugins/sharding/jobs.ts"
-import { isLoopback, readSecret } from "../plugins/sharding/transport.ts"
+import { isLoopback, MIN_SECRET, readSecret } from "../plugins/sharding/transport.ts"
 import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./progress.ts"
@@ -62,10 +62,33 @@ const exitAfterGrace = () => {
   }
 }
 
+/**
+ * The project's file a trial names, or undefined where the name is absolute or leaves the project
+ * (`..`, a symlink pointing out): a runner imports and runs that file, so it runs only the
+ * project's own.
+ */
+export const projectFile = (name: string): string | undefined => {
+  if (name === "" || path.isAbsolute(name) || name.includes("\0") || name.split(/[\\/]/).includes("..")) return undefined
+  const file = path.resolve(PROJECT_ROOT, name)
+  const inside = (p: string, root: string) => !path.relative(root, p).startsWith("..") && !path.isAbsolute(path.relative(root, p))
+  if (!inside(file, PROJECT_ROOT)) return undefined
+  try {
+    return inside(fs.realpathSync(file), fs.realpathSync(PROJECT_ROOT)) ? file : undefined
+  } catch {
+    // not there (yet): the caller says so
+    return file
+  }
+}
+
 /** Runs one trial on this runner: the same file as the submitter's (checked by digest), its base built once per runner. */
 const runHere = (prepareLock: Effect.Semaphore, failover: number) => (payload: TrialPayload, dir: string, ours: Effect.Effect<boolean>) =>
   Effect.gen(function*() {
-    const file = path.resolve(PROJECT_ROOT, payload.file)
+    const file = projectFile(payload.file)
+    if (file === undefined) {
+      return yield* new TrialFailed({
+        message: `a trial's file must be a relative path inside the project; this one is ${JSON.stringify(payload.file)}: refused`
+      })
+    }
     if (!fs.existsSync(file)) {
       return yield* new TrialFailed({ message: `this runner has no ${file} (the sweep's file, relative to the project: ${payload.file})` })
     }
@@ -162,7 +185,9 @@ export const runner = Command.make(
       Options.withDescription("where this runner's jobs go: OUT/<sweep>/trials/<trial>, OUT/evals/<job>, OUT/checkpoints/<sha256>")
     ),
     insecure: Options.boolean("insecure").pipe(
-      Options.withDescription("listen on a --host other machines reach without a cluster secret: anyone who reaches the port can send the cluster's messages")
+      Options.withDescription(
+        "start without a cluster secret: anyone who reaches the port (on loopback, any user of this machine) can send the cluster's messages"
+      )
     )
   },
   ({ db: dbFlag, host, port, parallel, failover, out, insecure }) =>
@@ -171,10 +196,12 @@ export const runner = Command.make(
       if (parallel < 1) return yield* printError("--parallel must be at least 1")
       if (failover < 3) return yield* printError("--failover must be at least 3 seconds")
       const secret = yield* clusterSecret
-      if (secret.length === 0 && !isLoopback(host) && !insecure) {
+      if (secret.length === 0 && !insecure) {
         return yield* printError(
-          `runner --host ${host}: other machines can reach this port, and nothing would check who they are. ` +
-            "Set VIRL_CLUSTER_SECRET (or VIRL_CLUSTER_SECRET_FILE) to the same secret on every runner and submitter, or pass --insecure on a network you trust"
+          `runner --host ${host}: no cluster secret, so nothing would check who sends this runner work — ${
+            isLoopback(host) ? "on loopback, any user of this machine" : "anyone who reaches the port"
+          }. Set VIRL_CLUSTER_SECRET (or VIRL_CLUSTER_SECRET_FILE) to the same secret on every runner and submitter ` +
+            `(at least ${MIN_SECRET} characters: \`openssl rand -hex 32\`), or pass --insecure where you trust everyone who can connect`
         )
       }
       const url = yield* parseDatabaseUrl(db)
@@ -196,7 +223,7 @@ export const runner = Command.make(
       exitAfterGrace()
       console.error(
         `runner ${host}:${port} on ${url.shown}: up to ${parallel} job(s) at once, folders in ${path.resolve(out)}; ${
-          secret.length > 0 ? "connections must prove the cluster secret" : "no cluster secret"
+          secret.length > 0 ? "connections must prove the cluster secret (TLS with a key derived from it)" : "no cluster secret (--insecure)"
         } (Ctrl-C stops it; its jobs move to another runner)`
       )
       yield* Layer.launch(layer).pipe(Effect.provide(quiet))
@@ -273,6 +300,9 @@ export const submitSweep = (
   Effect.gen(function*() {
     const url = yield* parseDatabaseUrl(db)
     const relative = path.relative(PROJECT_ROOT, path.resolve(file))
+    if (projectFile(relative) === undefined) {
+      return yield* new SubmitError({ message: `${file} is outside the project (${PROJECT_ROOT}): runners run only the project's own files` })
+    }
     const digest = fileDigest(file)
     const payloads = options.labels.map(
       (label): Omit<TrialPayload, "round"> => ({

@@ -17,7 +17,10 @@ import { connectAuthenticated } from "../../src/plugins/sharding/transport.ts"
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-cluster-"))
 const datasets = path.join(root, "datasets")
-const env = { ...process.env, VIRL_DATASETS: datasets }
+/** Every runner and submitter here holds the cluster's secret, as a cluster's would. */
+const env = { ...process.env, VIRL_DATASETS: datasets, VIRL_CLUSTER_SECRET: "the cluster secret of these tests, long enough" }
+/** A process without a secret. */
+const { VIRL_CLUSTER_SECRET: _, ...noSecret } = env
 const PASSWORD = "pw#Secret-7"
 const PORT = 54000 + (process.pid % 1000)
 let url = ""
@@ -521,9 +524,9 @@ describe("virl runner on SQLite", () => {
     expect(lines(fixed.stdout)).toEqual(lines(direct.stdout))
   }, 180_000)
 
-  it("with a cluster secret: strangers are refused and logged, the runner goes on; no secret beyond loopback without --insecure", async () => {
+  it("with a cluster secret: strangers are refused and logged, the runner goes on; no runner without a secret unless --insecure", async () => {
     const db = `sqlite:${path.join(root, "secret.db")}`
-    const secret = { ...env, VIRL_CLUSTER_SECRET: "s3cret-of-this-cluster" }
+    const secret = { ...env, VIRL_CLUSTER_SECRET: "s3cret-of-this-cluster-and-no-other-one" }
     const port = PORT + 1010
     const logFile = path.join(root, "runner-secret.log")
     const log = fs.openSync(logFile, "w")
@@ -540,14 +543,17 @@ describe("virl runner on SQLite", () => {
     // a stranger that sends bytes of its own, and one that guesses the secret
     await new Promise<void>((resolve) => {
       const s = net.createConnection({ host: "127.0.0.1", port }, () => s.write(Buffer.alloc(64, 1)))
-      // read the runner's challenge, so that its close reaches us
       s.resume()
       s.on("error", () => undefined)
       s.on("close", () => resolve())
     })
-    await expect(connectAuthenticated("127.0.0.1", port, Buffer.from("a guess"))).rejects.toThrow(/the cluster secrets differ/)
+    await expect(connectAuthenticated("127.0.0.1", port, Buffer.from("a guess, long enough to be accepted as one"))).rejects.toThrow(
+      /the cluster secrets differ/
+    )
     await until(() => (fs.readFileSync(logFile, "utf8").match(/refused a connection from 127\.0\.0\.1:\d+/g) ?? []).length >= 2)
-    expect(fs.readFileSync(logFile, "utf8").match(/refused a connection from 127\.0\.0\.1:\d+: it does not hold the cluster secret/g)).toHaveLength(2)
+    const logged = fs.readFileSync(logFile, "utf8")
+    expect(logged).toMatch(/refused a connection from 127\.0\.0\.1:\d+: it does not speak the cluster's protocol/)
+    expect(logged).toMatch(/refused a connection from 127\.0\.0\.1:\d+: it does not hold the cluster secret/)
     expect(runner.exitCode).toBeNull()
     // a submitter with the secret still gets its work done
     const submitted = spawnSync(process.execPath, [
@@ -572,19 +578,29 @@ describe("virl runner on SQLite", () => {
     expect(JSON.parse(submitted.stdout.trim().split("\n").at(-1)!).per_step_accuracy).toBe(1)
     runner.kill("SIGKILL")
 
-    // beyond loopback, no secret: refused unless --insecure
-    const open = virl("runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1))
+    // no secret: no runner, on loopback or beyond, unless --insecure; a short secret is refused
+    const bare = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: noSecret })
+    const loopback = bare("runner", "--db", db, "--port", String(port + 1))
+    expect(loopback.status).toBe(1)
+    expect(loopback.stderr).toMatch(/runner --host 127\.0\.0\.1: no cluster secret, so nothing would check who sends this runner work — on loopback, any user of this machine/)
+    const open = bare("runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1))
     expect(open.status).toBe(1)
-    expect(open.stderr).toMatch(/runner --host 0\.0\.0\.0: other machines can reach this port, and nothing would check who they are\. Set VIRL_CLUSTER_SECRET/)
+    expect(open.stderr).toMatch(/runner --host 0\.0\.0\.0: no cluster secret, .*anyone who reaches the port\. Set VIRL_CLUSTER_SECRET/)
+    const short = spawnSync(process.execPath, [BIN, "runner", "--db", db, "--port", String(port + 1)], {
+      encoding: "utf8",
+      env: { ...noSecret, VIRL_CLUSTER_SECRET: "short" }
+    })
+    expect(short.status).not.toBe(0)
+    expect(short.stderr).toMatch(/VIRL_CLUSTER_SECRET: the cluster secret has 5 characters; use at least 32/)
     const insecureLog = path.join(root, "runner-insecure.log")
     const insecureFd = fs.openSync(insecureLog, "w")
     const insecure = spawn(process.execPath, [BIN, "runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1), "--insecure"], {
-      env,
+      env: noSecret,
       stdio: ["ignore", insecureFd, insecureFd]
     })
     runners.push(insecure)
     await until(() => fs.readFileSync(insecureLog, "utf8").includes("no cluster secret"))
-    expect(fs.readFileSync(insecureLog, "utf8")).toMatch(/runner 0\.0\.0\.0:\d+ on sqlite:.*no cluster secret/)
+    expect(fs.readFileSync(insecureLog, "utf8")).toMatch(/runner 0\.0\.0\.0:\d+ on sqlite:.*no cluster secret \(--insecure\)/)
     insecure.kill("SIGKILL")
   }, 180_000)
 

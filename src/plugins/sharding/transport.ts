@@ -11,115 +11,93 @@ import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { Socket, SocketGenericError } from "@effect/platform/Socket"
 import { Data, Duration, Effect, Exit, FiberSet, Layer, Schedule, Scope } from "effect"
 import * as fs from "node:fs"
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { hkdfSync } from "node:crypto"
 import * as net from "node:net"
+import * as tls from "node:tls"
 
 /**
- * The cluster's transport with authentication: every TCP connection between runners, and from a
- * submitter to a runner, opens with a challenge–response on a shared secret before a single
- * cluster message is read. Each side sends a random 32-byte nonce and proves, with
- * HMAC-SHA256(secret, role ‖ both nonces), that it holds the secret; the secret itself never
- * crosses the wire, and a recorded handshake cannot be replayed (fresh nonces). A connection
- * that fails the handshake — or sends nothing for 5 s — is closed and logged; the runner goes
- * on. The threat model: anyone who can reach a runner's port on the network. The secret keeps
- * them from sending the cluster's messages (submitting jobs, claiming shards); it does not
- * encrypt the traffic: on a network you do not trust, run the cluster over a VPN or an SSH tunnel.
+ * The cluster's transport: every TCP connection between runners, and from a submitter to a
+ * runner, is TLS 1.2 with a pre-shared key (PSK-AES256-GCM-SHA384) derived from the cluster's
+ * secret. Both sides prove they hold the key in TLS's own handshake (fresh randoms each side: a
+ * recorded session cannot be replayed), and afterwards every record is encrypted and carries a
+ * MAC, so a message changed on the way is detected and the connection dropped. The secret never
+ * crosses the wire. A connection that fails the handshake — or sends nothing for 5 s — is closed
+ * and logged; the runner goes on. The threat model: anyone who can reach a runner's port, on the
+ * network or (on a shared machine) locally.
  *
- * Without a secret the handshake still runs with an empty key, so a runner and a submitter that
- * disagree on whether there is one get a clear refusal instead of garbled messages.
+ * Without a secret (`--insecure`) the key is derived from the empty secret: anyone can compute it,
+ * so the channel checks nothing, but a runner and a submitter that disagree on whether there is a
+ * secret get a clear refusal instead of garbled messages.
  */
-const MAGIC = Buffer.from("VIRL-CLUSTER/1\n", "ascii")
-const NONCE = 32
-const PROOF = 32
+const TLS_OPTIONS = { ciphers: "PSK-AES256-GCM-SHA384", minVersion: "TLSv1.2", maxVersion: "TLSv1.2" } as const
+const IDENTITY = "virl-cluster/2"
 const HANDSHAKE_MS = 5000
 
-const proof = (secret: Buffer, role: "client" | "server", a: Buffer, b: Buffer): Buffer =>
-  createHmac("sha256", secret).update(role).update(a).update(b).digest()
+/** Characters a cluster secret must have at least (`openssl rand -hex 32` makes 64). */
+export const MIN_SECRET = 32
 
-/** Reads exactly `n` bytes from a socket in paused mode (nothing beyond them is consumed). */
-const readExactly = (socket: net.Socket, n: number): Promise<Buffer> =>
-  new Promise((resolve, reject) => {
-    const tryRead = () => {
-      const chunk = socket.read(n) as Buffer | null
-      if (chunk !== null) {
-        cleanup()
-        resolve(chunk)
-      }
-    }
-    const onEnd = () => {
-      cleanup()
-      reject(new Error("the other side closed the connection"))
-    }
-    const onError = (e: Error) => {
-      cleanup()
-      reject(e)
-    }
-    const cleanup = () => {
-      socket.off("readable", tryRead)
-      socket.off("end", onEnd)
-      socket.off("close", onEnd)
-      socket.off("error", onError)
-    }
-    socket.on("readable", tryRead)
-    socket.on("end", onEnd)
-    socket.on("close", onEnd)
-    socket.on("error", onError)
-    tryRead()
-  })
+/** The TLS key of a secret (HKDF-SHA256): the secret itself is never used as a key, nor sent. */
+export const pskOf = (secret: Buffer): Buffer => Buffer.from(hkdfSync("sha256", secret, IDENTITY, "tls-psk", 32))
 
-const withTimeout = <A>(p: Promise<A>, ms: number, what: string): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
-    })
-  ]).finally(() => clearTimeout(timer))
-}
+/** What a failed TLS handshake means for the cluster, in words. */
+const refusal = (e: Error & { code?: string }): string =>
+  /BAD_RECORD_MAC|DECRYPT|DECRYPTION_FAILED|CIPHER_OPERATION_FAILED|PSK_IDENTITY|UNKNOWN_PSK/i.test(`${e.code ?? ""} ${e.message}`)
+    ? "it does not hold the cluster secret (VIRL_CLUSTER_SECRET)"
+    : /WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|HTTP_REQUEST|RECORD_LAYER|PACKET_LENGTH|UNEXPECTED_MESSAGE/i.test(`${e.code ?? ""} ${e.message}`)
+    ? `it does not speak the cluster's protocol (${e.code ?? e.message})`
+    : e.message
 
-/** The server's half: challenge, check the client's proof, prove itself. Rejects with why. */
-export const acceptHandshake = async (socket: net.Socket, secret: Buffer): Promise<void> => {
-  const serverNonce = randomBytes(NONCE)
-  socket.write(Buffer.concat([MAGIC, serverNonce]))
-  const answer = await withTimeout(readExactly(socket, NONCE + PROOF), HANDSHAKE_MS, "handshake")
-  const clientNonce = answer.subarray(0, NONCE)
-  const expected = proof(secret, "client", serverNonce, clientNonce)
-  if (!timingSafeEqual(answer.subarray(NONCE), expected)) throw new Error("it does not hold the cluster secret (VIRL_CLUSTER_SECRET)")
-  socket.write(proof(secret, "server", clientNonce, serverNonce))
-}
-
-/** The client's half: answer the challenge, then check that the server holds the secret too. */
-export const offerHandshake = async (socket: net.Socket, secret: Buffer, address: string): Promise<void> => {
-  const hello = await withTimeout(readExactly(socket, MAGIC.length + NONCE), HANDSHAKE_MS, `runner ${address}`)
-  if (!hello.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error(`runner ${address} does not speak virl's cluster protocol (another virl version?)`)
-  const serverNonce = hello.subarray(MAGIC.length)
-  const clientNonce = randomBytes(NONCE)
-  socket.write(Buffer.concat([clientNonce, proof(secret, "client", serverNonce, clientNonce)]))
-  const reply = await withTimeout(readExactly(socket, PROOF), HANDSHAKE_MS, `runner ${address}`).catch(() => {
-    throw new Error(`runner ${address} refused this process: the cluster secrets differ (VIRL_CLUSTER_SECRET)`)
-  })
-  if (!timingSafeEqual(reply, proof(secret, "server", clientNonce, serverNonce))) {
-    throw new Error(`runner ${address} could not prove it holds the cluster secret`)
-  }
-}
-
-/** A connection to `host:port` that has passed the handshake, as a raw socket. */
-export const connectAuthenticated = (host: string, port: number, secret: Buffer): Promise<net.Socket> =>
-  new Promise((resolve, reject) => {
-    const socket = net.createConnection({ host, port })
+/**
+ * A TLS server whose connections have passed the handshake (a runner's side). Refusals go to
+ * `log`; `onSecure` gets each connection, paused.
+ */
+export const authenticatedServer = (secret: Buffer, onSecure: (socket: tls.TLSSocket) => void, log: (line: string) => void): tls.Server => {
+  const psk = pskOf(secret)
+  const server = tls.createServer({
+    ...TLS_OPTIONS,
+    handshakeTimeout: HANDSHAKE_MS,
+    pskIdentityHint: IDENTITY,
+    pskCallback: (_socket, identity) => (identity === IDENTITY ? psk : null)
+  }, (socket) => {
     socket.pause()
-    socket.once("error", reject)
-    socket.once("connect", () => {
-      offerHandshake(socket, secret, `${host}:${port}`).then(
-        () => {
-          socket.off("error", reject)
-          resolve(socket)
-        },
-        (e) => {
-          socket.destroy()
-          reject(e)
-        }
-      )
+    // a record that fails its MAC (changed on the way) is an error here: the connection goes
+    socket.on("error", (e) => {
+      log(`dropped a connection from ${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}: ${e.message.split("\n")[0]}`)
+      socket.destroy()
+    })
+    onSecure(socket)
+  })
+  server.on("tlsClientError", (e: Error & { code?: string }, socket: tls.TLSSocket) => {
+    log(`refused a connection from ${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}: ${refusal(e)}`)
+    socket.destroy()
+  })
+  return server
+}
+
+/** A connection to `host:port` that has passed the handshake, paused. */
+export const connectAuthenticated = (host: string, port: number, secret: Buffer): Promise<tls.TLSSocket> =>
+  new Promise((resolve, reject) => {
+    const address = `${host}:${port}`
+    const socket = tls.connect({
+      host,
+      port,
+      ...TLS_OPTIONS,
+      // the peer is identified by the key, not by a certificate
+      checkServerIdentity: () => undefined,
+      pskCallback: () => ({ psk: pskOf(secret), identity: IDENTITY })
+    })
+    socket.pause()
+    const timer = setTimeout(() => socket.destroy(new Error(`runner ${address}: no answer within ${HANDSHAKE_MS} ms`)), HANDSHAKE_MS)
+    socket.once("error", (e: Error & { code?: string }) => {
+      clearTimeout(timer)
+      const why = refusal(e)
+      reject(new Error(why.startsWith("it does not hold") ? `runner ${address} refused this process: the cluster secrets differ (VIRL_CLUSTER_SECRET)` : `runner ${address}: ${why}`))
+    })
+    socket.once("secureConnect", () => {
+      clearTimeout(timer)
+      socket.removeAllListeners("error")
+      socket.on("error", () => socket.destroy())
+      resolve(socket)
     })
   })
 
@@ -160,19 +138,9 @@ const socketServer = (secret: Buffer, log: (line: string) => void) =>
         ? config.runnerAddress.value
         : undefined
       if (listen === undefined) return yield* Effect.dieMessage("the runner has no address to listen on")
-      const accepted: net.Socket[] = []
-      let deliver: ((socket: net.Socket) => void) | undefined
-      const server = net.createServer((conn) => {
-        conn.pause()
-        conn.on("error", () => undefined)
-        acceptHandshake(conn, secret).then(
-          () => (deliver === undefined ? accepted.push(conn) : deliver(conn)),
-          (e: Error) => {
-            log(`refused a connection from ${conn.remoteAddress}:${conn.remotePort}: ${e.message}`)
-            conn.destroy()
-          }
-        )
-      })
+      const accepted: tls.TLSSocket[] = []
+      let deliver: ((socket: tls.TLSSocket) => void) | undefined
+      const server = authenticatedServer(secret, (conn) => (deliver === undefined ? accepted.push(conn) : deliver(conn)), log)
       yield* Effect.async<void, SocketServer.SocketServerError>((resume) => {
         server.once("error", (cause) => resume(Effect.fail(new SocketServer.SocketServerError({ reason: "Open", cause }))))
         server.listen(listen.port, listen.host, () => resume(Effect.void))
@@ -184,7 +152,7 @@ const socketServer = (secret: Buffer, log: (line: string) => void) =>
           const scope = yield* Scope.make()
           const fibers = yield* FiberSet.make().pipe(Scope.extend(scope))
           const fork = yield* FiberSet.runtime(fibers)<R>()
-          const serve = (conn: net.Socket) =>
+          const serve = (conn: tls.TLSSocket) =>
             fork(
               NodeSocket.fromDuplex(Effect.acquireRelease(Effect.succeed(conn), (c) => Effect.sync(() => c.destroySoon()))).pipe(
                 Effect.flatMap(handler),
@@ -207,7 +175,7 @@ const socketServer = (secret: Buffer, log: (line: string) => void) =>
 export interface TransportOptions {
   readonly clientOnly: boolean
   readonly shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]>
-  /** The shared secret; empty: none (allowed on loopback, or with --insecure). */
+  /** The shared secret; empty: none (a runner starts without one only with --insecure). */
   readonly secret: Buffer
   readonly log: (line: string) => void
 }
@@ -261,17 +229,30 @@ export class SecretError extends Data.TaggedError("SecretError")<{ readonly mess
   }
 }
 
-/** The secret from VIRL_CLUSTER_SECRET, or the file VIRL_CLUSTER_SECRET_FILE names (trimmed); empty when neither is set. */
-export const readSecret = (text: string | undefined, file: string | undefined): Effect.Effect<Buffer, SecretError> =>
-  text !== undefined
-    ? Effect.succeed(Buffer.from(text, "utf8"))
-    : file === undefined
-    ? Effect.succeed(Buffer.alloc(0))
-    : Effect.try({
+/**
+ * The secret from VIRL_CLUSTER_SECRET, or the file VIRL_CLUSTER_SECRET_FILE names (trimmed); empty
+ * when neither is set. A secret shorter than MIN_SECRET characters is refused: it could be guessed.
+ */
+export const readSecret = (text: string | undefined, file: string | undefined): Effect.Effect<Buffer, SecretError> => {
+  const checked = (source: string, secret: string) =>
+    [...secret].length >= MIN_SECRET
+      ? Effect.succeed(Buffer.from(secret, "utf8"))
+      : Effect.fail(
+        new SecretError({
+          message: `${source}: the cluster secret has ${[...secret].length} characters; use at least ${MIN_SECRET} (\`openssl rand -hex 32\` makes one)`
+        })
+      )
+  if (text !== undefined) return checked("VIRL_CLUSTER_SECRET", text)
+  if (file === undefined) return Effect.succeed(Buffer.alloc(0))
+  return Effect.flatMap(
+    Effect.try({
       try: () => {
         const secret = fs.readFileSync(file, "utf8").trim()
         if (secret === "") throw new Error("the file is empty")
-        return Buffer.from(secret, "utf8")
+        return secret
       },
       catch: (e) => new SecretError({ message: `VIRL_CLUSTER_SECRET_FILE ${file}: ${(e as Error).message}` })
-    })
+    }),
+    (secret) => checked(`VIRL_CLUSTER_SECRET_FILE ${file}`, secret)
+  )
+}

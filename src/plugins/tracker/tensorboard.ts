@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { writeFileAtomic } from "../../core/files.ts"
 import { metricsOf, type TrackerService } from "../../core/tracker.ts"
 
 /**
@@ -100,10 +101,31 @@ export class EventFile {
 export const runFolder = (root: string, record: Readonly<Record<string, unknown>>): string =>
   record["arm"] === undefined ? path.join(root, "experiment") : path.join(root, String(record["arm"]), `seed-${String(record["seed"] ?? 0)}`)
 
+/**
+ * A resumed arm redoes its training steps from its last checkpoint (its metrics.jsonl is trimmed to
+ * match); the events an earlier process wrote for the steps redone are dropped from its files,
+ * so TensorBoard shows each step once. `prefix` is the training records' tag prefix (`ppo/`).
+ */
+export const dropRedone = (dir: string, prefix: string, from: number, except: string): void => {
+  for (const name of fs.readdirSync(dir).filter((f) => f.startsWith("events.out.tfevents.")).map((f) => path.join(dir, f))) {
+    if (name === except) continue
+    const events = readEvents(name)
+    const kept = events.flatMap((e) => {
+      if (e.fileVersion !== undefined || e.step < from) return [e]
+      const scalars = e.scalars.filter(([tag]) => !tag.startsWith(prefix))
+      return scalars.length === 0 ? [] : [{ ...e, scalars }]
+    })
+    if (kept.length === events.length && kept.every((e, i) => e.scalars.length === events[i]!.scalars.length)) continue
+    writeFileAtomic(name, Buffer.concat(kept.map((e) => tfRecord(eventProto(e)))))
+  }
+}
+
 /** Event files under RUN_DIR/tb; a file that cannot be written ends in one warning, never a failed run. */
 export const make = (runDir: string, warn: (line: string) => void): TrackerService => {
   const root = path.join(runDir, "tb")
   const files = new Map<string, EventFile>()
+  // the folders whose earlier events have been checked for steps this process redoes
+  const resumed = new Set<string>()
   let broken = false
   return {
     log: (record) =>
@@ -117,6 +139,12 @@ export const make = (runDir: string, warn: (line: string) => void): TrackerServi
             files.set(dir, file)
           }
           const { step, scalars } = metricsOf(record)
+          const kind = String(record["kind"] ?? "train")
+          if (kind === "train" && !resumed.has(dir)) {
+            // this process's first training step here: what an earlier process logged from it on is redone
+            resumed.add(dir)
+            dropRedone(dir, `${String(record["phase"] ?? "train")}/`, step, file.file)
+          }
           file.scalars(step, scalars)
         } catch (e) {
           broken = true

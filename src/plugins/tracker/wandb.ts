@@ -82,10 +82,59 @@ export const streamKey = (record: Readonly<Record<string, unknown>>): string =>
 /** A W&B run's id: from the run folder's absolute path and the key, so one folder's arm and seed is always one W&B run. */
 const runIdOf = (runDir: string, key: string): string => createHash("sha256").update(`${path.resolve(runDir)}\n${key}`).digest("hex").slice(0, 12)
 
-/** One history row: the record's metrics by their live names, its own step, and W&B's step and time. */
+/**
+ * The x-axis of each kind of record: training by its update or epoch, evaluations and KL by their
+ * evaluation point; every row also carries `samples` (training samples seen), the axis methods
+ * share. W&B's `_step` only orders a run's rows.
+ */
+export const AXES = { train: "train/step", eval: "eval/step", kl: "kl/step", samples: "samples" } as const
+
+const axisOf = (record: Readonly<Record<string, unknown>>): string => {
+  const kind = String(record["kind"] ?? "train")
+  return kind === "eval" ? AXES.eval : kind === "kl" ? AXES.kl : AXES.train
+}
+
+/** One history row: the record's metrics by their live names, its axes, and W&B's step and time. */
 const rowOf = (record: Readonly<Record<string, unknown>>, index: number, seconds: number): string => {
-  const { step, scalars } = metricsOf(record)
-  return JSON.stringify({ ...Object.fromEntries(scalars), step, _step: index, _timestamp: seconds })
+  const { scalars } = metricsOf(record)
+  const kind = String(record["kind"] ?? "train")
+  const point = Number(kind === "train" ? (record["update"] ?? record["epoch"]) : record["step"])
+  const samples = Number(record["samples"])
+  return JSON.stringify({
+    ...Object.fromEntries(scalars),
+    ...(Number.isFinite(point) ? { [axisOf(record)]: point } : {}),
+    ...(Number.isFinite(samples) ? { [AXES.samples]: samples } : {}),
+    _step: index,
+    _timestamp: seconds
+  })
+}
+
+/**
+ * A run's config as W&B's own client sends it — each key `{value, desc}`, so that it becomes
+ * columns — with the metrics' x-axes defined the way its `define_metric` records them (under
+ * `_wandb.m`: a metric's name is field 1, its step metric's one-based index field 5).
+ */
+export const wandbConfig = (config: Readonly<Record<string, unknown>>, metrics: ReadonlyMap<string, string>): string => {
+  const axes: ReadonlyArray<string> = [...new Set(Object.values(AXES))]
+  const m: Array<Record<string, unknown>> = axes.map((axis) => ({ "1": axis }))
+  for (const [name, axis] of metrics) m.push({ "1": name, "5": axes.indexOf(axis) + 1 })
+  return JSON.stringify({
+    ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, { desc: null, value: v }])),
+    _wandb: { desc: null, value: { m } }
+  })
+}
+
+/** What a W&B run is about: an arm's resolved config (seed-S/ARM/config.json), or the experiment's (experiment.json). */
+const configOf = (runDir: string, key: string): Record<string, unknown> => {
+  const file = key === "experiment"
+    ? path.join(runDir, "experiment.json")
+    : path.join(runDir, `seed-${key.replace(/^.*-seed/, "")}`, key.replace(/-seed\d+$/, ""), "config.json")
+  try {
+    const read = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
+    return key === "experiment" ? read : { ...(read["config"] as Record<string, unknown> | undefined ?? {}), phase: read["phase"] }
+  } catch {
+    return {}
+  }
 }
 
 /** One W&B run's queue: rows not yet acknowledged, sent in order at the acknowledged offset. */
@@ -101,6 +150,11 @@ class Stream {
   failures = 0
   retryAt = 0
   stopped = false
+  /** Each metric's x-axis, as its rows arrive; `defined` of them have been sent in the run's config. */
+  readonly metrics = new Map<string, string>()
+  defined = 0
+  /** The run's summary, to send (with the next push). */
+  summary: Record<string, number> | undefined
 
   constructor(
     readonly runDir: string,
@@ -123,14 +177,23 @@ class Stream {
 
   add(record: Readonly<Record<string, unknown>>, seconds = Date.now() / 1000): void {
     if (this.stopped) return
+    for (const [name] of metricsOf(record).scalars) if (!this.metrics.has(name)) this.metrics.set(name, axisOf(record))
     this.queue.push(rowOf(record, this.queued++, seconds))
   }
 
-  /** Makes the W&B run (once) and sends one batch; throws what went wrong. */
+  /** Whether anything waits to be sent: rows, a summary, or metrics the config does not define yet. */
+  get pending(): boolean {
+    return this.queue.length > 0 || this.summary !== undefined || this.metrics.size > this.defined || !this.created
+  }
+
+  /**
+   * Makes the W&B run (once, with its config; again when new metrics need their x-axis defined),
+   * then sends one batch and the summary; throws what went wrong.
+   */
   async push(): Promise<void> {
     const { apiKey, baseUrl, project, timeoutMs } = this.options
-    if (!this.created) {
-      const config = path.join(this.runDir, "config.json")
+    if (!this.created || this.metrics.size > this.defined) {
+      const defining = this.metrics.size
       const [arm, seed] = this.key === "experiment" ? [undefined, undefined] : [this.key.replace(/-seed\d+$/, ""), this.key.replace(/^.*-seed/, "")]
       const reply = (await post(
         `${baseUrl}/graphql`,
@@ -142,7 +205,7 @@ class Stream {
             project,
             entity: this.entity,
             groupName: this.options.group ?? path.basename(path.resolve(this.runDir)),
-            config: fs.existsSync(config) ? fs.readFileSync(config, "utf8") : "{}",
+            config: wandbConfig(configOf(this.runDir, this.key), this.metrics),
             displayName: arm === undefined ? `${this.options.group ?? "experiment"}` : `${arm} seed ${seed}`,
             jobType: arm ?? "experiment"
           }
@@ -155,18 +218,30 @@ class Stream {
       }
       this.entity = entity
       this.created = true
+      this.defined = defining
     }
-    if (this.queue.length === 0) return
-    const rows = this.queue.slice(0, BATCH)
-    await post(
-      `${baseUrl}/files/${this.entity}/${project}/${this.runId}/file_stream`,
-      apiKey!,
-      { files: { "wandb-history.jsonl": { offset: this.sent, content: rows } } },
-      timeoutMs
-    )
-    this.queue.splice(0, rows.length)
-    this.sent += rows.length
-    writeFileAtomic(this.statePath, JSON.stringify({ runId: this.runId, entity: this.entity!, project, sent: this.sent } satisfies StreamState, null, 2))
+    if (this.queue.length > 0) {
+      const rows = this.queue.slice(0, BATCH)
+      await post(
+        `${baseUrl}/files/${this.entity}/${project}/${this.runId}/file_stream`,
+        apiKey!,
+        { files: { "wandb-history.jsonl": { offset: this.sent, content: rows } } },
+        timeoutMs
+      )
+      this.queue.splice(0, rows.length)
+      this.sent += rows.length
+      writeFileAtomic(this.statePath, JSON.stringify({ runId: this.runId, entity: this.entity!, project, sent: this.sent } satisfies StreamState, null, 2))
+    }
+    if (this.queue.length === 0 && this.summary !== undefined) {
+      const summary = this.summary
+      await post(
+        `${baseUrl}/files/${this.entity}/${project}/${this.runId}/file_stream`,
+        apiKey!,
+        { files: { "wandb-summary.json": { offset: 0, content: [JSON.stringify(summary)] } } },
+        timeoutMs
+      )
+      if (this.summary === summary) this.summary = undefined
+    }
   }
 
   async finish(exitcode: number): Promise<void> {
@@ -195,7 +270,7 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
 
   const pushAll = async () => {
     for (const stream of streams.values()) {
-      while (!stream.stopped && Date.now() >= stream.retryAt && (stream.queue.length > 0 || !stream.created)) {
+      while (!stream.stopped && Date.now() >= stream.retryAt && stream.pending) {
         try {
           await stream.push()
           if (stream.failures > 0) warn(`W&B: ${stream.key} sends again`)
@@ -246,7 +321,23 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
           timer.unref()
         }
       }),
-    summary: () => Effect.void,
+    summary: (record) =>
+      Effect.sync(() => {
+        if (!hasKey) return
+        for (const [key, summary] of summariesOf(runDir, record)) {
+          let stream = streams.get(key)
+          if (stream === undefined && !unreadable.has(key)) {
+            try {
+              stream = new Stream(runDir, key, options)
+              streams.set(key, stream)
+            } catch (e) {
+              unreadable.add(key)
+              warn(`W&B: ${(e as Error).message}; ${key} is not streamed live`)
+            }
+          }
+          if (stream !== undefined && !stream.stopped) stream.summary = summary
+        }
+      }),
     close: Effect.promise(async () => {
       if (timer !== undefined) clearInterval(timer)
       if (!hasKey) return
@@ -254,7 +345,7 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
       // by the timeout, and its failure is then reported) and for one more try
       const deadline = Date.now() + 2 * options.timeoutMs
       for (const stream of streams.values()) stream.retryAt = 0
-      while (Date.now() < deadline && [...streams.values()].some((s) => !s.stopped && s.queue.length > 0 && s.failures === 0)) {
+      while (Date.now() < deadline && [...streams.values()].some((s) => !s.stopped && s.pending && s.failures === 0)) {
         await Promise.race([flush(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
       }
       let unsent = 0
@@ -265,6 +356,33 @@ export const make = (runDir: string, options: WandbOptions, warn: (line: string)
       if (unsent > 0) warn(`W&B: ${unsent} records not sent; virl sync ${runDir} sends them`)
     })
   }
+}
+
+/**
+ * Each W&B run's summary at the end of a run: for an arm and seed, its final evaluations
+ * (`eval/<suite>/<metric>`, from evals.jsonl, whichever process ran them) and its final KL; for
+ * the experiment, each arm's means over seeds and the run's seconds.
+ */
+export const summariesOf = (runDir: string, record: Readonly<Record<string, unknown>>): Map<string, Record<string, number>> => {
+  const out = new Map<string, Record<string, number>>()
+  const put = (key: string, name: string, value: unknown) => {
+    if (typeof value !== "number" || !Number.isFinite(value)) return
+    out.set(key, { ...(out.get(key) ?? {}), [name]: value })
+  }
+  const read = (file: string) => readRecords<Record<string, unknown>>(path.join(runDir, file), { repair: false })
+  for (const e of read("evals.jsonl")) {
+    if (e["step"] !== e["total"]) continue
+    const key = `${String(e["arm"])}-seed${String(e["seed"])}`
+    const metrics = (e["metrics"] ?? {}) as Record<string, unknown>
+    for (const m of ["per_step_accuracy", "success_rate", "mean_reward"]) put(key, `eval/${String(e["suite"])}/${m}`, metrics[m])
+  }
+  for (const k of read("kl.jsonl")) if (k["step"] === k["total"]) put(`${String(k["arm"])}-seed${String(k["seed"])}`, "kl/total", k["kl"])
+  const results = (record["results"] ?? {}) as { arms?: Record<string, Record<string, Record<string, { mean?: number }>>> }
+  for (const [arm, suites] of Object.entries(results.arms ?? {})) {
+    for (const [suite, metrics] of Object.entries(suites)) for (const [m, stat] of Object.entries(metrics)) put("experiment", `${arm}/${suite}/${m}`, stat.mean)
+  }
+  put("experiment", "seconds", record["seconds"])
+  return out
 }
 
 /** The local record of a run folder by W&B run, in the order the records were made. */
@@ -302,12 +420,17 @@ export const uploadRun = (runDir: string, options: WandbOptions): Effect.Effect<
     let sent = 0
     const runs: string[] = []
     try {
+      const results = path.join(runDir, "results.json")
+      const summaries = fs.existsSync(results) ? summariesOf(runDir, { results: JSON.parse(fs.readFileSync(results, "utf8")) }) : new Map()
       for (const [key, records] of localRecords(runDir)) {
         const stream = new Stream(runDir, key, options)
         const from = stream.sent
+        // every record names its metrics (their x-axes go into the config), the unsent ones are sent
+        for (const r of records.slice(0, from)) for (const [name] of metricsOf(r).scalars) if (!stream.metrics.has(name)) stream.metrics.set(name, axisOf(r))
+        stream.summary = summaries.get(key)
         for (const r of records.slice(from)) stream.add(r, (Date.parse(String(r["time"] ?? "")) || Date.now()) / 1000)
         do await stream.push()
-        while (stream.queue.length > 0)
+        while (stream.pending)
         await stream.finish(0)
         sent += records.length - from
         runs.push(`${stream.entity}/${options.project}/${stream.runId}`)

@@ -46,6 +46,23 @@ describe("the TensorBoard tracker", () => {
     ]]])
   })
 
+  it("shows each step once after a resume: the steps a resumed arm redoes are dropped from the earlier process's file", async () => {
+    const runDir = path.join(dir, "resumed")
+    const update = (n: number, loss: number) => ({ kind: "train", arm: "rl", seed: 1, phase: "ppo", update: n, samples: 256, loss })
+    const first = make(runDir, (line) => expect.fail(line))
+    for (const r of [update(1, 0.9), update(2, 0.8), update(3, 0.7)]) await Effect.runPromise(first.log(r))
+    await Effect.runPromise(first.log({ kind: "eval", arm: "rl", seed: 1, step: 2, samples: 512, suite: "indist", per_step_accuracy: 0.5 }))
+    // killed after update 3; its checkpoint was at update 2: the next process redoes update 3 on
+    const second = make(runDir, (line) => expect.fail(line))
+    for (const r of [update(3, 0.65), update(4, 0.6)]) await Effect.runPromise(second.log(r))
+    const folder = path.join(runDir, "tb", "rl", "seed-1")
+    const all = fs.readdirSync(folder).sort().flatMap((f) => readEvents(path.join(folder, f)))
+    const losses = all.flatMap((e) => e.scalars.filter(([tag]) => tag === "ppo/loss").map(([, v]) => [e.step, v]))
+    expect(losses).toEqual([[1, Math.fround(0.9)], [2, Math.fround(0.8)], [3, Math.fround(0.65)], [4, Math.fround(0.6)]])
+    // an evaluation recorded before the interruption is kept (it is not redone)
+    expect(all.some((e) => e.scalars.some(([tag]) => tag === "eval/indist/per_step_accuracy"))).toBe(true)
+  })
+
   it("names a metric of a training record by its phase and steps it by update or epoch", () => {
     expect(metricsOf({ kind: "train", phase: "sft", epoch: 3, loss: 1 })).toEqual({ step: 3, scalars: [["sft/loss", 1]] })
   })

@@ -84,8 +84,9 @@ describe("W&B, live", () => {
     expect(created().map((v) => [v.displayName, v.groupName, v.jobType])).toEqual([["rl seed 1", "study", "rl"], ["sft seed 1", "study", "sft"]])
     const [rl, sft] = created().map((v) => v.name)
     expect(rl).not.toBe(sft)
-    expect(history(rl).map((r) => [r._step, r.step, r["ppo/loss"]])).toEqual([[0, 1, 1], [1, 2, 0.5]])
-    expect(history(sft)).toMatchObject([{ _step: 0, step: 512, "eval/indist/per_step_accuracy": 0.75 }])
+    // each kind of record on its own x-axis, every row with the samples seen
+    expect(history(rl).map((r) => [r._step, r["train/step"], r.samples, r["ppo/loss"]])).toEqual([[0, 1, 256, 1], [1, 2, 256, 0.5]])
+    expect(history(sft)).toMatchObject([{ _step: 0, "eval/step": 2, samples: 512, "eval/indist/per_step_accuracy": 0.75 }])
     await Effect.runPromise(tracker.log(train("rl", 1, 3)))
     await Effect.runPromise(tracker.close)
     const rlStreams = seen.filter((s) => s.url.includes(`/${rl}/file_stream`))
@@ -98,6 +99,49 @@ describe("W&B, live", () => {
     expect(history(rl).map((r) => r._step)).toEqual([0, 1, 2])
     expect(rlStreams.at(-1)!.body).toMatchObject({ complete: true, exitcode: 0 })
     expect(warnings).toEqual([])
+  })
+
+  it("creates each W&B run with its arm's config as W&B's client sends it, the metrics' x-axes defined, and sends a summary", async () => {
+    const armConfig = { seed: 1, ppo_config: { clip_param: 0.1, ppo_epoch: 4 }, optimizer_config: { init_lr: 3e-4 } }
+    fs.mkdirSync(path.join(runDir, "seed-1", "rl"), { recursive: true })
+    fs.writeFileSync(path.join(runDir, "seed-1", "rl", "config.json"), JSON.stringify({ phase: "ppo", init: "x", config: armConfig }))
+    fs.writeFileSync(path.join(runDir, "experiment.json"), JSON.stringify({ name: "study", arms: ["rl"] }))
+    const tracker = make(runDir, options(), (l) => expect.fail(l))
+    await Effect.runPromise(tracker.log(train("rl", 1, 1)))
+    expect(await until(() => history().length === 1)).toBe(true)
+    const config = JSON.parse(created()[0].config)
+    // each key wrapped, as W&B's own client sends it, so that it becomes columns
+    expect(config.seed).toEqual({ desc: null, value: 1 })
+    expect(config.ppo_config).toEqual({ desc: null, value: { clip_param: 0.1, ppo_epoch: 4 } })
+    expect(config.phase).toEqual({ desc: null, value: "ppo" })
+    // define_metric's record: the axes first, then each metric with its axis's one-based index
+    const m = config._wandb.value.m as Array<Record<string, unknown>>
+    const axes = m.filter((e) => e["5"] === undefined).map((e) => e["1"])
+    expect(axes).toEqual(["train/step", "eval/step", "kl/step", "samples"])
+    expect(m).toContainEqual({ "1": "ppo/loss", "5": 1 })
+    // an evaluation's metrics arrive later: the config is sent again with their axis
+    await Effect.runPromise(tracker.log({ ...evaluation("rl", 1), step: 1, total: 1 }))
+    expect(await until(() => created().some((v) => JSON.parse(v.config)._wandb.value.m.some((e: Record<string, unknown>) => e["1"] === "eval/indist/per_step_accuracy")))).toBe(true)
+    const last = JSON.parse(created().at(-1)!.config)._wandb.value.m as Array<Record<string, unknown>>
+    expect(last).toContainEqual({ "1": "eval/indist/per_step_accuracy", "5": 2 })
+    // the summary: the arm's final evaluations (from the run's records) and the experiment's table
+    appendRecord(path.join(runDir, "evals.jsonl"), {
+      seed: 1,
+      arm: "rl",
+      step: 2,
+      total: 2,
+      samples: 512,
+      suite: "indist",
+      metrics: { per_step_accuracy: 0.75, success_rate: 0.25, mean_reward: 1 }
+    })
+    await Effect.runPromise(tracker.summary({ seconds: 12, results: { arms: { rl: { indist: { per_step_accuracy: { mean: 0.7 } } } } } }))
+    await Effect.runPromise(tracker.close)
+    const summaries = seen.filter((s) => s.body.files?.["wandb-summary.json"] !== undefined).map((s) => [s.url, JSON.parse(s.body.files["wandb-summary.json"].content[0])])
+    const rl = created()[0].name
+    expect(summaries.find(([url]) => url.includes(`/${rl}/`))![1]).toEqual({ "eval/indist/per_step_accuracy": 0.75, "eval/indist/success_rate": 0.25, "eval/indist/mean_reward": 1 })
+    expect(summaries.find(([url]) => !url.includes(`/${rl}/`))![1]).toEqual({ "rl/indist/per_step_accuracy": 0.7, seconds: 12 })
+    const experimentRun = created().find((v) => v.jobType === "experiment")!
+    expect(JSON.parse(experimentRun.config).name).toEqual({ desc: null, value: "study" })
   })
 
   it("backs off when the service fails and sends every record once, in order, when it answers again", async () => {
@@ -133,7 +177,7 @@ describe("W&B, live", () => {
     mode = "answer"
     const synced = await Effect.runPromise(uploadRun(runDir, options()))
     expect(synced).toEqual({ ok: true, message: expect.stringMatching(/^W&B: sent 3 records to 1 runs \(me\/p\/[0-9a-f]{12}\)$/) })
-    expect(history().map((r) => [r._step, r.step])).toEqual([[0, 1], [1, 2], [2, 512]])
+    expect(history().map((r) => [r._step, r["train/step"] ?? r["eval/step"], r.samples])).toEqual([[0, 1, 256], [1, 2, 256], [2, 2, 512]])
     // nothing twice: a second sync sends nothing new
     seen = []
     expect((await Effect.runPromise(uploadRun(runDir, options()))).message).toMatch(/sent 0 records/)
