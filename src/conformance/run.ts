@@ -184,11 +184,13 @@ const checkView = async (dir: string, dataset: RouteDataset, c: Case): Promise<s
 const checkGrid = async (dir: string, dataset: RouteDataset, c: Case): Promise<string | undefined> => {
   const { env, config } = makeEnv(dataset, c, false)
   env.reset(c.options ?? undefined)
-  // the reference's recorder made the oracle's move until the rail index, stepping on after a
-  // forced end (truncated: with verify_iter 0, every other answer is one); only stop() ends it
-  for (let steps = 0; env.episode.railIndex < c.rail_index; steps++) {
-    const step = env.step(JSON.stringify({ action: env.episode.groundTruth }))
-    if (step.terminated || steps > 4 * env.episode.rail.waypoints.length) return `episode ended before rail index ${c.rail_index}`
+  // the reference's recorder moved the oracle along the rail with move_on_rail (as the
+  // reference's own _simulate_one_trajectory_in_rail does): the camera at the rail index's point,
+  // whatever verify_iter says — stepping with answers would, with verify_iter 0, reach an index
+  // through forced ends that leave the camera behind
+  while (env.episode.railIndex < c.rail_index) {
+    if (env.episode.groundTruth === "stop()") return `the rail ends at point ${env.episode.railIndex}, before rail index ${c.rail_index}`
+    env.episode.moveOnRail()
   }
   const pose = env.episode.pose()
   const poseDiff = firstDifference([...pose.geocode], c.geocode, GEOCODE_TOLERANCE_DEG, "geocode") ?? firstDifference(pose.heading, c.heading, 0, "heading")
