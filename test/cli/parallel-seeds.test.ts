@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -14,9 +16,10 @@ const env = { ...process.env, VIRL_DATASETS: path.join(root, "datasets") }
 const file = path.join(root, "tiny.ts")
 
 /** `virl ARGS…` to its end: exit code and stderr. */
-const virl = (...args: string[]) =>
+const virl = (...args: string[]) => virlWith({}, ...args)
+const virlWith = (extra: Record<string, string>, ...args: string[]) =>
   new Promise<{ status: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "ignore", "pipe"] })
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, stdio: ["ignore", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.on("data", (d) => (stderr += String(d)))
     child.on("exit", (status) => resolve({ status, stderr }))
@@ -98,6 +101,59 @@ describe("virl run --parallel-seeds", () => {
     const rft = (d: string) => readEvals(path.join(d, "evals.jsonl")).filter((e) => e.seed === 1 && e.arm === "rft").map((e) => JSON.stringify(e)).sort()
     expect(rft(dir)).toHaveLength(3)
     expect(rft(dir)).toEqual(rft(sequential))
+  }, 300_000)
+
+  it("with --wandb, off a terminal: W&B runs made with the run's config, a summary each, and timestamped progress with time left", async () => {
+    // a stand-in for W&B's API on loopback, recording what it is sent
+    const seen: Array<{ url: string; body: any }> = []
+    const server = http.createServer((req, res) => {
+      let data = ""
+      req.on("data", (c) => (data += c))
+      req.on("end", () => {
+        seen.push({ url: req.url ?? "", body: JSON.parse(data) })
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify(req.url === "/graphql" ? { data: { upsertBucket: { bucket: { name: "r", project: { name: "p", entity: { name: "me" } } } } } } : {}))
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    try {
+      const dir = path.join(root, "wandb")
+      const r = await virlWith(
+        { WANDB_API_KEY: "k", WANDB_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, WANDB_PROJECT: "p" },
+        "run",
+        file,
+        "--out",
+        dir,
+        "--wandb",
+        "--parallel-seeds",
+        "2"
+      )
+      expect(r.status, r.stderr).toBe(0)
+      // stderr is a pipe here: timestamped lines, bars with their rate and what is left
+      expect(r.stderr).toMatch(/^\d\d:\d\d:\d\d evaluations of seeds 1, 2 \[#+\] 24\/24 \d+s, [\d.]+\/s$/m)
+      // each seed's log too (its process writes to a file): every line stamped, one line per update
+      const log = fs.readFileSync(path.join(dir, "seed-1", "run.log"), "utf8")
+      expect(log).toMatch(/^\d\d:\d\d:\d\d — seed 1, arm sft/m)
+      expect(log).toMatch(/^\d\d:\d\d:\d\d ppo update 1\/1: reward [-\d.]+\/step, correct [\d.]+ %, rollout success [\d.]+ % of \d+ episodes, approx kl/m)
+      expect(log).toMatch(/^\d\d:\d\d:\d\d sft epoch 2\/2: loss [\d.]+/m)
+      const created = seen.filter((s) => s.url === "/graphql").map((s) => s.body.variables)
+      // each arm and seed's W&B run carries that arm's resolved config, as W&B's client sends it
+      const rl1 = created.find((v) => v.displayName === "rl seed 1")!
+      const config = JSON.parse(rl1.config)
+      const stored = JSON.parse(fs.readFileSync(path.join(dir, "seed-1", "rl", "config.json"), "utf8")).config
+      expect(config.num_steps).toEqual({ desc: null, value: stored.num_steps })
+      expect(config.sft_config.value).toEqual(stored.sft_config)
+      // every arm and seed gets a summary: its final evaluations
+      const summaries = seen.filter((s) => s.body.files?.["wandb-summary.json"] !== undefined)
+      const runIds = new Set(created.filter((v) => v.jobType !== "experiment").map((v) => v.name))
+      const summarized = new Set(summaries.map((s) => s.url.split("/")[4]))
+      for (const id of runIds) expect(summarized.has(id)).toBe(true)
+      const rlSummary = summaries.map((s) => ({ url: s.url, v: JSON.parse(s.body.files["wandb-summary.json"].content[0]) })).find((s) => s.url.includes(`/${rl1.name}/`))!.v
+      expect(Object.keys(rlSummary)).toEqual(expect.arrayContaining(["eval/indist/per_step_accuracy", "eval/indist/success_rate", "kl/total"]))
+    } finally {
+      server.closeAllConnections()
+      server.close()
+    }
   }, 300_000)
 
   it("refuses --only-seed beside --seeds", async () => {
