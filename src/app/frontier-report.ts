@@ -1,6 +1,7 @@
 import * as path from "node:path"
 import type { FrontierMetric } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
+import { CLASSES, finalBreakdown } from "./answers.ts"
 import { frontierResults } from "./frontier.ts"
 import type { Chosen, Comparison, Estimate, FrontierResults } from "./frontier-results.ts"
 import { PALETTE, type Panel, type Series, writeFigure } from "./plot.ts"
@@ -137,6 +138,32 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
       )
     }
   }
+  if (r.answers !== undefined && r.answers.length > 0) {
+    const share = (n: number, d: number) => (d === 0 ? "—" : `${((100 * n) / d).toFixed(1)}`)
+    out.push(
+      "### What success is made of (final points, answers summed over seeds)",
+      "",
+      "Per ground-truth action: the share of answers right, and the share of failed routes whose last answer (the one that ran out of attempts) asked for it.",
+      ""
+    )
+    for (const suite of test) {
+      const rows = r.answers.filter((a) => a.suite === suite)
+      if (rows.length === 0) continue
+      out.push(
+        `#### ${title(suite)}`,
+        "",
+        `| arm | ${CLASSES.map((c) => `${c} right %`).join(" | ")} | failed routes | ${CLASSES.map((c) => `ended at ${c} %`).join(" | ")} |`,
+        `|---|${CLASSES.map(() => "---:").join("|")}|---:|${CLASSES.map(() => "---:").join("|")}|`,
+        ...rows.map((a) => {
+          const failed = CLASSES.reduce((n, c) => n + a.breakdown[c].failed_here, 0)
+          return `| ${a.arm} | ${CLASSES.map((c) => share(a.breakdown[c].correct, a.breakdown[c].answers)).join(" | ")} | ${failed} | ${
+            CLASSES.map((c) => share(a.breakdown[c].failed_here, failed)).join(" | ")
+          } |`
+        }),
+        ""
+      )
+    }
+  }
   const all = [...new Set([r.chosenOn, ...test])]
   for (const metric of METRICS) {
     out.push(
@@ -267,6 +294,13 @@ export const writeFrontier = async (
     routeGroup: meta.routeGroup,
     ...(meta.klReference === undefined ? {} : { klReference: meta.klReference })
   })
+  const answers = [...(r.start === undefined ? [] : [r.start]), ...r.finals].flatMap((p) =>
+    [r.spec.indist, ...r.spec.ood].flatMap((suite) => {
+      const breakdown = finalBreakdown(runDir, evals, p.arm, suite, r.seeds)
+      return breakdown === undefined ? [] : [{ arm: p.arm, method: p.method, suite, breakdown }]
+    })
+  )
+  if (answers.length > 0) Object.assign(r, { answers })
   writeFileAtomic(path.join(runDir, "frontier_points.csv"), frontierCsv(r))
   if (r.points.length > 0) {
     const plots = path.join(runDir, "plots")

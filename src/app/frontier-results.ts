@@ -1,4 +1,5 @@
 import type { FrontierClaim, FrontierMetric, FrontierSpec } from "../core/experiment.ts"
+import type { Breakdown } from "./answers.ts"
 
 /** What a frontier comparison reports (results.json's `frontier`): see frontier.ts for how it is computed. */
 
@@ -117,6 +118,12 @@ export interface FrontierResults {
   readonly finals: Chosen[]
   readonly factors: FactorSplit[]
   readonly claims: ClaimResult[]
+  /**
+   * What success is made of, at the start and each configuration's final point (summed over seeds):
+   * per ground-truth action, answers and correct ones, and where failed routes ended. The report
+   * adds it from the run folder (records, or traces of final points).
+   */
+  readonly answers?: ReadonlyArray<{ readonly arm: string; readonly method: string; readonly suite: string; readonly breakdown: Breakdown }>
   /** Why a part could not be computed, and what the statistics rest on. */
   readonly notes: string[]
 }
