@@ -21,8 +21,21 @@ const RL = ["ppo-process", "ppo-outcome"] as const
 
 /** The paper's V-IRL-VL claims, each in the metric the paper reports it in. */
 const CLAIMS: ReadonlyArray<FrontierClaim> = [
-  ...RL.map((m): FrontierClaim => ({ claim: `RL (${m}) raises rule-OOD above its start`, paper: `${RULE}: init 35.7 → RL 45.0`, metric: "step", suite: "rule-ood", test: { gain: m } })),
-  { claim: "SFT lowers rule-OOD below its start", paper: `${RULE}: init 35.7 → SFT 2.5`, metric: "step", suite: "rule-ood", test: { gain: "sft" }, direction: "down" },
+  ...RL.map((m): FrontierClaim => ({
+    claim: `RL (${m}) raises rule-OOD above its start`,
+    paper: `${RULE}: init 35.7 → RL 45.0`,
+    metric: "step",
+    suite: "rule-ood",
+    test: { gain: m }
+  })),
+  {
+    claim: "SFT lowers rule-OOD below its start",
+    paper: `${RULE}: init 35.7 → SFT 2.5`,
+    metric: "step",
+    suite: "rule-ood",
+    test: { gain: "sft" },
+    direction: "down"
+  },
   ...RL.map((m): FrontierClaim => ({
     claim: `RL (${m}) raises visual-OOD success above its start`,
     paper: `${VISUAL}: init 16.7 → RL 77.8`,
@@ -30,8 +43,21 @@ const CLAIMS: ReadonlyArray<FrontierClaim> = [
     suite: "visual-ood",
     test: { gain: m }
   })),
-  { claim: "SFT lowers visual-OOD success below its start", paper: `${VISUAL}: init 16.7 → SFT 11.1`, metric: "success", suite: "visual-ood", test: { gain: "sft" }, direction: "down" },
-  ...RL.map((m): FrontierClaim => ({ claim: `RL (${m}) ahead of SFT on rule-OOD`, paper: `${RULE}: 45.0 vs 2.5`, metric: "step", suite: "rule-ood", test: { difference: [m, "sft"] } })),
+  {
+    claim: "SFT lowers visual-OOD success below its start",
+    paper: `${VISUAL}: init 16.7 → SFT 11.1`,
+    metric: "success",
+    suite: "visual-ood",
+    test: { gain: "sft" },
+    direction: "down"
+  },
+  ...RL.map((m): FrontierClaim => ({
+    claim: `RL (${m}) ahead of SFT on rule-OOD`,
+    paper: `${RULE}: 45.0 vs 2.5`,
+    metric: "step",
+    suite: "rule-ood",
+    test: { difference: [m, "sft"] }
+  })),
   ...RL.map((m): FrontierClaim => ({
     claim: `RL (${m}) ahead of SFT on visual-OOD success`,
     paper: `${VISUAL}: 77.8 vs 11.1`,

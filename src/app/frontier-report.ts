@@ -26,13 +26,17 @@ export const intervalsText = (r: FrontierResults): string => {
   const { replication: rep } = r
   const bases = Object.entries(rep.seedsPerBase)
   const over = rep.unit === "base"
-    ? `${rep.units} independently pretrained bases (${bases.map(([b, s]) => `base ${b}: seed${s.length > 1 ? "s" : ""} ${s.join(", ")}`).join("; ")}), each the mean of its seeds`
+    ? `${rep.units} independently pretrained bases (${
+      bases.map(([b, s]) => `base ${b}: seed${s.length > 1 ? "s" : ""} ${s.join(", ")}`).join("; ")
+    }), each the mean of its seeds`
     : rep.unit === "seed"
     ? `${rep.units} seeds of one base`
     : "one seed"
   return `Estimates are means over ${over}. 95 % intervals are t-intervals: the variance adds the spread between ${
     rep.unit === "route" ? "—" : rep.unit === "base" ? "bases" : "seeds"
-  } (t with ${Number.isFinite(rep.df) ? rep.df : "∞"} degrees of freedom) and the sampling of routes (the delta method, paired across everything run on the same routes): ` +
+  } (t with ${
+    Number.isFinite(rep.df) ? rep.df : "∞"
+  } degrees of freedom) and the sampling of routes (the delta method, paired across everything run on the same routes): ` +
     `routes per suite ${Object.entries(r.routes).map(([s, n]) => `${s} ${n}`).join(", ")}. ▲/▼: the interval excludes 0. ` +
     `Every choice (a method's point and configuration, the levels methods are matched at) is made on ${r.chosenOn}.`
 }
@@ -47,7 +51,12 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
   const test = [r.spec.indist, ...ood]
   const out: string[] = ["## Frontiers", "", intervalsText(r), ""]
   if (r.notes.length > 0) out.push(...r.notes.map((n) => `- ${n}`), "")
-  out.push(`Configurations per method: ${Object.entries(r.configurations).map(([m, cs]) => `${m} ${cs.length}`).join(", ")}, each evaluated at every evaluation point.`, "")
+  out.push(
+    `Configurations per method: ${
+      Object.entries(r.configurations).map(([m, cs]) => `${m} ${cs.length}`).join(", ")
+    }, each evaluated at every evaluation point.`,
+    ""
+  )
   if (r.claims.length > 0) {
     out.push(
       `### The paper's claims (${r.claims.length} tests, Holm-corrected together)`,
@@ -87,7 +96,9 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
     }
     if (r.selected.length > 0) {
       out.push(
-        `#### One point per method, chosen on ${title(r.chosenOn)} (highest ${METRIC_NAME[r.spec.select?.metric ?? "step"]}, ${r.spec.select?.at ?? "any"} points)`,
+        `#### One point per method, chosen on ${title(r.chosenOn)} (highest ${METRIC_NAME[r.spec.select?.metric ?? "step"]}, ${
+          r.spec.select?.at ?? "any"
+        } points)`,
         "",
         ...chosenTable(r.selected, metric, (c) => `${c.method} | ${c.arm} step ${c.step}/${c.total}`),
         "| suite | compared | a | b | a − b |",
@@ -185,7 +196,15 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
 /** Every point as CSV: method, arm, step, samples, KL, and per metric each suite's estimate with its interval. */
 export const frontierCsv = (r: FrontierResults): string => {
   const suites = [...new Set([r.chosenOn, r.spec.indist, ...r.spec.ood])]
-  const head = ["method", "arm", "step", "total", "samples", "kl", ...METRICS.flatMap((m) => suites.flatMap((s) => [`${s}_${m}`, `${s}_${m}_lo`, `${s}_${m}_hi`]))]
+  const head = [
+    "method",
+    "arm",
+    "step",
+    "total",
+    "samples",
+    "kl",
+    ...METRICS.flatMap((m) => suites.flatMap((s) => [`${s}_${m}`, `${s}_${m}_lo`, `${s}_${m}_hi`]))
+  ]
   const rows = [...(r.reference === undefined ? [] : [r.reference]), ...(r.start === undefined ? [] : [r.start]), ...r.points].map((p) =>
     [
       p.method,

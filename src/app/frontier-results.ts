@@ -72,7 +72,9 @@ export interface FrontierPath {
   readonly arm: string
   /** The configuration the method's chosen point belongs to: its curve in matched comparisons. */
   readonly chosen: boolean
-  readonly points: ReadonlyArray<{ readonly arm: string; readonly step: number; readonly values: Readonly<Record<FrontierMetric, Readonly<Record<string, number>>>> }>
+  readonly points: ReadonlyArray<
+    { readonly arm: string; readonly step: number; readonly values: Readonly<Record<FrontierMetric, Readonly<Record<string, number>>>> }
+  >
 }
 
 export interface ClaimResult extends FrontierClaim {

@@ -152,9 +152,9 @@ export const validationLeak = (validation: SuiteRoutes, tests: ReadonlyArray<Sui
     const [v0, v1] = [v.after ?? 0, (v.after ?? 0) + validation.episodes]
     const [t0, t1] = [d.after ?? 0, (d.after ?? 0) + t.episodes]
     if (v0 < t1 && t0 < v1) {
-      return `the validation suite ${validation.name} (routes ${v0}–${v1 - 1} of ${v.synth} seed ${v.seed}) shares routes with the test suite ${t.name} (routes ${t0}–${
-        t1 - 1
-      }): choices made on it would be made on the test`
+      return `the validation suite ${validation.name} (routes ${v0}–${
+        v1 - 1
+      } of ${v.synth} seed ${v.seed}) shares routes with the test suite ${t.name} (routes ${t0}–${t1 - 1}): choices made on it would be made on the test`
     }
   }
   return undefined
@@ -407,7 +407,17 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
         for (const suite of [spec.indist, ...spec.ood]) {
           const ta = on(wa, suite)
           const tb = on(wb, suite)
-          matched_indist.push({ a, b, suite, metric, level, label, a_value: estimate(ta, metric), b_value: estimate(tb, metric), difference: estimate(minus(ta, tb), metric) })
+          matched_indist.push({
+            a,
+            b,
+            suite,
+            metric,
+            level,
+            label,
+            a_value: estimate(ta, metric),
+            b_value: estimate(tb, metric),
+            difference: estimate(minus(ta, tb), metric)
+          })
         }
       }
     }
@@ -486,7 +496,10 @@ export const frontierResults = (input: FrontierInput): FrontierResults => {
     if ("gain" in c.test) {
       const cell = chosen(c.test.gain)
       if (cell === undefined || startCell < 0) return `${c.test.gain} has no chosen point or there is no start`
-      return { terms: minus(at(cell, c.suite), at(startCell, c.suite)), statistic: `${c.test.gain} (${cells[cell]!.arm} step ${cells[cell]!.step}) − ${spec.start}` }
+      return {
+        terms: minus(at(cell, c.suite), at(startCell, c.suite)),
+        statistic: `${c.test.gain} (${cells[cell]!.arm} step ${cells[cell]!.step}) − ${spec.start}`
+      }
     }
     if ("difference" in c.test) {
       const [a, b] = c.test.difference

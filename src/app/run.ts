@@ -246,16 +246,19 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
                 ? done.find((r) => r.arm === arm.name && r.step === step && r.suite === suite && r.base === base)
                 : undefined
               const metrics = shared?.metrics ??
-                (yield* timed("evaluation", evaluateSuite(yield* suiteConfig(config, spec), policy, suiteWithRules(spec), options.datasets, {
-                  ...(experiment.evaluationLogs === "final" && step !== total
-                    ? {}
-                    : {
-                      logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
-                      // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
-                      traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total }
-                    }),
-                  onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
-                })))
+                (yield* timed(
+                  "evaluation",
+                  evaluateSuite(yield* suiteConfig(config, spec), policy, suiteWithRules(spec), options.datasets, {
+                    ...(experiment.evaluationLogs === "final" && step !== total
+                      ? {}
+                      : {
+                        logFile: path.join(dir, "eval-logs", `${suite}-step${step}.jsonl`),
+                        // frames only at an arm's final point: they are what a viewer compares, and they keep a run's size small
+                        traces: { file: path.join(dir, "eval-logs", `${suite}-step${step}.episodes.jsonl`), runDir: options.out, frames: step === total }
+                      }),
+                    onEpisode: progress.bar(`seed ${seed} ${arm.name} step ${step}/${total}: eval ${suite}`)
+                  })
+                ))
               yield* record({ seed, ...tagBase, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
             }
             if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
@@ -337,12 +340,22 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         const final = done.find((r) => r.seed === seed && r.arm === arm.name && r.step === total)
         finalSamples.set(arm.name, final?.samples ?? offset)
         const seconds = (performance.now() - t0) / 1000
-        const phase = { seed, ...tagBase, arm: arm.name, seconds, evaluation_seconds: spent.evaluation, kl_seconds: spent.kl, training_seconds: seconds - spent.evaluation - spent.kl }
+        const phase = {
+          seed,
+          ...tagBase,
+          arm: arm.name,
+          seconds,
+          evaluation_seconds: spent.evaluation,
+          kl_seconds: spent.kl,
+          training_seconds: seconds - spent.evaluation - spent.kl
+        }
         // an arm found finished (a resume, a shared base) did no work worth a line
         if (seconds < 1 && spent.evaluation === 0) return
         appendLine(path.join(options.out, PHASES_FILE), phase)
         progress.log(
-          `— seed ${seed}, arm ${arm.name}: ${seconds.toFixed(1)} s (training ${phase.training_seconds.toFixed(1)}, evaluation ${spent.evaluation.toFixed(1)}, KL ${spent.kl.toFixed(1)})`
+          `— seed ${seed}, arm ${arm.name}: ${seconds.toFixed(1)} s (training ${phase.training_seconds.toFixed(1)}, evaluation ${
+            spent.evaluation.toFixed(1)
+          }, KL ${spent.kl.toFixed(1)})`
         )
       })
     const parallel = Math.min(seeds.length, Math.max(1, Math.floor(options.parallelSeeds ?? 1)))
@@ -359,7 +372,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         Effect.forEach(group, (seed) => Effect.forEach(base, (arm) => runArm(seed, arm), { discard: true }), { concurrency: parallel, discard: true })
       yield* buildBases(builders.slice(0, 1))
       yield* buildBases(builders.slice(1))
-      for (const seed of seeds) if (!builders.includes(seed)) for (const arm of base) yield* runArm(seed, arm)
+      for (const seed of seeds) if (!builders.includes(seed)) { for (const arm of base) yield* runArm(seed, arm) }
       const rest = arms.filter((a) => a.recipe.kind !== "pretrain")
       if (options.seedProcess === undefined) {
         yield* Effect.forEach(seeds, (seed) => Effect.forEach(rest, (arm) => runArm(seed, arm), { discard: true }), { concurrency: parallel, discard: true })

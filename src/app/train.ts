@@ -225,7 +225,11 @@ export const behaviourCloning = <E = never>(
         learning_rate: stats.learningRate,
         samples_per_second: samples.length / seconds
       })
-      progress.log(`${phase} epoch ${epoch + 1}/${settings.epochs}: loss ${stats.loss.toFixed(4)}, lr ${stats.learningRate.toExponential(2)}, ${(samples.length / seconds).toFixed(0)} samples/s`)
+      progress.log(
+        `${phase} epoch ${epoch + 1}/${settings.epochs}: loss ${stats.loss.toFixed(4)}, lr ${stats.learningRate.toExponential(2)}, ${
+          (samples.length / seconds).toFixed(0)
+        } samples/s`
+      )
       // the hook (evaluations) before the checkpoint: a run killed during it redoes the epoch and the hook
       if (options.afterEpoch !== undefined) yield* isolated(rng, options.afterEpoch(epoch + 1, policy, { samples: samples.length * (epoch + 1) }))
       yield* settle(learner)
@@ -398,7 +402,9 @@ const onPolicy = <E = never>(
 const updateSummary = (r: Readonly<Record<string, unknown>>, updates: number): string => {
   const num = (key: string, digits: number, scale = 1) => (typeof r[key] === "number" ? ((r[key] as number) * scale).toFixed(digits) : "—")
   const extra = ["approx_kl", "clip_fraction", "entropy", "loss"].filter((k) => typeof r[k] === "number").map((k) => `${k.replace("_", " ")} ${num(k, 4)}`)
-  return `${String(r["phase"])} update ${String(r["update"])}/${updates}: reward ${num("mean_step_reward", 3)}/step, correct ${num("correct_step_rate", 1, 100)} %, ` +
+  return `${String(r["phase"])} update ${String(r["update"])}/${updates}: reward ${num("mean_step_reward", 3)}/step, correct ${
+    num("correct_step_rate", 1, 100)
+  } %, ` +
     `rollout success ${num("success_rate", 1, 100)} % of ${String(r["episodes"])} episodes${extra.length === 0 ? "" : `, ${extra.join(", ")}`} ` +
     `(rollout ${num("rollout_seconds", 1)} s, update ${num("update_seconds", 1)} s)`
 }

@@ -147,7 +147,10 @@ const fetchData = Command.make(
   ({ out, revision, parallel }) =>
     Effect.gen(function*() {
       const dir = Option.getOrElse(out, () => path.join(cacheRoot(), "sftvsrl"))
-      const token = hubToken(Object.fromEntries((["HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "XDG_CACHE_HOME"] as const).map((k) => [k, textSetting(k)])), os.homedir())
+      const token = hubToken(
+        Object.fromEntries((["HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "XDG_CACHE_HOME"] as const).map((k) => [k, textSetting(k)])),
+        os.homedir()
+      )
       const report = yield* fetchSftVsRl(
         dir,
         {

@@ -182,7 +182,9 @@ export const run = Command.make(
   {
     file: Args.file({ name: "FILE", exists: "yes" }),
     seeds: Options.integer("seeds").pipe(Options.optional, Options.withDescription("run seeds 1..K instead of the experiment's own")),
-    quick: Options.boolean("quick").pipe(Options.withDescription("the experiment's quick settings: its quick seeds (one by default), fewer routes, epochs and updates")),
+    quick: Options.boolean("quick").pipe(
+      Options.withDescription("the experiment's quick settings: its quick seeds (one by default), fewer routes, epochs and updates")
+    ),
     out: Options.directory("out").pipe(Options.optional, Options.withDescription("run folder (default runs/<experiment>); re-running resumes it")),
     trial: Options.text("trial").pipe(Options.optional, Options.withDescription("one trial of a sweep file, by its label (virl sweep runs these)")),
     wandb: Options.boolean("wandb").pipe(
@@ -222,7 +224,11 @@ export const run = Command.make(
         experiment = chosen.experiment
       } else experiment = loaded
       const dir = Option.getOrElse(out, () => path.join("runs", experiment.name.replace(/[^A-Za-z0-9_.=,-]/g, "_") + (quick ? "-quick" : "")))
-      const chosen = Option.isSome(seeds) ? Array.from({ length: seeds.value }, (_, i) => i + 1) : quick ? [...(experiment.quickSeeds ?? experiment.seeds.slice(0, 1))] : undefined
+      const chosen = Option.isSome(seeds)
+        ? Array.from({ length: seeds.value }, (_, i) => i + 1)
+        : quick
+        ? [...(experiment.quickSeeds ?? experiment.seeds.slice(0, 1))]
+        : undefined
       if (Option.isSome(parallelSeeds) && parallelSeeds.value < 1) return yield* printError(`--parallel-seeds ${parallelSeeds.value}: give at least 1`)
       if (printConfig) {
         // the last seed's, as config.json shows them

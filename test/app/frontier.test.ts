@@ -45,7 +45,11 @@ interface Curve {
   readonly pattern?: number
 }
 
-const p = (val: number, indist: number, ood: number, success = 0.5) => ({ val: [val, success] as At, indist: [indist, success] as At, ood: [ood, success] as At })
+const p = (val: number, indist: number, ood: number, success = 0.5) => ({
+  val: [val, success] as At,
+  indist: [indist, success] as At,
+  ood: [ood, success] as At
+})
 
 /** Records of `curves` for each seed, its base's offset (per base) and its own jitter added to every accuracy. */
 const records = (curves: ReadonlyArray<Curve>, seeds: ReadonlyArray<{ seed: number; base?: number; shift: number }>) => {
@@ -58,7 +62,16 @@ const records = (curves: ReadonlyArray<Curve>, seeds: ReadonlyArray<{ seed: numb
         const total = c.points.length
         for (const suite of ["val", "indist", "ood"] as const) {
           const [acc, succ] = point[suite]
-          evals.push({ seed, ...(base === undefined ? {} : { base }), arm: c.arm, step, total, samples: 100 * step, suite, metrics: metrics(episodes(acc + shift, succ, c.pattern)) })
+          evals.push({
+            seed,
+            ...(base === undefined ? {} : { base }),
+            arm: c.arm,
+            step,
+            total,
+            samples: 100 * step,
+            suite,
+            metrics: metrics(episodes(acc + shift, succ, c.pattern))
+          })
         }
         if (c.kl !== undefined) kls.push({ seed, arm: c.arm, step, total, samples: 100 * step, reference: "base", kl: c.kl[k]!, parts: {}, inputs: 10 })
       })
@@ -116,10 +129,12 @@ describe("frontiers", () => {
   })
 
   it("without a validation suite chooses on the in-distribution test and says so", () => {
-    const r = frontierResults(input([init, { arm: "a@1", points: [p(0.9, 0.7, 0.4)] }, { arm: "a@2", points: [p(0.7, 0.9, 0.2)] }, { arm: "b@1", points: [p(0.7, 0.7, 0.3)] }], {
-      spec: { methods: spec.methods, start: "init", indist: "indist", ood: ["ood"] },
-      methodOf: { "a@1": "a", "a@2": "a", "b@1": "b" }
-    }))
+    const r = frontierResults(
+      input([init, { arm: "a@1", points: [p(0.9, 0.7, 0.4)] }, { arm: "a@2", points: [p(0.7, 0.9, 0.2)] }, { arm: "b@1", points: [p(0.7, 0.7, 0.3)] }], {
+        spec: { methods: spec.methods, start: "init", indist: "indist", ood: ["ood"] },
+        methodOf: { "a@1": "a", "a@2": "a", "b@1": "b" }
+      })
+    )
     expect(r.chosenOn).toBe("indist")
     expect(r.selected[0]!.arm).toBe("a@2")
     expect(r.notes.some((n) => n.startsWith("no validation suite"))).toBe(true)
@@ -158,7 +173,11 @@ describe("frontiers", () => {
 
   it("compares at matched KL within bands both methods cover", () => {
     const r = frontierResults(
-      input([init, { arm: "a@1", points: [p(0.7, 0.7, 0.5), p(0.8, 0.8, 0.45)], kl: [1, 4] }, { arm: "b@1", points: [p(0.7, 0.7, 0.3), p(0.8, 0.8, 0.2)], kl: [1, 4] }])
+      input([init, { arm: "a@1", points: [p(0.7, 0.7, 0.5), p(0.8, 0.8, 0.45)], kl: [1, 4] }, {
+        arm: "b@1",
+        points: [p(0.7, 0.7, 0.3), p(0.8, 0.8, 0.2)],
+        kl: [1, 4]
+      }])
     )
     const step = r.matched_kl.filter((c) => c.metric === "step")
     expect(step.map((c) => c.label)).toEqual(["KL 1.00–1.41 nats (1 and 1 points)", "KL 2.83–4.00 nats (1 and 1 points)"])
@@ -231,7 +250,9 @@ describe("validation routes", () => {
   const test = { name: "indist", dataset: { synth: "nyc", seed: 0, after: 304 }, episodes: 100 }
   it("are refused where they share routes with a test suite, at any grid angle", () => {
     expect(validationLeak({ name: "val", dataset: { synth: "nyc", seed: 0, after: 1304 }, episodes: 100 }, [test])).toBeUndefined()
-    expect(validationLeak({ name: "val", dataset: { synth: "nyc", seed: 0, after: 350 }, episodes: 100 }, [test])).toMatch(/shares routes with the test suite indist/)
+    expect(validationLeak({ name: "val", dataset: { synth: "nyc", seed: 0, after: 350 }, episodes: 100 }, [test])).toMatch(
+      /shares routes with the test suite indist/
+    )
     expect(validationLeak({ name: "val", dataset: { synth: "nyc@0", seed: 0, after: 304 }, episodes: 10 }, [test])).toMatch(/routes 304–313 of nyc@0/)
     // another city or another layout seed shares nothing
     expect(validationLeak({ name: "val", dataset: { synth: "sf", seed: 0, after: 304 }, episodes: 100 }, [test])).toBeUndefined()

@@ -24,7 +24,10 @@ const { VIRL_CLUSTER_SECRET: _, ...noSecret } = env
 const PASSWORD = "pw#Secret-7"
 const PORT = 54000 + (process.pid % 1000)
 let url = ""
-const sweepFile = path.join(root, "cluster_sweep.ts")
+/** Sweep files inside the project (a runner runs only the project's own files), removed at the end. */
+const inProject = path.resolve(import.meta.dirname, "../../test-output", `cluster-${process.pid}`)
+fs.mkdirSync(inProject, { recursive: true })
+const sweepFile = path.join(inProject, "cluster_sweep.ts")
 const LABELS = ["verify_iter=1", "verify_iter=2", "verify_iter=3"]
 const runners: ChildProcess[] = []
 
@@ -135,6 +138,7 @@ afterAll(() => {
   for (const r of runners) if (r.exitCode === null) r.kill("SIGKILL")
   if (!noServer) stopPostgres({ port: PORT, remove: true })
   fs.rmSync(root, { recursive: true, force: true })
+  fs.rmSync(inProject, { recursive: true, force: true })
 })
 
 describe.skipIf(noServer)("virl sweep --sharding cluster on PostgreSQL", () => {
@@ -385,7 +389,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
 
   it("PostgreSQL restarted mid-sweep: runners and submitter wait for it; every trial ends once, as undisturbed", async () => {
     await reference()
-    const file = writeSweep("pg_restart", path.join(root, "pg_restart.ts"))
+    const file = writeSweep("pg_restart", path.join(inProject, "pg_restart.ts"))
     const ports = [PORT + 1020, PORT + 1021]
     const outs = [path.join(root, "runner-e"), path.join(root, "runner-f")]
     await freshRunners(ports, outs)
@@ -413,7 +417,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
 
   it("a runner stopped (SIGSTOP) past its failover time: its trial moves, its process stops itself, continued it writes nothing", async () => {
     await reference()
-    const file = writeSweep("frozen_runner", path.join(root, "frozen_runner.ts"))
+    const file = writeSweep("frozen_runner", path.join(inProject, "frozen_runner.ts"))
     const ports = [PORT + 1022, PORT + 1023]
     const outs = [path.join(root, "runner-g"), path.join(root, "runner-h")]
     const [g, h] = await freshRunners(ports, outs, ["--parallel", "2"])
@@ -582,7 +586,9 @@ describe("virl runner on SQLite", () => {
     const bare = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: noSecret })
     const loopback = bare("runner", "--db", db, "--port", String(port + 1))
     expect(loopback.status).toBe(1)
-    expect(loopback.stderr).toMatch(/runner --host 127\.0\.0\.1: no cluster secret, so nothing would check who sends this runner work — on loopback, any user of this machine/)
+    expect(loopback.stderr).toMatch(
+      /runner --host 127\.0\.0\.1: no cluster secret, so nothing would check who sends this runner work — on loopback, any user of this machine/
+    )
     const open = bare("runner", "--db", db, "--host", "0.0.0.0", "--port", String(port + 1))
     expect(open.status).toBe(1)
     expect(open.stderr).toMatch(/runner --host 0\.0\.0\.0: no cluster secret, .*anyone who reaches the port\. Set VIRL_CLUSTER_SECRET/)
@@ -603,6 +609,13 @@ describe("virl runner on SQLite", () => {
     expect(fs.readFileSync(insecureLog, "utf8")).toMatch(/runner 0\.0\.0\.0:\d+ on sqlite:.*no cluster secret \(--insecure\)/)
     insecure.kill("SIGKILL")
   }, 180_000)
+
+  it("submits only a sweep file inside the project: a runner would import and run it", () => {
+    const outside = writeSweep("outside", path.join(root, "outside_sweep.ts"))
+    const r = virl("sweep", outside, "--sharding", "cluster", "--db", `sqlite:${path.join(root, "outside.db")}`)
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toContain(`${outside} is outside the project`)
+  }, 60_000)
 
   it("refuses a database set up by another version of virl", async () => {
     const file = path.join(root, "other.db")

@@ -52,7 +52,17 @@ describe("virl run experiments/frontier.ts --quick", () => {
       // the paper's claims, one Holm family
       expect(f.claims).toHaveLength(10)
       for (const c of f.claims) expect(["supported", "contradicted", "not shown"]).toContain(c.verdict)
-      for (const file of ["plots/frontier.png", "plots/frontier.svg", "plots/frontier_success.svg", "plots/frontier.csv", "plots/frontier_kl.svg", "frontier_points.csv", "results.md"]) {
+      for (
+        const file of [
+          "plots/frontier.png",
+          "plots/frontier.svg",
+          "plots/frontier_success.svg",
+          "plots/frontier.csv",
+          "plots/frontier_kl.svg",
+          "frontier_points.csv",
+          "results.md"
+        ]
+      ) {
         expect(fs.existsSync(path.join(out, file))).toBe(true)
       }
       expect(fs.readFileSync(path.join(out, "results.md"), "utf8")).toMatch(/## Frontiers[\s\S]*The paper's claims[\s\S]*Success rate/)
@@ -75,8 +85,9 @@ describe("virl run experiments/frontier.ts --quick", () => {
         cwd: ROOT,
         encoding: "utf8"
       })
-      const arms = (JSON.parse(printed.stdout) as { arms: Record<string, { sft_config: { epochs: number }; num_updates: number; pretrain_config: { seed: number } }> })
-        .arms
+      const arms =
+        (JSON.parse(printed.stdout) as { arms: Record<string, { sft_config: { epochs: number }; num_updates: number; pretrain_config: { seed: number } }> })
+          .arms
       expect(Object.keys(arms)).toHaveLength(14)
       expect([arms["init"]!.sft_config.epochs, arms["ppo-outcome@lr3e-4"]!.num_updates]).toEqual([3, 6])
       // the last quick seed (2) trains from the second base

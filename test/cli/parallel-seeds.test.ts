@@ -112,7 +112,9 @@ describe("virl run --parallel-seeds", () => {
       req.on("end", () => {
         seen.push({ url: req.url ?? "", body: JSON.parse(data) })
         res.writeHead(200, { "content-type": "application/json" })
-        res.end(JSON.stringify(req.url === "/graphql" ? { data: { upsertBucket: { bucket: { name: "r", project: { name: "p", entity: { name: "me" } } } } } } : {}))
+        res.end(
+          JSON.stringify(req.url === "/graphql" ? { data: { upsertBucket: { bucket: { name: "r", project: { name: "p", entity: { name: "me" } } } } } } : {})
+        )
       })
     })
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
@@ -148,7 +150,9 @@ describe("virl run --parallel-seeds", () => {
       const runIds = new Set(created.filter((v) => v.jobType !== "experiment").map((v) => v.name))
       const summarized = new Set(summaries.map((s) => s.url.split("/")[4]))
       for (const id of runIds) expect(summarized.has(id)).toBe(true)
-      const rlSummary = summaries.map((s) => ({ url: s.url, v: JSON.parse(s.body.files["wandb-summary.json"].content[0]) })).find((s) => s.url.includes(`/${rl1.name}/`))!.v
+      const rlSummary = summaries.map((s) => ({ url: s.url, v: JSON.parse(s.body.files["wandb-summary.json"].content[0]) })).find((s) =>
+        s.url.includes(`/${rl1.name}/`)
+      )!.v
       expect(Object.keys(rlSummary)).toEqual(expect.arrayContaining(["eval/indist/per_step_accuracy", "eval/indist/success_rate", "kl/total"]))
     } finally {
       server.closeAllConnections()

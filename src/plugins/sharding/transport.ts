@@ -91,7 +91,13 @@ export const connectAuthenticated = (host: string, port: number, secret: Buffer)
     socket.once("error", (e: Error & { code?: string }) => {
       clearTimeout(timer)
       const why = refusal(e)
-      reject(new Error(why.startsWith("it does not hold") ? `runner ${address} refused this process: the cluster secrets differ (VIRL_CLUSTER_SECRET)` : `runner ${address}: ${why}`))
+      reject(
+        new Error(
+          why.startsWith("it does not hold")
+            ? `runner ${address} refused this process: the cluster secrets differ (VIRL_CLUSTER_SECRET)`
+            : `runner ${address}: ${why}`
+        )
+      )
     })
     socket.once("secureConnect", () => {
       clearTimeout(timer)

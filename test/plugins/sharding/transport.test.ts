@@ -128,7 +128,9 @@ describe("the cluster's transport (TLS with a key derived from the secret)", () 
 
   it("refuses a secret too short to be safe, from the variable or the file", () => {
     const short = Effect.runSync(Effect.either(readSecret("s3cret", undefined)))
-    expect(Either.isLeft(short) && short.left.message).toMatch(new RegExp(`VIRL_CLUSTER_SECRET: the cluster secret has 6 characters; use at least ${MIN_SECRET}`))
+    expect(Either.isLeft(short) && short.left.message).toMatch(
+      new RegExp(`VIRL_CLUSTER_SECRET: the cluster secret has 6 characters; use at least ${MIN_SECRET}`)
+    )
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "virl-secret-")), "secret")
     fs.writeFileSync(file, "tiny\n")
     const fromFile = Effect.runSync(Effect.either(readSecret(undefined, file)))

@@ -121,7 +121,11 @@ describe("W&B, live", () => {
     expect(m).toContainEqual({ "1": "ppo/loss", "5": 1 })
     // an evaluation's metrics arrive later: the config is sent again with their axis
     await Effect.runPromise(tracker.log({ ...evaluation("rl", 1), step: 1, total: 1 }))
-    expect(await until(() => created().some((v) => JSON.parse(v.config)._wandb.value.m.some((e: Record<string, unknown>) => e["1"] === "eval/indist/per_step_accuracy")))).toBe(true)
+    expect(
+      await until(() =>
+        created().some((v) => JSON.parse(v.config)._wandb.value.m.some((e: Record<string, unknown>) => e["1"] === "eval/indist/per_step_accuracy"))
+      )
+    ).toBe(true)
     const last = JSON.parse(created().at(-1)!.config)._wandb.value.m as Array<Record<string, unknown>>
     expect(last).toContainEqual({ "1": "eval/indist/per_step_accuracy", "5": 2 })
     // the summary: the arm's final evaluations (from the run's records) and the experiment's table
@@ -136,9 +140,15 @@ describe("W&B, live", () => {
     })
     await Effect.runPromise(tracker.summary({ seconds: 12, results: { arms: { rl: { indist: { per_step_accuracy: { mean: 0.7 } } } } } }))
     await Effect.runPromise(tracker.close)
-    const summaries = seen.filter((s) => s.body.files?.["wandb-summary.json"] !== undefined).map((s) => [s.url, JSON.parse(s.body.files["wandb-summary.json"].content[0])])
+    const summaries = seen.filter((s) => s.body.files?.["wandb-summary.json"] !== undefined).map((
+      s
+    ) => [s.url, JSON.parse(s.body.files["wandb-summary.json"].content[0])])
     const rl = created()[0].name
-    expect(summaries.find(([url]) => url.includes(`/${rl}/`))![1]).toEqual({ "eval/indist/per_step_accuracy": 0.75, "eval/indist/success_rate": 0.25, "eval/indist/mean_reward": 1 })
+    expect(summaries.find(([url]) => url.includes(`/${rl}/`))![1]).toEqual({
+      "eval/indist/per_step_accuracy": 0.75,
+      "eval/indist/success_rate": 0.25,
+      "eval/indist/mean_reward": 1
+    })
     expect(summaries.find(([url]) => !url.includes(`/${rl}/`))![1]).toEqual({ "rl/indist/per_step_accuracy": 0.7, seconds: 12 })
     const experimentRun = created().find((v) => v.jobType === "experiment")!
     expect(JSON.parse(experimentRun.config).name).toEqual({ desc: null, value: "study" })
