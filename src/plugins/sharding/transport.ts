@@ -49,7 +49,7 @@ const refusal = (e: Error & { code?: string }): string =>
 
 /**
  * A TLS server whose connections have passed the handshake (a runner's side). Refusals go to
- * `log`; `onSecure` gets each connection, paused.
+ * `log`; `onSecure` gets each connection, its data held until a reader attaches.
  */
 export const authenticatedServer = (secret: Buffer, onSecure: (socket: tls.TLSSocket) => void, log: (line: string) => void): tls.Server => {
   const psk = pskOf(secret)
@@ -59,7 +59,8 @@ export const authenticatedServer = (secret: Buffer, onSecure: (socket: tls.TLSSo
     pskIdentityHint: IDENTITY,
     pskCallback: (_socket, identity) => (identity === IDENTITY ? psk : null)
   }, (socket) => {
-    socket.pause()
+    // not paused: a stream paused by hand stays paused when its reader attaches ("data"), and
+    // NodeSocket.fromDuplex attaches one; with no reader yet, what arrives waits in its buffer
     // a record that fails its MAC (changed on the way) is an error here: the connection goes
     socket.on("error", (e) => {
       log(`dropped a connection from ${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}: ${e.message.split("\n")[0]}`)
@@ -74,7 +75,7 @@ export const authenticatedServer = (secret: Buffer, onSecure: (socket: tls.TLSSo
   return server
 }
 
-/** A connection to `host:port` that has passed the handshake, paused. */
+/** A connection to `host:port` that has passed the handshake, its data held until a reader attaches. */
 export const connectAuthenticated = (host: string, port: number, secret: Buffer): Promise<tls.TLSSocket> =>
   new Promise((resolve, reject) => {
     const address = `${host}:${port}`
@@ -86,7 +87,6 @@ export const connectAuthenticated = (host: string, port: number, secret: Buffer)
       checkServerIdentity: () => undefined,
       pskCallback: () => ({ psk: pskOf(secret), identity: IDENTITY })
     })
-    socket.pause()
     const timer = setTimeout(() => socket.destroy(new Error(`runner ${address}: no answer within ${HANDSHAKE_MS} ms`)), HANDSHAKE_MS)
     socket.once("error", (e: Error & { code?: string }) => {
       clearTimeout(timer)
