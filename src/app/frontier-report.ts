@@ -11,7 +11,9 @@ const METRICS: ReadonlyArray<FrontierMetric> = ["step", "success"]
 const METRIC_NAME: Readonly<Record<FrontierMetric, string>> = { step: "per-step accuracy", success: "success rate" }
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—")
-const interval = (e: Estimate | undefined) => (e === undefined || !Number.isFinite(e.mean) ? "—" : `${pct(e.mean)} [${pct(e.lo)}, ${pct(e.hi)}]`)
+/** A rate with its interval, the interval kept within [0, 100] % (a t-interval of a rate near 0 reaches below it). */
+const interval = (e: Estimate | undefined) =>
+  e === undefined || !Number.isFinite(e.mean) ? "—" : `${pct(e.mean)} [${pct(Math.max(0, e.lo))}, ${pct(Math.min(1, e.hi))}]`
 const signedNumber = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`
 /** A difference with its interval; ▲/▼ where the interval excludes 0. */
 export const signed = (e: Estimate | undefined) => {

@@ -185,9 +185,14 @@ export const renderFigure = async (panels: ReadonlyArray<Panel>, width?: number,
   return { svg, png, csv: figureCsv(panels) }
 }
 
-/** Writes DIR/NAME.svg, NAME.png and NAME.csv, each atomically. */
+/**
+ * Writes DIR/NAME.svg, NAME.png and NAME.csv, each atomically; panels without a point are left
+ * out (Vega cannot lay out an empty one), and a figure with none is not written.
+ */
 export const writeFigure = async (dir: string, name: string, panels: ReadonlyArray<Panel>, width?: number, height?: number): Promise<void> => {
-  const figure = await renderFigure(panels, width, height)
+  const drawn = panels.filter((p) => p.series.some((s) => s.points.length > 0))
+  if (drawn.length === 0) return
+  const figure = await renderFigure(drawn, width, height)
   writeFileAtomic(path.join(dir, `${name}.svg`), figure.svg)
   writeFileAtomic(path.join(dir, `${name}.png`), figure.png)
   writeFileAtomic(path.join(dir, `${name}.csv`), figure.csv)

@@ -173,26 +173,25 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
     if (options.part !== true) writeRunConfig(options.out, experiment, seeds, options.quick === true, resolved)
     // a suite's own config values checked now; suites on synthetic cities made now, once, before
     // seeds (perhaps in processes of their own) look for them
-    const routesOf: SuiteRoutes[] = []
+    const episodesOf = new Map<SuiteSpec, Set<number>>()
     for (const spec of suites) {
       const episodes = new Set<number>()
-      for (const config of Object.values(resolved)) {
-        episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
-      }
-      routesOf.push({ name: spec.name, dataset: spec.dataset, episodes: Math.max(...episodes) })
+      for (const config of Object.values(resolved)) episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
+      episodesOf.set(spec, episodes)
     }
+    // the validation routes share none with a test suite's (choices made on them are not made on the test)
+    const routesOf: SuiteRoutes[] = suites.map((spec) => ({ name: spec.name, dataset: spec.dataset, episodes: Math.max(...episodesOf.get(spec)!) }))
     const validation = routesOf.find((s) => s.name === experiment.frontier?.validation)
     const leak = validation === undefined ? undefined : validationLeak(validation, routesOf.filter((s) => s !== validation))
     if (leak !== undefined) return yield* new ExperimentError({ message: `${experiment.name}: ${leak}` })
+    const c0 = performance.now()
     for (const spec of suites) {
-      const episodes = new Set<number>()
-      for (const config of Object.values(resolved)) {
-        episodes.add(suiteEpisodes(spec, yield* suiteConfig(config, spec)))
-      }
-      for (const n of episodes) {
+      for (const n of episodesOf.get(spec)!) {
         yield* ensureDataset(spec.dataset, options.datasets, n, { onProgress: progress.bar(`rendering the city of suite ${spec.name}`), log: progress.log })
       }
     }
+    const citySeconds = (performance.now() - c0) / 1000
+    if (citySeconds >= 1) appendLine(path.join(options.out, PHASES_FILE), { phase: "cities", seconds: citySeconds })
     let probe: { inputs: PolicyInput[]; reference: Map<string, OutputDistribution[]> } | undefined
     // seeds running side by side build the KL probe and each reference's distributions once
     const probeLock = yield* Effect.makeSemaphore(1)
@@ -329,7 +328,7 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
         // the final point when training finished before (a resume, a cached base) or an
         // interruption fell between the last checkpoint and its evaluation: evaluate from disk
         const finished = () =>
-          done.filter((r) => r.seed === seed && r.arm === arm.name && r.step === total).length >= suites.length &&
+          suites.every((s) => done.some((r) => r.seed === seed && r.arm === arm.name && r.step === total && r.suite === s.name)) &&
           (!measuresKl || klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === total))
         if (!finished()) {
           yield* Effect.provide(
