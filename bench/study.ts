@@ -102,9 +102,11 @@ const main = async () => {
   const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim()
   const base = baseline === "none" ? undefined : worktree(baseline)
   const baseName = base === undefined ? undefined : spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: base, encoding: "utf8" }).stdout.trim()
-  console.log(`studies from an empty cache — ${os.availableParallelism()} cores, Node ${process.version}; this tree (${head}, uncommitted changes included)${
-    baseName === undefined ? "" : ` against ${baseName} (${baseline})`
-  }; seconds`)
+  console.log(
+    `studies from an empty cache — ${os.availableParallelism()} cores, Node ${process.version}; this tree (${head}, uncommitted changes included)${
+      baseName === undefined ? "" : ` against ${baseName} (${baseline})`
+    }; seconds`
+  )
   try {
     for (const name of chosen) {
       const args = STUDIES[name]
