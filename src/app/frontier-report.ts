@@ -34,11 +34,12 @@ export const intervalsText = (r: FrontierResults): string => {
     : rep.unit === "seed"
     ? `${rep.units} seeds of one base`
     : "one seed"
-  return `Estimates are means over ${over}. 95 % intervals are t-intervals: the variance adds the spread between ${
-    rep.unit === "route" ? "—" : rep.unit === "base" ? "bases" : "seeds"
-  } (t with ${
-    Number.isFinite(rep.df) ? rep.df : "∞"
-  } degrees of freedom) and the sampling of routes (the delta method, paired across everything run on the same routes): ` +
+  const spread = rep.unit === "route"
+    ? "95 % intervals are normal intervals from the sampling of routes alone (the delta method, paired across everything run on the same routes): "
+    : `95 % intervals are t-intervals: the variance adds the spread between ${rep.unit === "base" ? "bases" : "seeds"} (t with ${
+      Number.isFinite(rep.df) ? rep.df : "∞"
+    } degrees of freedom) and the sampling of routes (the delta method, paired across everything run on the same routes): `
+  return `Estimates are means over ${over}. ${spread}` +
     `routes per suite ${Object.entries(r.routes).map(([s, n]) => `${s} ${n}`).join(", ")}. ▲/▼: the interval excludes 0. ` +
     `Every choice (a method's point and configuration, the levels methods are matched at) is made on ${r.chosenOn}.`
 }

@@ -3,6 +3,7 @@ import type { EpisodeOutcome, SuiteMetrics } from "../../src/core/evaluation.ts"
 import type { FrontierSpec } from "../../src/core/experiment.ts"
 import { configurations } from "../../src/core/experiment.ts"
 import { type FrontierInput, frontierResults, validationLeak } from "../../src/app/frontier.ts"
+import { intervalsText } from "../../src/app/frontier-report.ts"
 import type { EvalRecord, KlRecord } from "../../src/app/run-folder.ts"
 import { studentQuantile } from "../../src/app/statistics.ts"
 
@@ -202,6 +203,13 @@ describe("frontiers", () => {
     const f = flat.points.find((x) => x.arm === "a@1")!.values.step["ood"]!
     expect(f.hi - f.lo).toBeLessThan(e.hi - e.lo)
     expect(flat.notes.some((n) => n.includes("one base"))).toBe(true)
+    // the report says which spread the intervals carry
+    expect(intervalsText(r)).toContain("spread between bases (t with 2 degrees of freedom)")
+    expect(intervalsText(flat)).toContain("spread between seeds (t with 5 degrees of freedom)")
+    const single = frontierResults(input(curves, {}, [{ seed: 1, shift: 0 }]))
+    expect(single.replication.unit).toBe("route")
+    expect(intervalsText(single)).toContain("sampling of routes alone")
+    expect(intervalsText(single)).not.toContain("spread between")
   })
 
   it("widens intervals with fewer routes", () => {
