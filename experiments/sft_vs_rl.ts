@@ -21,7 +21,7 @@ import * as Process from "../src/plugins/reward/process.ts"
  * The base answered in relative directions on 2 % of its routes (6 of 288) and in absolute ones on
  * all: its rule-OOD accuracy starts near the paper's format-initialised model (35.7 %) instead of
  * near in-distribution, so that the rule-OOD suite tests transfer, not what post-training forgets.
- * docs/frontier.md gives the shares tried and what each base started at.
+ * The shares tried before this one kept no records (docs/frontier.md, "Withdrawn").
  */
 export const BASE_CONFIG = { "pretrain_config.relative_share": 0.02 } as const
 
