@@ -18,9 +18,14 @@ describe("virl eval", () => {
     expect(run.status).toBe(0)
     const metrics = JSON.parse(run.stdout.trim().split("\n").pop()!)
     expect(Object.keys(metrics).sort()).toEqual(
-      ["mean_reward", "mean_steps", "mean_verification_steps", "num_traj", "per_step_accuracy", "std_reward", "success_rate"].sort()
+      ["by_action", "mean_reward", "mean_steps", "mean_verification_steps", "num_traj", "per_step_accuracy", "std_reward", "success_rate"].sort()
     )
     expect([metrics.per_step_accuracy, metrics.success_rate, metrics.num_traj]).toEqual([1, 1, 3])
+    // per ground-truth action: the oracle answers every one right, and no route fails
+    const classes = metrics.by_action as Record<string, { answers: number; correct: number; failed_here: number }>
+    expect(classes["forward"]!.answers).toBeGreaterThan(0)
+    expect(classes["stop"]!.answers).toBe(3)
+    for (const c of Object.values(classes)) expect([c.correct, c.failed_here]).toEqual([c.answers, 0])
   })
 
   it("rejects an unknown config key and a missing checkpoint with clear errors", () => {
