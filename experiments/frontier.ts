@@ -15,57 +15,59 @@ import * as Outcome from "../src/plugins/reward/outcome.ts"
 import * as Process from "../src/plugins/reward/process.ts"
 import { frontierOf, onFooting, rftMethod, rlMethod, sftMethod, START } from "./footing.ts"
 
-const RULE = "Fig. 6 (V-IRL-VL, rule variants, per-step accuracy)"
-const VISUAL = "Fig. 7 (V-IRL-VL, visual variants: VLN mini success rate)"
 const RL = ["ppo-process", "ppo-outcome"] as const
 
+/**
+ * One of the paper's V-IRL-VL results: the figure, the metric it is reported in, our suite and
+ * what is said of it ("rule-OOD", "visual-OOD success"), and its numbers (init → RL, → SFT).
+ */
+interface PaperResult {
+  readonly figure: string
+  readonly metric: FrontierClaim["metric"]
+  readonly suite: string
+  readonly what: string
+  readonly init: string
+  readonly rl: string
+  readonly sft: string
+}
+
+const RULE: PaperResult = {
+  figure: "Fig. 6 (V-IRL-VL, rule variants, per-step accuracy)",
+  metric: "step",
+  suite: "rule-ood",
+  what: "rule-OOD",
+  init: "35.7",
+  rl: "45.0",
+  sft: "2.5"
+}
+const VISUAL: PaperResult = {
+  figure: "Fig. 7 (V-IRL-VL, visual variants: VLN mini success rate)",
+  metric: "success",
+  suite: "visual-ood",
+  what: "visual-OOD success",
+  init: "16.7",
+  rl: "77.8",
+  sft: "11.1"
+}
+
+const on = (r: PaperResult) => ({ metric: r.metric, suite: r.suite })
+/** Each RL method raises the result above the start. */
+const rlRaises = (r: PaperResult): FrontierClaim[] =>
+  RL.map((m) => ({ claim: `RL (${m}) raises ${r.what} above its start`, paper: `${r.figure}: init ${r.init} → RL ${r.rl}`, ...on(r), test: { gain: m } }))
+/** SFT lowers the result below the start. */
+const sftLowers = (r: PaperResult): FrontierClaim => ({
+  claim: `SFT lowers ${r.what} below its start`,
+  paper: `${r.figure}: init ${r.init} → SFT ${r.sft}`,
+  ...on(r),
+  test: { gain: "sft" },
+  direction: "down"
+})
+/** Each RL method ahead of SFT on the result. */
+const rlAhead = (r: PaperResult): FrontierClaim[] =>
+  RL.map((m) => ({ claim: `RL (${m}) ahead of SFT on ${r.what}`, paper: `${r.figure}: ${r.rl} vs ${r.sft}`, ...on(r), test: { difference: [m, "sft"] } }))
+
 /** The paper's V-IRL-VL claims, each in the metric the paper reports it in. */
-const CLAIMS: ReadonlyArray<FrontierClaim> = [
-  ...RL.map((m): FrontierClaim => ({
-    claim: `RL (${m}) raises rule-OOD above its start`,
-    paper: `${RULE}: init 35.7 → RL 45.0`,
-    metric: "step",
-    suite: "rule-ood",
-    test: { gain: m }
-  })),
-  {
-    claim: "SFT lowers rule-OOD below its start",
-    paper: `${RULE}: init 35.7 → SFT 2.5`,
-    metric: "step",
-    suite: "rule-ood",
-    test: { gain: "sft" },
-    direction: "down"
-  },
-  ...RL.map((m): FrontierClaim => ({
-    claim: `RL (${m}) raises visual-OOD success above its start`,
-    paper: `${VISUAL}: init 16.7 → RL 77.8`,
-    metric: "success",
-    suite: "visual-ood",
-    test: { gain: m }
-  })),
-  {
-    claim: "SFT lowers visual-OOD success below its start",
-    paper: `${VISUAL}: init 16.7 → SFT 11.1`,
-    metric: "success",
-    suite: "visual-ood",
-    test: { gain: "sft" },
-    direction: "down"
-  },
-  ...RL.map((m): FrontierClaim => ({
-    claim: `RL (${m}) ahead of SFT on rule-OOD`,
-    paper: `${RULE}: 45.0 vs 2.5`,
-    metric: "step",
-    suite: "rule-ood",
-    test: { difference: [m, "sft"] }
-  })),
-  ...RL.map((m): FrontierClaim => ({
-    claim: `RL (${m}) ahead of SFT on visual-OOD success`,
-    paper: `${VISUAL}: 77.8 vs 11.1`,
-    metric: "success",
-    suite: "visual-ood",
-    test: { difference: [m, "sft"] }
-  }))
-]
+const CLAIMS: ReadonlyArray<FrontierClaim> = [...rlRaises(RULE), sftLowers(RULE), ...rlRaises(VISUAL), sftLowers(VISUAL), ...rlAhead(RULE), ...rlAhead(VISUAL)]
 
 export default experiment(
   onFooting({

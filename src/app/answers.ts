@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type ActionClass, actionClass } from "../core/evaluation.ts"
+import { ACTION_CLASSES, type ActionBreakdown, actionClass, emptyActionCounts } from "../core/evaluation.ts"
 import type { EvalRecord } from "./run-folder.ts"
 import { readEpisodes } from "./view/bundle.ts"
 
@@ -9,30 +9,14 @@ import { readEpisodes } from "./view/bundle.ts"
  * arm gives and gets right, and where its failed routes end — the answer that ran out of
  * attempts. Read from the evaluation records where they carry it (`by_action`), else from the
  * episode traces an arm's final point keeps (seed-S/ARM/eval-logs/SUITE-stepN.episodes.jsonl).
+ *
+ * One evaluation's breakdown: its record's, or its traces', or undefined where neither is kept.
  */
-export interface AnswerCounts {
-  readonly answers: number
-  readonly correct: number
-  /** Failed routes whose last answer asked for this. */
-  readonly failed_here: number
-}
-
-export type Breakdown = Readonly<Record<ActionClass, AnswerCounts>>
-
-export const CLASSES: ReadonlyArray<ActionClass> = ["forward", "turn", "stop"]
-
-const empty = (): Record<ActionClass, { answers: number; correct: number; failed_here: number }> => ({
-  forward: { answers: 0, correct: 0, failed_here: 0 },
-  turn: { answers: 0, correct: 0, failed_here: 0 },
-  stop: { answers: 0, correct: 0, failed_here: 0 }
-})
-
-/** One evaluation's breakdown: its record's, or its traces', or undefined where neither is kept. */
-export const breakdownOf = (runDir: string, record: EvalRecord): Breakdown | undefined => {
+export const breakdownOf = (runDir: string, record: EvalRecord): ActionBreakdown | undefined => {
   if (record.metrics.by_action !== undefined) return record.metrics.by_action
   const file = path.join(runDir, `seed-${record.seed}`, record.arm, "eval-logs", `${record.suite}-step${record.step}.episodes.jsonl`)
   if (!fs.existsSync(file)) return undefined
-  const out = empty()
+  const out = emptyActionCounts()
   for (const episode of readEpisodes(file)) {
     episode.steps.forEach((s, k) => {
       const c = out[actionClass(s.gt_action)]
@@ -45,10 +29,10 @@ export const breakdownOf = (runDir: string, record: EvalRecord): Breakdown | und
 }
 
 /** Breakdowns summed over evaluations (seeds). */
-export const sumBreakdowns = (parts: ReadonlyArray<Breakdown>): Breakdown => {
-  const out = empty()
+export const sumBreakdowns = (parts: ReadonlyArray<ActionBreakdown>): ActionBreakdown => {
+  const out = emptyActionCounts()
   for (const p of parts) {
-    for (const k of CLASSES) {
+    for (const k of ACTION_CLASSES) {
       out[k].answers += p[k].answers
       out[k].correct += p[k].correct
       out[k].failed_here += p[k].failed_here
@@ -64,8 +48,8 @@ export const finalBreakdown = (
   arm: string,
   suite: string,
   seeds: ReadonlyArray<number>
-): Breakdown | undefined => {
-  const parts: Breakdown[] = []
+): ActionBreakdown | undefined => {
+  const parts: ActionBreakdown[] = []
   for (const seed of seeds) {
     const record = evals.find((e) => e.arm === arm && e.suite === suite && e.seed === seed && e.step === e.total)
     const b = record === undefined ? undefined : breakdownOf(runDir, record)

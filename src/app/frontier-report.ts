@@ -1,7 +1,8 @@
 import * as path from "node:path"
 import type { FrontierMetric } from "../core/experiment.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import { CLASSES, finalBreakdown } from "./answers.ts"
+import { ACTION_CLASSES } from "../core/evaluation.ts"
+import { finalBreakdown } from "./answers.ts"
 import { frontierResults } from "./frontier.ts"
 import type { Chosen, Comparison, Estimate, FrontierResults } from "./frontier-results.ts"
 import { PALETTE, type Panel, type Series, writeFigure } from "./plot.ts"
@@ -166,12 +167,12 @@ export const frontierMarkdown = (r: FrontierResults, suites: ReadonlyArray<Suite
       out.push(
         `#### ${title(suite)}`,
         "",
-        `| arm | ${CLASSES.map((c) => `${c} right %`).join(" | ")} | failed routes | ${CLASSES.map((c) => `ended at ${c} %`).join(" | ")} |`,
-        `|---|${CLASSES.map(() => "---:").join("|")}|---:|${CLASSES.map(() => "---:").join("|")}|`,
+        `| arm | ${ACTION_CLASSES.map((c) => `${c} right %`).join(" | ")} | failed routes | ${ACTION_CLASSES.map((c) => `ended at ${c} %`).join(" | ")} |`,
+        `|---|${ACTION_CLASSES.map(() => "---:").join("|")}|---:|${ACTION_CLASSES.map(() => "---:").join("|")}|`,
         ...rows.map((a) => {
-          const failed = CLASSES.reduce((n, c) => n + a.breakdown[c].failed_here, 0)
-          return `| ${a.arm} | ${CLASSES.map((c) => share(a.breakdown[c].correct, a.breakdown[c].answers)).join(" | ")} | ${failed} | ${
-            CLASSES.map((c) => share(a.breakdown[c].failed_here, failed)).join(" | ")
+          const failed = ACTION_CLASSES.reduce((n, c) => n + a.breakdown[c].failed_here, 0)
+          return `| ${a.arm} | ${ACTION_CLASSES.map((c) => share(a.breakdown[c].correct, a.breakdown[c].answers)).join(" | ")} | ${failed} | ${
+            ACTION_CLASSES.map((c) => share(a.breakdown[c].failed_here, failed)).join(" | ")
           } |`
         }),
         ""

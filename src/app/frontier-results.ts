@@ -1,5 +1,5 @@
 import type { FrontierClaim, FrontierMetric, FrontierSpec } from "../core/experiment.ts"
-import type { Breakdown } from "./answers.ts"
+import type { ActionBreakdown } from "../core/evaluation.ts"
 
 /** What a frontier comparison reports (results.json's `frontier`): see frontier.ts for how it is computed. */
 
@@ -125,7 +125,7 @@ export interface FrontierResults {
    * per ground-truth action, answers and correct ones, and where failed routes ended. The report
    * adds it from the run folder (records, or traces of final points).
    */
-  readonly answers?: ReadonlyArray<{ readonly arm: string; readonly method: string; readonly suite: string; readonly breakdown: Breakdown }>
+  readonly answers?: ReadonlyArray<{ readonly arm: string; readonly method: string; readonly suite: string; readonly breakdown: ActionBreakdown }>
   /** Why a part could not be computed, and what the statistics rest on. */
   readonly notes: string[]
 }

@@ -33,11 +33,27 @@ export interface SuiteMetrics {
    * answers, and the failed episodes whose last answer asked for it — what a change in success is
    * made of (which answers a policy gets right, and where its routes now end).
    */
-  readonly by_action?: Readonly<Record<ActionClass, { readonly answers: number; readonly correct: number; readonly failed_here: number }>>
+  readonly by_action?: ActionBreakdown
 }
 
 /** What a step's ground truth asks for. */
 export type ActionClass = "forward" | "turn" | "stop"
+export const ACTION_CLASSES: ReadonlyArray<ActionClass> = ["forward", "turn", "stop"]
+
+/** One ground-truth action's answers, correct answers, and failed episodes whose last answer asked for it. */
+export interface ActionCounts {
+  readonly answers: number
+  readonly correct: number
+  readonly failed_here: number
+}
+export type ActionBreakdown = Readonly<Record<ActionClass, ActionCounts>>
+
+/** Zeroed counts for every action class, to be filled. */
+export const emptyActionCounts = (): Record<ActionClass, { answers: number; correct: number; failed_here: number }> => ({
+  forward: { answers: 0, correct: 0, failed_here: 0 },
+  turn: { answers: 0, correct: 0, failed_here: 0 },
+  stop: { answers: 0, correct: 0, failed_here: 0 }
+})
 
 export const actionClass = (groundTruth: unknown): ActionClass => {
   const text = String(groundTruth ?? "")
@@ -117,10 +133,7 @@ export const runSuite = <E = never>(env: VectorEnvironment<StepInfoRecord>, poli
     const shownOf = (o: Observation<StepInfoRecord>): Shown => ({ info: o.info, trace: o.trace, image: o.image })
     // per episode: its reward so far, verification attempts, and (for viewers) its steps
     const state = new Map<number, { reward: number; veri: number; correct: number; shown: Shown; start: Shown["trace"]; steps: StepRecord[]; asked: unknown }>()
-    const byAction = Object.fromEntries((["forward", "turn", "stop"] as const).map((k) => [k, { answers: 0, correct: 0, failed_here: 0 }])) as Record<
-      ActionClass,
-      { answers: number; correct: number; failed_here: number }
-    >
+    const byAction = emptyActionCounts()
     const outcomes: EpisodeOutcome[] = Array.from({ length: options.numTraj }, () => [0, 0, 0] as const)
     const slots = new EpisodeSlots(env, {
       episodes: options.numTraj,
