@@ -137,7 +137,9 @@ beforeAll(async () => {
 afterAll(() => {
   for (const r of runners) if (r.exitCode === null) r.kill("SIGKILL")
   if (!noServer) stopPostgres({ port: PORT, remove: true })
-  fs.rmSync(root, { recursive: true, force: true })
+  // VIRL_TEST_KEEP=1 keeps the runners' logs and folders for a look afterwards
+  if (process.env["VIRL_TEST_KEEP"] === undefined) fs.rmSync(root, { recursive: true, force: true })
+  else console.log(`kept ${root}`)
   fs.rmSync(inProject, { recursive: true, force: true })
 })
 
@@ -357,6 +359,27 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
     }
     throw new Error(`no trial of ${sweep} ever ran`)
   }
+  /**
+   * The submitter's exit, or — past `deadline` (ms since the epoch) — a failure that says where
+   * the cluster stood: each job's row and the tails of the runners' and the submitter's logs
+   * (a timeout of the test itself would say nothing).
+   */
+  const exitBy = async (submitter: ReturnType<typeof submit>, deadline: number, ports: ReadonlyArray<number>) => {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const tail = (text: string) => text.trim().split("\n").slice(-40).join("\n")
+        const jobs = query("SELECT sweep, label, state, runner, attempts FROM virl_jobs ORDER BY sweep, label").map((r) => r.join(" ")).join("\n")
+        const runnerLogs = ports.map((p) => `--- runner ${p}\n${tail(fs.readFileSync(path.join(root, `runner-${p}.log`), "utf8"))}`).join("\n")
+        reject(new Error(`the submitter had not exited by the deadline\n--- virl_jobs\n${jobs}\n${runnerLogs}\n--- submitter\n${tail(submitter.log())}`))
+      }, Math.max(0, deadline - Date.now()))
+    })
+    try {
+      return await Promise.race([submitter.exit, late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
   const logsOf = (ports: ReadonlyArray<number>) => ports.map((p) => fs.readFileSync(path.join(root, `runner-${p}.log`), "utf8")).join("\n")
   /** Every trial done once, its results and weights the undisturbed sweep's. */
   const endedOnce = (sweep: string, ports: ReadonlyArray<number>, out: string, outs: ReadonlyArray<string>) => {
@@ -388,6 +411,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
   }
 
   it("PostgreSQL restarted mid-sweep: runners and submitter wait for it; every trial ends once, as undisturbed", async () => {
+    const deadline = Date.now() + 400_000
     await reference()
     const file = writeSweep("pg_restart", path.join(inProject, "pg_restart.ts"))
     const ports = [PORT + 1020, PORT + 1021]
@@ -403,7 +427,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
     await sleep(15_000)
     expect(query("SELECT 1")).toEqual([])
     startPostgres({ port: PORT, password: PASSWORD })
-    const code = await submitter.exit
+    const code = await exitBy(submitter, deadline, ports)
     expect(code, submitter.log()).toBe(0)
     expect(submitter.log()).toMatch(/the cluster's database cannot be reached .*; waiting for it, up to 10 minutes/)
     expect(submitter.log()).toMatch(/the cluster's database is back after \d+ s/)
@@ -416,6 +440,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
   }, 420_000)
 
   it("a runner stopped (SIGSTOP) past its failover time: its trial moves, its process stops itself, continued it writes nothing", async () => {
+    const deadline = Date.now() + 400_000
     await reference()
     const file = writeSweep("frozen_runner", path.join(inProject, "frozen_runner.ts"))
     const ports = [PORT + 1022, PORT + 1023]
@@ -447,7 +472,7 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
       stopped.kill("SIGCONT")
     }
     const continued = Date.now()
-    const code = await submitter.exit
+    const code = await exitBy(submitter, deadline, ports)
     expect(code, submitter.log()).toBe(0)
     const logs = endedOnce("frozen_runner", ports, out, outs)
     // continued, its superseded run stood down without a result (the cluster may then hand the

@@ -329,6 +329,9 @@ interface JobSpec<R> {
   readonly run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
 }
 
+/** What a job's run gives instead of a result when another runner has taken the job over. */
+const STOOD_DOWN = Symbol("stood down")
+
 /** The folder of one trial on a runner. */
 export const runnerTrialDir = (out: string, p: TrialPayload, folder: (label: string) => string) => path.join(out, folder(p.sweep), "trials", folder(p.label))
 
@@ -349,7 +352,7 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
     Effect.gen(function*() {
       const permits = yield* Effect.makeSemaphore(options.parallel)
       /** The jobs under way in this process, by execution: a job delivered again while it runs here joins the run. */
-      const underWay = new Map<string, Deferred.Deferred<string, TrialFailed>>()
+      const underWay = new Map<string, Deferred.Deferred<string | typeof STOOD_DOWN, TrialFailed>>()
       /**
        * This runner's claim on a job: `attempts` one more, and this runner's address. Every later
        * write names the attempt, so a runner that was away (stopped, cut off) while another took
@@ -411,14 +414,16 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
           Effect.catchAll(() => Effect.never)
         )
       /**
-       * A superseded attempt ends by interruption, never by a result: the cluster interrupts the
-       * job when this runner gives its shard up (which it must: the other runner holds its lock),
-       * and an interrupted job leaves no reply, so the job's result is the other runner's.
+       * A superseded attempt gives no result: its run has stopped, its permit goes back, and it
+       * leaves the jobs under way, so a later delivery of the job (the shard handed back to this
+       * runner) runs it afresh instead of joining it. Its delivery then waits to be interrupted:
+       * the cluster interrupts it when this runner gives the shard up, and an interrupted job
+       * leaves no reply, so the job's result is the other runner's.
        */
       const standDown = (name: string, holder: string) =>
-        Effect.zipRight(
+        Effect.as(
           Effect.sync(() => log(`${name}: taken over by ${holder} while this runner was away; stopped here, the result is theirs`)),
-          Effect.interruptible(Effect.never)
+          STOOD_DOWN
         )
       /**
        * One durable job: its state in virl_jobs, `parallel` at a time, not run again when
@@ -428,18 +433,20 @@ export const runnerLayer = (options: RunnerOptions, folder: (label: string) => s
        * while an earlier run of the same job is still under way (or still stopping) joins it
        * instead of starting a second process on the same folder.
        */
-      const job = <R>(spec: JobSpec<R>) =>
+      const job = <R>(spec: JobSpec<R>): Effect.Effect<string, TrialFailed, R | SqlClient.SqlClient> =>
         Effect.suspend(() => {
           const { executionId, name } = spec
           const running = underWay.get(executionId)
           if (running !== undefined) {
             log(`${name}: delivered again while it runs here; joined the run under way`)
-            return Deferred.await(running)
+            // the run joined stood down (another runner took the job over): this delivery runs it afresh
+            return Effect.flatMap(Deferred.await(running), (result) => result === STOOD_DOWN ? job(spec) : Effect.succeed(result))
           }
-          const deferred = Deferred.unsafeMake<string, TrialFailed>(FiberId.none)
+          const deferred = Deferred.unsafeMake<string | typeof STOOD_DOWN, TrialFailed>(FiberId.none)
           underWay.set(executionId, deferred)
           return fresh(spec).pipe(
-            Effect.onExit((exit) => Effect.zipRight(Effect.sync(() => underWay.delete(executionId)), Deferred.done(deferred, exit)))
+            Effect.onExit((exit) => Effect.zipRight(Effect.sync(() => underWay.delete(executionId)), Deferred.done(deferred, exit))),
+            Effect.flatMap((result) => result === STOOD_DOWN ? Effect.interruptible(Effect.never) : Effect.succeed(result))
           )
         })
       const fresh = <R>({ executionId, name, dir, finished, run }: JobSpec<R>) =>
