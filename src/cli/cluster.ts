@@ -13,27 +13,13 @@ import { suiteSpec } from "../app/suites.ts"
 import type { SuiteMetrics } from "../core/evaluation.ts"
 import { PARENT_SILENT_EXIT } from "../app/processes.ts"
 import { logTail, prepareTrials, runTrialProcess, trialByLabel, trialFolder } from "../app/trials.ts"
-import {
-  bundleFiles,
-  clientLayer,
-  ensureSchema,
-  evalJob,
-  type EvalPayload,
-  EvalWorkflow,
-  fileDigest,
-  materializeBundle,
-  PROJECT_ROOT,
-  runnerLayer,
-  TrialFailed,
-  type TrialPayload,
-  type TrialRow,
-  trialRows,
-  TrialWorkflow,
-  uploadBundle
-} from "../plugins/sharding/cluster.ts"
-import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../plugins/sharding/database.ts"
-import { awaitAll, SubmitError, submitJob } from "../plugins/sharding/jobs.ts"
-import { isLoopback, MIN_SECRET, readSecret } from "../plugins/sharding/transport.ts"
+import { bundleFiles, materializeBundle, uploadBundle } from "../cluster/bundles.ts"
+import { ensureSchema, type TrialRow, trialRows } from "../cluster/job-table.ts"
+import { clientLayer, runnerLayer } from "../cluster/runner.ts"
+import { evalJob, type EvalPayload, EvalWorkflow, fileDigest, PROJECT_ROOT, TrialFailed, type TrialPayload, TrialWorkflow } from "../cluster/workflows.ts"
+import { DatabaseError, type DatabaseUrl, parseDatabaseUrl, sqlLayer } from "../cluster/database.ts"
+import { awaitAll, SubmitError, submitJob } from "../cluster/jobs.ts"
+import { isLoopback, MIN_SECRET, readSecret } from "../cluster/transport.ts"
 import { printError, reportError } from "./errors.ts"
 import { progressBar } from "./progress.ts"
 import { cliProgress } from "./progress.ts"

@@ -12,7 +12,7 @@ import { tinyDatasets } from "../support/tiny-city.ts"
 import { postgresBin, startPostgres, stopPostgres } from "../../scripts/postgres.mjs"
 import { virlInBackground } from "../support/processes.ts"
 import { skipWithout } from "../support/system-packages.ts"
-import { connectAuthenticated } from "../../src/plugins/sharding/transport.ts"
+import { connectAuthenticated } from "../../src/cluster/transport.ts"
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/virl.mjs")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "virl-cluster-"))

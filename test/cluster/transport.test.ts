@@ -5,9 +5,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as tls from "node:tls"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { projectFile } from "../../../src/cli/cluster.ts"
-import { PROJECT_ROOT } from "../../../src/plugins/sharding/cluster.ts"
-import { authenticatedServer, connectAuthenticated, isLoopback, MIN_SECRET, readSecret } from "../../../src/plugins/sharding/transport.ts"
+import { projectFile } from "../../src/cli/cluster.ts"
+import { PROJECT_ROOT } from "../../src/cluster/workflows.ts"
+import { authenticatedServer, connectAuthenticated, isLoopback, MIN_SECRET, readSecret } from "../../src/cluster/transport.ts"
 
 const SECRET = Buffer.from("correct horse battery staple, and then some more")
 const refusals: string[] = []

@@ -1,6 +1,7 @@
 import type { Workflow } from "@effect/workflow"
 import { Cause, Effect, Exit, Option, Schedule, Schema } from "effect"
-import { type EvalWorkflow, jobState, recordSubmitted, type TrialFailed, type TrialWorkflow } from "./cluster.ts"
+import { jobState, recordSubmitted } from "./job-table.ts"
+import type { EvalWorkflow, TrialFailed, TrialWorkflow } from "./workflows.ts"
 import type { DatabaseUrl } from "./database.ts"
 
 /**
