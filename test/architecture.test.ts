@@ -89,6 +89,11 @@ describe("the source layout", () => {
     expect(wrong).toEqual([])
   })
 
+  it("has no source file over 500 lines (a room a newcomer can read through)", () => {
+    const long = files.map((f) => [path.relative(SRC, f), fs.readFileSync(f, "utf8").split("\n").length - 1] as const).filter(([, n]) => n > 500)
+    expect(long).toEqual([])
+  })
+
   it("reads environment variables through core/settings.ts alone, and docs/configuration.md lists each", () => {
     // settings.ts reads them through Effect's Config; nothing reads process.env itself
     const readers = files.filter((f) => /process\.env(\[|\.[A-Z])/.test(fs.readFileSync(f, "utf8"))).map((f) => path.relative(SRC, f))

@@ -1,10 +1,11 @@
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Policy, PolicyError } from "../../../core/policy.ts"
 import { make as makeBackend } from "../tfjs/backend.ts"
-import { DEFAULT_ARCHITECTURE, GenerativeArchitecture, type GenerativeConfig, make, POLICY_NAME, storedConfig } from "./policy.ts"
+import { DEFAULT_ARCHITECTURE, GenerativeArchitecture, type GenerativeConfig, POLICY_NAME, storedConfig } from "./config.ts"
+import { make } from "./policy.ts"
 import { defaultVocabulary } from "./tokenizer.ts"
 
-export { DEFAULT_ARCHITECTURE, type GenerativeArchitecture, POLICY_NAME } from "./policy.ts"
+export { DEFAULT_ARCHITECTURE, type GenerativeArchitecture, POLICY_NAME } from "./config.ts"
 
 /** The architecture keys a run's `policy_config` sets (settings.ts), `patch` included. */
 const fromRun = (policyConfig: Readonly<Record<string, unknown>>): Partial<GenerativeArchitecture> =>

@@ -7,11 +7,10 @@
  * `thought_prob_coef` (spec §10); its learner trains on the same sums (teacher forcing for SFT
  * and RFT, per-token ratios for PPO through the weighted sum). Its output distributions are the
  * per-token distributions along a given answer, so KL(base ‖ policy) is measured over text.
- * A few lines past 600: the tfjs and GPU paths of one PolicyService (decoding's bookkeeping,
- * the GPU network and AdamW's glue are already apart).
+ * Its configuration is config.ts, what it reads of an input inputs.ts, decoding's bookkeeping
+ * decoding.ts, the GPU network gpu-network.ts.
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
-import type { ChatTurn } from "../../../core/environment.ts"
+import { Effect } from "effect"
 import {
   type Evaluation,
   type Learner,
@@ -28,72 +27,16 @@ import type { Rng } from "../../../core/random.ts"
 import { textSetting } from "../../../core/settings.ts"
 import { adamwOnDevice } from "../../optimizer/adamw-gpu.ts"
 import type { Tf } from "../tfjs/backend.ts"
-import { shrinkImage } from "../tfjs/features.ts"
 import { type GpuNetwork, makeGpuNetwork } from "./gpu-network.ts"
-import { addCopy, initialParameters, network, type NetworkShape, parameterSpecs, patchCount, patchSize } from "./model.ts"
+import { addCopy, initialParameters, network, parameterSpecs, patchCount, patchSize } from "./model.ts"
 import { type DecodeOptions, makeDecoding } from "./decoding.ts"
-import { GENERATIVE_DEFAULTS } from "./settings.ts"
+import { decodeOnGpu } from "./gpu-decoding.ts"
+import { checkArchitecture, type GenerativeConfig, POLICY_NAME, shapeOf } from "./config.ts"
+import { actionTokens, padded, readInput } from "./inputs.ts"
 import { BOS, EOS, makeTokenizer, PAD } from "./tokenizer.ts"
 
 type Tensor = import("@tensorflow/tfjs-core").Tensor
 type Variable = import("@tensorflow/tfjs-core").Variable
-
-export const POLICY_NAME = "generative"
-
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-
-/** The network's architecture, as a checkpoint stores it (a run sets it in policy_config, see settings.ts). */
-export const GenerativeArchitecture = Schema.Struct({
-  width: PositiveInt,
-  heads: PositiveInt,
-  encoder_layers: Schema.Int.pipe(Schema.nonNegative()),
-  decoder_layers: PositiveInt,
-  prompt_tokens: PositiveInt,
-  answer_tokens: PositiveInt,
-  image_side: PositiveInt,
-  patch: PositiveInt,
-  /** The copy head (model.ts); a checkpoint written before it existed has none. */
-  copy: Schema.optionalWith(Schema.Boolean, { default: () => false })
-})
-export type GenerativeArchitecture = typeof GenerativeArchitecture.Type
-
-export const DEFAULT_ARCHITECTURE: GenerativeArchitecture = { ...GENERATIVE_DEFAULTS, patch: 8 }
-
-/** What a checkpoint of this policy stores: the architecture, the tokenizer's vocabulary and the thought weight. */
-export const GenerativeConfigSchema = Schema.Struct({
-  architecture: GenerativeArchitecture,
-  vocabulary: Schema.Array(Schema.String),
-  thought_prob_coef: Schema.Number
-})
-export type GenerativeConfig = typeof GenerativeConfigSchema.Type
-
-export const storedConfig = (policy: { readonly name: string; readonly config: unknown }): Either.Either<GenerativeConfig, string> =>
-  policy.name !== POLICY_NAME
-    ? Either.left(`it holds a "${policy.name}" policy, not ${POLICY_NAME}`)
-    : Either.mapLeft(
-      Schema.decodeUnknownEither(GenerativeConfigSchema)(policy.config),
-      (e) => `its policy config is not this version's: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
-    )
-
-/** Checks what the network needs of an architecture; a RangeError names the key. */
-export const checkArchitecture = (a: GenerativeArchitecture): void => {
-  if (a.width % a.heads !== 0) throw new RangeError(`policy_config.width (${a.width}) must be a multiple of policy_config.heads (${a.heads})`)
-  if (a.image_side % a.patch !== 0) throw new RangeError(`policy_config.image_side (${a.image_side}) must be a multiple of policy_config.patch (${a.patch})`)
-  if (a.prompt_tokens < 2) throw new RangeError(`policy_config.prompt_tokens (${a.prompt_tokens}) must be at least 2`)
-}
-
-const shapeOf = (c: GenerativeConfig): NetworkShape => ({
-  vocab: c.vocabulary.length,
-  width: c.architecture.width,
-  heads: c.architecture.heads,
-  encoderLayers: c.architecture.encoder_layers,
-  decoderLayers: c.architecture.decoder_layers,
-  promptTokens: c.architecture.prompt_tokens,
-  answerTokens: c.architecture.answer_tokens,
-  imageSide: c.architecture.image_side,
-  patch: c.architecture.patch,
-  copy: c.architecture.copy
-})
 
 /** One answer as the learner replays it: what was read, the tokens written (end included) and which of them are the action's. */
 interface GenerativeSample extends Sample {
@@ -103,10 +46,6 @@ interface GenerativeSample extends Sample {
   /** 1 for a token at or after the `"action"` key (and the end token), 0 for a thought token. */
   readonly action: Uint8Array
 }
-
-/** The conversation as one text: each turn's text parts, turns separated by a blank line. */
-const conversation = (chat: ReadonlyArray<ChatTurn>): string =>
-  chat.map((turn) => turn.content.map((part) => (part.type === "text" ? part.text : "")).join("")).join("\n\n")
 
 let instances = 0
 let embeddings = 0
@@ -148,73 +87,27 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
   const gpu: GpuNetwork | undefined = tf.getBackend() === "webgpu" && textSetting("VIRL_WEBGPU_FORWARD") !== "tfjs"
     ? makeGpuNetwork((tf.backend() as unknown as { device: GPUDevice }).device, shape, tokenizer.bare)
     : undefined
-  /** Arrays by parameter (the parameters, a moment) as one flat array in parameterSpecs order (a missing one zero), and back. */
-  const flatOf = (arrays: ReadonlyMap<string, Float32Array>): Float32Array => {
-    const out = new Float32Array(gpu!.total)
-    for (const spec of specs) {
-      const x = arrays.get(spec.name)
-      if (x === undefined) continue
-      const size = values.get(spec.name)!.length
-      if (x.length !== size) throw new RangeError(`${spec.name} holds ${x.length} values where the network has ${size}`)
-      out.set(x, gpu!.offset.get(spec.name)!)
-    }
-    return out
-  }
+  /** Arrays by parameter (the parameters, a moment) as the GPU network's one flat array (a missing one zero), and back. */
+  const flatOf = (arrays: ReadonlyMap<string, Float32Array>): Float32Array => gpu!.layout.flatten(arrays)
   const flat = (): Float32Array => flatOf(values)
-  const unflat = (x: Float32Array): Map<string, Float32Array> =>
-    new Map(specs.map((spec) => {
-      const at = gpu!.offset.get(spec.name)!
-      return [spec.name, x.slice(at, at + values.get(spec.name)!.length)]
-    }))
+  const unflat = (x: Float32Array): Map<string, Float32Array> => gpu!.layout.split(x, { copy: true })
   gpu?.upload(flat())
   const V = shape.vocab
   const D = shape.width
-  const P = shape.promptTokens
   const N = patchCount(shape)
   const S = patchSize(shape)
 
   /** The prompt's tokens (its first and last halves when longer than the network reads) and the image's patches. */
-  const read = (input: PolicyInput): { prompt: Int32Array; patches: Float32Array } => {
-    const ids = tokenizer.encode(conversation(input.chat))
-    const kept = ids.length <= P ? ids : [...ids.slice(0, Math.floor(P / 2)), ...ids.slice(ids.length - (P - Math.floor(P / 2)))]
-    const side = shape.imageSide
-    const image = shrinkImage(input.image, side)
-    const patches = new Float32Array(N * S)
-    const per = side / shape.patch
-    for (let py = 0; py < per; py++) {
-      for (let px = 0; px < per; px++) {
-        const k = py * per + px
-        let o = 0
-        for (let y = 0; y < shape.patch; y++) {
-          for (let x = 0; x < shape.patch; x++) {
-            const at = ((py * shape.patch + y) * side + px * shape.patch + x) * 3
-            for (let c = 0; c < 3; c++) patches[k * S + o++] = input.image === null ? 0 : image[at + c]! / 255 - 0.5
-          }
-        }
-      }
-    }
-    return { prompt: Int32Array.from(kept), patches }
-  }
+  const read = (input: PolicyInput) => readInput(shape, tokenizer, input)
 
   /** Prompts padded to the batch's longest, and the patches: tensors for the encoder (and the padded ids, as numbers). */
   const encoderInputs = (batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>) => {
-    const longest = Math.max(1, ...batch.map((b) => b.prompt.length))
-    const prompt = new Int32Array(batch.length * longest).fill(PAD)
-    const patches = new Float32Array(batch.length * N * S)
-    batch.forEach((b, i) => {
-      prompt.set(b.prompt, i * longest)
-      patches.set(b.patches, i * N * S)
-    })
-    return { ids: prompt, prompt: tf.tensor(prompt, [batch.length, longest], "int32"), patches: tf.tensor(patches, [batch.length, N, S]) }
+    const { ids, longest, patches } = padded(shape, batch)
+    return { ids, prompt: tf.tensor(ids, [batch.length, longest], "int32"), patches: tf.tensor(patches, [batch.length, N, S]) }
   }
 
   /** 1 for the tokens at or after the `"action"` key, and for the end token. */
-  const actionMask = (ids: ReadonlyArray<number>): Uint8Array => {
-    const text = tokenizer.decode(ids)
-    const at = text.indexOf('"action"')
-    const offsets = tokenizer.offsets(ids)
-    return Uint8Array.from(ids, (id, k) => (id === EOS || (at >= 0 && offsets[k]! + tokenizer.decode([id]).length > at) ? 1 : 0))
-  }
+  const actionMask = (ids: ReadonlyArray<number>) => actionTokens(tokenizer, ids)
 
   const reads = async (tensors: ReadonlyArray<Tensor>): Promise<Float32Array[]> => {
     const out = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>))
@@ -273,50 +166,12 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
   }
 
-  const { writing, record, fromLogits } = makeDecoding(rng, V, shape.answerTokens)
+  const decoding = makeDecoding(rng, V, shape.answerTokens)
+  const { writing, fromLogits } = decoding
 
-  /**
-   * `generate` on the GPU's own kernels: the encoder once, then the decoding steps — several per
-   * submission, the tokens chosen on the GPU, unless `full` asks for every step's distribution.
-   */
-  const generateOnGpu = async (
-    batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>,
-    options: DecodeOptions
-  ) => {
-    const B = batch.length
-    const T = shape.answerTokens
-    const decoding = await gpu!.start(batch.map((b) => b.prompt), batch.map((b) => b.patches))
-    const w = writing(B, options)
-    const { done } = w
-    let values: Float32Array | undefined
-    if (options.full !== true) {
-      const modes = new Float32Array(T * B)
-      for (let t = 0; t < T; t++) {
-        for (let i = 0; i < B; i++) {
-          const forced = options.along?.[i]
-          modes[t * B + i] = forced !== undefined ? (forced[t] ?? EOS) : options.greedy ? -1 : -2
-        }
-      }
-      const next = decoding.choosing({ modes, uniforms: w.draws, temperature: options.temperature })
-      for (let t = 0; t < T && done.some((x) => !x);) {
-        const k = Math.min(GPU_STEPS, T - t)
-        const c = await next(k)
-        if (t === 0) values = c.values
-        for (let s = 0; s < k; s++) {
-          for (let i = 0; i < B; i++) if (!done[i]) record(w, i, t + s, c.ids[s * B + i]!, c.logProbs[s * B + i]!, options.along?.[i])
-        }
-        t += k
-      }
-    } else {
-      for (let t = 0; t < T && done.some((x) => !x); t++) {
-        const tokens = w.written.map((row) => (t === 0 ? BOS : (row[t - 1] ?? PAD)))
-        const { logits, values: v } = await decoding.step(tokens, t)
-        if (t === 0) values = Float32Array.from(v)
-        fromLogits(w, logits, t, options)
-      }
-    }
-    return { written: w.written, logProbs: w.logProbs, values: values ?? new Float32Array(B), distributions: w.distributions }
-  }
+  /** `generate` on the GPU's own kernels (gpu-decoding.ts). */
+  const generateOnGpu = (batch: ReadonlyArray<{ prompt: Int32Array; patches: Float32Array }>, options: DecodeOptions) =>
+    decodeOnGpu(gpu!, decoding, { answerTokens: shape.answerTokens, stepsPerSubmission: GPU_STEPS }, batch, options)
 
   const chunked = async <A>(n: number, run: (start: number, end: number) => Promise<A[]>): Promise<A[]> => {
     const out: A[] = []
