@@ -1,5 +1,5 @@
 // The street-view kernels in WebAssembly SIMD (AssemblyScript; `npm run build:kernels` compiles
-// this file to src/plugins/environment/virl/pixels.wasm). Each one is the JavaScript kernel of
+// this file to src/domain/virl/pixels.wasm). Each one is the JavaScript kernel of
 // projection.ts / resize.ts with the same arithmetic in the same order, so the bytes they write
 // are the same (tested): only more of it per instruction.
 //

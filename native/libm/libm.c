@@ -5,7 +5,7 @@
  * V8 ships its own (fdlibm) versions, which differ from glibc's in the last bit on a few per
  * cent of arguments; the bearing formula cancels, so a last-bit difference becomes a visible
  * heading difference between two close geocodes. Calling the same libm gives the same bits.
- * Optional: where this does not build, src/plugins/environment/virl/libm.ts falls back to JS.
+ * Optional: where this does not build, src/domain/virl/libm.ts falls back to JS.
  */
 #include <math.h>
 #include <node_api.h>

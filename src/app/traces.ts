@@ -5,8 +5,8 @@ import * as path from "node:path"
 import sharp from "sharp"
 import type { EpisodeRecord } from "../core/evaluation.ts"
 import { writeFileAtomic } from "../core/files.ts"
-import { parseOutput } from "../plugins/environment/virl/output-parsing.ts"
-import type { PyJson } from "../plugins/environment/virl/python-json.ts"
+import { parseOutput } from "../domain/virl/output-parsing.ts"
+import type { PyJson } from "../domain/virl/python-json.ts"
 
 /**
  * Episode traces: what `virl view` shows. Beside each evaluation log (the reference's format,

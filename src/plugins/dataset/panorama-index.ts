@@ -1,5 +1,5 @@
 import type { PanoramaMatch } from "../../core/dataset.ts"
-import { haversineDistance } from "../environment/virl/geo.ts"
+import { haversineDistance } from "../../domain/virl/geo.ts"
 
 /** Metres per degree of latitude, a lower bound good enough to size the buckets. */
 const METRES_PER_DEGREE = 110_000

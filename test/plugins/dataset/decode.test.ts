@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from "vitest"
 import type { RouteDataset } from "../../../src/core/dataset.ts"
 import { decodePanorama, jpegSize, load } from "../../../src/plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../../../src/plugins/environment/virl/config.ts"
-import { sourceRows, viewGeometry } from "../../../src/plugins/environment/virl/projection.ts"
-import { StreetViewRenderer } from "../../../src/plugins/environment/virl/street-view.ts"
+import { sourceRows, viewGeometry } from "../../../src/domain/virl/projection.ts"
+import { StreetViewRenderer } from "../../../src/domain/virl/street-view.ts"
 
 const DATASET = path.resolve(import.meta.dirname, "../../fixtures/virl-reference/dataset")
 const views = path.join(DATASET, "street_views")

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { verify } from "../../../src/plugins/environment/virl/verifier.ts"
+import { verify } from "../../../src/domain/virl/verifier.ts"
 import { describingOracle } from "../../../src/plugins/policy/oracle.ts"
 import { claimsIntersection, observationCandidates, OTHER_DESCRIPTIONS } from "../../../src/plugins/policy/prompt-reader.ts"
 import { PythonRandom } from "../../../src/plugins/random/python-random.ts"

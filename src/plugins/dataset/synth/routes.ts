@@ -1,5 +1,5 @@
 import type { Rng } from "../../../core/random.ts"
-import { compassWord, type Geocode, geodesicDistance, headingBetween, pyMod, spatialRelation } from "../../environment/virl/geo.ts"
+import { compassWord, type Geocode, geodesicDistance, headingBetween, pyMod, spatialRelation } from "../../../domain/virl/geo.ts"
 import { type Brand, BRANDS } from "./brands.ts"
 import { type City, leaving, otherEnd, type Place, SIGN_WIDTH, toGeocode } from "./city.ts"
 import { type PanoramaSites, randomId, samplesOn } from "./panoramas.ts"

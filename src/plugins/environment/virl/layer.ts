@@ -12,12 +12,12 @@ import {
 import { Random, type RandomSource, type Rng, type RngSnapshot } from "../../../core/random.ts"
 import { Reward } from "../../../core/reward.ts"
 import type { VirlEnvConfig } from "./config.ts"
-import type { StepInfo, ViewPose } from "./episode.ts"
-import { Chat } from "./chat.ts"
+import type { StepInfo, ViewPose } from "../../../domain/virl/episode.ts"
+import { Chat } from "../../../domain/virl/chat.ts"
 import { NavigationEnv } from "./navigation.ts"
-import { templateFor } from "./prompt.ts"
-import { StreetViewRenderer } from "./street-view.ts"
-import { acquireTilePool } from "./tile-pool.ts"
+import { templateFor } from "../../../domain/virl/prompt.ts"
+import { StreetViewRenderer } from "../../../domain/virl/street-view.ts"
+import { acquireTilePool } from "../../../domain/virl/tile-pool.ts"
 
 /**
  * How a slot's episode came to be: the generators as its reset found them, the route asked for,

@@ -5,9 +5,9 @@ import type { RewardFunction, Verdict } from "../../../core/reward.ts"
 import { absolute } from "../../action-space/absolute.ts"
 import { relative } from "../../action-space/relative.ts"
 import type { VirlEnvConfig } from "./config.ts"
-import { Episode, type StepInfo, type ViewPose } from "./episode.ts"
-import { RouteError, variedSentences } from "./instructions.ts"
-import { buildRail, initialHeading } from "./rail.ts"
+import { Episode, type StepInfo, type ViewPose } from "../../../domain/virl/episode.ts"
+import { RouteError, variedSentences } from "../../../domain/virl/instructions.ts"
+import { buildRail, initialHeading } from "../../../domain/virl/rail.ts"
 
 export interface ResetOptions {
   readonly route_idx?: number

@@ -11,7 +11,7 @@
 import { absolute } from "../../action-space/absolute.ts"
 import { clock } from "../../action-space/clock.ts"
 import { relative } from "../../action-space/relative.ts"
-import { TEMPLATES } from "../../environment/virl/prompt.ts"
+import { TEMPLATES } from "../../../domain/virl/prompt.ts"
 
 /** Token ids 0..3: padding, start of the answer, end of the answer, a character outside ASCII. */
 export const PAD = 0

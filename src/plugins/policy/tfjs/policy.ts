@@ -16,7 +16,7 @@ import {
   type Sample
 } from "../../../core/policy.ts"
 import type { Rng } from "../../../core/random.ts"
-import { NOT_FOUND, parseOutput } from "../../environment/virl/output-parsing.ts"
+import { NOT_FOUND, parseOutput } from "../../../domain/virl/output-parsing.ts"
 import { adamwOnDevice } from "../../optimizer/adamw-gpu.ts"
 import { drawn, logPartition, mostLikely } from "../sampling.ts"
 import type { Tf } from "./backend.ts"

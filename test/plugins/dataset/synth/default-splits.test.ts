@@ -4,7 +4,7 @@ import { Schema } from "effect"
 import { PanoramaIndex } from "../../../../src/plugins/dataset/panorama-index.ts"
 import { DEFAULT_SPLITS } from "../../../../src/plugins/dataset/synth/default.ts"
 import { planCity } from "../../../../src/plugins/dataset/synth/generate.ts"
-import { buildRail } from "../../../../src/plugins/environment/virl/rail.ts"
+import { buildRail } from "../../../../src/domain/virl/rail.ts"
 import { PythonRandom } from "../../../../src/plugins/random/python-random.ts"
 
 /** Every ground-truth action and key-point observation of the default splits, without rendering a pixel. */

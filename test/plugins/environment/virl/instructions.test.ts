@@ -6,7 +6,7 @@ import { Random, type RandomSource, type Rng } from "../../../../src/core/random
 import * as Absolute from "../../../../src/plugins/action-space/absolute.ts"
 import * as Dataset from "../../../../src/plugins/dataset/virl-routes.ts"
 import { defaultConfig } from "../../../../src/plugins/environment/virl/config.ts"
-import { instructionSentences, type Turn, variedSentences } from "../../../../src/plugins/environment/virl/instructions.ts"
+import { instructionSentences, type Turn, variedSentences } from "../../../../src/domain/virl/instructions.ts"
 import * as Virl from "../../../../src/plugins/environment/virl/layer.ts"
 import { landmarkClauses } from "../../../../src/plugins/policy/prompt-reader.ts"
 import * as PythonRandom from "../../../../src/plugins/random/python-random.ts"

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest"
-import type { Rail, Waypoint } from "../../../../src/core/rail.ts"
-import { absolute } from "../../../../src/plugins/action-space/absolute.ts"
-import { relative } from "../../../../src/plugins/action-space/relative.ts"
-import { Episode } from "../../../../src/plugins/environment/virl/episode.ts"
-import { turnClass } from "../../../../src/plugins/environment/virl/instructions.ts"
+import type { Rail, Waypoint } from "../../../src/core/rail.ts"
+import { absolute } from "../../../src/plugins/action-space/absolute.ts"
+import { relative } from "../../../src/plugins/action-space/relative.ts"
+import { Episode } from "../../../src/domain/virl/episode.ts"
+import { turnClass } from "../../../src/domain/virl/instructions.ts"
 
 const point = (i: number, absoluteAction: string, relativeAction = absoluteAction): Waypoint => ({
   geocode: [40 + i * 1e-4, -73],

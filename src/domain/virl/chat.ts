@@ -1,8 +1,8 @@
-import type { ChatTurn } from "../../../core/environment.ts"
+import type { ChatTurn } from "../../core/environment.ts"
 import type { StepInfo } from "./episode.ts"
 import { type PromptTemplate, question } from "./prompt.ts"
 
-export type { ChatTurn, ContentPart } from "../../../core/environment.ts"
+export type { ChatTurn, ContentPart } from "../../core/environment.ts"
 
 /**
  * The conversation a policy sees, as the reference's evaluator builds it (spec §8): after a

@@ -1,11 +1,11 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { headingBetween } from "../../../../src/plugins/environment/virl/geo.ts"
-import * as exact from "../../../../src/plugins/environment/virl/exact-trig.ts"
-import { nativeLibm } from "../../../../src/plugins/environment/virl/libm.ts"
+import { headingBetween } from "../../../src/domain/virl/geo.ts"
+import * as exact from "../../../src/domain/virl/exact-trig.ts"
+import { nativeLibm } from "../../../src/domain/virl/libm.ts"
 
-const fixture = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../../../fixtures/geometry/close-headings.json"), "utf8")) as {
+const fixture = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../../fixtures/geometry/close-headings.json"), "utf8")) as {
   readonly recorded_with: string
   readonly pairs: ReadonlyArray<readonly [number, number, number, number]>
   readonly headings: ReadonlyArray<number>

@@ -1,5 +1,5 @@
 import type { Milestone } from "./milestones.ts"
-import type { Rng } from "../../../core/random.ts"
+import type { Rng } from "../../core/random.ts"
 import { strip } from "./python-text.ts"
 
 /**

@@ -1,12 +1,12 @@
 import { Effect } from "effect"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import type { RouteDataset } from "../../../../src/core/dataset.ts"
-import { load } from "../../../../src/plugins/dataset/virl-routes.ts"
-import { defaultConfig } from "../../../../src/plugins/environment/virl/config.ts"
-import { StreetViewRenderer } from "../../../../src/plugins/environment/virl/street-view.ts"
+import type { RouteDataset } from "../../../src/core/dataset.ts"
+import { load } from "../../../src/plugins/dataset/virl-routes.ts"
+import { defaultConfig } from "../../../src/plugins/environment/virl/config.ts"
+import { StreetViewRenderer } from "../../../src/domain/virl/street-view.ts"
 
-const DATASET = path.resolve(import.meta.dirname, "../../../fixtures/virl-reference/dataset")
+const DATASET = path.resolve(import.meta.dirname, "../../fixtures/virl-reference/dataset")
 
 describe("street views", () => {
   it("are rendered once per process: a second renderer of the same dataset (another evaluation) decodes nothing it has", async () => {

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import { type RgbImage, viewColumns, type ViewGeometry, viewGeometry, type ViewRequest } from "./projection.ts"
 import { resizeBicubic, type ResizeTarget, type Taps, taps } from "./resize.ts"
-import { textSetting } from "../../../core/settings.ts"
+import { textSetting } from "../../core/settings.ts"
 
 /**
  * The street-view kernels compiled to WebAssembly SIMD (native/kernels/pixels.ts, built by

@@ -1,6 +1,6 @@
 import { Effect, type Scope } from "effect"
 import * as path from "node:path"
-import { DatasetError, type Panorama, type RouteDataset, type RowSpan } from "../../../core/dataset.ts"
+import { DatasetError, type Panorama, type RouteDataset, type RowSpan } from "../../core/dataset.ts"
 import { viewHeadings } from "./geo.ts"
 import type { ViewPose } from "./episode.ts"
 import { perspectiveView, type RgbImage, sourceRows } from "./projection.ts"

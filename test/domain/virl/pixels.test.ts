@@ -3,13 +3,13 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { simdKernels, simdTile } from "../../../../src/plugins/environment/virl/pixels.ts"
-import { perspectiveView } from "../../../../src/plugins/environment/virl/projection.ts"
-import { resizeBicubic } from "../../../../src/plugins/environment/virl/resize.ts"
-import { TilePool } from "../../../../src/plugins/environment/virl/tile-pool.ts"
-import { PythonRandom } from "../../../../src/plugins/random/python-random.ts"
+import { simdKernels, simdTile } from "../../../src/domain/virl/pixels.ts"
+import { perspectiveView } from "../../../src/domain/virl/projection.ts"
+import { resizeBicubic } from "../../../src/domain/virl/resize.ts"
+import { TilePool } from "../../../src/domain/virl/tile-pool.ts"
+import { PythonRandom } from "../../../src/plugins/random/python-random.ts"
 
-const ROOT = path.resolve(import.meta.dirname, "../../../..")
+const ROOT = path.resolve(import.meta.dirname, "../../..")
 
 /** A panorama with smooth structure and noise (both matter to the filters' rounding). */
 const panorama = (rng: PythonRandom, width: number, height: number) => {
@@ -77,7 +77,7 @@ describe("WebAssembly SIMD street-view kernels", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "virl-kernels-"))
     const out = path.join(dir, "pixels.wasm")
     execFileSync(process.execPath, [path.join(ROOT, "scripts/build-kernels.mjs"), out], { cwd: ROOT })
-    expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(ROOT, "src/plugins/environment/virl/pixels.wasm")))).toBe(true)
+    expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(ROOT, "src/domain/virl/pixels.wasm")))).toBe(true)
     fs.rmSync(dir, { recursive: true, force: true })
   })
 })

@@ -1,10 +1,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { resizeBicubic } from "../../../../src/plugins/environment/virl/resize.ts"
+import { resizeBicubic } from "../../../src/domain/virl/resize.ts"
 
 // Pillow 9.4's Image.resize (default bicubic) of one image, recorded by test/fixtures/record/pillow-resize.ts
-const dir = path.resolve(import.meta.dirname, "../../../fixtures/pillow-resize")
+const dir = path.resolve(import.meta.dirname, "../../fixtures/pillow-resize")
 
 describe("resizeBicubic", () => {
   it.each([

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest"
-import { Verdict } from "../../../../src/core/reward.ts"
-import { reMatch } from "../../../../src/plugins/environment/virl/output-parsing.ts"
-import { loads } from "../../../../src/plugins/environment/virl/python-json.ts"
-import { verify } from "../../../../src/plugins/environment/virl/verifier.ts"
+import { Verdict } from "../../../src/core/reward.ts"
+import { reMatch } from "../../../src/domain/virl/output-parsing.ts"
+import { loads } from "../../../src/domain/virl/python-json.ts"
+import { verify } from "../../../src/domain/virl/verifier.ts"
 
 describe("Python-compatible json.loads", () => {
   it("accepts NaN and Infinity as Python does", () => {

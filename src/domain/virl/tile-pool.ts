@@ -1,9 +1,9 @@
 import { Effect } from "effect"
 import * as os from "node:os"
 import { isMainThread, Worker } from "node:worker_threads"
-import { provideSharedBuffers } from "../../../core/shared-memory.ts"
+import { provideSharedBuffers } from "../../core/shared-memory.ts"
 import type { RgbImage } from "./projection.ts"
-import { integerSetting } from "../../../core/settings.ts"
+import { integerSetting } from "../../core/settings.ts"
 
 export interface TileJob {
   readonly id: number

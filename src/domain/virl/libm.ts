@@ -11,7 +11,7 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as exact from "./exact-trig.ts"
-import { textSetting } from "../../../core/settings.ts"
+import { textSetting } from "../../core/settings.ts"
 
 export interface Libm {
   readonly sin: (x: number) => number
@@ -23,7 +23,7 @@ export interface Libm {
 const fallback: Libm = { sin: exact.sin, cos: exact.cos, atan2: Math.atan2, asin: Math.asin }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-export const ADDON_PATH = path.resolve(here, "../../../../native/libm/build/virl_libm.node")
+export const ADDON_PATH = path.resolve(here, "../../../native/libm/build/virl_libm.node")
 
 const load = (): { readonly libm: Libm; readonly native: boolean } => {
   if (textSetting("VIRL_LIBM") === "js") return { libm: fallback, native: false }

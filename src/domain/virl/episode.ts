@@ -1,6 +1,6 @@
-import type { ActionSpaceDefinition } from "../../../core/action-space.ts"
-import type { Rail, Waypoint } from "../../../core/rail.ts"
-import { Verdict } from "../../../core/reward.ts"
+import type { ActionSpaceDefinition } from "../../core/action-space.ts"
+import type { Rail, Waypoint } from "../../core/rail.ts"
+import { Verdict } from "../../core/reward.ts"
 import type { Geocode } from "./geo.ts"
 import { verdictMessage, verify } from "./verifier.ts"
 

@@ -1,4 +1,4 @@
-import { Verdict } from "../../../core/reward.ts"
+import { Verdict } from "../../core/reward.ts"
 import { NOT_FOUND, parseOutput, pyContains } from "./output-parsing.ts"
 
 const FORMAT_REMINDER = `
