@@ -27,6 +27,16 @@ export interface Progress {
 
 export const silent: Progress = { bar: () => () => {}, log: () => {} }
 
+/** The checkpoint in `ckptDir` to resume from (none: undefined); one of another phase is an error that names it. */
+const resumable = (ckptDir: string, phase: Phase) =>
+  Effect.gen(function*() {
+    const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
+    if (resumed !== undefined && resumed.progress.phase !== phase) {
+      return yield* new CheckpointError({ path: ckptDir, message: `holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
+    }
+    return resumed
+  })
+
 /** Called after each SFT epoch / PPO update with the live policy (e.g. to evaluate it). */
 export type AfterStep<E = never> = (done: number, policy: PolicyService, info: { readonly samples: number }) => Effect.Effect<void, E, Random>
 
@@ -176,12 +186,10 @@ export const behaviourCloning = <E = never>(
   Effect.gen(function*() {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
+    // a folder of another phase is refused before anything of this run is written into it
+    const resumed = yield* resumable(ckptDir, phase)
     writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, ...options.meta, config }, null, 2))
     const rng = (yield* Random).make(options.seed)
-    const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
-    if (resumed !== undefined && resumed.progress.phase !== phase) {
-      return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
-    }
     if (resumed !== undefined && resumed.progress.done >= settings.epochs) {
       progress.log(`${phase} already finished in ${ckptDir} (${resumed.progress.done} epochs)`)
       return ckptDir
@@ -311,11 +319,9 @@ const onPolicy = <E = never>(
   Effect.gen(function*() {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
+    // a folder of another phase is refused before anything of this run is written into it
+    const resumed = yield* resumable(ckptDir, phase)
     writeFileAtomic(path.join(out, "config.json"), JSON.stringify({ phase, init, data: dataDir, config }, null, 2))
-    const resumed = isCheckpoint(ckptDir) ? yield* loadCheckpoint(ckptDir) : undefined
-    if (resumed !== undefined && resumed.progress.phase !== phase) {
-      return yield* new PolicyError({ message: `${ckptDir} holds a ${resumed.progress.phase} checkpoint; use another --out for ${phase}` })
-    }
     const start = resumed?.progress.done ?? 0
     yield* keepRecordsUpTo(path.join(out, "metrics.jsonl"), "update", start)
     if (start >= config.num_updates) {

@@ -62,7 +62,11 @@ export type EnvironmentSnapshot = { readonly kind: string } & Readonly<Record<st
 export class EnvironmentError extends Data.TaggedError("EnvironmentError")<{
   readonly slot: number
   readonly message: string
-}> {}
+}> {
+  override toString(): string {
+    return `environment (slot ${this.slot}): ${this.message}`
+  }
+}
 
 /** The info of a step, keyed as the environment's reference logs them. */
 export type StepInfoRecord = Readonly<Record<string, unknown>>

@@ -1,3 +1,4 @@
+import type { CheckpointError } from "./checkpoint.ts"
 import { Context, Data, type Effect } from "effect"
 import type { ChatTurn, StepInfoRecord } from "./environment.ts"
 import type { OptimizerService } from "./optimizer.ts"
@@ -142,7 +143,7 @@ export interface PolicyFactory {
   readonly name: string
   /** What else tells its fresh policies apart beyond `policy_config` (e.g. a size override), for caches. */
   readonly key?: string
-  readonly make: (settings: PolicySettings, rng: Rng, stored?: StoredPolicy) => Effect.Effect<PolicyService, PolicyError>
+  readonly make: (settings: PolicySettings, rng: Rng, stored?: StoredPolicy) => Effect.Effect<PolicyService, PolicyError | CheckpointError>
 }
 
 export class Policy extends Context.Tag("virl/Policy")<Policy, PolicyFactory>() {}

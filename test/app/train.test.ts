@@ -97,6 +97,12 @@ describe("training", () => {
     const rollout = (xs: Array<Record<string, unknown>>) => xs.reduce((s, l) => s + Number(l["mean_step_reward"]), 0) / xs.length
     expect(rollout(updates.slice(-3))).toBeGreaterThan(rollout(updates.slice(0, 3)))
     expect((await Effect.runPromise(loadCheckpoint(ckpt))).progress).toEqual({ phase: "ppo", done: 12 })
+    // SFT pointed at this PPO folder: refused, naming the checkpoint, before it writes a thing there
+    const configBefore = fs.readFileSync(path.join(rl, "config.json"), "utf8")
+    const refused = await Effect.runPromise(Effect.flip(withDefaults(config, trainSft(config, city, rl, silent))))
+    expect(refused).toMatchObject({ _tag: "CheckpointError", path: ckpt })
+    expect(String(refused)).toContain("holds a ppo checkpoint; use another --out for sft")
+    expect(fs.readFileSync(path.join(rl, "config.json"), "utf8")).toBe(configBefore)
     expect(saved.filter((l) => l.startsWith("saved"))).toEqual([
       "saved checkpoint at update 5",
       "saved checkpoint at update 10",
@@ -190,7 +196,9 @@ describe("training", () => {
     delete manifest.policy.config.model.shape.maxObservations
     fs.writeFileSync(path.join(copy, "checkpoint.json"), JSON.stringify(manifest))
     const error = await Effect.runPromise(Effect.flip(withDefaults(configWith({}), loadPolicy(copy, configWith({})))))
-    expect(String(error)).toContain(`checkpoint ${copy} cannot be loaded: its policy config is not this version's`)
+    // the error names the checkpoint as a field a caller can act on, and says why in words
+    expect(error).toMatchObject({ _tag: "CheckpointError", path: copy })
+    expect(String(error)).toContain(`${copy}: the checkpoint cannot be loaded: its policy config is not this version's`)
     expect(String(error)).toContain("maxObservations")
   }, 60_000)
 

@@ -1,3 +1,4 @@
+import { CheckpointError } from "../../../core/checkpoint.ts"
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Policy, PolicyError } from "../../../core/policy.ts"
 import { make as makeBackend } from "../tfjs/backend.ts"
@@ -34,7 +35,7 @@ export const layer = (architecture: Partial<GenerativeArchitecture> = {}) =>
             thought_prob_coef: settings.thought_prob_coef
           }
           : yield* Either.match(storedConfig(stored), {
-            onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
+            onLeft: (why) => Effect.fail(new CheckpointError({ path: stored.path, message: `the checkpoint cannot be loaded: ${why}` })),
             onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
           })
         const policy = yield* Effect.try({

@@ -1,3 +1,4 @@
+import { CheckpointError } from "../../../core/checkpoint.ts"
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Policy, PolicyError, type PolicySettings } from "../../../core/policy.ts"
 import { type Architecture, PolicyArchitecture } from "./architecture.ts"
@@ -39,7 +40,7 @@ export const layer = (overrides: Architecture = {}) =>
             catch: (e) => new PolicyError({ message: e instanceof Error ? e.message : String(e) })
           })
           : yield* Either.match(storedConfig(stored), {
-            onLeft: (why) => Effect.fail(new PolicyError({ message: `checkpoint ${stored.path} cannot be loaded: ${why}` })),
+            onLeft: (why) => Effect.fail(new CheckpointError({ path: stored.path, message: `the checkpoint cannot be loaded: ${why}` })),
             onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
           })
         const policy = yield* Effect.try({
