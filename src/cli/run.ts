@@ -66,8 +66,7 @@ const runTracker = (experiment: Experiment, out: string, wandb: boolean) =>
 /**
  * Seeds side by side when --parallel-seeds is not given: one process per 4 cores (each drives its
  * environments on one thread and renders views on worker threads), so a 2-core machine runs them
- * one after another. On the H100 machine's 16 cores, the default study's 3 seeds: 3.5 min from
- * nothing instead of 6.5 (docs/gpu/study-webgpu-h100.md).
+ * one after another (docs/measurements.md has what side by side saved on 16 cores).
  */
 export const defaultParallelSeeds = (): number => Math.max(1, Math.floor(os.availableParallelism() / 4))
 

@@ -1,6 +1,6 @@
 /**
  * Where large shared buffers come from (decoded panoramas that worker threads read). By default a
- * fresh SharedArrayBuffer, whose pages the first writer faults in (~0.35 ms per MB); a component
+ * fresh SharedArrayBuffer, whose pages the first writer faults in (docs/measurements.md); a component
  * with idle threads (the street-view tile pool) can supply buffers whose pages it mapped ahead.
  * Always a fresh, zeroed buffer of the size asked.
  */

@@ -7,7 +7,7 @@ import { textSetting } from "../../core/settings.ts"
  * The street-view kernels compiled to WebAssembly SIMD (native/kernels/pixels.ts, built by
  * `npm run build:kernels` into pixels.wasm beside this file): the same arithmetic as the
  * JavaScript kernels of projection.ts and resize.ts in the same order, so the same bytes (tested),
- * 3–4× as fast for a tile (a 640² view resized to 224 or 1200, on one core). `VIRL_KERNELS=js`
+ * and faster (docs/measurements.md). `VIRL_KERNELS=js`
  * turns them off (for comparison); where WebAssembly SIMD is missing the JavaScript kernels run.
  */
 interface Kernels {

@@ -34,7 +34,7 @@ export interface PoolReply {
   readonly buffer?: SharedArrayBuffer
 }
 
-/** Buffers from this size on are prepared ahead (a fresh one costs ~0.35 ms per MB in page faults). */
+/** Buffers from this size on are prepared ahead (a fresh one's pages fault in on its first write; docs/measurements.md). */
 const PREPARED_FROM = 1 << 20
 
 /**

@@ -54,10 +54,8 @@ type Progress = { readonly onProgress?: (done: number, total: number) => void; r
 
 /**
  * Several cities rendered at once, `threads` render workers each, their progress summed into one
- * bar. Measured on 16 cores (6 mixture styles): one city at a time with 8 workers 22.9 s, with 16
- * workers 32.8 s; 6 at a time with 2 workers each 9.2 s — a city's workers spend much of their
- * time starting, so more cities at once beat more workers per city. Each city's bytes do not
- * depend on how it is rendered.
+ * bar: a city's workers spend much of their time starting, so more cities at once beat more
+ * workers per city (docs/measurements.md). Each city's bytes do not depend on how it is rendered.
  */
 const renderCities = (cities: ReadonlyArray<Omit<SynthRequest, "onProgress" | "threads">>, options: Progress) => {
   const cores = os.availableParallelism()

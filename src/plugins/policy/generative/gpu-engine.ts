@@ -11,8 +11,8 @@
  * operands (a transpose is a swap of strides, a head of an attention a batch offset; narrower
  * shapes have entry points of their own), and element-wise and row-wise kernels (a thread per
  * element, a workgroup per row) whose bodies are WGSL text (pipelines are cached by it).
- * The reason: tfjs's WebGPU backend spends 0.1–0.8 ms of CPU per operation from Node, which made
- * the generator op-bound at 40–60 answers/s on an H100 whatever the batch.
+ * The reason: tfjs's WebGPU backend pays a CPU cost per operation from Node, which made the
+ * generator op-bound whatever the batch (docs/measurements.md).
  */
 
 import { elementwise, MATMUL, MAX_X, rowwise, spread, WG } from "./gpu-kernels.ts"

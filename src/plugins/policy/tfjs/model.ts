@@ -15,7 +15,7 @@ type Tensor = import("@tensorflow/tfjs-core").Tensor
  * gives the value.
  *
  * Bags of words are summed in plain JS (from ids) rather than by one-hot matrix products or
- * tfjs gathers: on the wasm backend those cost 1.4 s and 4 s per batch of 64, this ~10 ms.
+ * tfjs gathers, which cost the wasm backend orders of magnitude more (docs/measurements.md).
  */
 export interface ModelConfig {
   readonly shape: FeatureShape
@@ -188,7 +188,7 @@ const fastMatMuls = new WeakMap<Tf, (a: Tensor, b: Tensor) => Tensor>()
 
 /**
  * A matrix product whose gradient uses explicit transposes: tfjs's own gradient calls matMul with
- * transposeA / transposeB, which the wasm backend runs about 10× slower than a plain product.
+ * transposeA / transposeB, which the wasm backend runs far slower than a plain product (docs/measurements.md).
  */
 export const matMul = (tf: Tf): (a: Tensor, b: Tensor) => Tensor => {
   let op = fastMatMuls.get(tf)

@@ -101,8 +101,8 @@ let instances = 0
 /**
  * Where bags of words are summed: in JS from the table (`js`, the default) or by tensor ops over a
  * table variable (`tensor`: gather and segment sum, the table and its gradient on the device).
- * Measured on an H100 with WebGPU at batch 512: `tensor` acts 1.7× faster but trains 1.3× slower
- * (the gather's gradient is a segment sum over the whole table), so training keeps `js`.
+ * `tensor` acts faster on a GPU but trains slower (the gather's gradient is a segment sum over
+ * the whole table), so training keeps `js` (docs/measurements.md).
  */
 export type BagsOn = "js" | "tensor"
 
