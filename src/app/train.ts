@@ -9,6 +9,7 @@ import type { OptimizerService } from "../core/optimizer.ts"
 import { type Learner, Policy, PolicyError, type PolicyService, type Sample } from "../core/policy.ts"
 import type { ActionSpace } from "../core/action-space.ts"
 import { ppoUpdate } from "../core/ppo.ts"
+import { rftUpdate } from "../core/rft.ts"
 import { Random, type Rng, type RngSnapshot } from "../core/random.ts"
 import { type CollectorState, type Rollout, RolloutCollector } from "../core/rollout.ts"
 import { collectDemonstrations, sftTrain } from "../core/sft.ts"
@@ -451,12 +452,10 @@ export const trainPpo = <E = never>(
 }
 
 /**
- * Rejection-sampling fine-tuning: rollouts as PPO collects them, written by `sampler` (a fixed
- * policy's checkpoint, e.g. the base model) or by the policy being trained (`"self"`); the update
- * is SFT — cross-entropy on the whole output — on the outputs the environment verified as
- * correct, for `ppo_epoch` passes in mini-batches of `mini_batch_size`. With the base as sampler
- * this is the practical form of RL's Razor's "oracle SFT": labels from the base's own
- * distribution restricted to correct answers, without RL's negative gradient.
+ * Rejection-sampling fine-tuning from a checkpoint (core/rft.ts's update, `ppo_epoch` passes in
+ * mini-batches of `mini_batch_size`), resumable; rollouts as PPO collects them, written by
+ * `sampler` (a fixed policy's checkpoint, e.g. the base model) or by the policy being trained
+ * (`"self"`); see `onPolicy`.
  */
 export const trainRft = <E = never>(
   config: RunConfig,
@@ -469,26 +468,15 @@ export const trainRft = <E = never>(
 ) => {
   const round: Round = (rollout, policy, optimizer, rng) =>
     Effect.gen(function*() {
-      const kept = rollout.texts.flatMap((text, i) => {
-        if (!rollout.correct[i]) return []
-        const sample = policy.learner!.teacher(rollout.inputs[i], text)
-        return sample === undefined ? [] : [sample]
-      })
-      if (kept.length === 0) return { kept: 0 }
       const t = performance.now()
-      const history = yield* sftTrain(
-        policy.learner!,
-        optimizer,
-        kept,
-        { epochs: config.ppo_config.ppo_epoch, batch_size: config.ppo_config.mini_batch_size, passes: 1 },
-        rng,
-        { temperature: config.generation_config.temperature }
-      )
+      const settings = { epochs: config.ppo_config.ppo_epoch, batchSize: config.ppo_config.mini_batch_size, temperature: config.generation_config.temperature }
+      const stats = yield* rftUpdate(settings, rollout, policy.learner!, optimizer, rng)
+      if (stats.kept === 0) return { kept: 0 }
       return {
-        kept: kept.length,
-        loss: history.at(-1)?.loss ?? null,
-        learning_rate: history.at(-1)?.learningRate ?? null,
-        samples_per_second: (kept.length * config.ppo_config.ppo_epoch) / ((performance.now() - t) / 1000)
+        kept: stats.kept,
+        loss: stats.loss,
+        learning_rate: stats.learningRate,
+        samples_per_second: (stats.kept * config.ppo_config.ppo_epoch) / ((performance.now() - t) / 1000)
       }
     })
   return onPolicy(config, "rft", round, init, dataDir, out, progress, { ...options, ...(sampler === SELF ? {} : { actor: sampler }) })
