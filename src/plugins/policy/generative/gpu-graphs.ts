@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { type Dispatch, type Engine, rows, type T } from "./gpu-engine.ts"
 import type { Recorder } from "./gpu-layers.ts"
-import { type NetworkShape, patchCount, patchSize } from "./model.ts"
+import type { NetworkShape } from "./model.ts"
 
 /**
  * The generator's two recorded graphs for one batch shape (gpu-network.ts keeps them and feeds
@@ -15,6 +15,11 @@ import { type NetworkShape, patchCount, patchSize } from "./model.ts"
 export interface GraphContext {
   readonly E: Engine
   readonly shape: NetworkShape
+  /** The width, the vocabulary, the image's patches and each patch's floats. */
+  readonly d: number
+  readonly V: number
+  readonly N: number
+  readonly S: number
   readonly p: (name: string) => T
   readonly recorder: (train: boolean) => Recorder
 }
@@ -32,11 +37,7 @@ export interface TrainingGraph {
 }
 
 export const buildTraining = (context: GraphContext, B: number, P: number, T: number): TrainingGraph => {
-  const { E, shape: s, recorder } = context
-  const d = s.width
-  const V = s.vocab
-  const N = patchCount(s)
-  const S = patchSize(s)
+  const { E, d, V, N, S, recorder } = context
   const R = recorder(true)
   const M = P + N
   const inputs = {
@@ -154,11 +155,7 @@ export interface SamplingGraph {
 }
 
 export const buildSampling = (context: GraphContext, B: number, P: number): SamplingGraph => {
-  const { E, shape: s, p, recorder } = context
-  const d = s.width
-  const V = s.vocab
-  const N = patchCount(s)
-  const S = patchSize(s)
+  const { E, shape: s, d, V, N, S, p, recorder } = context
   const R = recorder(false)
   const M = P + N
   const Tmax = s.answerTokens

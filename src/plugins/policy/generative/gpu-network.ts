@@ -48,7 +48,7 @@ export const makeGpuNetwork = (device: GPUDevice, s: NetworkShape, bare: Int32Ar
     return { buf: params.buf, off: at, n, g: { buf: grads.buf, off: at, n } }
   }
 
-  const context: GraphContext = { E, shape: s, p, recorder: (train) => makeRecorder(E, s, p, train) }
+  const context: GraphContext = { E, shape: s, d, V, N, S, p, recorder: (train) => makeRecorder(E, s, p, train) }
 
   /** Recorded graphs by shape, the most recently used last (a few kept: each holds its batch's intermediates). */
   const graphs = new Map<string, { readonly graph: TrainingGraph | SamplingGraph; readonly owner: object }>()
