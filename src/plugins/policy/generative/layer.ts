@@ -1,5 +1,5 @@
-import { CheckpointError } from "../../../core/checkpoint.ts"
-import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { policyFrom, storedPolicyConfig } from "../service.ts"
+import { Effect, Layer, ParseResult, Schema } from "effect"
 import { Policy, PolicyError } from "../../../core/policy.ts"
 import { make as makeBackend } from "../tfjs/backend.ts"
 import { DEFAULT_ARCHITECTURE, GenerativeArchitecture, type GenerativeConfig, POLICY_NAME, storedConfig } from "./config.ts"
@@ -34,15 +34,8 @@ export const layer = (architecture: Partial<GenerativeArchitecture> = {}) =>
             vocabulary: defaultVocabulary(),
             thought_prob_coef: settings.thought_prob_coef
           }
-          : yield* Either.match(storedConfig(stored), {
-            onLeft: (why) => Effect.fail(new CheckpointError({ path: stored.path, message: `the checkpoint cannot be loaded: ${why}` })),
-            onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
-          })
-        const policy = yield* Effect.try({
-          try: () => make(backend.tf, config, rng, stored?.parameters),
-          catch: (e) =>
-            new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof Error ? e.message : String(e)}` })
-        })
+          : yield* storedPolicyConfig(stored, storedConfig(stored), settings.thought_prob_coef)
+        const policy = yield* policyFrom(stored, () => make(backend.tf, config, rng, stored?.parameters))
         return { ...policy, device: backend.name }
       })
   })

@@ -10,6 +10,7 @@
  * Its configuration is config.ts, what it reads of an input inputs.ts, decoding's bookkeeping
  * decoding.ts, the GPU network gpu-network.ts.
  */
+import { policyService } from "../service.ts"
 import { Effect } from "effect"
 import {
   type Evaluation,
@@ -461,13 +462,5 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     }
   }
 
-  return {
-    name: POLICY_NAME,
-    config,
-    act: (inputs, options) =>
-      Effect.tryPromise({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
-    distributions: (inputs, options) =>
-      Effect.tryPromise({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
-    learner
-  }
+  return policyService({ name: POLICY_NAME, config, act, distributions, learner })
 }

@@ -1,4 +1,4 @@
-import { CheckpointError } from "../../../core/checkpoint.ts"
+import { policyFrom, storedPolicyConfig } from "../service.ts"
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Policy, PolicyError, type PolicySettings } from "../../../core/policy.ts"
 import { type Architecture, PolicyArchitecture } from "./architecture.ts"
@@ -39,15 +39,8 @@ export const layer = (overrides: Architecture = {}) =>
             try: () => policyConfigOf(settings, overrides),
             catch: (e) => new PolicyError({ message: e instanceof Error ? e.message : String(e) })
           })
-          : yield* Either.match(storedConfig(stored), {
-            onLeft: (why) => Effect.fail(new CheckpointError({ path: stored.path, message: `the checkpoint cannot be loaded: ${why}` })),
-            onRight: (c) => Effect.succeed({ ...c, thought_prob_coef: settings.thought_prob_coef })
-          })
-        const policy = yield* Effect.try({
-          try: () => make(backend.tf, config, rng, stored?.parameters),
-          catch: (e) =>
-            new PolicyError({ message: `${stored === undefined ? "" : `checkpoint ${stored.path}: `}${e instanceof Error ? e.message : String(e)}` })
-        })
+          : yield* storedPolicyConfig(stored, storedConfig(stored), settings.thought_prob_coef)
+        const policy = yield* policyFrom(stored, () => make(backend.tf, config, rng, stored?.parameters))
         return { ...policy, device: backend.name }
       })
   })

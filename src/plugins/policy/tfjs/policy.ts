@@ -4,6 +4,7 @@
  * description among texts built from it; its learner trains it (on the GPU through the fused
  * kernels of gpu-model.ts). layer.ts makes it the run's Policy layer.
  */
+import { policyService } from "../service.ts"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import {
   type Evaluation,
@@ -330,15 +331,7 @@ export const make = (
       })
   }
 
-  return {
-    name: POLICY_NAME,
-    config,
-    act: (inputs, options) =>
-      Effect.tryPromise({ try: () => act(inputs, options), catch: (e) => new PolicyError({ message: `act: ${(e as Error).message}` }) }),
-    distributions: (inputs, options) =>
-      Effect.tryPromise({ try: () => distributions(inputs, options), catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` }) }),
-    learner
-  }
+  return policyService({ name: POLICY_NAME, config, act, distributions, learner })
 }
 
 export type { Tensor }
