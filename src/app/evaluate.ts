@@ -36,6 +36,10 @@ export const policyFromCheckpoint = (dir: string, config: RunConfig, loaded?: Ch
     return policy
   })
 
+/** `policyFromCheckpoint`, released (its tensors and GPU buffers) when the scope closes. */
+export const scopedPolicyFromCheckpoint = (dir: string, config: RunConfig, loaded?: Checkpoint) =>
+  Effect.acquireRelease(policyFromCheckpoint(dir, config, loaded), (policy) => Effect.sync(() => policy.release?.()))
+
 /**
  * The command line's `--policy`: `oracle`, `random`, `openai:MODEL` (endpoint: `endpoint` or
  * OPENAI_BASE_URL), or a checkpoint folder (read by the layer of the policy it holds).

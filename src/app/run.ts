@@ -9,7 +9,7 @@ import type { DefaultDatasets } from "../plugins/dataset/synth/default.ts"
 import * as Jsonl from "../plugins/tracker/jsonl.ts"
 import { PRESETS, resolveConfig, type RunConfig } from "./config.ts"
 import { armComponents, datasetDir, DEFAULT_COMPONENTS, ensureDataset, trainingLayer } from "./components.ts"
-import { evaluateSuite, policyFromCheckpoint, suiteEpisodes } from "./evaluate.ts"
+import { evaluateSuite, scopedPolicyFromCheckpoint, suiteEpisodes } from "./evaluate.ts"
 import { suiteSpecs } from "./suites.ts"
 import { frontierProblem, type SuiteRoutes, validationLeak } from "./frontier-checks.ts"
 import { provenance } from "./provenance.ts"
@@ -268,8 +268,13 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
                   let base = probe.reference.get(refDir)
                   if (base === undefined) {
                     const refArm = arms.find((a) => a.name === reference)!
-                    const refPolicy = yield* Effect.provide(policyFromCheckpoint(refDir, config), armComponents(experiment, refArm, config).policy)
-                    base = yield* outputDistributions(refPolicy, probe.inputs, config.generation_config.temperature)
+                    // the reference's distributions are kept; the policy that gave them is released
+                    base = yield* Effect.scoped(
+                      Effect.flatMap(
+                        Effect.provide(scopedPolicyFromCheckpoint(refDir, config), armComponents(experiment, refArm, config).policy),
+                        (refPolicy) => outputDistributions(refPolicy, probe!.inputs, config.generation_config.temperature)
+                      )
+                    )
                     probe.reference.set(refDir, base)
                   }
                   return { inputs: probe.inputs, base }
@@ -332,7 +337,9 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
           (!measuresKl || klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === total))
         if (!finished()) {
           yield* Effect.provide(
-            Effect.flatMap(policyFromCheckpoint(path.join(dir, CHECKPOINT_DIR), config), (policy) => evaluate(total, policy, readTrainingSamples(dir))),
+            Effect.scoped(
+              Effect.flatMap(scopedPolicyFromCheckpoint(path.join(dir, CHECKPOINT_DIR), config), (policy) => evaluate(total, policy, readTrainingSamples(dir)))
+            ),
             layer
           )
         }

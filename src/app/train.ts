@@ -82,6 +82,10 @@ export const buildPolicy = (config: RunConfig, rng: Rng, from?: { readonly check
     return { policy, backend: policy.device ?? policy.name }
   })
 
+/** `buildPolicy`, released (its tensors and GPU buffers) when the scope closes. */
+export const scopedPolicy = (config: RunConfig, rng: Rng, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
+  Effect.acquireRelease(buildPolicy(config, rng, from), ({ policy }) => Effect.sync(() => policy.release?.()))
+
 /** Training needs a learner; a policy layer without one (oracle, random, an API model) says so. */
 const trainable = (policy: PolicyService) =>
   policy.learner === undefined
@@ -184,7 +188,7 @@ export const behaviourCloning = <E = never>(
   progress: Progress,
   options: { readonly init?: string; readonly seed: number; readonly meta: Record<string, unknown>; readonly afterEpoch?: AfterStep<E> }
 ) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
     // a folder of another phase is refused before anything of this run is written into it
@@ -203,7 +207,7 @@ export const behaviourCloning = <E = never>(
       : options.init === undefined
       ? undefined
       : { checkpoint: yield* loadCheckpoint(options.init), path: options.init }
-    const { policy, backend } = yield* buildPolicy(config, rng, initial)
+    const { policy, backend } = yield* scopedPolicy(config, rng, initial)
     yield* trainable(policy)
     const makers = yield* currentMakers
     const learner = policy.learner!
@@ -246,7 +250,7 @@ export const behaviourCloning = <E = never>(
     }
     progress.log(`${phase} done in ${((performance.now() - t1) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
-  })
+  }))
 
 const sftSettings = (config: RunConfig): FitSettings => ({ ...config.sft_config })
 
@@ -317,7 +321,7 @@ const onPolicy = <E = never>(
   progress: Progress,
   options: { readonly afterUpdate?: AfterStep<E>; readonly actor?: string }
 ) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const ckptDir = path.join(out, CHECKPOINT_DIR)
     const log = metricsLog(path.join(out, "metrics.jsonl"))
     // a folder of another phase is refused before anything of this run is written into it
@@ -333,7 +337,7 @@ const onPolicy = <E = never>(
     const random = yield* Random
     const rng = random.make(config.seed)
     if (resumed !== undefined) rng.restore(resumed.rng)
-    const { policy, backend } = yield* buildPolicy(config, rng, { checkpoint: source, path: resumed === undefined ? init : ckptDir })
+    const { policy, backend } = yield* scopedPolicy(config, rng, { checkpoint: source, path: resumed === undefined ? init : ckptDir })
     yield* trainable(policy)
     // the policy that writes the rollouts: the one being trained, or another fixed one
     // a fixed sampler draws from a generator of its own, saved with the checkpoint
@@ -342,7 +346,7 @@ const onPolicy = <E = never>(
     if (saved?.actor_rng !== undefined) actorRng.restore(saved.actor_rng)
     const actor = options.actor === undefined
       ? policy
-      : (yield* buildPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
+      : (yield* scopedPolicy(config, actorRng, { checkpoint: yield* loadCheckpoint(options.actor), path: options.actor })).policy
     const optimizer = yield* placeOptimizer(policy.learner!, yield* ppoOptimizer(config))
     const makers = yield* currentMakers
     if (resumed?.optimizer !== undefined) yield* restoreOptimizer(optimizer, resumed.optimizer, ckptDir)
@@ -403,7 +407,7 @@ const onPolicy = <E = never>(
     )
     progress.log(`${phase} done in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${ckptDir}`)
     return ckptDir
-  })
+  }))
 
 /** One line per on-policy update: its rewards, rollouts' success and what the optimizer saw. */
 const updateSummary = (r: Readonly<Record<string, unknown>>, updates: number): string => {

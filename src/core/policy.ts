@@ -109,6 +109,11 @@ export interface PolicyService {
   readonly config?: unknown
   /** Where it computes (e.g. "wasm"), for logs. */
   readonly device?: string
+  /**
+   * Optional: gives back what the policy holds outside JavaScript's heap (tensors, GPU buffers).
+   * The policy is not used after; whoever built it releases it when its scope closes.
+   */
+  readonly release?: () => void
 }
 
 export class PolicyError extends Data.TaggedError("PolicyError")<{ readonly message: string }> {

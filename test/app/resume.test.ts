@@ -170,12 +170,15 @@ export default experiment({
     const rng = new PythonRandom(8)
     let kills = 0
     for (;;) {
-      // anywhere from start-up (~1.2 s) to half an uninterrupted run later
-      const code = await once(killed, 1200 + rng.random() * wall * 0.5)
+      // anywhere from start-up (~1.2 s) to most of an uninterrupted run later: an attempt spends
+      // seconds starting and collecting demonstrations again before it gets further than the last,
+      // so on a fast machine (a short uninterrupted run) kills at up to half of it took 3 to 25+
+      // attempts to finish
+      const code = await once(killed, 1200 + rng.random() * wall * 0.8)
       if (code === 0) break
       expect(code).toBeNull()
       kills++
-      expect(kills).toBeLessThan(25)
+      expect(kills).toBeLessThan(40)
     }
     console.log(`virl run: ${(wall / 1000).toFixed(1)} s uninterrupted, killed ${kills} times`)
     expect(kills).toBeGreaterThan(1)

@@ -23,6 +23,7 @@ export const policyService = (parts: {
     options: { readonly temperature: number; readonly along?: ReadonlyArray<string> }
   ) => Promise<ReadonlyArray<OutputDistribution>>
   readonly learner: Learner
+  readonly release: () => void
 }): PolicyService => ({
   name: parts.name,
   config: parts.config,
@@ -33,7 +34,8 @@ export const policyService = (parts: {
       try: () => parts.distributions(inputs, options),
       catch: (e) => new PolicyError({ message: `distributions: ${(e as Error).message}` })
     }),
-  learner: parts.learner
+  learner: parts.learner,
+  release: parts.release
 })
 
 /** A checkpoint's policy config as this run uses it (with the run's thought weight), or a CheckpointError naming the checkpoint. */

@@ -95,6 +95,16 @@ describe("the generative policy's tokenizer", () => {
 })
 
 describe("the generative policy", () => {
+  it("gives its tensors back when released", async () => {
+    const { tf } = await Effect.runPromise(Backend.make("wasm"))
+    const empty = tf.memory().numTensors
+    const policy = make(tf, TINY, new PythonRandom(5))
+    await Effect.runPromise(policy.act(inputs.slice(0, 2), { temperature: 1, greedy: false }))
+    expect(tf.memory().numTensors).toBeGreaterThan(empty)
+    policy.release!()
+    expect(tf.memory().numTensors).toBe(empty)
+  })
+
   it("writes text the environment parses and verifies as it is, with its log-probability and value", async () => {
     const policy = await build("wasm")
     const outputs = await Effect.runPromise(policy.act(inputs, { temperature: 1, greedy: false }))

@@ -98,9 +98,11 @@ describe("the tfjs vision-language policy", () => {
     expect(js.gradients.get("word_embedding")!.some((x) => x !== 0)).toBe(true)
   })
 
-  it("holds no more tensor memory after training steps, commits and acting than before", async () => {
+  it("holds no more tensor memory after training steps, commits and acting than before, and none once released", async () => {
     const { tf } = await Effect.runPromise(Backend.make("wasm"))
+    const empty = tf.memory().numTensors
     const policy = TfPolicy.make(tf, TfPolicy.policyConfigOf(policySettings(PRESETS.small)), new PythonRandom(5))
+    expect(tf.memory().numTensors).toBeGreaterThan(empty)
     const samples = inputs.map((i) => policy.learner!.teacher(i, oracleText(i.info))!)
     const step = async () => {
       await Effect.runPromise(
@@ -118,6 +120,8 @@ describe("the tfjs vision-language policy", () => {
     const before = tf.memory().numBytes
     for (let k = 0; k < 5; k++) await step()
     expect(tf.memory().numBytes).toBe(before)
+    policy.release!()
+    expect(tf.memory().numTensors).toBe(empty)
   })
 
   it("turns the expert's answer into a sample and refuses one it cannot write", async () => {

@@ -462,5 +462,9 @@ export const make = (tf: Tf, config: GenerativeConfig, rng: Rng, initial?: Map<s
     }
   }
 
-  return policyService({ name: POLICY_NAME, config, act, distributions, learner })
+  const release = () => {
+    tf.dispose(Object.values(variables))
+    gpu?.destroy()
+  }
+  return policyService({ name: POLICY_NAME, config, act, distributions, learner, release })
 }

@@ -331,7 +331,11 @@ export const make = (
       })
   }
 
-  return policyService({ name: POLICY_NAME, config, act, distributions, learner })
+  const release = () => {
+    tf.dispose(Object.values(variables))
+    gpu?.destroy()
+  }
+  return policyService({ name: POLICY_NAME, config, act, distributions, learner, release })
 }
 
 export type { Tensor }
