@@ -69,6 +69,7 @@ interface JobSpec<R> {
   /** `ours`: whether this runner still holds the job (asked before starting it again). */
   readonly run: (ours: Effect.Effect<boolean>) => Effect.Effect<string, TrialFailed, R>
 }
+
 /** What a job's run gives instead of a result when another runner has taken the job over. */
 const STOOD_DOWN = Symbol("stood down")
 
