@@ -23,7 +23,7 @@ import type { SuiteSpec } from "../core/experiment.ts"
 import { type TraceError, traceWriter } from "./traces.ts"
 import type { DatasetError } from "../core/dataset.ts"
 import type { EnvironmentError } from "../core/environment.ts"
-import { buildPolicy } from "./train.ts"
+import { buildPolicy, releasePolicy } from "./train.ts"
 
 export const SUITES = PAPER_SUITE_NAMES
 export type SuiteName = (typeof SUITES)[number]
@@ -36,9 +36,9 @@ export const policyFromCheckpoint = (dir: string, config: RunConfig, loaded?: Ch
     return policy
   })
 
-/** `policyFromCheckpoint`, released (its tensors and GPU buffers) when the scope closes. */
+/** `policyFromCheckpoint`, released when the scope closes. */
 export const scopedPolicyFromCheckpoint = (dir: string, config: RunConfig, loaded?: Checkpoint) =>
-  Effect.acquireRelease(policyFromCheckpoint(dir, config, loaded), (policy) => Effect.sync(() => policy.release?.()))
+  Effect.acquireRelease(policyFromCheckpoint(dir, config, loaded), releasePolicy)
 
 /**
  * The command line's `--policy`: `oracle`, `random`, `openai:MODEL` (endpoint: `endpoint` or

@@ -82,9 +82,12 @@ export const buildPolicy = (config: RunConfig, rng: Rng, from?: { readonly check
     return { policy, backend: policy.device ?? policy.name }
   })
 
-/** `buildPolicy`, released (its tensors and GPU buffers) when the scope closes. */
+/** A scope's finalizer for a policy built in it: gives back its tensors and GPU buffers. */
+export const releasePolicy = (policy: PolicyService) => Effect.sync(() => policy.release?.())
+
+/** `buildPolicy`, released when the scope closes. */
 export const scopedPolicy = (config: RunConfig, rng: Rng, from?: { readonly checkpoint: Checkpoint; readonly path: string }) =>
-  Effect.acquireRelease(buildPolicy(config, rng, from), ({ policy }) => Effect.sync(() => policy.release?.()))
+  Effect.acquireRelease(buildPolicy(config, rng, from), ({ policy }) => releasePolicy(policy))
 
 /** Training needs a learner; a policy layer without one (oracle, random, an API model) says so. */
 const trainable = (policy: PolicyService) =>

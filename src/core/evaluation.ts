@@ -49,7 +49,7 @@ export interface ActionCounts {
 export type ActionBreakdown = Readonly<Record<ActionClass, ActionCounts>>
 
 /** Zeroed counts for every action class, to be filled. */
-export const emptyActionCounts = (): Record<ActionClass, { answers: number; correct: number; failed_here: number }> => ({
+export const emptyActionCounts = (): Record<ActionClass, { -readonly [K in keyof ActionCounts]: ActionCounts[K] }> => ({
   forward: { answers: 0, correct: 0, failed_here: 0 },
   turn: { answers: 0, correct: 0, failed_here: 0 },
   stop: { answers: 0, correct: 0, failed_here: 0 }

@@ -6,7 +6,7 @@ import type { OptimizerConfig, OptimizerStep } from "../../../core/optimizer.ts"
 import type { Evaluation, LossCoefficients } from "../../../core/policy.ts"
 import { type ModelConfig, parameterSpecs } from "./model.ts"
 import { parameterLayout } from "../parameter-layout.ts"
-import { buildPlan, type Plan, PLAN_ENTRIES, type PlanEntry, type PlanStep } from "./gpu-plan.ts"
+import { buildPlan, type Plan, PLAN_ENTRIES, type PlanEntry, type PlanStep, storageUsage } from "./gpu-plan.ts"
 
 /**
  * The policy's forward pass (model.ts `forward`) and its gradient as a few dozen WGSL kernels on
@@ -87,7 +87,7 @@ export const makeGpuModel = (device: GPUDevice, config: ModelConfig): GpuModel =
   const pipelines = Object.fromEntries(
     PLAN_ENTRIES.map((e) => [e, device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: e } })])
   ) as Record<PlanEntry, GPUComputePipeline>
-  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC
+  const storage = storageUsage()
   const params = device.createBuffer({ size: total * 4, usage: storage })
   const grads = device.createBuffer({ size: total * 4, usage: storage })
   const gradStaging = device.createBuffer({ size: total * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })

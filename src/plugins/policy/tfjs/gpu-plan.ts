@@ -35,6 +35,12 @@ export const PLAN_ENTRIES = [
 ] as const
 export type PlanEntry = (typeof PLAN_ENTRIES)[number]
 
+/**
+ * How the fused model's buffers are used: bound as storage, written and read back (read when
+ * called: WebGPU's globals exist only once a WebGPU backend has loaded).
+ */
+export const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC
+
 /** What a plan is built from: the device and the model's buffers, pipelines and parameter offsets. */
 export interface PlanContext {
   readonly device: GPUDevice
@@ -79,7 +85,7 @@ export const buildPlan = (context: PlanContext, capacity: number, words: number)
   const patchIn = c.patch * c.patch * 3
   const counts = 4 * (maxCount + 1)
   const ctxIn = CONTEXT_SLOTS * D + counts
-  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC
+  const storage = storageUsage()
   // intermediates, each at a float offset in x
   let top = 0
   const B = capacity
