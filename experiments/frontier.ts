@@ -69,6 +69,17 @@ const rlAhead = (r: PaperResult): FrontierClaim[] =>
 /** The paper's V-IRL-VL claims, each in the metric the paper reports it in. */
 const CLAIMS: ReadonlyArray<FrontierClaim> = [...rlRaises(RULE), sftLowers(RULE), ...rlRaises(VISUAL), sftLowers(VISUAL), ...rlAhead(RULE), ...rlAhead(VISUAL)]
 
+/** The four methods compared along their frontiers, and the paper's claims tested on them (frontier_generative.ts's too). */
+export const FRONTIER = frontierOf(["sft", "ppo-process", "ppo-outcome", "rft"], {
+  compare: [
+    ["ppo-process", "sft"],
+    ["ppo-outcome", "sft"],
+    ["rft", "sft"],
+    ["ppo-outcome", "ppo-process"]
+  ],
+  claims: CLAIMS
+})
+
 export default experiment(
   onFooting({
     name: "frontier",
@@ -81,14 +92,6 @@ export default experiment(
       ...rlMethod("ppo-outcome", { layers: { reward: Outcome.layer } }),
       ...rftMethod()
     ],
-    frontier: frontierOf(["sft", "ppo-process", "ppo-outcome", "rft"], {
-      compare: [
-        ["ppo-process", "sft"],
-        ["ppo-outcome", "sft"],
-        ["rft", "sft"],
-        ["ppo-outcome", "ppo-process"]
-      ],
-      claims: CLAIMS
-    })
+    frontier: FRONTIER
   })
 )

@@ -64,7 +64,9 @@ export const plainSentences = (text: string): string => {
 }
 
 const baseKey = (config: RunConfig, makers: BaseMakers): string => {
-  const { absolute_action: _, ...env } = config.env_config
+  // language_only joined the environment's settings later: off, it leaves the key as it was
+  const { absolute_action: _, language_only, ...rest } = config.env_config
+  const env = language_only ? { ...rest, language_only } : rest
   const custom = makers.policy !== DEFAULT_MAKERS.policy || makers.policyKey !== undefined || makers.optimizer !== DEFAULT_MAKERS.optimizer
   return createHash("sha256")
     .update(

@@ -145,6 +145,7 @@ const small: RunConfig = {
     mapping_radius: 20,
     max_episode_steps: 300,
     wrap_turns: false,
+    language_only: false,
     absolute_action: null
   },
   policy_config: { embedding: 96, hidden: 192, patch: 8, patch_features: 48, ...GENERATIVE_DEFAULTS },

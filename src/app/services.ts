@@ -34,7 +34,7 @@ export const environmentLayer = (
 ) => {
   // the run's env_config is the environment's own settings (VirlEnvSettings) and the rules' choice, which the layers make
   const { absolute_action: _, ...settings } = config.env_config
-  const env = defaultConfig({ ...settings, language_only: false, instruction_variants: options.instructionVariants ?? false })
+  const env = defaultConfig({ ...settings, instruction_variants: options.instructionVariants ?? false })
   const numEnvs = options.numEnvs ?? config.num_processes
   const seed = options.seed ?? config.seed
   // the Sharding layer decides where the environments step: here, or split over worker threads

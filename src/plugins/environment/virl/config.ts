@@ -19,7 +19,12 @@ export const VirlEnvSettings = Schema.Struct({
   /** Gymnasium registration of gym_virl/Navigation-v0. */
   max_episode_steps: atLeast(1),
   /** Fix: classify turns on the heading difference wrapped to ±180 (the reference does not wrap). */
-  wrap_turns: Schema.Boolean
+  wrap_turns: Schema.Boolean,
+  /**
+   * V-IRL-L: the prompt's language-only template, whose observations are written out as text,
+   * and no image (the reference's `language_only`).
+   */
+  language_only: Schema.Boolean
 })
 
 const f = VirlEnvSettings.fields
@@ -35,7 +40,7 @@ export const VirlEnvConfig = Schema.Struct({
   absolute_action: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   verify_iter: Schema.optionalWith(f.verify_iter, { default: () => 2 }),
   resolution: Schema.optionalWith(f.resolution, { default: () => 1200 }),
-  language_only: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  language_only: Schema.optionalWith(f.language_only, { default: () => false }),
   max_episode_steps: Schema.optionalWith(f.max_episode_steps, { default: () => 300 }),
   mapping_radius: Schema.optionalWith(f.mapping_radius, { default: () => 20 }),
   view_size: Schema.optionalWith(f.view_size, { default: () => 640 }),
