@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../core/files.ts"
 import { clusterSharding, databaseFlag, type EvalResult, submitEvals } from "./cluster.ts"
 import { printError, reportError } from "./errors.ts"
 import { commandConfig as config, configOption, dataOption, presetOption } from "./options.ts"
-import { commandLine, overridesHelp } from "./overrides.ts"
+import { CommandLine, overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
 
 /** `--suite indist,rule-ood`: the suites, checked. */
@@ -55,7 +55,7 @@ export const evaluate = Command.make(
     Effect.gen(function*() {
       const suites = parseSuites(suite)
       if (Either.isLeft(suites)) return yield* printError(suites.left)
-      const { cluster: onCluster, overrides } = clusterSharding(commandLine.overrides)
+      const { cluster: onCluster, overrides } = clusterSharding((yield* CommandLine).overrides)
       const cfg = yield* config(preset, file, overrides)
       const logFile = (name: SuiteName): string | undefined =>
         Option.isNone(log) ? undefined : suites.right.length === 1 ? log.value : path.join(log.value, `${name}.jsonl`)

@@ -1,6 +1,6 @@
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { printError } from "./errors.ts"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -24,7 +24,7 @@ import { runner } from "./cluster.ts"
 import { view } from "./view.ts"
 import { evaluate } from "./eval.ts"
 import { exportCommand } from "./export.ts"
-import { commandLine } from "./overrides.ts"
+import { CommandLine } from "./overrides.ts"
 import { train } from "./train.ts"
 import { PARENT_SILENT_EXIT } from "../app/processes.ts"
 import { integerSetting, textSetting } from "../core/settings.ts"
@@ -223,11 +223,10 @@ if (textSetting("VIRL_EXIT_WITH_PARENT") === "1") {
 }
 
 const { argv, overrides } = splitOverrides(process.argv)
-commandLine.overrides = overrides
 
 cli(argv).pipe(
   // a bad flag or argument: @effect/cli has already printed what is wrong; exit non-zero quietly
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => (process.exitCode = 2))),
-  Effect.provide(NodeContext.layer),
+  Effect.provide(Layer.merge(NodeContext.layer, CommandLine.layer(overrides))),
   NodeRuntime.runMain
 )

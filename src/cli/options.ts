@@ -1,7 +1,7 @@
 import { Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import { PRESETS } from "../app/config.ts"
-import { buildConfig, commandLine } from "./overrides.ts"
+import { buildConfig, CommandLine } from "./overrides.ts"
 
 /** The options every command that takes a config shares: preset, YAML file, dataset folder. */
 export const presetOption = Options.choice("preset", Object.keys(PRESETS) as [string, ...string[]]).pipe(
@@ -15,8 +15,8 @@ export const dataOption = Options.directory("data", { exists: "yes" }).pipe(
 )
 
 /** preset → config file → the command line's dotted flags (or `overrides`), checked. */
-export const commandConfig = (preset: string, file: Option.Option<string>, overrides: Record<string, string> = commandLine.overrides) =>
-  Effect.suspend(() => {
-    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides })
+export const commandConfig = (preset: string, file: Option.Option<string>, overrides?: Readonly<Record<string, string>>) =>
+  Effect.flatMap(overrides === undefined ? Effect.map(CommandLine, (c) => c.overrides) : Effect.succeed(overrides), (flags) => {
+    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides: { ...flags } })
     return Either.isLeft(resolved) ? Effect.fail(resolved.left) : Effect.succeed(resolved.right)
   })

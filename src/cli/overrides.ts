@@ -1,4 +1,4 @@
-import { Either, Option, SchemaAST } from "effect"
+import { Context, Either, Layer, Option, SchemaAST } from "effect"
 import { type ConfigError, PRESETS, readConfigFile, resolveConfig, RunConfig } from "../app/config.ts"
 
 /**
@@ -10,7 +10,9 @@ import { type ConfigError, PRESETS, readConfigFile, resolveConfig, RunConfig } f
 const TOP_LEVEL = new Set(Object.keys(RunConfig.fields))
 
 /** The dotted overrides of this process's command line, taken out by main before @effect/cli parses the rest. */
-export const commandLine = { overrides: {} as Record<string, string> }
+export class CommandLine extends Context.Tag("virl/CommandLine")<CommandLine, { readonly overrides: Readonly<Record<string, string>> }>() {
+  static readonly layer = (overrides: Readonly<Record<string, string>>) => Layer.succeed(CommandLine, { overrides })
+}
 
 /** The commands that take config keys; any other command's flags are its own (`virl data synth --seed 3`). */
 export const CONFIG_COMMANDS: ReadonlyArray<string> = ["run", "sweep", "train", "eval"]

@@ -21,7 +21,7 @@ import * as TensorBoard from "../plugins/tracker/tensorboard.ts"
 import * as Wandb from "../plugins/tracker/wandb.ts"
 import { overridesHelp } from "./overrides.ts"
 import { progressBar } from "./progress.ts"
-import { commandLine } from "./overrides.ts"
+import { CommandLine } from "./overrides.ts"
 import { cliProgress } from "./progress.ts"
 import { textSetting } from "../core/settings.ts"
 import { commandConfig, configOption, presetOption } from "./options.ts"
@@ -94,6 +94,7 @@ export const runAndReport = (
 ) =>
   Effect.gen(function*() {
     const t0 = performance.now()
+    const commandLine = yield* CommandLine
     const labels = yield* Effect.try({
       try: () => suiteSpecs(experiment.suites).map(suiteLabel),
       catch: (e) => new ExperimentError({ message: `${experiment.name}: ${(e as Error).message}` })
@@ -209,6 +210,7 @@ export const run = Command.make(
   },
   ({ file, seeds, quick, out, trial, wandb, parallelSeeds, printConfig, preset, configFile, onlySeed }) =>
     Effect.gen(function*() {
+      const commandLine = yield* CommandLine
       // what the experiment's values go over: a preset, or a YAML file (configs/*.yaml) and its preset
       const base = yield* commandConfig(preset, configFile, {})
       const baseArgs = [...(preset === "small" ? [] : ["--preset", preset]), ...(Option.isSome(configFile) ? ["--config", configFile.value] : [])]

@@ -16,7 +16,7 @@ import { progressBar } from "./progress.ts"
 import { ExperimentError } from "../app/run.ts"
 import { prepareTrials, runTrialProcess, trialFolder } from "../app/trials.ts"
 import { clusterSharding, databaseFlag, showStatus, submitSweep, writeTrialResults } from "./cluster.ts"
-import { commandLine } from "./overrides.ts"
+import { CommandLine } from "./overrides.ts"
 import { cliProgress } from "./progress.ts"
 
 const comparison = async (sweep: Sweep, out: string, labels: ReadonlyArray<string>) => {
@@ -95,7 +95,7 @@ export const sweepCommand = Command.make(
   },
   ({ file, parallel, quick, out, db, status, wandb }) =>
     Effect.gen(function*() {
-      const { cluster, overrides } = clusterSharding(commandLine.overrides)
+      const { cluster, overrides } = clusterSharding((yield* CommandLine).overrides)
       if (status) {
         const url = yield* databaseFlag(db)
         let name: string | undefined
