@@ -10,7 +10,8 @@
  * - PPO with either reward, and RFT: learning rate {1e-5, 3e-5} × sampling temperature {0.2 (the
  *   paper's), 1}. A probe on one H100 (docs/generative.md) bounds the rates: at 1e-5 PPO stays
  *   within a point of its start over 15 updates, at 1e-4 half its answers were unparsable by
- *   update 10. The clip stays at the reference's 0.1.
+ *   update 10. The clip stays at the reference's 0.1. KL to the base is measured at temperature 1
+ *   for every arm (kl_config.temperature), so that arms sampling at 0.2 and at 1 are comparable.
  *
  *   npx virl run experiments/frontier_generative.ts                                  # V-IRL-VL: 3 bases × 3 seeds
  *   npx virl run experiments/frontier_generative.ts --env_config.language_only=true  # V-IRL-L: no image (bases of its own)
@@ -61,6 +62,8 @@ export default experiment(
       ...configurations("rft", { recipe: { kind: "rft", from: "init", samples: "base" } }, ON_POLICY)
     ],
     frontier: FRONTIER,
+    // KL to the base at one temperature for every arm, whatever it samples at: comparable along the frontiers
+    config: { "kl_config.temperature": 1 },
     quick: { ...GENERATIVE_QUICK, "eval_config.num_traj": 6, num_updates: 3 }
   })
 )

@@ -101,7 +101,15 @@ export const RunConfig = Schema.Struct({
     seed: Schema.Number
   }),
   /** KL(base ‖ policy) at each evaluation point, on states of this many NYC training routes (oracle trajectories). */
-  kl_config: Schema.Struct({ routes: atLeast(1) }),
+  kl_config: Schema.Struct({
+    routes: atLeast(1),
+    /**
+     * Both distributions at this temperature; null: at the arm's sampling temperature
+     * (generation_config.temperature). Arms that sample at different temperatures need one
+     * here for their KLs to be comparable.
+     */
+    temperature: Schema.optionalWith(Schema.NullOr(positive), { default: () => null })
+  }),
   eval_config: Schema.Struct({
     /** Episodes of the in-distribution and rule-OOD suites (the scripts' 48). */
     num_traj: atLeast(1),
@@ -166,7 +174,7 @@ const small: RunConfig = {
     max_grad_norm: 1,
     seed: 0
   },
-  kl_config: { routes: 24 },
+  kl_config: { routes: 24, temperature: null },
   eval_config: { num_traj: 48, num_traj_visual: 18, order: true, greedy: true, seed: 12, num_envs: 128 }
 }
 

@@ -92,7 +92,8 @@ const panelSpec = (panel: Panel, width: number, height: number) => {
     type: "quantitative",
     title: panel.xLabel,
     scale: {
-      zero: false,
+      // a log scale has no zero: Vega-Lite warns when one is given
+      ...(panel.xScale === "log" ? {} : { zero: false }),
       nice: panel.xRange === undefined && panel.xScale !== "log",
       type: panel.xScale ?? "linear",
       ...(panel.xRange === undefined ? {} : { domain: [...panel.xRange] })

@@ -261,26 +261,29 @@ export const runExperiment = (experiment: Experiment, options: RunOptions) =>
               yield* record({ seed, ...tagBase, arm: arm.name, step, total, samples: offset + samples, suite, metrics })
             }
             if (measuresKl && !klDone.some((r) => r.seed === seed && r.arm === arm.name && r.step === step)) {
+              const klTemperature = config.kl_config.temperature ?? config.generation_config.temperature
               const refDir = path.join(options.out, `seed-${seed}`, reference!, CHECKPOINT_DIR)
               const { inputs, base } = yield* probeLock.withPermits(1)(
                 Effect.gen(function*() {
                   if (probe === undefined) probe = { inputs: yield* Effect.provide(klInputs(config, options.datasets.train), layer), reference: new Map() }
-                  let base = probe.reference.get(refDir)
+                  // the reference at the temperature the arm is measured at (an arm sampling at another compares at its own)
+                  const refKey = `${refDir}@${klTemperature}`
+                  let base = probe.reference.get(refKey)
                   if (base === undefined) {
                     const refArm = arms.find((a) => a.name === reference)!
                     // the reference's distributions are kept; the policy that gave them is released
                     base = yield* Effect.scoped(
                       Effect.flatMap(
                         Effect.provide(scopedPolicyFromCheckpoint(refDir, config), armComponents(experiment, refArm, config).policy),
-                        (refPolicy) => outputDistributions(refPolicy, probe!.inputs, config.generation_config.temperature)
+                        (refPolicy) => outputDistributions(refPolicy, probe!.inputs, klTemperature)
                       )
                     )
-                    probe.reference.set(refDir, base)
+                    probe.reference.set(refKey, base)
                   }
                   return { inputs: probe.inputs, base }
                 })
               )
-              const kl = yield* timed("kl", measureKl(base, policy, inputs, config.generation_config.temperature))
+              const kl = yield* timed("kl", measureKl(base, policy, inputs, klTemperature))
               const r: KlRecord = {
                 seed,
                 ...tagBase,
