@@ -103,6 +103,16 @@ describe("virl run --parallel-seeds", () => {
     expect(rft(dir)).toEqual(rft(sequential))
   }, 300_000)
 
+  it("hands the command line's dotted flags to the seeds' processes", async () => {
+    const dir = path.join(root, "flags")
+    const r = await virl("run", file, "--out", dir, "--parallel-seeds", "2", "--sft_config.epochs=1")
+    expect(r.status, r.stderr.slice(-2000)).toBe(0)
+    for (const seed of [1, 2]) {
+      const written = JSON.parse(fs.readFileSync(path.join(dir, `seed-${seed}`, "sft", "config.json"), "utf8")) as { config: { sft_config: { epochs: number } } }
+      expect(written.config.sft_config.epochs).toBe(1)
+    }
+  }, 300_000)
+
   it("with --wandb, off a terminal: W&B runs made with the run's config, a summary each, and timestamped progress with time left", async () => {
     // a stand-in for W&B's API on loopback, recording what it is sent
     const seen: Array<{ url: string; body: any }> = []
