@@ -108,7 +108,9 @@ describe("virl run --parallel-seeds", () => {
     const r = await virl("run", file, "--out", dir, "--parallel-seeds", "2", "--sft_config.epochs=1")
     expect(r.status, r.stderr.slice(-2000)).toBe(0)
     for (const seed of [1, 2]) {
-      const written = JSON.parse(fs.readFileSync(path.join(dir, `seed-${seed}`, "sft", "config.json"), "utf8")) as { config: { sft_config: { epochs: number } } }
+      const written = JSON.parse(fs.readFileSync(path.join(dir, `seed-${seed}`, "sft", "config.json"), "utf8")) as {
+        config: { sft_config: { epochs: number } }
+      }
       expect(written.config.sft_config.epochs).toBe(1)
     }
   }, 300_000)
