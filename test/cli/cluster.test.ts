@@ -478,9 +478,14 @@ describe.skipIf(noServer)("cluster faults on PostgreSQL", () => {
     // continued, its superseded run stood down without a result (the cluster may then hand the
     // shard back to it: the trial goes on from its own checkpoints under a new attempt)
     const stoppedLog = fs.readFileSync(path.join(root, `runner-${ports[k]}.log`), "utf8")
-    expect(stoppedLog).toContain(
+    const stoodDown = stoppedLog.includes(
       `frozen_runner ${victim.label}: taken over by ${other} (attempt 2) while this runner was away; stopped here, the result is theirs`
     )
+    // or the cluster took its shard away first (a shard-lock check timed out on a busy machine),
+    // which interrupted the superseded run before it noticed, and handed the trial back later
+    const label = victim.label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    const backLater = new RegExp(`frozen_runner ${label}: running in .* \\(attempt ([3-9]|\\d{2,})\\)`).test(stoppedLog)
+    expect(stoodDown || backLater, stoppedLog).toBe(true)
     // its processes stopped soon after --failover (5 s), given 5 s to stop (13.1 s measured on 2 busy cores: a step
     // longer than a second defers the check); from then on, nothing was written
     expect(quietFrom - frozenAt).toBeLessThan(25_000)
