@@ -54,10 +54,11 @@ export const BASES = [0, 1, 2] as const
 export const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9] as const
 
 /** PPO's and RFT's rates: each decays to a tenth over the run (20 updates of 32 optimizer steps). */
-const onPolicy = (lr: number) => ({ "optimizer_config.init_lr": lr, "optimizer_config.end_lr": lr / 10, "optimizer_config.lr_max_steps": 20 * 32 })
+export const onPolicy = (lr: number) => ({ "optimizer_config.init_lr": lr, "optimizer_config.end_lr": lr / 10, "optimizer_config.lr_max_steps": 20 * 32 })
 const ON_POLICY_RATES = [1e-4, 3e-4, 1e-3]
 const SFT_RATES = [3e-4, 1e-3, 3e-3]
-const label = (lr: number) => `lr${lr.toExponential()}`
+/** A configuration's label from its learning rate: `lr3e-4`. */
+export const label = (lr: number) => `lr${lr.toExponential()}`
 
 /** SFT from the start: three learning rates, 10 epochs each (~21,000 gradient passes). */
 export const sftMethod = (method = "sft"): Arm[] =>

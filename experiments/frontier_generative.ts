@@ -22,11 +22,9 @@
 import { configurations, experiment } from "../src/core/experiment.ts"
 import * as Outcome from "../src/plugins/reward/outcome.ts"
 import * as Process from "../src/plugins/reward/process.ts"
-import { onFooting, START } from "./footing.ts"
+import { label, onFooting, onPolicy, START } from "./footing.ts"
 import { FRONTIER } from "./frontier.ts"
 import { GENERATIVE_QUICK, generativeLayers } from "./generative-footing.ts"
-
-const label = (lr: number) => `lr${lr.toExponential()}`
 
 /** SFT from the start: four rates, each decaying to a tenth over 10 epochs. */
 const SFT = configurations(
@@ -35,17 +33,9 @@ const SFT = configurations(
   [1e-4, 3e-4, 1e-3, 3e-3].map((lr) => ({ label: label(lr), config: { "sft_config.init_lr": lr, "sft_config.end_lr": lr / 10 } }))
 )
 
-/** Learning rate × sampling temperature; each rate decays to a tenth over the run's 20 updates of 32 optimizer steps. */
+/** Learning rate (decaying as frontier.ts's PPO and RFT rates do) × sampling temperature. */
 const ON_POLICY = [1e-5, 3e-5].flatMap((lr) =>
-  [0.2, 1].map((t) => ({
-    label: `${label(lr)}-t${t}`,
-    config: {
-      "optimizer_config.init_lr": lr,
-      "optimizer_config.end_lr": lr / 10,
-      "optimizer_config.lr_max_steps": 20 * 32,
-      "generation_config.temperature": t
-    }
-  }))
+  [0.2, 1].map((t) => ({ label: `${label(lr)}-t${t}`, config: { ...onPolicy(lr), "generation_config.temperature": t } }))
 )
 
 export default experiment(

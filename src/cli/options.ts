@@ -17,6 +17,6 @@ export const dataOption = Options.directory("data", { exists: "yes" }).pipe(
 /** preset → config file → the command line's dotted flags (or `overrides`), checked. */
 export const commandConfig = (preset: string, file: Option.Option<string>, overrides?: Readonly<Record<string, string>>) =>
   Effect.flatMap(overrides === undefined ? Effect.map(CommandLine, (c) => c.overrides) : Effect.succeed(overrides), (flags) => {
-    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides: { ...flags } })
+    const resolved = buildConfig({ preset, ...(Option.isSome(file) ? { configFile: file.value } : {}), overrides: flags })
     return Either.isLeft(resolved) ? Effect.fail(resolved.left) : Effect.succeed(resolved.right)
   })

@@ -32,9 +32,11 @@ export const splitOverrides = (argv: ReadonlyArray<string>): { readonly argv: st
 }
 
 /** preset → config file → dotted flags, each checked against the schema. */
-export const buildConfig = (options: { preset: string; configFile?: string; overrides: Record<string, string> }): Either.Either<RunConfig, ConfigError> => {
+export const buildConfig = (
+  options: { preset: string; configFile?: string; overrides: Readonly<Record<string, string>> }
+): Either.Either<RunConfig, ConfigError> => {
   let preset = options.preset
-  const layers: Array<{ source: string; values: Record<string, unknown> }> = []
+  const layers: Array<{ source: string; values: Readonly<Record<string, unknown>> }> = []
   if (options.configFile !== undefined) {
     const file = readConfigFile(options.configFile)
     if (Either.isLeft(file)) return Either.left(file.left)
